@@ -1,0 +1,45 @@
+// Error codes of every HTTP surface (Worker, hub, POS). Errors are always
+// `{"error": {"code", "message"}}` with a 4xx status, so clients branch on `code`.
+
+export const ERROR_CODES = [
+  'invalid_json',
+  'invalid_body',
+  'invalid_query',
+  'unsupported_media_type',
+  'payload_too_large',
+  'not_found',
+  'method_not_allowed',
+  'unauthorized',
+  'forbidden',
+  'rate_limited',
+  'conflict',
+  // Card lookup and top-up: a wrong name and an unknown card get the same code on purpose.
+  'card_not_found',
+  'card_not_active',
+  'card_token_invalid',
+  'school_not_found',
+  'amount_out_of_range',
+  'terms_not_agreed',
+  'channel_unavailable',
+  'payment_provider_error',
+  'order_not_found',
+  'refund_not_allowed',
+  // Hub and POS.
+  'signature_invalid',
+  'timestamp_out_of_window',
+  'replayed',
+  'unknown_hub',
+  'unknown_terminal',
+  'claim_not_found',
+  'claim_conflict',
+  'txn_seq_replayed',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string };
+}
+
+export function errorBody(code: ErrorCode, message: string): ErrorBody {
+  return { error: { code, message } };
+}

@@ -1,0 +1,42 @@
+// Two kinds of test: inside workerd with a real local D1 (test/worker), and in Node against
+// real processes, sockets and files (everything else under test/).
+import path from 'node:path';
+import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-plugin';
+import { defineConfig } from 'vitest/config';
+
+const root = import.meta.dirname;
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        plugins: [
+          cloudflareTest(async ({ inject }) => ({
+            wrangler: { configPath: path.join(root, 'wrangler.toml') },
+            miniflare: {
+              bindings: {
+                TEST_MIGRATIONS: await readD1Migrations(path.join(root, 'migrations')),
+                ...inject('workerBindings'),
+              },
+            },
+          })),
+        ],
+        test: {
+          name: 'worker',
+          include: ['test/worker/**/*.test.ts'],
+          setupFiles: ['test/worker/setup/apply-migrations.ts'],
+          globalSetup: ['test/worker/setup/global.ts'],
+        },
+      },
+      {
+        test: {
+          name: 'node',
+          include: ['test/{sim,e2e,hub,pwa,scripts}/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+        },
+      },
+    ],
+  },
+});

@@ -1,0 +1,153 @@
+// The D1 ledger. Times are integer ms since the epoch (`*_at_ms`), money integer fen
+// (`*_fen`). DESIGN section 3's invariants are enforced here where SQL can (unique order per
+// credit, check constraints) and checked by `npm run audit` where it cannot.
+import { sql } from 'drizzle-orm';
+import { check, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+
+export const schools = sqliteTable('schools', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull(),
+  city: text('city').notNull(),
+  initial: text('initial').notNull(),
+  max_amount_fen: integer('max_amount_fen').notNull().default(100_000),
+  created_at_ms: integer('created_at_ms').notNull(),
+  updated_at_ms: integer('updated_at_ms').notNull(),
+});
+
+export const cards = sqliteTable(
+  'cards',
+  {
+    school_id: text('school_id').notNull().references(() => schools.id),
+    card_no: text('card_no').notNull(),
+    holder_name: text('holder_name').notNull(),
+    // NFKC, spaces removed: what a typed name is compared against.
+    holder_name_key: text('holder_name_key').notNull(),
+    kind: text('kind', { enum: ['student', 'staff', 'visitor'] }).notNull(),
+    status: text('status', { enum: ['active', 'lost', 'frozen', 'closed'] }).notNull(),
+    // Last chip balance a POS reported, and when; null until the first report.
+    balance_fen: integer('balance_fen'),
+    balance_as_of_ms: integer('balance_as_of_ms'),
+    updated_at_ms: integer('updated_at_ms').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.school_id, t.card_no] })],
+);
+
+export const orders = sqliteTable(
+  'orders',
+  {
+    // Our out_trade_no at both providers.
+    id: text('id').primaryKey(),
+    school_id: text('school_id').notNull(),
+    card_no: text('card_no').notNull(),
+    amount_fen: integer('amount_fen').notNull(),
+    channel: text('channel', { enum: ['alipay', 'wechat'] }).notNull(),
+    // 'topup' from the PWA; 'auto' from an auto top-up agreement.
+    origin: text('origin', { enum: ['topup', 'auto'] }).notNull().default('topup'),
+    status: text('status', { enum: ['unpaid', 'paid', 'closed', 'refunded'] }).notNull(),
+    notify_phone: text('notify_phone'),
+    provider_trade_no: text('provider_trade_no'),
+    created_at_ms: integer('created_at_ms').notNull(),
+    expires_at_ms: integer('expires_at_ms').notNull(),
+    paid_at_ms: integer('paid_at_ms'),
+    closed_at_ms: integer('closed_at_ms'),
+    refunded_at_ms: integer('refunded_at_ms'),
+    // Expiry handling asks the provider a bounded number of times before giving up on it.
+    expiry_attempts: integer('expiry_attempts').notNull().default(0),
+  },
+  (t) => [
+    index('orders_card_created').on(t.school_id, t.card_no, t.created_at_ms),
+    index('orders_status_expires').on(t.status, t.expires_at_ms),
+    index('orders_created').on(t.created_at_ms),
+    check('orders_amount_positive', sql`${t.amount_fen} > 0`),
+  ],
+);
+
+export const credits = sqliteTable(
+  'credits',
+  {
+    id: text('id').primaryKey(),
+    // One credit per paid order, enforced by the database, not by the code path.
+    order_id: text('order_id').notNull(),
+    school_id: text('school_id').notNull(),
+    card_no: text('card_no').notNull(),
+    amount_fen: integer('amount_fen').notNull(),
+    state: text('state', { enum: ['pending', 'claimed', 'voided'] }).notNull(),
+    claim_id: text('claim_id'),
+    // A refund asked the hub to void this credit; the refund completes on the hub's answer.
+    void_requested_at_ms: integer('void_requested_at_ms'),
+    created_at_ms: integer('created_at_ms').notNull(),
+    claimed_at_ms: integer('claimed_at_ms'),
+    voided_at_ms: integer('voided_at_ms'),
+  },
+  (t) => [
+    uniqueIndex('credits_order').on(t.order_id),
+    index('credits_card_state').on(t.school_id, t.card_no, t.state),
+    index('credits_state_created').on(t.state, t.created_at_ms),
+    index('credits_claim').on(t.claim_id),
+    check('credits_amount_positive', sql`${t.amount_fen} > 0`),
+    check('credits_claimed_has_claim', sql`(${t.state} = 'claimed') = (${t.claim_id} IS NOT NULL)`),
+  ],
+);
+
+export const claims = sqliteTable(
+  'claims',
+  {
+    // Made by the hub; a batch sent twice carries the same ids.
+    id: text('id').primaryKey(),
+    school_id: text('school_id').notNull(),
+    card_no: text('card_no').notNull(),
+    hub_id: text('hub_id').notNull(),
+    terminal_id: text('terminal_id').notNull(),
+    amount_fen: integer('amount_fen').notNull(),
+    balance_after_fen: integer('balance_after_fen'),
+    load_counter_after: integer('load_counter_after'),
+    committed_at_ms: integer('committed_at_ms').notNull(),
+    received_at_ms: integer('received_at_ms').notNull(),
+  },
+  (t) => [index('claims_card').on(t.school_id, t.card_no)],
+);
+
+// The per-school changes feed the hub pulls (DESIGN section 6). Rows are written by triggers
+// (migrations/0001_triggers.sql) in the same transaction as the change itself, so no code
+// path can change a credit or a card without its hub hearing of it.
+export const changes = sqliteTable(
+  'changes',
+  {
+    seq: integer('seq').primaryKey({ autoIncrement: true }),
+    school_id: text('school_id').notNull(),
+    kind: text('kind', { enum: ['credit', 'void', 'card'] }).notNull(),
+    // Credit id for 'credit' and 'void', card_no for 'card'.
+    ref: text('ref').notNull(),
+    created_at_ms: integer('created_at_ms').notNull(),
+  },
+  (t) => [index('changes_school_seq').on(t.school_id, t.seq)],
+);
+
+export const hubs = sqliteTable('hubs', {
+  id: text('id').primaryKey(),
+  school_id: text('school_id').notNull(),
+  // Ed25519, SPKI base64.
+  public_key: text('public_key').notNull(),
+  created_at_ms: integer('created_at_ms').notNull(),
+  updated_at_ms: integer('updated_at_ms').notNull(),
+  last_seen_at_ms: integer('last_seen_at_ms'),
+  last_cursor: integer('last_cursor'),
+});
+
+// Every payment notification, good or bad, as received: the audit trail a dispute needs.
+export const notifications = sqliteTable(
+  'notifications',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    channel: text('channel', { enum: ['alipay', 'wechat'] }).notNull(),
+    received_at_ms: integer('received_at_ms').notNull(),
+    order_id: text('order_id'),
+    // 'applied' changed the ledger; 'duplicate' was already applied; 'rejected' failed a
+    // check and changed nothing.
+    verdict: text('verdict', { enum: ['applied', 'duplicate', 'rejected'] }).notNull(),
+    reason: text('reason'),
+    headers: text('headers'),
+    body: text('body').notNull(),
+  },
+  (t) => [index('notifications_order').on(t.order_id), index('notifications_received').on(t.received_at_ms)],
+);

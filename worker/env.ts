@@ -1,0 +1,36 @@
+// Bindings and configuration of the Worker (wrangler.toml, `.dev.vars`, `wrangler secret put`).
+// Names are DESIGN section 5's; README lists what each one is for.
+
+export interface Env {
+  DB: D1Database;
+  ASSETS?: Fetcher;
+  // Per client address and per card (DESIGN section 4); absent in a config without them.
+  RATE_LIMIT_CLIENT?: RateLimit;
+  RATE_LIMIT_CARD?: RateLimit;
+  SCHOOL_HUB?: DurableObjectNamespace;
+
+  ALIPAY_APP_ID?: string;
+  ALIPAY_SELLER_ID?: string;
+  ALIPAY_PUBLIC_KEY?: string;
+  ALIPAY_PRIVATE_KEY?: string;
+  ALIPAY_GATEWAY?: string;
+
+  WECHATPAY_MCH_ID?: string;
+  WECHATPAY_APP_ID?: string;
+  WECHATPAY_API_V3_KEY?: string;
+  WECHATPAY_PUBLIC_KEY?: string;
+  WECHATPAY_PUBLIC_KEY_ID?: string;
+  WECHATPAY_PRIVATE_KEY?: string;
+  WECHATPAY_SERIAL_NO?: string;
+  // Not in DESIGN's list: the API host, so the simulated gateway can stand in for WeChat Pay.
+  WECHATPAY_GATEWAY?: string;
+
+  ADMIN_TOKEN?: string;
+  CARD_TOKEN_SECRET?: string;
+  // Where providers send notifications and return the payer; the request's origin if unset.
+  PUBLIC_BASE_URL?: string;
+  // Minutes an unpaid order stays payable (default 15).
+  ORDER_EXPIRY_MINUTES?: string;
+}
+
+export type AppEnv = { Bindings: Env };

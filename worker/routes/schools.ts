@@ -1,0 +1,42 @@
+// School picker: search by name, filter by city and by initial letter (DESIGN section 8).
+import { Hono } from 'hono';
+import { and, asc, eq, sql, type SQL } from 'drizzle-orm';
+import { schoolsQuery, type SchoolsResponse } from '../../protocol/api.ts';
+import type { AppEnv } from '../env.ts';
+import { openDb } from '../db/client.ts';
+import { schools } from '../db/schema.ts';
+import { readQuery } from '../http/validate.ts';
+
+// A campus system lists tens of schools, not thousands; the cap keeps a bad query cheap.
+const SCHOOLS_RESULT_MAX = 200;
+
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (ch) => `\\${ch}`);
+}
+
+export const schoolRoutes = new Hono<AppEnv>().get('/', async (c) => {
+  const query = readQuery(c, schoolsQuery);
+  const filters: SQL[] = [];
+  const q = query.q?.trim();
+  if (q) filters.push(nameContains(q));
+  if (query.city?.trim()) filters.push(eq(schools.city, query.city.trim()));
+  if (query.initial) filters.push(eq(schools.initial, query.initial.toUpperCase()));
+  const rows = await openDb(c.env.DB)
+    .select({
+      id: schools.id,
+      name: schools.name,
+      city: schools.city,
+      initial: schools.initial,
+      max_amount_fen: schools.max_amount_fen,
+    })
+    .from(schools)
+    .where(filters.length > 0 ? and(...filters) : undefined)
+    .orderBy(asc(schools.initial), asc(schools.name))
+    .limit(SCHOOLS_RESULT_MAX);
+  const body: SchoolsResponse = { schools: rows };
+  return c.json(body);
+});
+
+function nameContains(text: string): SQL {
+  return sql`${schools.name} LIKE ${`%${escapeLike(text)}%`} ESCAPE '\\'`;
+}
