@@ -1,0 +1,50 @@
+// What the Worker needs of a payment provider. Alipay and WeChat Pay each implement it over
+// their real protocol; the simulated gateway in sim/ answers the same protocol, so tests and
+// `npm start` run this exact code with only the gateway URL and keys changed.
+import type { Channel } from '../../protocol/api.ts';
+
+export interface PaymentOrder {
+  order_id: string;
+  amount_fen: number;
+  /** Shown on the provider's cashier page, e.g. "北京交通大学威海校区 校园卡充值". */
+  subject: string;
+  expires_at_ms: number;
+}
+
+export interface PaymentUrls {
+  notify_url: string;
+  /** Where the provider sends the payer back: the PWA's order page. */
+  return_url: string;
+}
+
+/** The provider's view of one trade, from a query. */
+export type TradeState =
+  | { state: 'paid'; amount_fen: number; provider_trade_no: string; paid_at_ms: number }
+  | { state: 'unpaid' }
+  | { state: 'closed' }
+  // The provider never saw the trade (an Alipay wap order the payer never opened).
+  | { state: 'not_found' };
+
+export interface PaymentChannel {
+  readonly channel: Channel;
+  /** The URL the payer's browser goes to. Throws ProviderError when the provider refuses. */
+  createPayment(order: PaymentOrder, urls: PaymentUrls): Promise<{ pay_url: string }>;
+  queryTrade(order_id: string): Promise<TradeState>;
+  /** Closes an unpaid trade so it can no longer be paid; a trade the provider never saw is closed. */
+  closeTrade(order_id: string): Promise<void>;
+  refund(input: { order_id: string; refund_id: string; amount_fen: number; total_fen: number }): Promise<void>;
+}
+
+/** A provider's refusal or an unreachable provider: the caller decides whether to retry. */
+export class ProviderError extends Error {
+  readonly channel: Channel;
+  readonly provider_code: string;
+  readonly transient: boolean;
+
+  constructor(channel: Channel, provider_code: string, message: string, transient: boolean) {
+    super(message);
+    this.channel = channel;
+    this.provider_code = provider_code;
+    this.transient = transient;
+  }
+}
