@@ -1,0 +1,32 @@
+// The simulated payment gateway is one HTTP server; each provider module (alipay.ts,
+// wechat.ts, control.ts) is a handler that answers the requests it recognises.
+import type { SandboxKeys } from '../keys.ts';
+
+export interface GatewayRequest {
+  method: string;
+  url: URL;
+  headers: Record<string, string>;
+  /** The raw body, decoded as UTF-8 (both providers' protocols are UTF-8). */
+  body: string;
+}
+
+export interface GatewayResponse {
+  status: number;
+  headers?: Record<string, string>;
+  body: string | Uint8Array;
+}
+
+/** Answers the request, or returns null to let the next handler try. */
+export type GatewayHandler = (request: GatewayRequest) => Promise<GatewayResponse | null>;
+
+export interface GatewayConfig {
+  keys: SandboxKeys;
+  /** Alipay's retry schedule, in ms after the first attempt, compressible for tests. */
+  notify_retry_schedule_ms: number[];
+}
+
+// Alipay retries an unanswered notification 8 times over about 25 hours:
+// 4m, 10m, 10m, 1h, 2h, 6h, 15h after the first attempt (cumulative offsets below).
+export const ALIPAY_RETRY_SCHEDULE_MS: readonly number[] = [
+  0, 4 * 60_000, 14 * 60_000, 24 * 60_000, 84 * 60_000, 204 * 60_000, 564 * 60_000, 1464 * 60_000,
+];
