@@ -30,3 +30,23 @@ export interface GatewayConfig {
 export const ALIPAY_RETRY_SCHEDULE_MS: readonly number[] = [
   0, 4 * 60_000, 14 * 60_000, 24 * 60_000, 84 * 60_000, 204 * 60_000, 564 * 60_000, 1464 * 60_000,
 ];
+
+/** A notification the gateway sends to a merchant's notify URL, with retries and faults. */
+export interface OutgoingNotification {
+  channel: 'alipay' | 'wechat';
+  out_trade_no: string;
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** What every provider handler gets from the server that hosts it. */
+export interface GatewayContext {
+  config: GatewayConfig;
+  /** Queues the notification for delivery on the provider's retry schedule. */
+  notify(notification: OutgoingNotification): void;
+  /** The origin the gateway listens on, for cashier page links (`http://127.0.0.1:PORT`). */
+  origin(): string;
+}
+
+export type HandlerFactory = (ctx: GatewayContext) => GatewayHandler;
