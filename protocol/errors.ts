@@ -24,6 +24,8 @@ export const ERROR_CODES = [
   'payment_provider_error',
   'order_not_found',
   'refund_not_allowed',
+  // A secret or provider the route needs is missing from the Worker's configuration (503).
+  'not_configured',
   // Hub and POS.
   'signature_invalid',
   'timestamp_out_of_window',
