@@ -104,10 +104,46 @@ export const cardReport = z.strictObject({
   load_counter: z.number().int().min(0),
   seen_at_ms: ms,
 });
-export const cardReportsRequest = z.strictObject({ reports: z.array(cardReport).min(1).max(CARD_REPORTS_BATCH_MAX) });
-export type CardReportsRequest = z.infer<typeof cardReportsRequest>;
+export const GREY_RECORDS_BATCH_MAX = 500;
+/**
+ * A reservation the hub could not resolve (neither committed nor aborted, and the card not
+ * seen again): DESIGN's four routes have no place for it, so card-reports carries it in an
+ * optional `grey` array. The Worker keeps the newest report per (hub, claim_id); `resolved`
+ * says the card has since settled it (a claim with this id also resolves it at the Worker).
+ */
+export const greyRecord = z.strictObject({
+  claim_id: id,
+  card_no: cardNo,
+  terminal_id: id,
+  amount_fen: fen.min(1),
+  credit_ids: z.array(id).min(1).max(CLAIM_CREDITS_MAX),
+  load_counter_after: z.number().int().min(0),
+  reserved_at_ms: ms,
+  status: z.enum(['open', 'resolved']).default('open'),
+});
+export type GreyRecord = z.input<typeof greyRecord>;
+// `reports` may be empty when the request only carries grey records; one of the two must not be.
+export const cardReportsRequest = z
+  .strictObject({
+    reports: z.array(cardReport).max(CARD_REPORTS_BATCH_MAX),
+    grey: z.array(greyRecord).max(GREY_RECORDS_BATCH_MAX).optional(),
+  })
+  .refine((body) => body.reports.length > 0 || (body.grey?.length ?? 0) > 0, {
+    message: 'send at least one report or grey record',
+  });
+export type CardReportsRequest = z.input<typeof cardReportsRequest>;
 export interface CardReportsResponse {
   accepted: number;
+  /** How many grey records were stored; present when the request carried `grey`. */
+  grey_accepted?: number;
+}
+
+/** The push channel: a signed GET with `Upgrade: websocket` (same X-Hub-* headers, empty body). */
+export const HUB_PUSH_PATH = '/api/v1/hub/push';
+
+/** What a hub signs as `PATH?QUERY`: the path, plus `?query` only when there is one. */
+export function hubPathAndQuery(url: URL): string {
+  return url.pathname + url.search;
 }
 
 /** What the push channel (WebSocket to the school's Durable Object) says: "pull now". */
