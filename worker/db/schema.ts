@@ -120,7 +120,11 @@ export const changes = sqliteTable(
     ref: text('ref').notNull(),
     created_at_ms: integer('created_at_ms').notNull(),
   },
-  (t) => [index('changes_school_seq').on(t.school_id, t.seq)],
+  (t) => [
+    index('changes_school_seq').on(t.school_id, t.seq),
+    // A refund finds its credit's change to learn whether a hub may already hold the credit.
+    index('changes_ref_kind').on(t.ref, t.kind),
+  ],
 );
 
 export const hubs = sqliteTable('hubs', {
@@ -132,6 +136,9 @@ export const hubs = sqliteTable('hubs', {
   updated_at_ms: integer('updated_at_ms').notNull(),
   last_seen_at_ms: integer('last_seen_at_ms'),
   last_cursor: integer('last_cursor'),
+  // The highest change seq ever sent to this hub, raised in the same transaction that reads the
+  // changes: a credit at or below it may be in the hub's hands, so only the hub may void it.
+  sent_through_seq: integer('sent_through_seq'),
 });
 
 // Every payment notification, good or bad, as received: the audit trail a dispute needs.
@@ -150,4 +157,95 @@ export const notifications = sqliteTable(
     body: text('body').notNull(),
   },
   (t) => [index('notifications_order').on(t.order_id), index('notifications_received').on(t.received_at_ms)],
+);
+
+// Hub request nonces seen within the signature window; a nonce seen again is a replay. Rows
+// outlive their request only until its timestamp could no longer pass the window check.
+export const hubNonces = sqliteTable(
+  'hub_nonces',
+  {
+    hub_id: text('hub_id').notNull(),
+    nonce: text('nonce').notNull(),
+    expires_at_ms: integer('expires_at_ms').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.hub_id, t.nonce] }), index('hub_nonces_expires').on(t.expires_at_ms)],
+);
+
+// One full refund per order (DESIGN section 7): 'requested' waits for the hub's void answer,
+// 'provider_pending' has its credit voided and waits for the provider to return the money,
+// 'refunded' is done, 'refused' means the hub had already loaded the credit onto the card.
+export const refunds = sqliteTable(
+  'refunds',
+  {
+    // Our refund request number at the provider (out_request_no / out_refund_no).
+    id: text('id').primaryKey(),
+    order_id: text('order_id').notNull(),
+    credit_id: text('credit_id').notNull(),
+    school_id: text('school_id').notNull(),
+    amount_fen: integer('amount_fen').notNull(),
+    state: text('state', { enum: ['requested', 'provider_pending', 'refunded', 'refused'] }).notNull(),
+    // 'direct' voided at the Worker (the credit never reached a hub); 'hub' through a void request.
+    route: text('route', { enum: ['direct', 'hub'] }),
+    reason: text('reason'),
+    provider_attempts: integer('provider_attempts').notNull().default(0),
+    last_error: text('last_error'),
+    created_at_ms: integer('created_at_ms').notNull(),
+    updated_at_ms: integer('updated_at_ms').notNull(),
+    voided_at_ms: integer('voided_at_ms'),
+    refunded_at_ms: integer('refunded_at_ms'),
+  },
+  (t) => [
+    uniqueIndex('refunds_order').on(t.order_id),
+    uniqueIndex('refunds_credit').on(t.credit_id),
+    index('refunds_state_updated').on(t.state, t.updated_at_ms),
+    check('refunds_amount_positive', sql`${t.amount_fen} > 0`),
+  ],
+);
+
+// Reservations a hub could not resolve (DESIGN section 6), for the card office.
+export const greyRecords = sqliteTable(
+  'grey_records',
+  {
+    hub_id: text('hub_id').notNull(),
+    claim_id: text('claim_id').notNull(),
+    school_id: text('school_id').notNull(),
+    card_no: text('card_no').notNull(),
+    terminal_id: text('terminal_id').notNull(),
+    amount_fen: integer('amount_fen').notNull(),
+    // JSON array of credit ids.
+    credit_ids: text('credit_ids').notNull(),
+    load_counter_after: integer('load_counter_after').notNull(),
+    reserved_at_ms: integer('reserved_at_ms').notNull(),
+    status: text('status', { enum: ['open', 'resolved'] }).notNull(),
+    reported_at_ms: integer('reported_at_ms').notNull(),
+    resolved_at_ms: integer('resolved_at_ms'),
+  },
+  (t) => [
+    primaryKey({ columns: [t.hub_id, t.claim_id] }),
+    index('grey_records_claim').on(t.claim_id),
+    index('grey_records_status_reserved').on(t.status, t.reserved_at_ms),
+  ],
+);
+
+// Claims a hub sent that the ledger refused (wrong amount, another card's credit, a credit
+// already claimed or voided): money the card office must look at, since the card was loaded.
+export const claimRejections = sqliteTable(
+  'claim_rejections',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    hub_id: text('hub_id').notNull(),
+    school_id: text('school_id').notNull(),
+    claim_id: text('claim_id').notNull(),
+    card_no: text('card_no').notNull(),
+    amount_fen: integer('amount_fen').notNull(),
+    reason: text('reason').notNull(),
+    // The claim as the hub sent it (JSON).
+    body: text('body').notNull(),
+    received_at_ms: integer('received_at_ms').notNull(),
+  },
+  (t) => [
+    // A hub retrying the same batch is told the same answer again, and the office sees it once.
+    uniqueIndex('claim_rejections_hub_claim').on(t.hub_id, t.claim_id),
+    index('claim_rejections_received').on(t.received_at_ms),
+  ],
 );
