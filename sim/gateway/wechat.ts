@@ -1,4 +1,496 @@
-// Placeholder until the WeChat Pay side of the gateway lands: answers nothing.
-import type { HandlerFactory } from './types.ts';
+// The simulated WeChat Pay API v3, answering as the real one does: it checks the merchant's
+// request signature, keeps trades in memory, signs every answer with the platform key, shows a
+// cashier page for H5 orders, and sends the encrypted, signed TRANSACTION.SUCCESS notification
+// when a trade is paid. Routes under /sim/wechat/ are the simulator's own controls (pay, cancel,
+// show the notification) for the cashier page, tests and the demo.
+import { fenToYuan } from '../../protocol/money.ts';
+import { importRsaPrivateKey, importRsaPublicKey } from '../../protocol/rsa.ts';
+import {
+  encryptResource,
+  formatWechatTime,
+  importApiV3Key,
+  parseAuthorization,
+  parseWechatTime,
+  randomNonce,
+  signBody,
+  timestampWithin,
+  verifyRequest,
+  wechatOrderRequest,
+  wechatRefundRequest,
+  WECHATPAY_SIGNATURE_WINDOW_S,
+  type TradeStateCode,
+  type WechatErrorBody,
+  type WechatOrderRequest,
+  type WechatTransaction,
+} from '../../protocol/wechat.ts';
+import type {
+  GatewayContext,
+  GatewayRequest,
+  GatewayResponse,
+  HandlerFactory,
+  OutgoingNotification,
+} from './types.ts';
 
-export const createWechatHandler: HandlerFactory = () => async () => null;
+// Bounds on what one simulator process holds: a test run creates hundreds of trades, not more.
+const TRADES_MAX = 20_000;
+const REFUNDS_PER_TRADE_MAX = 50;
+const REQUEST_BODY_CHARS_MAX = 64 * 1024;
+
+interface Refund {
+  refund_id: string;
+  out_refund_no: string;
+  refund_fen: number;
+  created_at_ms: number;
+}
+
+interface Trade {
+  kind: 'h5' | 'jsapi';
+  /** The order request with sorted keys: a repeat with the same content gets the same answer. */
+  request_key: string;
+  request: WechatOrderRequest;
+  prepay_id: string;
+  state: TradeStateCode;
+  transaction_id: string | null;
+  success_time_ms: number | null;
+  expires_at_ms: number | null;
+  openid: string;
+  refunds: Map<string, Refund>;
+  refunded_fen: number;
+}
+
+interface Keys {
+  merchant_public: CryptoKey;
+  platform_private: CryptoKey;
+  api_v3: CryptoKey;
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+function digits(count: number): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(count));
+  let out = '';
+  for (const byte of bytes) out += String(byte % 10);
+  return out;
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+}
+
+function header(request: GatewayRequest, name: string): string | undefined {
+  const wanted = name.toLowerCase();
+  for (const [key, value] of Object.entries(request.headers)) {
+    if (key.toLowerCase() === wanted) return value;
+  }
+  return undefined;
+}
+
+const TRADE_STATE_DESC: Record<TradeStateCode, string> = {
+  SUCCESS: '支付成功',
+  REFUND: '转入退款',
+  NOTPAY: '未支付',
+  CLOSED: '已关闭',
+  REVOKED: '已撤销',
+  USERPAYING: '用户支付中',
+  PAYERROR: '支付失败',
+  ACCEPT: '已接收，等待扣款',
+};
+
+export interface WechatSimulator {
+  handle(request: GatewayRequest): Promise<GatewayResponse | null>;
+  /** The notification a paid trade sends, freshly encrypted and signed; null if not paid. */
+  notificationFor(out_trade_no: string, now_ms: number): Promise<OutgoingNotification | null>;
+}
+
+export function createWechatSimulator(ctx: GatewayContext): WechatSimulator {
+  const identity = ctx.config.keys.wechat;
+  const trades = new Map<string, Trade>();
+  const byPrepayId = new Map<string, string>();
+  let keysPromise: Promise<Keys> | null = null;
+
+  function keys(): Promise<Keys> {
+    keysPromise ??= (async () => ({
+      merchant_public: await importRsaPublicKey(identity.merchant_public_key),
+      platform_private: await importRsaPrivateKey(identity.platform_private_key),
+      api_v3: await importApiV3Key(identity.api_v3_key),
+    }))();
+    return keysPromise;
+  }
+
+  /** Every API answer is signed, errors included, as WeChat Pay does once it knows the merchant. */
+  async function answer(status: number, body: object | null): Promise<GatewayResponse> {
+    const text = body === null ? '' : JSON.stringify(body);
+    const signed = await signBody((await keys()).platform_private, identity.platform_public_key_id, text, Date.now());
+    const headers: Record<string, string> = { ...signed, 'request-id': `08${digits(20)}` };
+    if (body !== null) headers['content-type'] = 'application/json; charset=utf-8';
+    return { status, headers, body: text };
+  }
+
+  function fail(status: number, code: string, message: string): Promise<GatewayResponse> {
+    const body: WechatErrorBody = { code, message };
+    return answer(status, body);
+  }
+
+  function transactionOf(trade: Trade): WechatTransaction {
+    const paid = trade.state === 'SUCCESS' || trade.state === 'REFUND';
+    const transaction: WechatTransaction = {
+      appid: trade.request.appid,
+      mchid: trade.request.mchid,
+      out_trade_no: trade.request.out_trade_no,
+      trade_type: trade.kind === 'h5' ? 'MWEB' : 'JSAPI',
+      trade_state: trade.state,
+      trade_state_desc: TRADE_STATE_DESC[trade.state],
+      amount: { total: trade.request.amount.total, currency: 'CNY' },
+    };
+    if (trade.request.attach !== undefined) transaction.attach = trade.request.attach;
+    if (paid) {
+      transaction.transaction_id = trade.transaction_id!;
+      transaction.bank_type = 'OTHERS';
+      transaction.success_time = formatWechatTime(trade.success_time_ms!);
+      transaction.payer = { openid: trade.openid };
+      transaction.amount = { total: trade.request.amount.total, payer_total: trade.request.amount.total, currency: 'CNY', payer_currency: 'CNY' };
+    }
+    return transaction;
+  }
+
+  async function notificationFor(out_trade_no: string, now_ms: number): Promise<OutgoingNotification | null> {
+    const trade = trades.get(out_trade_no);
+    if (trade === undefined || trade.state !== 'SUCCESS') return null;
+    const k = await keys();
+    const resource = await encryptResource(k.api_v3, JSON.stringify(transactionOf(trade)), 'transaction', 'transaction');
+    const body = JSON.stringify({
+      id: crypto.randomUUID(),
+      create_time: formatWechatTime(now_ms),
+      resource_type: 'encrypt-resource',
+      event_type: 'TRANSACTION.SUCCESS',
+      summary: '支付成功',
+      resource,
+    });
+    const signed = await signBody(k.platform_private, identity.platform_public_key_id, body, now_ms);
+    return {
+      channel: 'wechat',
+      out_trade_no,
+      url: trade.request.notify_url,
+      headers: { 'content-type': 'application/json', ...signed },
+      body,
+    };
+  }
+
+  /** Null when the request is signed by the merchant we know; otherwise WeChat Pay's refusal. */
+  async function checkAuthorization(request: GatewayRequest): Promise<GatewayResponse | null> {
+    const authorization = parseAuthorization(header(request, 'authorization'));
+    if (authorization === null) return fail(401, 'SIGN_ERROR', 'Authorization 头缺失或格式错误');
+    if (authorization.mchid !== identity.mch_id) return fail(401, 'SIGN_ERROR', '商户号不存在');
+    if (authorization.serial_no !== identity.merchant_serial_no) return fail(401, 'SIGN_ERROR', '商户证书序列号有误');
+    if (!timestampWithin(authorization.timestamp, Date.now(), WECHATPAY_SIGNATURE_WINDOW_S)) {
+      return fail(401, 'SIGN_ERROR', '时间戳超出有效范围');
+    }
+    const good = await verifyRequest((await keys()).merchant_public, authorization, {
+      method: request.method,
+      path_and_query: request.url.pathname + request.url.search,
+      body: request.body,
+    });
+    return good ? null : fail(401, 'SIGN_ERROR', '签名错误');
+  }
+
+  function parseJson(body: string): unknown {
+    try {
+      return JSON.parse(body);
+    } catch {
+      return undefined;
+    }
+  }
+
+  async function createOrder(request: GatewayRequest, kind: 'h5' | 'jsapi'): Promise<GatewayResponse> {
+    const parsed = wechatOrderRequest.safeParse(parseJson(request.body));
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      return fail(400, 'PARAM_ERROR', `参数错误: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`.trim());
+    }
+    const order = parsed.data;
+    if (order.mchid !== identity.mch_id) return fail(400, 'MCH_NOT_EXISTS', '商户号不存在');
+    if (order.appid !== identity.app_id) return fail(400, 'APPID_MCHID_NOT_MATCH', 'appid和mch_id不匹配');
+    if (kind === 'h5' && order.scene_info?.h5_info === undefined) return fail(400, 'PARAM_ERROR', '参数错误: scene_info.h5_info 必填');
+    if (kind === 'jsapi' && order.payer === undefined) return fail(400, 'PARAM_ERROR', '参数错误: payer.openid 必填');
+    let expires_at_ms: number | null = null;
+    if (order.time_expire !== undefined) {
+      expires_at_ms = parseWechatTime(order.time_expire);
+      if (expires_at_ms === null) return fail(400, 'PARAM_ERROR', '参数错误: time_expire 格式错误');
+    }
+    const request_key = canonicalJson({ kind, ...order });
+    const existing = trades.get(order.out_trade_no);
+    if (existing !== undefined) {
+      if (existing.state === 'SUCCESS' || existing.state === 'REFUND') return fail(400, 'ORDERPAID', '该订单已支付');
+      if (existing.state === 'CLOSED') return fail(400, 'ORDER_CLOSED', '该订单已关闭');
+      if (existing.request_key !== request_key) return fail(400, 'INVALID_REQUEST', '201 商户订单号重复');
+      return answerOrder(existing);
+    }
+    if (trades.size >= TRADES_MAX) return fail(500, 'SYSTEM_ERROR', '系统繁忙，请稍后重试');
+    const trade: Trade = {
+      kind,
+      request_key,
+      request: order,
+      prepay_id: `wx${formatWechatTime(Date.now()).replace(/[^0-9]/g, '').slice(0, 14)}${digits(20)}`,
+      state: 'NOTPAY',
+      transaction_id: null,
+      success_time_ms: null,
+      expires_at_ms,
+      openid: order.payer?.openid ?? `o${randomNonce(27)}`,
+      refunds: new Map(),
+      refunded_fen: 0,
+    };
+    trades.set(order.out_trade_no, trade);
+    byPrepayId.set(trade.prepay_id, order.out_trade_no);
+    return answerOrder(trade);
+  }
+
+  function answerOrder(trade: Trade): Promise<GatewayResponse> {
+    if (trade.kind === 'jsapi') return answer(200, { prepay_id: trade.prepay_id });
+    const h5_url = `${ctx.origin()}/sim/wechat/h5?prepay_id=${encodeURIComponent(trade.prepay_id)}`;
+    return answer(200, { h5_url });
+  }
+
+  async function queryOrder(request: GatewayRequest, out_trade_no: string): Promise<GatewayResponse> {
+    const mchid = request.url.searchParams.get('mchid');
+    if (mchid === null) return fail(400, 'PARAM_ERROR', '参数错误: mchid 必填');
+    if (mchid !== identity.mch_id) return fail(400, 'MCH_NOT_EXISTS', '商户号不存在');
+    const trade = trades.get(out_trade_no);
+    if (trade === undefined) return fail(404, 'ORDER_NOT_EXIST', '订单不存在');
+    return answer(200, transactionOf(trade));
+  }
+
+  async function closeOrder(request: GatewayRequest, out_trade_no: string): Promise<GatewayResponse> {
+    const body = parseJson(request.body) as { mchid?: unknown } | undefined;
+    if (typeof body !== 'object' || body === null || typeof body.mchid !== 'string') {
+      return fail(400, 'PARAM_ERROR', '参数错误: mchid 必填');
+    }
+    if (body.mchid !== identity.mch_id) return fail(400, 'MCH_NOT_EXISTS', '商户号不存在');
+    const trade = trades.get(out_trade_no);
+    if (trade === undefined) return fail(404, 'ORDER_NOT_EXIST', '订单不存在');
+    if (trade.state === 'SUCCESS' || trade.state === 'REFUND') return fail(400, 'ORDERPAID', '该订单已支付');
+    trade.state = 'CLOSED';
+    return answer(204, null);
+  }
+
+  function refundBody(trade: Trade, refund: Refund): object {
+    return {
+      refund_id: refund.refund_id,
+      out_refund_no: refund.out_refund_no,
+      transaction_id: trade.transaction_id,
+      out_trade_no: trade.request.out_trade_no,
+      channel: 'ORIGINAL',
+      user_received_account: '支付用户零钱',
+      success_time: formatWechatTime(refund.created_at_ms),
+      create_time: formatWechatTime(refund.created_at_ms),
+      status: 'SUCCESS',
+      funds_account: 'AVAILABLE',
+      amount: {
+        total: trade.request.amount.total,
+        refund: refund.refund_fen,
+        payer_total: trade.request.amount.total,
+        payer_refund: refund.refund_fen,
+        settlement_total: trade.request.amount.total,
+        settlement_refund: refund.refund_fen,
+        discount_refund: 0,
+        currency: 'CNY',
+      },
+    };
+  }
+
+  async function refund(request: GatewayRequest): Promise<GatewayResponse> {
+    const parsed = wechatRefundRequest.safeParse(parseJson(request.body));
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      return fail(400, 'PARAM_ERROR', `参数错误: ${issue?.path.join('.') ?? ''} ${issue?.message ?? ''}`.trim());
+    }
+    const input = parsed.data;
+    let trade: Trade | undefined;
+    if (input.out_trade_no !== undefined) trade = trades.get(input.out_trade_no);
+    else if (input.transaction_id !== undefined) {
+      for (const candidate of trades.values()) {
+        if (candidate.transaction_id === input.transaction_id) trade = candidate;
+      }
+    } else return fail(400, 'PARAM_ERROR', '参数错误: out_trade_no 与 transaction_id 必填其一');
+    if (trade === undefined) return fail(404, 'RESOURCE_NOT_EXISTS', '订单不存在');
+    const previous = trade.refunds.get(input.out_refund_no);
+    if (previous !== undefined) {
+      if (previous.refund_fen !== input.amount.refund) return fail(400, 'INVALID_REQUEST', '退款单号重复，退款金额不一致');
+      return answer(200, refundBody(trade, previous));
+    }
+    if (trade.state !== 'SUCCESS' && trade.state !== 'REFUND') return fail(400, 'INVALID_REQUEST', '订单未支付，不能退款');
+    if (input.amount.total !== trade.request.amount.total) return fail(400, 'PARAM_ERROR', '订单金额与原订单不一致');
+    if (trade.refunded_fen + input.amount.refund > trade.request.amount.total) {
+      return fail(400, 'INVALID_REQUEST', '申请退款金额超过订单可退金额');
+    }
+    if (trade.refunds.size >= REFUNDS_PER_TRADE_MAX) return fail(403, 'FREQUENCY_LIMITED', '退款次数超过限制');
+    const made: Refund = {
+      refund_id: `50${digits(27)}`,
+      out_refund_no: input.out_refund_no,
+      refund_fen: input.amount.refund,
+      created_at_ms: Date.now(),
+    };
+    trade.refunds.set(made.out_refund_no, made);
+    trade.refunded_fen += made.refund_fen;
+    trade.state = 'REFUND';
+    return answer(200, refundBody(trade, made));
+  }
+
+  async function queryRefund(out_refund_no: string): Promise<GatewayResponse> {
+    for (const trade of trades.values()) {
+      const found = trade.refunds.get(out_refund_no);
+      if (found !== undefined) return answer(200, refundBody(trade, found));
+    }
+    return fail(404, 'RESOURCE_NOT_EXISTS', '退款单不存在');
+  }
+
+  async function api(request: GatewayRequest): Promise<GatewayResponse> {
+    if (request.body.length > REQUEST_BODY_CHARS_MAX) return fail(400, 'PARAM_ERROR', '请求体过大');
+    const refused = await checkAuthorization(request);
+    if (refused !== null) return refused;
+    const path = request.url.pathname;
+    const method = request.method.toUpperCase();
+    let match: RegExpExecArray | null;
+    if (method === 'POST' && path === '/v3/pay/transactions/h5') return createOrder(request, 'h5');
+    if (method === 'POST' && path === '/v3/pay/transactions/jsapi') return createOrder(request, 'jsapi');
+    if (method === 'GET' && (match = /^\/v3\/pay\/transactions\/out-trade-no\/([^/]+)$/.exec(path))) {
+      return queryOrder(request, decodeURIComponent(match[1]!));
+    }
+    if (method === 'POST' && (match = /^\/v3\/pay\/transactions\/out-trade-no\/([^/]+)\/close$/.exec(path))) {
+      return closeOrder(request, decodeURIComponent(match[1]!));
+    }
+    if (method === 'POST' && path === '/v3/refund/domestic/refunds') return refund(request);
+    if (method === 'GET' && (match = /^\/v3\/refund\/domestic\/refunds\/([^/]+)$/.exec(path))) {
+      return queryRefund(decodeURIComponent(match[1]!));
+    }
+    return fail(404, 'NOT_FOUND', '请求的资源不存在');
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The simulator's own controls: the cashier page and the buttons behind it.
+
+  function page(status: number, title: string, inner: string): GatewayResponse {
+    const html =
+      `<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">` +
+      `<meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(title)}</title>` +
+      `<style>body{font-family:sans-serif;max-width:28rem;margin:2rem auto;padding:0 1rem;text-align:center}` +
+      `button{display:block;width:100%;padding:.8rem;margin:.6rem 0;font-size:1.1rem}` +
+      `.pay{background:#07c160;color:#fff;border:0}.amount{font-size:2rem;margin:1rem 0}</style></head>` +
+      `<body>${inner}</body></html>`;
+    return { status, headers: { 'content-type': 'text/html; charset=utf-8' }, body: html };
+  }
+
+  function cashier(request: GatewayRequest): GatewayResponse {
+    const prepay_id = request.url.searchParams.get('prepay_id') ?? '';
+    const out_trade_no = byPrepayId.get(prepay_id);
+    const trade = out_trade_no === undefined ? undefined : trades.get(out_trade_no);
+    if (trade === undefined || out_trade_no === undefined) return page(404, '订单不存在', '<h1>订单不存在</h1>');
+    const redirect_url = request.url.searchParams.get('redirect_url') ?? '';
+    const hidden = `<input type="hidden" name="redirect_url" value="${escapeHtml(redirect_url)}">`;
+    const base = `/sim/wechat/trades/${encodeURIComponent(out_trade_no)}`;
+    const state = trade.state === 'NOTPAY' ? '' : `<p>订单状态：${escapeHtml(TRADE_STATE_DESC[trade.state])}</p>`;
+    return page(
+      200,
+      '微信支付',
+      `<h1>微信支付（模拟）</h1><p>${escapeHtml(trade.request.description)}</p>` +
+        `<p class="amount">¥${fenToYuan(trade.request.amount.total)}</p>` +
+        `<p>商户订单号 ${escapeHtml(out_trade_no)}</p>${state}` +
+        `<form method="post" action="${base}/pay">${hidden}<button class="pay" type="submit">确认支付</button></form>` +
+        `<form method="post" action="${base}/cancel">${hidden}<button type="submit">取消支付</button></form>`,
+    );
+  }
+
+  function controlJson(status: number, body: object): GatewayResponse {
+    return { status, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify(body) };
+  }
+
+  /** Form posts come from the cashier page and go back to the merchant; everything else is JSON. */
+  function controlAnswer(request: GatewayRequest, status: number, body: object, title: string): GatewayResponse {
+    if (!/^application\/x-www-form-urlencoded\b/i.test(header(request, 'content-type') ?? '')) return controlJson(status, body);
+    const redirect_url = new URLSearchParams(request.body).get('redirect_url') ?? '';
+    if (status < 400 && /^https?:\/\//.test(redirect_url)) {
+      return { status: 303, headers: { location: redirect_url, 'content-type': 'text/plain; charset=utf-8' }, body: '' };
+    }
+    return page(status, title, `<h1>${escapeHtml(title)}</h1>`);
+  }
+
+  async function pay(request: GatewayRequest, out_trade_no: string): Promise<GatewayResponse> {
+    const trade = trades.get(out_trade_no);
+    if (trade === undefined) return controlAnswer(request, 404, { code: 'ORDER_NOT_EXIST', message: '订单不存在' }, '订单不存在');
+    const now_ms = Date.now();
+    if (trade.state === 'NOTPAY') {
+      if (trade.expires_at_ms !== null && now_ms > trade.expires_at_ms) {
+        return controlAnswer(request, 400, { code: 'ORDER_EXPIRED', message: '订单已过期' }, '订单已过期');
+      }
+      trade.state = 'SUCCESS';
+      trade.transaction_id = `4200${digits(24)}`;
+      trade.success_time_ms = now_ms;
+    } else if (trade.state !== 'SUCCESS') {
+      return controlAnswer(request, 400, { code: 'ORDER_CLOSED', message: `订单${TRADE_STATE_DESC[trade.state]}` }, '订单已关闭');
+    }
+    const notification = await notificationFor(out_trade_no, now_ms);
+    if (notification === null) throw new Error('a paid trade must have a notification');
+    // `?send=0` lets a test take the notification and deliver it itself.
+    if (request.url.searchParams.get('send') !== '0') ctx.notify(notification);
+    return controlAnswer(
+      request,
+      200,
+      { out_trade_no, trade_state: trade.state, transaction_id: trade.transaction_id, notification },
+      '支付成功',
+    );
+  }
+
+  function cancel(request: GatewayRequest, out_trade_no: string): GatewayResponse {
+    const trade = trades.get(out_trade_no);
+    if (trade === undefined) return controlAnswer(request, 404, { code: 'ORDER_NOT_EXIST', message: '订单不存在' }, '订单不存在');
+    if (trade.state === 'SUCCESS' || trade.state === 'REFUND') {
+      return controlAnswer(request, 400, { code: 'ORDERPAID', message: '该订单已支付' }, '该订单已支付');
+    }
+    // WeChat Pay sends no notification for a trade that ends unpaid; the merchant learns it by
+    // querying, as the expiry cron does.
+    trade.state = 'CLOSED';
+    return controlAnswer(request, 200, { out_trade_no, trade_state: trade.state }, '已取消支付');
+  }
+
+  async function control(request: GatewayRequest): Promise<GatewayResponse | null> {
+    const path = request.url.pathname;
+    const method = request.method.toUpperCase();
+    if (method === 'GET' && path === '/sim/wechat/h5') return cashier(request);
+    const match = /^\/sim\/wechat\/trades\/([^/]+)(?:\/(pay|cancel|notification))?$/.exec(path);
+    if (match === null) return null;
+    const out_trade_no = decodeURIComponent(match[1]!);
+    const action = match[2];
+    if (action === undefined && method === 'GET') {
+      const trade = trades.get(out_trade_no);
+      if (trade === undefined) return controlJson(404, { code: 'ORDER_NOT_EXIST', message: '订单不存在' });
+      return controlJson(200, { ...transactionOf(trade), notify_url: trade.request.notify_url, prepay_id: trade.prepay_id });
+    }
+    if (action === 'pay' && method === 'POST') return pay(request, out_trade_no);
+    if (action === 'cancel' && method === 'POST') return cancel(request, out_trade_no);
+    if (action === 'notification' && method === 'GET') {
+      // Another delivery of the same payment: a fresh id, nonce and signature, as a WeChat retry.
+      const notification = await notificationFor(out_trade_no, Date.now());
+      if (notification === null) return controlJson(404, { code: 'ORDER_NOT_PAID', message: '订单未支付' });
+      return controlJson(200, notification);
+    }
+    return null;
+  }
+
+  async function handle(request: GatewayRequest): Promise<GatewayResponse | null> {
+    if (request.url.pathname.startsWith('/v3/')) return api(request);
+    if (request.url.pathname.startsWith('/sim/wechat/')) return control(request);
+    return null;
+  }
+
+  return { handle, notificationFor };
+}
+
+export const createWechatHandler: HandlerFactory = (ctx) => createWechatSimulator(ctx).handle;
