@@ -1,0 +1,280 @@
+// The ledger audit (DESIGN section 3) inside workerd: clean on a ledger the payment code built,
+// and naming the violation, with its ids, on ledgers corrupted on purpose. Each corruption is
+// undone afterwards, so the tests hold whether or not storage is isolated per test.
+import { env } from 'cloudflare:test';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { openDb } from '../../worker/db/client.ts';
+import { d1Runner, formatViolation, runAudit, type AuditReport } from '../../worker/ledger/audit.ts';
+import { applyClosed, applyPaid, creditIdForOrder } from '../../worker/ledger/payment.ts';
+import { seedDemoCampus } from './helpers/seed.ts';
+
+const PAID = 'Y20261122AUDIT000001';
+const PAID_2 = 'Y20261122AUDIT000002';
+const CLAIMED_A = 'Y20261122AUDIT000003';
+const CLAIMED_B = 'Y20261122AUDIT000004';
+const REFUNDED = 'Y20261122AUDIT000005';
+const CLOSED = 'Y20261122AUDIT000006';
+const UNPAID = 'Y20261122AUDIT000007';
+const CLAIM_ID = 'CL-audit-0001';
+const HUB_ID = 'hub-audit-bjtu';
+
+const audit = (): Promise<AuditReport> => runAudit(d1Runner(env.DB));
+
+async function run(sql: string, ...params: (string | number)[]): Promise<void> {
+  await env.DB.prepare(sql).bind(...params).run();
+}
+
+async function insertOrder(order_id: string, amount_fen: number, card_no = '20230001'): Promise<void> {
+  const now_ms = Date.now();
+  await run(
+    `INSERT OR IGNORE INTO orders (id, school_id, card_no, amount_fen, channel, status, created_at_ms, expires_at_ms)
+     VALUES (?, 'bjtu-weihai', ?, ?, 'alipay', 'unpaid', ?, ?)`,
+    order_id,
+    card_no,
+    amount_fen,
+    now_ms,
+    now_ms + 900_000,
+  );
+}
+
+async function pay(order_id: string, amount_fen: number): Promise<void> {
+  await applyPaid(
+    openDb(env.DB),
+    { channel: 'alipay', order_id, amount_fen, provider_trade_no: `T-${order_id}`, paid_at_ms: Date.now() },
+    { channel: 'alipay', headers: null, body: `out_trade_no=${order_id}` },
+    Date.now(),
+  );
+}
+
+/**
+ * A ledger with every state the invariants speak of: pending, claimed (two credits in one
+ * claim), refunded-and-voided, closed and unpaid. Orders, payment and closing go through the
+ * ledger code; the claim and the refund are written as the hub and refund paths record them.
+ */
+async function buildLedger(): Promise<void> {
+  await seedDemoCampus();
+  await insertOrder(PAID, 10_000);
+  await insertOrder(PAID_2, 2_500, '330001');
+  await insertOrder(CLAIMED_A, 5_000);
+  await insertOrder(CLAIMED_B, 1_234);
+  await insertOrder(REFUNDED, 7_700, 'T1001');
+  await insertOrder(CLOSED, 3_000);
+  await insertOrder(UNPAID, 4_000);
+  await run(`UPDATE orders SET school_id = 'whovc' WHERE id = ?`, PAID_2);
+  for (const [order_id, amount_fen] of [
+    [PAID, 10_000],
+    [PAID_2, 2_500],
+    [CLAIMED_A, 5_000],
+    [CLAIMED_B, 1_234],
+    [REFUNDED, 7_700],
+  ] as const) {
+    await pay(order_id, amount_fen);
+  }
+  await applyClosed(openDb(env.DB), { channel: 'alipay', order_id: CLOSED }, null, Date.now());
+  const now_ms = Date.now();
+  await env.DB.batch([
+    env.DB.prepare(
+      `INSERT OR IGNORE INTO hubs (id, school_id, public_key, created_at_ms, updated_at_ms) VALUES (?, 'bjtu-weihai', 'MCowBQYDK2VwAyEA', ?, ?)`,
+    ).bind(HUB_ID, now_ms, now_ms),
+    env.DB.prepare(
+      `INSERT OR IGNORE INTO claims (id, school_id, card_no, hub_id, terminal_id, amount_fen, committed_at_ms, received_at_ms)
+       VALUES (?, 'bjtu-weihai', '20230001', ?, 'pos-1', 6234, ?, ?)`,
+    ).bind(CLAIM_ID, HUB_ID, now_ms, now_ms),
+    env.DB.prepare(`UPDATE credits SET state = 'claimed', claim_id = ?, claimed_at_ms = ? WHERE id IN (?, ?)`).bind(
+      CLAIM_ID,
+      now_ms,
+      creditIdForOrder(CLAIMED_A),
+      creditIdForOrder(CLAIMED_B),
+    ),
+    env.DB.prepare(`UPDATE credits SET state = 'voided', voided_at_ms = ?, void_requested_at_ms = ? WHERE id = ?`).bind(
+      now_ms,
+      now_ms,
+      creditIdForOrder(REFUNDED),
+    ),
+    env.DB.prepare(`UPDATE orders SET status = 'refunded', refunded_at_ms = ? WHERE id = ?`).bind(now_ms, REFUNDED),
+  ]);
+}
+
+/** Asserts the audit reports exactly the named checks, each with a row naming `id`. */
+function expectViolations(report: AuditReport, expected: Record<string, string>): void {
+  const printed = report.violations.map(formatViolation);
+  const checks = new Set(report.violations.map((violation) => violation.check));
+  expect(checks, printed.join('\n')).toEqual(new Set(Object.keys(expected)));
+  for (const [check, id] of Object.entries(expected)) {
+    const found = report.violations.find((violation) => violation.check === check);
+    expect(found, `expected ${check} in:\n${printed.join('\n')}`).toBeDefined();
+    expect(found!.ids).toContain(id);
+  }
+}
+
+async function expectClean(): Promise<void> {
+  const report = await audit();
+  expect(report.violations.map(formatViolation)).toEqual([]);
+}
+
+describe('ledger audit', () => {
+  beforeEach(buildLedger);
+
+  it('passes a ledger built by the payment code, and counts what it holds', async () => {
+    const report = await audit();
+    expect(report.violations.map(formatViolation)).toEqual([]);
+    expect(report.totals).toMatchObject({
+      orders_paid: 4,
+      orders_refunded: 1,
+      credits_pending: 2,
+      credits_claimed: 2,
+      credits_voided: 1,
+      claims: 1,
+      pending_fen: 12_500,
+    });
+    // Applying the same payment again is a duplicate, not a second credit: still clean.
+    await pay(PAID, 10_000);
+    await expectClean();
+  });
+
+  it('names a paid order that has no credit', async () => {
+    await run(`UPDATE orders SET status = 'paid', provider_trade_no = 'T-x' WHERE id = ?`, UNPAID);
+    try {
+      expectViolations(await audit(), { paid_order_without_credit: UNPAID });
+    } finally {
+      await run(`UPDATE orders SET status = 'unpaid', provider_trade_no = NULL WHERE id = ?`, UNPAID);
+    }
+    await expectClean();
+  });
+
+  it('names two credits for one order once the unique index is gone', async () => {
+    // The database refuses the second credit on its own; the audit must see it if that guard is lost.
+    await expect(
+      run(
+        `INSERT INTO credits (id, order_id, school_id, card_no, amount_fen, state, created_at_ms)
+         VALUES ('C-second', ?, 'bjtu-weihai', '20230001', 10000, 'pending', 1)`,
+        PAID,
+      ),
+    ).rejects.toThrow(/UNIQUE/);
+    await run('DROP INDEX credits_order');
+    try {
+      await run(
+        `INSERT INTO credits (id, order_id, school_id, card_no, amount_fen, state, created_at_ms)
+         VALUES ('C-second', ?, 'bjtu-weihai', '20230001', 10000, 'pending', 1)`,
+        PAID,
+      );
+      expectViolations(await audit(), { order_with_several_credits: 'C-second' });
+    } finally {
+      await run(`DELETE FROM credits WHERE id = 'C-second'`);
+      await run('CREATE UNIQUE INDEX IF NOT EXISTS credits_order ON credits (order_id)');
+    }
+    await expectClean();
+  });
+
+  it('names one provider payment applied to a second order', async () => {
+    // Another order row pointing at the same provider trade: the same money credited twice.
+    await run(`UPDATE orders SET provider_trade_no = ? WHERE id = ?`, `T-${PAID}`, PAID_2);
+    try {
+      expectViolations(await audit(), { payment_applied_twice: PAID_2 });
+    } finally {
+      await run(`UPDATE orders SET provider_trade_no = ? WHERE id = ?`, `T-${PAID_2}`, PAID_2);
+    }
+    await expectClean();
+  });
+
+  it('names a credit whose amount differs from its order', async () => {
+    await run('UPDATE credits SET amount_fen = 10001 WHERE id = ?', creditIdForOrder(PAID));
+    try {
+      const report = await audit();
+      expectViolations(report, { credit_amount_mismatch: creditIdForOrder(PAID) });
+      expect(report.violations[0]!.detail).toBe('credit 10001 fen, order 10000 fen');
+    } finally {
+      await run('UPDATE credits SET amount_fen = 10000 WHERE id = ?', creditIdForOrder(PAID));
+    }
+    await expectClean();
+  });
+
+  it('names a credit without a paid order, and a credit for another card', async () => {
+    await run(`UPDATE orders SET status = 'closed' WHERE id = ?`, PAID);
+    await run(`UPDATE credits SET card_no = '20230002' WHERE id = ?`, creditIdForOrder(PAID_2));
+    try {
+      expectViolations(await audit(), {
+        credit_without_paid_order: creditIdForOrder(PAID),
+        credit_card_mismatch: creditIdForOrder(PAID_2),
+      });
+    } finally {
+      await run(`UPDATE orders SET status = 'paid' WHERE id = ?`, PAID);
+      await run(`UPDATE credits SET card_no = '330001' WHERE id = ?`, creditIdForOrder(PAID_2));
+    }
+    await expectClean();
+  });
+
+  it('names a claimed credit that belongs to no claim', async () => {
+    await run(`UPDATE credits SET state = 'claimed', claim_id = 'CL-missing' WHERE id = ?`, creditIdForOrder(PAID));
+    try {
+      const report = await audit();
+      expectViolations(report, { claimed_credit_without_claim: creditIdForOrder(PAID) });
+      expect(report.violations[0]!.detail).toContain('CL-missing');
+    } finally {
+      await run(`UPDATE credits SET state = 'pending', claim_id = NULL WHERE id = ?`, creditIdForOrder(PAID));
+    }
+    await expectClean();
+  });
+
+  it("names a claim whose amount is not the sum of its credits", async () => {
+    await run('UPDATE claims SET amount_fen = 6000 WHERE id = ?', CLAIM_ID);
+    try {
+      const report = await audit();
+      expectViolations(report, { claim_amount_mismatch: CLAIM_ID });
+      expect(report.violations[0]!.detail).toBe('claim 6000 fen, its 2 credits 6234 fen');
+    } finally {
+      await run('UPDATE claims SET amount_fen = 6234 WHERE id = ?', CLAIM_ID);
+    }
+    await expectClean();
+  });
+
+  it("names a claim carrying another card's credit, and one from a hub of another school", async () => {
+    await run(`UPDATE claims SET card_no = '20230002', hub_id = 'hub-unknown' WHERE id = ?`, CLAIM_ID);
+    try {
+      const report = await audit();
+      expectViolations(report, { claim_credit_other_card: CLAIM_ID, claim_from_foreign_hub: 'hub-unknown' });
+      // Both of the claim's credits are named.
+      expect(report.violations.filter((violation) => violation.check === 'claim_credit_other_card')).toHaveLength(2);
+    } finally {
+      await run(`UPDATE claims SET card_no = '20230001', hub_id = ? WHERE id = ?`, HUB_ID, CLAIM_ID);
+    }
+    await expectClean();
+  });
+
+  it('names a voided credit whose order is not refunded, and a refunded order whose credit is not voided', async () => {
+    await run(`UPDATE credits SET state = 'voided' WHERE id = ?`, creditIdForOrder(PAID));
+    await run(`UPDATE orders SET status = 'refunded' WHERE id = ?`, PAID_2);
+    try {
+      expectViolations(await audit(), {
+        voided_credit_order_not_refunded: creditIdForOrder(PAID),
+        refunded_order_credit_not_voided: PAID_2,
+      });
+    } finally {
+      await run(`UPDATE credits SET state = 'pending' WHERE id = ?`, creditIdForOrder(PAID));
+      await run(`UPDATE orders SET status = 'paid' WHERE id = ?`, PAID_2);
+    }
+    await expectClean();
+  });
+
+  it('bounds what it reports per check', async () => {
+    const now_ms = Date.now();
+    const statements = [];
+    for (let i = 0; i < 120; i++) {
+      statements.push(
+        env.DB.prepare(
+          `INSERT INTO orders (id, school_id, card_no, amount_fen, channel, status, created_at_ms, expires_at_ms)
+           VALUES (?, 'bjtu-weihai', '20230001', 100, 'alipay', 'paid', ?, ?)`,
+        ).bind(`Y20261122BULK${String(i).padStart(6, '0')}`, now_ms, now_ms),
+      );
+    }
+    await env.DB.batch(statements);
+    try {
+      const report = await audit();
+      expect(report.violations).toHaveLength(100);
+      expect(new Set(report.violations.map((violation) => violation.check))).toEqual(new Set(['paid_order_without_credit']));
+    } finally {
+      await run(`DELETE FROM orders WHERE id LIKE 'Y20261122BULK%'`);
+    }
+    await expectClean();
+  });
+});

@@ -1,0 +1,255 @@
+// The ledger audit: DESIGN section 3's invariants 1-3, and 5 as far as the Worker's data goes,
+// as plain SQL over D1. The same queries run inside workerd (tests) and from Node through
+// wrangler (`npm run audit`), so this module imports nothing but types: each side brings a
+// function that runs a list of statements and returns each one's rows.
+//
+// Every check selects the rows that break an invariant, as `ids` (the records involved) and
+// `detail` (what is wrong, in numbers). The database enforces some of these itself (a unique
+// index on credits.order_id, check constraints); the audit checks them again because it must
+// also catch a database whose constraints were lost or bypassed.
+
+export type AuditRow = Record<string, unknown>;
+/** Runs the statements (no parameters, no `;` inside) and returns each one's rows, in order. */
+export type SqlRunner = (statements: readonly string[]) => Promise<AuditRow[][]>;
+
+export interface AuditCheck {
+  /** Stable name, printed with every violation: tests and operators grep for it. */
+  name: string;
+  /** DESIGN section 3 invariant number. */
+  invariant: 1 | 2 | 3 | 5;
+  description: string;
+  sql: string;
+}
+
+export interface Violation {
+  check: string;
+  invariant: number;
+  description: string;
+  ids: string;
+  detail: string;
+}
+
+export interface LedgerTotals {
+  orders: number;
+  orders_paid: number;
+  orders_refunded: number;
+  credits: number;
+  credits_pending: number;
+  credits_claimed: number;
+  credits_voided: number;
+  claims: number;
+  pending_fen: number;
+}
+
+export interface AuditReport {
+  violations: Violation[];
+  totals: LedgerTotals;
+}
+
+/** Rows reported per check: enough to act on, bounded so a ruined ledger prints a page, not a book. */
+export const AUDIT_ROWS_PER_CHECK_MAX = 100;
+const LIMIT = `LIMIT ${AUDIT_ROWS_PER_CHECK_MAX}`;
+
+export const AUDIT_CHECKS: readonly AuditCheck[] = [
+  {
+    name: 'paid_order_without_credit',
+    invariant: 1,
+    description: 'a paid (or refunded) order has no credit',
+    sql: `SELECT o.id AS ids, 'order ' || o.status || ', ' || o.amount_fen || ' fen, no credit' AS detail
+      FROM orders o WHERE o.status IN ('paid', 'refunded')
+        AND NOT EXISTS (SELECT 1 FROM credits c WHERE c.order_id = o.id)
+      ORDER BY o.id ${LIMIT}`,
+  },
+  {
+    name: 'order_with_several_credits',
+    invariant: 1,
+    description: 'one order has more than one credit',
+    sql: `SELECT c.order_id || ': ' || group_concat(c.id, ', ') AS ids,
+        count(*) || ' credits, ' || sum(c.amount_fen) || ' fen in all' AS detail
+      FROM credits c GROUP BY c.order_id HAVING count(*) > 1 ORDER BY c.order_id ${LIMIT}`,
+  },
+  {
+    name: 'payment_applied_twice',
+    invariant: 1,
+    description: "one provider trade is the payment of more than one paid order",
+    sql: `SELECT o.channel || ' trade ' || o.provider_trade_no || ': ' || group_concat(o.id, ', ') AS ids,
+        count(*) || ' paid orders' AS detail
+      FROM orders o WHERE o.status IN ('paid', 'refunded') AND o.provider_trade_no IS NOT NULL
+      GROUP BY o.channel, o.provider_trade_no HAVING count(*) > 1 ORDER BY o.provider_trade_no ${LIMIT}`,
+  },
+  {
+    name: 'credit_without_paid_order',
+    invariant: 1,
+    description: 'a credit whose order does not exist or was never paid',
+    sql: `SELECT c.id || ' (order ' || c.order_id || ')' AS ids,
+        CASE WHEN o.id IS NULL THEN 'no such order' ELSE 'order is ' || o.status END AS detail
+      FROM credits c LEFT JOIN orders o ON o.id = c.order_id
+      WHERE o.id IS NULL OR o.status NOT IN ('paid', 'refunded') ORDER BY c.id ${LIMIT}`,
+  },
+  {
+    name: 'credit_amount_mismatch',
+    invariant: 1,
+    description: "a credit's amount differs from its order's",
+    sql: `SELECT c.id || ' (order ' || o.id || ')' AS ids,
+        'credit ' || c.amount_fen || ' fen, order ' || o.amount_fen || ' fen' AS detail
+      FROM credits c JOIN orders o ON o.id = c.order_id
+      WHERE c.amount_fen <> o.amount_fen ORDER BY c.id ${LIMIT}`,
+  },
+  {
+    name: 'credit_card_mismatch',
+    invariant: 1,
+    description: "a credit is for another card than its order",
+    sql: `SELECT c.id || ' (order ' || o.id || ')' AS ids,
+        'credit ' || c.school_id || '/' || c.card_no || ', order ' || o.school_id || '/' || o.card_no AS detail
+      FROM credits c JOIN orders o ON o.id = c.order_id
+      WHERE c.school_id <> o.school_id OR c.card_no <> o.card_no ORDER BY c.id ${LIMIT}`,
+  },
+  {
+    name: 'claimed_credit_without_claim',
+    invariant: 2,
+    description: 'a claimed credit belongs to no claim',
+    sql: `SELECT c.id AS ids,
+        CASE WHEN c.claim_id IS NULL THEN 'no claim_id' ELSE 'claim ' || c.claim_id || ' does not exist' END AS detail
+      FROM credits c WHERE c.state = 'claimed'
+        AND (c.claim_id IS NULL OR NOT EXISTS (SELECT 1 FROM claims cl WHERE cl.id = c.claim_id))
+      ORDER BY c.id ${LIMIT}`,
+  },
+  {
+    name: 'claim_amount_mismatch',
+    invariant: 2,
+    description: "a claim's amount is not the sum of its credits",
+    sql: `SELECT cl.id AS ids,
+        'claim ' || cl.amount_fen || ' fen, its ' || coalesce(s.n, 0) || ' credits ' || coalesce(s.sum_fen, 0) || ' fen' AS detail
+      FROM claims cl LEFT JOIN (
+        SELECT claim_id, sum(amount_fen) AS sum_fen, count(*) AS n FROM credits
+        WHERE claim_id IS NOT NULL GROUP BY claim_id
+      ) s ON s.claim_id = cl.id
+      WHERE coalesce(s.sum_fen, 0) <> cl.amount_fen ORDER BY cl.id ${LIMIT}`,
+  },
+  {
+    name: 'claim_credit_not_claimed',
+    invariant: 5,
+    description: 'a credit carried by a claim is not in state claimed',
+    sql: `SELECT c.id || ' (claim ' || c.claim_id || ')' AS ids, 'credit is ' || c.state AS detail
+      FROM credits c WHERE c.claim_id IS NOT NULL AND c.state <> 'claimed' ORDER BY c.id ${LIMIT}`,
+  },
+  {
+    name: 'claim_credit_other_card',
+    invariant: 5,
+    description: "a claim carries a credit of another card",
+    sql: `SELECT c.id || ' (claim ' || cl.id || ')' AS ids,
+        'credit ' || c.school_id || '/' || c.card_no || ', claim ' || cl.school_id || '/' || cl.card_no AS detail
+      FROM credits c JOIN claims cl ON cl.id = c.claim_id
+      WHERE c.school_id <> cl.school_id OR c.card_no <> cl.card_no ORDER BY c.id ${LIMIT}`,
+  },
+  {
+    name: 'claim_from_foreign_hub',
+    invariant: 5,
+    description: "a claim came from a hub that is not registered for the claim's school",
+    sql: `SELECT cl.id || ' (hub ' || cl.hub_id || ')' AS ids,
+        CASE WHEN h.id IS NULL THEN 'unknown hub' ELSE 'hub of ' || h.school_id || ', claim for ' || cl.school_id END AS detail
+      FROM claims cl LEFT JOIN hubs h ON h.id = cl.hub_id
+      WHERE h.id IS NULL OR h.school_id <> cl.school_id ORDER BY cl.id ${LIMIT}`,
+  },
+  {
+    name: 'voided_credit_order_not_refunded',
+    invariant: 3,
+    description: "a voided credit's order is not refunded",
+    sql: `SELECT c.id || ' (order ' || c.order_id || ')' AS ids,
+        'order is ' || coalesce(o.status, 'missing') AS detail
+      FROM credits c LEFT JOIN orders o ON o.id = c.order_id
+      WHERE c.state = 'voided' AND (o.status IS NULL OR o.status <> 'refunded') ORDER BY c.id ${LIMIT}`,
+  },
+  {
+    name: 'refunded_order_credit_not_voided',
+    invariant: 3,
+    description: "a refunded order's credit is not voided",
+    sql: `SELECT o.id || ' (credit ' || c.id || ')' AS ids, 'credit is ' || c.state AS detail
+      FROM orders o JOIN credits c ON c.order_id = o.id
+      WHERE o.status = 'refunded' AND c.state <> 'voided' ORDER BY o.id ${LIMIT}`,
+  },
+];
+
+const TOTALS_SQL = `SELECT
+  (SELECT count(*) FROM orders) AS orders,
+  (SELECT count(*) FROM orders WHERE status = 'paid') AS orders_paid,
+  (SELECT count(*) FROM orders WHERE status = 'refunded') AS orders_refunded,
+  (SELECT count(*) FROM credits) AS credits,
+  (SELECT count(*) FROM credits WHERE state = 'pending') AS credits_pending,
+  (SELECT count(*) FROM credits WHERE state = 'claimed') AS credits_claimed,
+  (SELECT count(*) FROM credits WHERE state = 'voided') AS credits_voided,
+  (SELECT count(*) FROM claims) AS claims,
+  (SELECT coalesce(sum(amount_fen), 0) FROM credits WHERE state = 'pending') AS pending_fen`;
+
+/** Every statement the audit runs, in order: the checks, then the totals. */
+export function auditStatements(): string[] {
+  return [...AUDIT_CHECKS.map((check) => check.sql), TOTALS_SQL];
+}
+
+function toNumber(value: unknown, field: string): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new TypeError(`${field} is not an integer: ${String(value)}`);
+  return value;
+}
+
+/** Turns the rows of auditStatements() into a report. */
+export function auditReportFrom(results: readonly AuditRow[][]): AuditReport {
+  if (results.length !== AUDIT_CHECKS.length + 1) {
+    throw new RangeError(`expected ${AUDIT_CHECKS.length + 1} result sets, got ${results.length}`);
+  }
+  const violations: Violation[] = [];
+  AUDIT_CHECKS.forEach((check, index) => {
+    for (const row of results[index] ?? []) {
+      violations.push({
+        check: check.name,
+        invariant: check.invariant,
+        description: check.description,
+        ids: String(row.ids),
+        detail: String(row.detail),
+      });
+    }
+  });
+  const totals_row = results[AUDIT_CHECKS.length]?.[0];
+  if (totals_row === undefined) throw new Error('the totals query returned no row');
+  const totals: LedgerTotals = {
+    orders: toNumber(totals_row.orders, 'orders'),
+    orders_paid: toNumber(totals_row.orders_paid, 'orders_paid'),
+    orders_refunded: toNumber(totals_row.orders_refunded, 'orders_refunded'),
+    credits: toNumber(totals_row.credits, 'credits'),
+    credits_pending: toNumber(totals_row.credits_pending, 'credits_pending'),
+    credits_claimed: toNumber(totals_row.credits_claimed, 'credits_claimed'),
+    credits_voided: toNumber(totals_row.credits_voided, 'credits_voided'),
+    claims: toNumber(totals_row.claims, 'claims'),
+    pending_fen: toNumber(totals_row.pending_fen, 'pending_fen'),
+  };
+  return { violations, totals };
+}
+
+export async function runAudit(run: SqlRunner): Promise<AuditReport> {
+  return auditReportFrom(await run(auditStatements()));
+}
+
+/** The part of D1's binding the audit needs, so this module compiles without workers types. */
+export interface D1Like {
+  prepare(sql: string): unknown;
+  batch(statements: unknown[]): Promise<{ results?: unknown[] }[]>;
+}
+
+/** A SqlRunner over a D1 binding: every statement in one batch, so one consistent snapshot. */
+export function d1Runner(db: D1Like): SqlRunner {
+  return async (statements) => {
+    const results = await db.batch(statements.map((statement) => db.prepare(statement)));
+    return results.map((result) => (result.results ?? []) as AuditRow[]);
+  };
+}
+
+export function formatViolation(violation: Violation): string {
+  return `invariant ${violation.invariant} ${violation.check}: ${violation.ids}: ${violation.detail} (${violation.description})`;
+}
+
+export function formatTotals(totals: LedgerTotals): string {
+  return (
+    `${totals.orders} orders (${totals.orders_paid} paid, ${totals.orders_refunded} refunded), ` +
+    `${totals.credits} credits (${totals.credits_pending} pending, ${totals.credits_claimed} claimed, ` +
+    `${totals.credits_voided} voided), ${totals.claims} claims, ${totals.pending_fen} fen pending claim`
+  );
+}
