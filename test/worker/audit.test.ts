@@ -92,6 +92,10 @@ async function buildLedger(): Promise<void> {
       creditIdForOrder(REFUNDED),
     ),
     env.DB.prepare(`UPDATE orders SET status = 'refunded', refunded_at_ms = ? WHERE id = ?`).bind(now_ms, REFUNDED),
+    env.DB.prepare(
+      `INSERT OR IGNORE INTO refunds (id, order_id, credit_id, school_id, amount_fen, state, route, created_at_ms, updated_at_ms, voided_at_ms, refunded_at_ms)
+       VALUES ('R-audit-0001', ?, ?, 'bjtu-weihai', 7700, 'refunded', 'direct', ?, ?, ?, ?)`,
+    ).bind(REFUNDED, creditIdForOrder(REFUNDED), now_ms, now_ms, now_ms, now_ms),
   ]);
 }
 
@@ -252,6 +256,24 @@ describe('ledger audit', () => {
     } finally {
       await run(`UPDATE credits SET state = 'pending' WHERE id = ?`, creditIdForOrder(PAID));
       await run(`UPDATE orders SET status = 'paid' WHERE id = ?`, PAID_2);
+    }
+    await expectClean();
+  });
+
+  it('accepts a voided credit while its refund waits for the provider, and names a refund the ledger contradicts', async () => {
+    // The refund path voids first and marks the order refunded when the provider confirms.
+    await run(`UPDATE orders SET status = 'paid', refunded_at_ms = NULL WHERE id = ?`, REFUNDED);
+    await run(`UPDATE refunds SET state = 'provider_pending', refunded_at_ms = NULL WHERE id = 'R-audit-0001'`);
+    try {
+      await expectClean();
+      await run(`UPDATE refunds SET state = 'refunded' WHERE id = 'R-audit-0001'`);
+      expectViolations(await audit(), {
+        voided_credit_order_not_refunded: creditIdForOrder(REFUNDED),
+        refund_record_mismatch: 'R-audit-0001',
+      });
+    } finally {
+      await run(`UPDATE orders SET status = 'refunded', refunded_at_ms = 1 WHERE id = ?`, REFUNDED);
+      await run(`UPDATE refunds SET state = 'refunded', refunded_at_ms = 1 WHERE id = 'R-audit-0001'`);
     }
     await expectClean();
   });

@@ -152,13 +152,33 @@ export const AUDIT_CHECKS: readonly AuditCheck[] = [
       WHERE h.id IS NULL OR h.school_id <> cl.school_id ORDER BY cl.id ${LIMIT}`,
   },
   {
+    // A refund voids the credit first and marks the order refunded once the provider has
+    // returned the money; in between, its refund row is 'provider_pending'. That is the one
+    // voided credit of a not-yet-refunded order the ledger may hold.
     name: 'voided_credit_order_not_refunded',
     invariant: 3,
-    description: "a voided credit's order is not refunded",
+    description: "a voided credit's order is not refunded, and no refund of it is under way",
     sql: `SELECT c.id || ' (order ' || c.order_id || ')' AS ids,
         'order is ' || coalesce(o.status, 'missing') AS detail
       FROM credits c LEFT JOIN orders o ON o.id = c.order_id
-      WHERE c.state = 'voided' AND (o.status IS NULL OR o.status <> 'refunded') ORDER BY c.id ${LIMIT}`,
+      WHERE c.state = 'voided' AND (o.status IS NULL OR o.status <> 'refunded')
+        AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.credit_id = c.id AND r.order_id = c.order_id
+          AND r.state = 'provider_pending')
+      ORDER BY c.id ${LIMIT}`,
+  },
+  {
+    name: 'refund_record_mismatch',
+    invariant: 3,
+    description: 'a refund disagrees with its order or credit',
+    sql: `SELECT r.id || ' (order ' || r.order_id || ', credit ' || r.credit_id || ')' AS ids,
+        'refund ' || r.state || ' ' || r.amount_fen || ' fen; order ' || coalesce(o.status, 'missing') || ' '
+          || coalesce(o.amount_fen, 0) || ' fen; credit ' || coalesce(c.state, 'missing') AS detail
+      FROM refunds r LEFT JOIN orders o ON o.id = r.order_id LEFT JOIN credits c ON c.id = r.credit_id
+      WHERE o.id IS NULL OR c.id IS NULL OR c.order_id <> r.order_id OR r.amount_fen <> o.amount_fen
+        OR (r.state = 'refunded' AND (o.status <> 'refunded' OR c.state <> 'voided'))
+        OR (r.state = 'provider_pending' AND c.state <> 'voided')
+        OR (r.state = 'refused' AND c.state = 'voided')
+      ORDER BY r.id ${LIMIT}`,
   },
   {
     name: 'refunded_order_credit_not_voided',
