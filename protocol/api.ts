@@ -59,6 +59,8 @@ export interface CardLookupResponse {
   pending_fen: number;
   /** ms since epoch of the last balance a POS reported; null when none yet. */
   balance_as_of: number | null;
+  /** Lost, frozen and closed cards are found, but a top-up of them is refused (card_not_active). */
+  status?: (typeof CARD_STATUSES)[number];
 }
 
 const rechargeCommon = {
@@ -72,6 +74,14 @@ export const rechargeRequest = z.union([
   z.strictObject({ card_token: z.string().min(1).max(512), ...rechargeCommon }),
 ]);
 export type RechargeRequest = z.infer<typeof rechargeRequest>;
+// What the Worker parses: the same shape with any integer amount, because the range depends on
+// the school (max_amount_fen) and an amount outside it has its own code, amount_out_of_range.
+const rechargeCommonWire = { ...rechargeCommon, amount_fen: z.number().int('amount_fen is an integer number of fen') };
+export const rechargeRequestWire = z.union([
+  z.strictObject({ school_id: schoolId, name: holderName, card_no: cardNoInput, ...rechargeCommonWire }),
+  z.strictObject({ card_token: z.string().min(1).max(512), ...rechargeCommonWire }),
+]);
+export const rechargesQuery = z.strictObject({ card_token: z.string().min(1).max(512) });
 export interface RechargeCreated {
   order_id: string;
   amount_fen: number;
@@ -120,3 +130,65 @@ export interface CardImportResponse {
 }
 export const cardKind = z.enum(CARD_KINDS);
 export const cardStatus = z.enum(CARD_STATUSES);
+
+// Admin listings: newest first, `limit` ≤ ADMIN_LIST_LIMIT_MAX, and `next_cursor` (the last id of
+// the page) passed back as `cursor` for the next page; null when there is none.
+export const ADMIN_LIST_LIMIT_MAX = 200;
+const listLimit = z
+  .string()
+  .regex(/^[0-9]{1,3}$/, 'limit is a number of rows')
+  .transform(Number)
+  .pipe(z.number().int().min(1).max(ADMIN_LIST_LIMIT_MAX));
+const listCardNo = z.string().min(1).max(CARD_NO_LENGTH_MAX * 2);
+export const adminOrdersQuery = z.strictObject({
+  status: z.enum(ORDER_STATUSES).optional(),
+  school_id: schoolId.optional(),
+  card_no: listCardNo.optional(),
+  limit: listLimit.optional(),
+  cursor: z.string().regex(ORDER_ID_PATTERN, 'cursor is the next_cursor of the previous page').optional(),
+});
+export const CREDIT_ID_PATTERN = /^C[0-9A-Za-z]{10,31}$/;
+export const adminCreditsQuery = z.strictObject({
+  state: z.enum(CREDIT_STATES).optional(),
+  school_id: schoolId.optional(),
+  card_no: listCardNo.optional(),
+  limit: listLimit.optional(),
+  cursor: z.string().regex(CREDIT_ID_PATTERN, 'cursor is the next_cursor of the previous page').optional(),
+});
+export interface AdminOrder {
+  order_id: string;
+  school_id: string;
+  card_no: string;
+  amount_fen: number;
+  channel: Channel;
+  origin: 'topup' | 'auto';
+  status: OrderStatus;
+  topup_status: TopupStatus;
+  provider_trade_no: string | null;
+  created_at_ms: number;
+  expires_at_ms: number;
+  paid_at_ms: number | null;
+  closed_at_ms: number | null;
+  refunded_at_ms: number | null;
+}
+export interface AdminOrdersResponse {
+  orders: AdminOrder[];
+  next_cursor: string | null;
+}
+export interface AdminCredit {
+  credit_id: string;
+  order_id: string;
+  school_id: string;
+  card_no: string;
+  amount_fen: number;
+  state: CreditState;
+  claim_id: string | null;
+  void_requested_at_ms: number | null;
+  created_at_ms: number;
+  claimed_at_ms: number | null;
+  voided_at_ms: number | null;
+}
+export interface AdminCreditsResponse {
+  credits: AdminCredit[];
+  next_cursor: string | null;
+}

@@ -3,12 +3,21 @@ import { Hono } from 'hono';
 import type { AppEnv } from './env.ts';
 import { errorResponse, handleError } from './http/errors.ts';
 import { schoolRoutes } from './routes/schools.ts';
+import { requireAdmin } from './auth/admin.ts';
+import { adminRoutes } from './routes/admin.ts';
+import { cardRoutes } from './routes/cards.ts';
+import { rechargeRoutes } from './routes/recharges.ts';
 
 export function buildApp() {
   const app = new Hono<AppEnv>();
   app.onError(handleError);
   app.notFound((c) => errorResponse(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}`));
   app.route('/api/v1/schools', schoolRoutes);
+  app.route('/api/v1/cards', cardRoutes);
+  app.route('/api/v1/recharges', rechargeRoutes);
+  // Guards every admin route, including those other modules mount under /api/v1/admin.
+  app.use('/api/v1/admin/*', requireAdmin);
+  app.route('/api/v1/admin', adminRoutes);
   return app;
 }
 

@@ -73,7 +73,7 @@ export async function verifyCardToken(secret: string | undefined, token: string,
   if (!(await crypto.subtle.verify('HMAC', key, signature, utf8(payload)))) throw invalid();
   let claims: unknown;
   try {
-    claims = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(base64UrlToBytes(payload)));
+    claims = JSON.parse(new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(base64UrlToBytes(payload)));
   } catch {
     throw invalid();
   }

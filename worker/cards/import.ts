@@ -1,0 +1,331 @@
+// The card office's registry import: CSV rows `card_no,name,kind,status` (DESIGN section 10).
+// The parser takes the body chunk by chunk, so a 50,000-row file is read as it arrives, and
+// every dimension is bounded: bytes, rows, columns, field length. Bad lines are named by their
+// line number and reason; good lines are upserted in batches of D1 statements.
+import { sql } from 'drizzle-orm';
+import { CARD_IMPORT_ROWS_MAX } from '../../protocol/api.ts';
+import {
+  CARD_KINDS,
+  CARD_STATUSES,
+  HOLDER_NAME_LENGTH_MAX,
+  holderNameKey,
+  normaliseCardNo,
+  type CardKind,
+  type CardStatus,
+} from '../../protocol/card.ts';
+import type { Db } from '../db/client.ts';
+import { cards } from '../db/schema.ts';
+import { ApiError } from '../http/errors.ts';
+
+// 50,000 rows of a long name and number fit in well under this.
+export const CARD_IMPORT_BODY_BYTES_MAX = 8 * 1024 * 1024;
+export const CARD_IMPORT_COLUMNS = ['card_no', 'name', 'kind', 'status'] as const;
+// No field of a registry row is near this; longer is a broken file, not a name.
+const CSV_FIELD_CHARS_MAX = 256;
+// Fields kept per record: enough to see "too many columns" without storing a runaway row.
+const CSV_FIELDS_KEPT_MAX = CARD_IMPORT_COLUMNS.length + 1;
+// D1 binds at most 100 parameters per statement: 7 columns × 14 rows = 98.
+const ROWS_PER_STATEMENT = 14;
+// Statements per D1 batch (one transaction each): big enough to be quick, small enough to
+// stay far from D1's per-batch limits.
+const STATEMENTS_PER_BATCH = 50;
+// Echoed bad values are cut to this, so a reason stays a line, not a copy of the row.
+const REASON_VALUE_CHARS_MAX = 32;
+
+export interface CsvRecord {
+  /** 1-based line where the record starts (a quoted field may span lines). */
+  line: number;
+  fields: string[];
+  field_count: number;
+  error: string | null;
+}
+
+/**
+ * RFC 4180 records from text chunks. `push` returns the records completed by the chunk, `end`
+ * the last one. Accepts LF, CRLF and CR line ends and a leading BOM.
+ */
+export class CsvRecordReader {
+  #line = 1;
+  #record_line = 1;
+  #fields: string[] = [];
+  #field_count = 0;
+  #field = '';
+  #error: string | null = null;
+  // 'start' of a field, 'plain' unquoted field, 'quoted' inside quotes, 'quote' just after a
+  // quote inside a quoted field (either the closing quote or the first of a doubled one).
+  #state: 'start' | 'plain' | 'quoted' | 'quote' = 'start';
+  #after_cr = false;
+  #started = false;
+  #record_has_content = false;
+
+  push(chunk: string): CsvRecord[] {
+    const out: CsvRecord[] = [];
+    let text = chunk;
+    if (!this.#started && text.length > 0) {
+      this.#started = true;
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    }
+    for (let i = 0; i < text.length; i++) {
+      const ch = text[i]!;
+      if (this.#after_cr) {
+        this.#after_cr = false;
+        if (ch === '\n') continue;
+      }
+      this.#consume(ch, out);
+    }
+    return out;
+  }
+
+  end(): CsvRecord[] {
+    const out: CsvRecord[] = [];
+    if (this.#state === 'quoted') this.#fail('unterminated quoted field');
+    if (this.#record_has_content || this.#field_count > 0) this.#finishRecord(out);
+    return out;
+  }
+
+  #consume(ch: string, out: CsvRecord[]): void {
+    switch (this.#state) {
+      case 'quoted':
+        if (ch === '"') this.#state = 'quote';
+        else this.#append(ch);
+        if (ch === '\n' || ch === '\r') this.#line++;
+        if (ch === '\r') this.#after_cr_in_quotes();
+        return;
+      case 'quote':
+        if (ch === '"') {
+          this.#append('"');
+          this.#state = 'quoted';
+          return;
+        }
+        if (ch === ',' || ch === '\n' || ch === '\r') break;
+        this.#fail('text after a closing quote');
+        this.#state = 'plain';
+        return;
+      case 'start':
+        if (ch === '"') {
+          this.#state = 'quoted';
+          this.#record_has_content = true;
+          return;
+        }
+        break;
+      case 'plain':
+        break;
+    }
+    if (ch === ',') {
+      this.#finishField();
+      this.#record_has_content = true;
+      return;
+    }
+    if (ch === '\n' || ch === '\r') {
+      if (ch === '\r') this.#after_cr = true;
+      this.#finishRecord(out);
+      this.#line++;
+      this.#record_line = this.#line;
+      return;
+    }
+    if (ch === '"') this.#fail('quote inside an unquoted field');
+    this.#state = 'plain';
+    this.#record_has_content = true;
+    this.#append(ch);
+  }
+
+  // A CR inside quotes followed by LF is one line end, not two.
+  #after_cr_in_quotes(): void {
+    this.#after_cr = true;
+  }
+
+  #append(ch: string): void {
+    if (this.#field.length >= CSV_FIELD_CHARS_MAX) {
+      this.#fail(`field longer than ${CSV_FIELD_CHARS_MAX} characters`);
+      return;
+    }
+    this.#field += ch;
+  }
+
+  #fail(reason: string): void {
+    if (this.#error === null) this.#error = reason;
+  }
+
+  #finishField(): void {
+    if (this.#fields.length < CSV_FIELDS_KEPT_MAX) this.#fields.push(this.#field);
+    this.#field_count++;
+    this.#field = '';
+    this.#state = 'start';
+  }
+
+  #finishRecord(out: CsvRecord[]): void {
+    this.#finishField();
+    const blank = this.#field_count === 1 && this.#fields[0] === '' && !this.#record_has_content;
+    if (!blank) out.push({ line: this.#record_line, fields: this.#fields, field_count: this.#field_count, error: this.#error });
+    this.#fields = [];
+    this.#field_count = 0;
+    this.#error = null;
+    this.#record_has_content = false;
+  }
+}
+
+export interface CardImportRow {
+  line: number;
+  card_no: string;
+  holder_name: string;
+  kind: CardKind;
+  status: CardStatus;
+}
+
+export interface Rejected {
+  line: number;
+  reason: string;
+}
+
+function quoted(value: string): string {
+  const cut = value.length > REASON_VALUE_CHARS_MAX ? `${value.slice(0, REASON_VALUE_CHARS_MAX)}…` : value;
+  return JSON.stringify(cut);
+}
+
+function isHeader(record: CsvRecord): boolean {
+  return (
+    record.field_count === CARD_IMPORT_COLUMNS.length &&
+    record.fields.every((field, i) => field.trim().toLowerCase() === CARD_IMPORT_COLUMNS[i])
+  );
+}
+
+// Control characters in a name are a broken export, never part of a holder's name.
+const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
+
+/** One record to a registry row, or the reason it is refused. */
+export function validateRecord(record: CsvRecord): CardImportRow | string {
+  if (record.error !== null) return record.error;
+  if (record.field_count > CARD_IMPORT_COLUMNS.length) {
+    return `too many columns: ${record.field_count}, expected ${CARD_IMPORT_COLUMNS.join(',')}`;
+  }
+  if (record.field_count < CARD_IMPORT_COLUMNS.length) {
+    return `too few columns: ${record.field_count}, expected ${CARD_IMPORT_COLUMNS.join(',')}`;
+  }
+  const [raw_card_no, raw_name, raw_kind, raw_status] = record.fields as [string, string, string, string];
+  const card_no = normaliseCardNo(raw_card_no);
+  if (card_no === null) return `bad card number ${quoted(raw_card_no)}`;
+  const holder_name = raw_name.normalize('NFKC').trim().replace(/\s+/gu, ' ');
+  if (holder_name.length === 0) return 'empty name';
+  if (CONTROL_CHARS.test(holder_name)) return 'name contains control characters';
+  if (Array.from(holder_name).length > HOLDER_NAME_LENGTH_MAX) return `name longer than ${HOLDER_NAME_LENGTH_MAX} characters`;
+  const kind = raw_kind.trim().toLowerCase();
+  if (!(CARD_KINDS as readonly string[]).includes(kind)) return `bad kind ${quoted(raw_kind)}, expected ${CARD_KINDS.join('/')}`;
+  const status = raw_status.trim().toLowerCase();
+  if (!(CARD_STATUSES as readonly string[]).includes(status)) {
+    return `bad status ${quoted(raw_status)}, expected ${CARD_STATUSES.join('/')}`;
+  }
+  return { line: record.line, card_no, holder_name, kind: kind as CardKind, status: status as CardStatus };
+}
+
+/** Accumulates validated rows: skips the header, names duplicates, enforces the row limit. */
+export class CardImportCollector {
+  readonly rows: CardImportRow[] = [];
+  readonly rejected: Rejected[] = [];
+  #first_line_of = new Map<string, number>();
+  #seen_record = false;
+  #data_records = 0;
+
+  add(record: CsvRecord): void {
+    const first = !this.#seen_record;
+    this.#seen_record = true;
+    if (first && record.error === null && isHeader(record)) return;
+    this.#data_records++;
+    if (this.#data_records > CARD_IMPORT_ROWS_MAX) {
+      throw new ApiError(413, 'payload_too_large', `more than ${CARD_IMPORT_ROWS_MAX} rows; split the file`);
+    }
+    const row = validateRecord(record);
+    if (typeof row === 'string') {
+      this.rejected.push({ line: record.line, reason: row });
+      return;
+    }
+    const earlier = this.#first_line_of.get(row.card_no);
+    if (earlier !== undefined) {
+      this.rejected.push({ line: record.line, reason: `duplicate in file: card ${row.card_no} is also on line ${earlier}` });
+      return;
+    }
+    this.#first_line_of.set(row.card_no, row.line);
+    this.rows.push(row);
+  }
+}
+
+/**
+ * Reads a CSV body as it streams in, bounded by CARD_IMPORT_BODY_BYTES_MAX, into validated
+ * rows and rejections. Throws ApiError for a body that is too big or not UTF-8.
+ */
+export async function readCardCsv(body: ReadableStream<Uint8Array> | null): Promise<CardImportCollector> {
+  const reader = new CsvRecordReader();
+  const collector = new CardImportCollector();
+  if (body === null) return collector;
+  const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+  const stream = body.getReader();
+  let bytes = 0;
+  const decode = (chunk?: Uint8Array): string => {
+    try {
+      return chunk === undefined ? decoder.decode() : decoder.decode(chunk, { stream: true });
+    } catch {
+      throw new ApiError(400, 'invalid_body', 'the CSV file is not UTF-8; save it as UTF-8 (with or without BOM)');
+    }
+  };
+  try {
+    // Bounded by the byte limit: every iteration consumes at least one byte or ends.
+    for (;;) {
+      const { done, value } = await stream.read();
+      if (done) break;
+      bytes += value.byteLength;
+      if (bytes > CARD_IMPORT_BODY_BYTES_MAX) {
+        throw new ApiError(413, 'payload_too_large', `CSV body exceeds ${CARD_IMPORT_BODY_BYTES_MAX} bytes`);
+      }
+      for (const record of reader.push(decode(value))) collector.add(record);
+    }
+  } catch (error) {
+    await stream.cancel().catch(() => {});
+    throw error;
+  }
+  for (const record of reader.push(decode())) collector.add(record);
+  for (const record of reader.end()) collector.add(record);
+  return collector;
+}
+
+/**
+ * Upserts rows into the school's registry. Re-importing an unchanged row changes nothing (no
+ * write, no change for the hub); a changed status reaches the hub through the cards trigger.
+ * Each D1 batch is one transaction; the import as a whole is not, but it is idempotent, so a
+ * failed import is repaired by sending the same file again.
+ */
+export async function upsertCards(db: Db, school_id: string, rows: readonly CardImportRow[], now_ms: number): Promise<number> {
+  if (rows.length > CARD_IMPORT_ROWS_MAX) throw new RangeError(`too many rows: ${rows.length}`);
+  const statements = [];
+  for (let start = 0; start < rows.length; start += ROWS_PER_STATEMENT) {
+    const values = rows.slice(start, start + ROWS_PER_STATEMENT).map((row) => ({
+      school_id,
+      card_no: row.card_no,
+      holder_name: row.holder_name,
+      holder_name_key: holderNameKey(row.holder_name),
+      kind: row.kind,
+      status: row.status,
+      updated_at_ms: now_ms,
+    }));
+    statements.push(
+      db
+        .insert(cards)
+        .values(values)
+        .onConflictDoUpdate({
+          target: [cards.school_id, cards.card_no],
+          set: {
+            holder_name: sql`excluded.holder_name`,
+            holder_name_key: sql`excluded.holder_name_key`,
+            kind: sql`excluded.kind`,
+            status: sql`excluded.status`,
+            updated_at_ms: sql`excluded.updated_at_ms`,
+          },
+          setWhere: sql`${cards.holder_name} IS NOT excluded.holder_name OR ${cards.kind} IS NOT excluded.kind
+            OR ${cards.status} IS NOT excluded.status`,
+        }),
+    );
+  }
+  for (let start = 0; start < statements.length; start += STATEMENTS_PER_BATCH) {
+    const batch = statements.slice(start, start + STATEMENTS_PER_BATCH);
+    await db.batch(batch as [(typeof batch)[number], ...(typeof batch)[number][]]);
+  }
+  return rows.length;
+}

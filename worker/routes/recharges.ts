@@ -1,0 +1,118 @@
+// Top-ups (DESIGN sections 5 and 10): create an unpaid order and hand the payer to the
+// provider; read one order's status; list a card's records with monthly totals.
+import { Hono } from 'hono';
+import {
+  ORDER_ID_PATTERN,
+  rechargeRequestWire,
+  rechargesQuery,
+  type RechargeCreated,
+  type RechargeRecord,
+  type RechargeRecordsResponse,
+} from '../../protocol/api.ts';
+import { AMOUNT_FEN_MIN, fenToYuan } from '../../protocol/money.ts';
+import { normaliseCardNo } from '../../protocol/card.ts';
+import { signCardToken, verifyCardToken } from '../auth/card-token.ts';
+import { findCardByName, findCardByNumber, type FoundCard } from '../cards/lookup.ts';
+import { openDb } from '../db/client.ts';
+import type { AppEnv } from '../env.ts';
+import { ApiError } from '../http/errors.ts';
+import { limitCard, limitClient } from '../http/rate-limit.ts';
+import { readJson, readQuery } from '../http/validate.ts';
+import { cardRecords, closeUnstartedOrder, createOrder, orderExpiryMs, orderRecord } from '../ledger/orders.ts';
+import { ProviderError } from '../pay/channel.ts';
+import { paymentChannel } from '../pay/channels.ts';
+
+// The payer's own data: never kept by a shared cache.
+const NO_STORE = { 'cache-control': 'no-store' };
+
+function providerRefusal(error: ProviderError): ApiError {
+  if (error.provider_code === 'not_configured') {
+    return new ApiError(503, 'channel_unavailable', `${error.channel} is not available at the moment; choose another channel`);
+  }
+  return new ApiError(503, 'payment_provider_error', `${error.channel} did not accept the payment: ${error.message}`.slice(0, 300), {
+    'retry-after': '5',
+  });
+}
+
+/** Where providers and the payer's browser come back to: the deployment's public origin. */
+function baseUrl(configured: string | undefined, request_url: string): string {
+  const trimmed = configured?.trim().replace(/\/+$/, '') ?? '';
+  return trimmed.length > 0 ? trimmed : new URL(request_url).origin;
+}
+
+export const rechargeRoutes = new Hono<AppEnv>()
+  .post('/', async (c) => {
+    await limitClient(c.env, c);
+    const input = await readJson(c, rechargeRequestWire);
+    if (!input.agree_terms) throw new ApiError(400, 'terms_not_agreed', 'agree to the top-up terms first');
+    const db = openDb(c.env.DB);
+    const now_ms = Date.now();
+    let card: FoundCard;
+    if ('card_token' in input) {
+      const claims = await verifyCardToken(c.env.CARD_TOKEN_SECRET, input.card_token, now_ms);
+      await limitCard(c.env, claims.school_id, claims.card_no);
+      card = await findCardByNumber(db, claims.school_id, claims.card_no);
+    } else {
+      const card_no = normaliseCardNo(input.card_no);
+      if (card_no !== null) await limitCard(c.env, input.school_id, card_no);
+      card = await findCardByName(db, input);
+    }
+    if (card.status !== 'active') {
+      throw new ApiError(403, 'card_not_active', `this card is ${card.status}; ask the card office`);
+    }
+    if (input.amount_fen < AMOUNT_FEN_MIN || input.amount_fen > card.max_amount_fen) {
+      throw new ApiError(400, 'amount_out_of_range', `amount must be 0.01 to ${fenToYuan(card.max_amount_fen)} yuan`);
+    }
+    const order = await createOrder(
+      db,
+      {
+        school_id: card.school_id,
+        card_no: card.card_no,
+        amount_fen: input.amount_fen,
+        channel: input.channel,
+        notify_phone: input.notify_phone ?? null,
+        origin: 'topup',
+      },
+      { now_ms, expiry_ms: orderExpiryMs(c.env.ORDER_EXPIRY_MINUTES) },
+    );
+    const origin = new URL(c.req.url).origin;
+    let pay_url: string;
+    try {
+      const payment = await paymentChannel(c.env, input.channel).createPayment(
+        { order_id: order.order_id, amount_fen: order.amount_fen, subject: `${card.school_name} 校园卡充值`, expires_at_ms: order.expires_at_ms },
+        {
+          notify_url: `${baseUrl(c.env.PUBLIC_BASE_URL, c.req.url)}/api/v1/notify/${input.channel}`,
+          return_url: `${origin}/orders/${order.order_id}`,
+        },
+      );
+      pay_url = payment.pay_url;
+    } catch (error) {
+      // Nobody got a way to pay this order: close it so it is neither payable nor waited for.
+      await closeUnstartedOrder(db, order.order_id, Date.now());
+      if (error instanceof ProviderError) throw providerRefusal(error);
+      throw error;
+    }
+    const body: RechargeCreated = {
+      order_id: order.order_id,
+      amount_fen: order.amount_fen,
+      status: 'unpaid',
+      pay_url,
+      card_token: await signCardToken(c.env.CARD_TOKEN_SECRET, card, now_ms),
+    };
+    return c.json(body, 201, NO_STORE);
+  })
+  .get('/', async (c) => {
+    const query = readQuery(c, rechargesQuery);
+    const now_ms = Date.now();
+    const claims = await verifyCardToken(c.env.CARD_TOKEN_SECRET, query.card_token, now_ms);
+    const body: RechargeRecordsResponse = await cardRecords(openDb(c.env.DB), claims, now_ms);
+    return c.json(body, 200, NO_STORE);
+  })
+  .get('/:order_id', async (c) => {
+    const order_id = c.req.param('order_id');
+    if (!ORDER_ID_PATTERN.test(order_id)) throw new ApiError(400, 'invalid_query', 'order_id is malformed');
+    const record = await orderRecord(openDb(c.env.DB), order_id);
+    if (record === null) throw new ApiError(404, 'order_not_found', 'no such order');
+    const body: RechargeRecord = record;
+    return c.json(body, 200, NO_STORE);
+  });
