@@ -12,11 +12,12 @@ export function buildApp() {
   const app = new Hono<AppEnv>();
   app.onError(handleError);
   app.notFound((c) => errorResponse(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}`));
+  // First of all routes: Hono runs handlers in registration order, so this guards every admin
+  // route, including those other modules mount under /api/v1/admin.
+  app.use('/api/v1/admin/*', requireAdmin);
   app.route('/api/v1/schools', schoolRoutes);
   app.route('/api/v1/cards', cardRoutes);
   app.route('/api/v1/recharges', rechargeRoutes);
-  // Guards every admin route, including those other modules mount under /api/v1/admin.
-  app.use('/api/v1/admin/*', requireAdmin);
   app.route('/api/v1/admin', adminRoutes);
   return app;
 }
