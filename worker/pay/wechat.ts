@@ -1,10 +1,332 @@
-// Placeholder until the wechat integration lands: refuses every call as not configured.
-import type { Env } from '../env.ts';
-import { ProviderError, type PaymentChannel } from './channel.ts';
+// WeChat Pay API v3 as a PaymentChannel: H5 order, query, close and refund by out_trade_no.
+// Every request is signed with the merchant key; every answer's Wechatpay-* signature is checked
+// against the platform public key before a byte of it is believed, because the Worker marks
+// orders paid or closed on these answers.
+//
+// Depends only on the configuration names it reads (not on worker/env.ts), so the same code runs
+// in workerd and, for tests against the simulator, in Node.
+import { ORDER_ID_PATTERN } from '../../protocol/api.ts';
+import { importRsaPrivateKey, importRsaPublicKey } from '../../protocol/rsa.ts';
+import {
+  formatWechatTime,
+  importApiV3Key,
+  parseWechatTime,
+  readSignatureHeaders,
+  signRequest,
+  verifySignedBody,
+  wechatRefund,
+  wechatTransaction,
+  WECHATPAY_API_ORIGIN,
+  type SignatureVerdict,
+} from '../../protocol/wechat.ts';
+import { ProviderError, type PaymentChannel, type PaymentOrder, type PaymentUrls, type TradeState } from './channel.ts';
 
-export function wechatChannel(_env: Env): PaymentChannel {
-  const refuse = async (): Promise<never> => {
-    throw new ProviderError('wechat', 'not_configured', 'wechat is not configured', false);
+/** The configuration this channel and the notification route read (DESIGN section 5 names). */
+export interface WechatVars {
+  WECHATPAY_MCH_ID?: string;
+  WECHATPAY_APP_ID?: string;
+  WECHATPAY_API_V3_KEY?: string;
+  WECHATPAY_PUBLIC_KEY?: string;
+  WECHATPAY_PUBLIC_KEY_ID?: string;
+  WECHATPAY_PRIVATE_KEY?: string;
+  WECHATPAY_SERIAL_NO?: string;
+  WECHATPAY_GATEWAY?: string;
+}
+
+// A provider that hangs must not hold a request (or the cron) for long: the caller retries later.
+export const WECHATPAY_REQUEST_TIMEOUT_MS = 10_000;
+// WeChat Pay's answers are a few hundred bytes; anything near this is not one.
+const RESPONSE_BODY_CHARS_MAX = 64 * 1024;
+// WeChat Pay's limit on `description`.
+const DESCRIPTION_CHARS_MAX = 127;
+const H5_URL_CHARS_MAX = 2048;
+// One deployment holds one key of each kind; a few entries cover key rotation and tests.
+const KEY_CACHE_ENTRIES_MAX = 16;
+
+const keyCache = new Map<string, Promise<CryptoKey>>();
+
+/** Imports once per isolate: RSA key import costs more than the request it signs. */
+function cachedKey(kind: 'rsa_private' | 'rsa_public' | 'aes', text: string): Promise<CryptoKey> {
+  const cache_key = `${kind}\n${text}`;
+  const found = keyCache.get(cache_key);
+  if (found !== undefined) return found;
+  if (keyCache.size >= KEY_CACHE_ENTRIES_MAX) keyCache.clear();
+  const imported =
+    kind === 'rsa_private' ? importRsaPrivateKey(text) : kind === 'rsa_public' ? importRsaPublicKey(text) : importApiV3Key(text);
+  keyCache.set(cache_key, imported);
+  // A key that fails to import is a configuration error; do not pin the failure.
+  imported.catch(() => keyCache.delete(cache_key));
+  return imported;
+}
+
+function notConfigured(what: string): ProviderError {
+  return new ProviderError('wechat', 'not_configured', `wechat is not configured: ${what}`, false);
+}
+
+function required(value: string | undefined, name: string): string {
+  const trimmed = value?.trim() ?? '';
+  if (trimmed.length === 0) throw notConfigured(`${name} is missing`);
+  return trimmed;
+}
+
+/** The platform public key and API v3 key the notification route needs, imported and cached. */
+export interface WechatNotifyKeys {
+  mch_id: string;
+  app_id: string;
+  public_key_id: string;
+  platform_public_key: CryptoKey;
+  api_v3_key: CryptoKey;
+}
+
+/** Throws ProviderError 'not_configured' when a name is missing or a key does not import. */
+export async function wechatNotifyKeys(vars: WechatVars): Promise<WechatNotifyKeys> {
+  const mch_id = required(vars.WECHATPAY_MCH_ID, 'WECHATPAY_MCH_ID');
+  const app_id = required(vars.WECHATPAY_APP_ID, 'WECHATPAY_APP_ID');
+  const public_key_id = required(vars.WECHATPAY_PUBLIC_KEY_ID, 'WECHATPAY_PUBLIC_KEY_ID');
+  const public_key_text = required(vars.WECHATPAY_PUBLIC_KEY, 'WECHATPAY_PUBLIC_KEY');
+  const api_v3_key_text = required(vars.WECHATPAY_API_V3_KEY, 'WECHATPAY_API_V3_KEY');
+  try {
+    const [platform_public_key, api_v3_key] = await Promise.all([
+      cachedKey('rsa_public', public_key_text),
+      cachedKey('aes', api_v3_key_text),
+    ]);
+    return { mch_id, app_id, public_key_id, platform_public_key, api_v3_key };
+  } catch (error) {
+    throw notConfigured(`a key does not import (${String(error).slice(0, 120)})`);
+  }
+}
+
+interface ApiConfig {
+  mch_id: string;
+  app_id: string;
+  serial_no: string;
+  public_key_id: string;
+  origin: string;
+  private_key: CryptoKey;
+  platform_public_key: CryptoKey;
+}
+
+async function apiConfig(vars: WechatVars): Promise<ApiConfig> {
+  const mch_id = required(vars.WECHATPAY_MCH_ID, 'WECHATPAY_MCH_ID');
+  const app_id = required(vars.WECHATPAY_APP_ID, 'WECHATPAY_APP_ID');
+  const serial_no = required(vars.WECHATPAY_SERIAL_NO, 'WECHATPAY_SERIAL_NO');
+  const public_key_id = required(vars.WECHATPAY_PUBLIC_KEY_ID, 'WECHATPAY_PUBLIC_KEY_ID');
+  const private_key_text = required(vars.WECHATPAY_PRIVATE_KEY, 'WECHATPAY_PRIVATE_KEY');
+  const public_key_text = required(vars.WECHATPAY_PUBLIC_KEY, 'WECHATPAY_PUBLIC_KEY');
+  const origin = (vars.WECHATPAY_GATEWAY?.trim() || WECHATPAY_API_ORIGIN).replace(/\/+$/, '');
+  if (!/^https?:\/\/[^/\s]+$/.test(origin)) throw notConfigured('WECHATPAY_GATEWAY must be an origin such as https://api.mch.weixin.qq.com');
+  try {
+    const [private_key, platform_public_key] = await Promise.all([
+      cachedKey('rsa_private', private_key_text),
+      cachedKey('rsa_public', public_key_text),
+    ]);
+    return { mch_id, app_id, serial_no, public_key_id, origin, private_key, platform_public_key };
+  } catch (error) {
+    throw notConfigured(`a key does not import (${String(error).slice(0, 120)})`);
+  }
+}
+
+interface VerifiedAnswer {
+  status: number;
+  body: string;
+  /** Parsed JSON for a non-empty body; undefined for 204 and for a body that is not JSON. */
+  json: unknown;
+}
+
+function parseJson(text: string): unknown {
+  if (text.length === 0) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function errorOf(json: unknown): { code: string; message: string } {
+  const value = json as { code?: unknown; message?: unknown } | undefined;
+  return {
+    code: typeof value?.code === 'string' ? value.code.slice(0, 64) : 'UNKNOWN',
+    message: typeof value?.message === 'string' ? value.message.slice(0, 200) : 'no message',
   };
-  return { channel: 'wechat', createPayment: refuse, queryTrade: refuse, closeTrade: refuse, refund: refuse };
+}
+
+/**
+ * One signed call. Answers whose signature does not verify are never returned: a forged
+ * "paid" or "order does not exist" would move money, so it is a transient provider failure.
+ */
+async function call(
+  config: ApiConfig,
+  method: 'GET' | 'POST',
+  path_and_query: string,
+  payload: object | null,
+): Promise<VerifiedAnswer> {
+  const body = payload === null ? '' : JSON.stringify(payload);
+  const authorization = await signRequest(
+    config.private_key,
+    { mchid: config.mch_id, serial_no: config.serial_no },
+    { method, path_and_query, body },
+    Date.now(),
+  );
+  const headers: Record<string, string> = {
+    authorization,
+    accept: 'application/json',
+    'user-agent': 'yikatong-worker/0.1',
+  };
+  if (payload !== null) headers['content-type'] = 'application/json';
+  let response: Response;
+  let text: string;
+  try {
+    response = await fetch(`${config.origin}${path_and_query}`, {
+      method,
+      headers,
+      body: payload === null ? undefined : body,
+      signal: AbortSignal.timeout(WECHATPAY_REQUEST_TIMEOUT_MS),
+    });
+    const declared = Number(response.headers.get('content-length') ?? '0');
+    if (declared > RESPONSE_BODY_CHARS_MAX) {
+      await response.body?.cancel();
+      throw new ProviderError('wechat', 'response_too_large', `answer of ${declared} bytes`, true);
+    }
+    text = await response.text();
+  } catch (error) {
+    if (error instanceof ProviderError) throw error;
+    throw new ProviderError('wechat', 'network', `WeChat Pay unreachable: ${String(error).slice(0, 200)}`, true);
+  }
+  if (text.length > RESPONSE_BODY_CHARS_MAX) throw new ProviderError('wechat', 'response_too_large', 'answer too large', true);
+  const verdict: SignatureVerdict = await verifySignedBody(
+    config.platform_public_key,
+    config.public_key_id,
+    readSignatureHeaders((name) => response.headers.get(name)),
+    text,
+    Date.now(),
+  );
+  const json = parseJson(text);
+  if (!verdict.ok) {
+    // WeChat Pay leaves some refusals (a request it could not authenticate) unsigned; those we
+    // may still report, since a refusal moves no money.
+    if (response.status >= 400 && response.status !== 404) {
+      const error = errorOf(json);
+      throw new ProviderError('wechat', error.code, `${response.status} (unsigned): ${error.message}`, response.status >= 500);
+    }
+    throw new ProviderError('wechat', 'response_signature_invalid', `answer not signed by WeChat Pay: ${verdict.reason}`, true);
+  }
+  return { status: response.status, body: text, json };
+}
+
+function refusal(answer: VerifiedAnswer): ProviderError {
+  const error = errorOf(answer.json);
+  const transient = answer.status >= 500 || answer.status === 429 || error.code === 'SYSTEM_ERROR' || error.code === 'FREQUENCY_LIMITED';
+  return new ProviderError('wechat', error.code, `${answer.status}: ${error.message}`, transient);
+}
+
+function assertOrderId(order_id: string): void {
+  if (!ORDER_ID_PATTERN.test(order_id)) throw new RangeError(`not an order id: ${order_id}`);
+}
+
+function clip(text: string, chars_max: number): string {
+  const chars = Array.from(text);
+  return chars.length <= chars_max ? text : chars.slice(0, chars_max).join('');
+}
+
+export function wechatChannel(vars: WechatVars): PaymentChannel {
+  // `payer_client_ip` is not part of PaymentOrder yet; WeChat Pay wants the payer's address for
+  // H5 and refuses payment from another network, so the route should pass it when it has it.
+  async function createPayment(
+    order: PaymentOrder & { payer_client_ip?: string },
+    urls: PaymentUrls,
+  ): Promise<{ pay_url: string }> {
+    assertOrderId(order.order_id);
+    if (!Number.isSafeInteger(order.amount_fen) || order.amount_fen <= 0) throw new RangeError(`amount_fen ${order.amount_fen}`);
+    const config = await apiConfig(vars);
+    const answer = await call(config, 'POST', '/v3/pay/transactions/h5', {
+      appid: config.app_id,
+      mchid: config.mch_id,
+      description: clip(order.subject, DESCRIPTION_CHARS_MAX),
+      out_trade_no: order.order_id,
+      time_expire: formatWechatTime(order.expires_at_ms),
+      notify_url: urls.notify_url,
+      amount: { total: order.amount_fen, currency: 'CNY' },
+      scene_info: { payer_client_ip: order.payer_client_ip ?? '127.0.0.1', h5_info: { type: 'Wap' } },
+    });
+    if (answer.status !== 200) throw refusal(answer);
+    const h5_url = (answer.json as { h5_url?: unknown } | undefined)?.h5_url;
+    if (typeof h5_url !== 'string' || h5_url.length > H5_URL_CHARS_MAX || !/^https?:\/\/\S+$/.test(h5_url)) {
+      throw new ProviderError('wechat', 'bad_response', 'order answer without an h5_url', true);
+    }
+    // WeChat Pay's H5 flow: the merchant appends where the payer returns to after paying.
+    const separator = h5_url.includes('?') ? '&' : '?';
+    return { pay_url: `${h5_url}${separator}redirect_url=${encodeURIComponent(urls.return_url)}` };
+  }
+
+  async function queryTrade(order_id: string): Promise<TradeState> {
+    assertOrderId(order_id);
+    const config = await apiConfig(vars);
+    const path = `/v3/pay/transactions/out-trade-no/${encodeURIComponent(order_id)}?mchid=${encodeURIComponent(config.mch_id)}`;
+    const answer = await call(config, 'GET', path, null);
+    if (answer.status === 404 && errorOf(answer.json).code === 'ORDER_NOT_EXIST') return { state: 'not_found' };
+    if (answer.status !== 200) throw refusal(answer);
+    const parsed = wechatTransaction.safeParse(answer.json);
+    if (!parsed.success) throw new ProviderError('wechat', 'bad_response', 'query answer is not a transaction', true);
+    const trade = parsed.data;
+    if (trade.out_trade_no !== order_id || trade.mchid !== config.mch_id || trade.appid !== config.app_id) {
+      throw new ProviderError('wechat', 'response_mismatch', `query answer is about ${trade.mchid}/${trade.out_trade_no}`, false);
+    }
+    switch (trade.trade_state) {
+      // REFUND means it was paid first: the money arrived, and the refund path owns the rest.
+      case 'SUCCESS':
+      case 'REFUND': {
+        const paid_at_ms = trade.success_time === undefined ? null : parseWechatTime(trade.success_time);
+        if (trade.amount === undefined || !trade.transaction_id || paid_at_ms === null) {
+          throw new ProviderError('wechat', 'bad_response', 'paid trade without amount, transaction_id or success_time', true);
+        }
+        return { state: 'paid', amount_fen: trade.amount.total, provider_trade_no: trade.transaction_id, paid_at_ms };
+      }
+      case 'NOTPAY':
+      case 'USERPAYING':
+      case 'ACCEPT':
+        return { state: 'unpaid' };
+      case 'CLOSED':
+      case 'REVOKED':
+      case 'PAYERROR':
+        return { state: 'closed' };
+    }
+  }
+
+  async function closeTrade(order_id: string): Promise<void> {
+    assertOrderId(order_id);
+    const config = await apiConfig(vars);
+    const path = `/v3/pay/transactions/out-trade-no/${encodeURIComponent(order_id)}/close`;
+    const answer = await call(config, 'POST', path, { mchid: config.mch_id });
+    if (answer.status === 204 || answer.status === 200) return;
+    // A trade WeChat Pay never saw can never be paid: closed is what the caller wants to know.
+    if (answer.status === 404 && errorOf(answer.json).code === 'ORDER_NOT_EXIST') return;
+    throw refusal(answer);
+  }
+
+  async function refund(input: { order_id: string; refund_id: string; amount_fen: number; total_fen: number }): Promise<void> {
+    assertOrderId(input.order_id);
+    if (!Number.isSafeInteger(input.amount_fen) || input.amount_fen <= 0 || input.amount_fen > input.total_fen) {
+      throw new RangeError(`refund of ${input.amount_fen} fen out of ${input.total_fen}`);
+    }
+    if (!/^[0-9A-Za-z_\-|*@]{1,64}$/.test(input.refund_id)) throw new RangeError(`not a refund id: ${input.refund_id}`);
+    const config = await apiConfig(vars);
+    const answer = await call(config, 'POST', '/v3/refund/domestic/refunds', {
+      out_trade_no: input.order_id,
+      out_refund_no: input.refund_id,
+      amount: { refund: input.amount_fen, total: input.total_fen, currency: 'CNY' },
+    });
+    if (answer.status !== 200) throw refusal(answer);
+    const parsed = wechatRefund.safeParse(answer.json);
+    if (!parsed.success) throw new ProviderError('wechat', 'bad_response', 'refund answer is not a refund', true);
+    const made = parsed.data;
+    if (made.out_refund_no !== input.refund_id || made.amount.refund !== input.amount_fen) {
+      throw new ProviderError('wechat', 'response_mismatch', `refund answer is about ${made.out_refund_no}`, false);
+    }
+    // PROCESSING completes on WeChat Pay's side (to the payer's balance or bank card) by itself.
+    if (made.status !== 'SUCCESS' && made.status !== 'PROCESSING') {
+      throw new ProviderError('wechat', `REFUND_${made.status}`, `refund ${made.status.toLowerCase()}`, false);
+    }
+  }
+
+  return { channel: 'wechat', createPayment, queryTrade, closeTrade, refund };
 }
