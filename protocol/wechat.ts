@@ -263,7 +263,7 @@ export async function decryptResource(api_v3_key: CryptoKey, resource: WechatRes
       api_v3_key,
       sealed,
     );
-    return new TextDecoder('utf-8', { fatal: true }).decode(plain);
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(plain);
   } catch {
     return null;
   }
