@@ -1,0 +1,74 @@
+// The hub's configuration (DESIGN section 6 names), validated once at start with errors that
+// say which variable is wrong and how to fix it.
+import { HUB_ID_PATTERN } from '../protocol/hub.ts';
+import { WRITE_WINDOW_MS_DEFAULT } from '../protocol/pos.ts';
+
+export interface HubConfig {
+  worker_url: string | null;
+  hub_id: string;
+  key_file: string;
+  db_path: string;
+  listen_host: string;
+  listen_port: number;
+  write_window_ms: number;
+  poll_interval_ms: number;
+}
+
+export class ConfigError extends Error {}
+
+export const HUB_LISTEN_DEFAULT = '0.0.0.0:7700';
+const POLL_INTERVAL_MS_DEFAULT = 5_000;
+
+export function parseListen(text: string): { host: string; port: number } {
+  const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})$/.exec(text.trim());
+  const port = match === null ? NaN : Number(match[2]);
+  if (match === null || !(port >= 0 && port <= 65535)) {
+    throw new ConfigError(`HUB_LISTEN must be host:port (for example ${HUB_LISTEN_DEFAULT}), got "${text}"`);
+  }
+  return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
+}
+
+function required(env: NodeJS.ProcessEnv, name: string, hint: string): string {
+  const value = env[name]?.trim();
+  if (value === undefined || value === '') throw new ConfigError(`${name} is not set: ${hint}`);
+  return value;
+}
+
+function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const text = env[name];
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value <= 0) throw new ConfigError(`${name} must be a positive integer, got "${text}"`);
+  return value;
+}
+
+/** `needs` says which parts the command uses: `keygen` needs no database, `terminal` no Worker. */
+export function loadConfig(env: NodeJS.ProcessEnv, needs: { worker: boolean; key: boolean; db: boolean }): HubConfig {
+  let worker_url: string | null = null;
+  if (needs.worker) {
+    const text = required(env, 'HUB_WORKER_URL', 'the Worker origin, for example https://yikatong.example.edu.cn');
+    let url: URL;
+    try {
+      url = new URL(text);
+    } catch {
+      throw new ConfigError(`HUB_WORKER_URL is not a URL: "${text}"`);
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError('HUB_WORKER_URL must be http(s)');
+    worker_url = url.origin;
+  }
+  const hub_id = needs.worker ? required(env, 'HUB_ID', 'the id this hub was registered with at the Worker') : (env.HUB_ID ?? '');
+  if (needs.worker && !HUB_ID_PATTERN.test(hub_id)) throw new ConfigError(`HUB_ID must match ${HUB_ID_PATTERN}, got "${hub_id}"`);
+  const key_file = needs.key ? required(env, 'HUB_KEY_FILE', 'path of the PKCS#8 PEM private key (`npm run hub -- keygen` writes it)') : (env.HUB_KEY_FILE ?? '');
+  const db_path = needs.db ? required(env, 'HUB_DB', 'path of the hub SQLite file, for example /var/lib/yikatong-hub/hub.db') : (env.HUB_DB ?? '');
+  const { host, port } = parseListen(env.HUB_LISTEN ?? HUB_LISTEN_DEFAULT);
+  return {
+    worker_url,
+    hub_id,
+    key_file,
+    db_path,
+    listen_host: host,
+    listen_port: port,
+    write_window_ms: positiveInt(env, 'HUB_WRITE_WINDOW_MS', WRITE_WINDOW_MS_DEFAULT),
+    poll_interval_ms: positiveInt(env, 'HUB_POLL_INTERVAL_MS', POLL_INTERVAL_MS_DEFAULT),
+  };
+}

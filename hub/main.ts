@@ -1,0 +1,94 @@
+// The hub CLI (DESIGN section 6): `keygen`, `terminal add <id>`, `start`.
+// Output meant for scripts is the LAST line of stdout; logs are JSON lines.
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { buildHubApp } from './app.ts';
+import { ConfigError, loadConfig } from './config.ts';
+import { jsonLogger } from './log.ts';
+import { listen } from './server.ts';
+import { openDatabase } from './store/schema.ts';
+import { generateHubKeyPair, loadSigner } from './sync/signer.ts';
+
+const USAGE = `usage: npm run hub -- keygen [--force]
+       npm run hub -- terminal add <terminal_id>
+       npm run hub -- start
+environment: HUB_WORKER_URL, HUB_ID, HUB_KEY_FILE, HUB_DB, HUB_LISTEN (host:port, default 0.0.0.0:7700)`;
+
+// The Worker names the push route (worker/routes/hub.ts); overridable for other deployments.
+const PUSH_PATH_DEFAULT = '/api/v1/hub/push';
+const TERMINAL_ID_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
+
+async function keygen(args: string[]): Promise<void> {
+  const config = loadConfig(process.env, { worker: false, key: true, db: false });
+  if (existsSync(config.key_file) && !args.includes('--force')) {
+    throw new ConfigError(`${config.key_file} exists; pass --force to replace it (the Worker must then get the new public key)`);
+  }
+  const pair = await generateHubKeyPair();
+  mkdirSync(path.dirname(path.resolve(config.key_file)), { recursive: true });
+  writeFileSync(config.key_file, pair.private_pem, { mode: 0o600 });
+  process.stdout.write(`private key written to ${config.key_file}\npublic key (SPKI base64), register it with PUT /api/v1/admin/hubs/{hub_id}:\n`);
+  process.stdout.write(`${pair.public_spki_base64}\n`);
+}
+
+function terminalAdd(args: string[]): void {
+  const id = args[0];
+  if (id === undefined || !TERMINAL_ID_PATTERN.test(id)) throw new ConfigError(`terminal id must match ${TERMINAL_ID_PATTERN}\n${USAGE}`);
+  const config = loadConfig(process.env, { worker: false, key: false, db: true });
+  mkdirSync(path.dirname(path.resolve(config.db_path)), { recursive: true });
+  const db = openDatabase({ path: config.db_path, busy_timeout_ms: 10_000 });
+  const key_hex = randomBytes(32).toString('hex');
+  // Re-adding an id rotates its key; the txn_seq high-water mark stays, so old requests stay refused.
+  db.prepare(
+    `INSERT INTO terminals (terminal_id, key_hex, created_at_ms) VALUES (?, ?, ?)
+     ON CONFLICT (terminal_id) DO UPDATE SET key_hex = excluded.key_hex`,
+  ).run(id, key_hex, Date.now());
+  db.close();
+  process.stdout.write(`terminal ${id} registered in ${config.db_path}; its key (64 hex):\n${key_hex}\n`);
+}
+
+async function start(): Promise<void> {
+  const config = loadConfig(process.env, { worker: true, key: true, db: true });
+  const log = jsonLogger({ quiet_below: (process.env.HUB_LOG_LEVEL as 'info' | undefined) ?? 'info' });
+  const signer = await loadSigner(config.hub_id, config.key_file);
+  mkdirSync(path.dirname(path.resolve(config.db_path)), { recursive: true });
+  const app = buildHubApp({
+    config,
+    signer,
+    log,
+    push_path: process.env.HUB_PUSH_PATH ?? PUSH_PATH_DEFAULT,
+    backoff_max_ms: Number(process.env.HUB_BACKOFF_MAX_MS ?? 30_000),
+  });
+  const { server, address } = await listen(app, config.listen_host, config.listen_port);
+  app.start();
+  // Tests and scripts read the bound port from this line.
+  log.log('info', 'hub listening', { host: address.address, port: address.port, hub_id: config.hub_id, worker_url: config.worker_url });
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.log('info', 'hub stopping', { signal });
+    server.close();
+    server.closeIdleConnections();
+    void app.close().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  if (command === 'keygen') return keygen(rest);
+  if (command === 'terminal' && rest[0] === 'add') return terminalAdd(rest.slice(1));
+  if (command === 'start') return start();
+  throw new ConfigError(USAGE);
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`${error.message}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`${String((error as Error)?.stack ?? error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,63 @@
+// Operations endpoints: /healthz (sync lag, outbox depth, last contact), /metrics
+// (Prometheus), /grey-records (uncertain loads for the card office).
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { HubLedger } from '../ledger.ts';
+import { sendError, sendJson, sendText } from '../http.ts';
+import type { SyncClient } from '../sync/client.ts';
+import type { HubMetrics } from './metrics.ts';
+import type { GroupCommit } from '../store/group-commit.ts';
+
+export interface OpsDeps {
+  ledger: HubLedger;
+  group: GroupCommit;
+  metrics: HubMetrics;
+  sync: SyncClient | null;
+  write_window_ms: number;
+  started_at_ms: number;
+}
+
+const GREY_RECORDS_MAX = 1000;
+
+function health(deps: OpsDeps) {
+  const now_ms = Date.now();
+  const sync = deps.sync?.status() ?? null;
+  const caught_up_at_ms = sync?.caught_up_at_ms ?? null;
+  return {
+    status: 'ok',
+    uptime_ms: now_ms - deps.started_at_ms,
+    cursor: deps.ledger.cursor,
+    sync_lag_ms: caught_up_at_ms === null ? null : now_ms - caught_up_at_ms,
+    last_contact_at_ms: sync?.last_contact_at_ms ?? null,
+    push_connected: sync?.push_connected ?? false,
+    sync_failures: sync?.consecutive_failures ?? 0,
+    ...deps.ledger.counts(),
+  };
+}
+
+export function handleOps(deps: OpsDeps, req: IncomingMessage, res: ServerResponse, path: string): boolean {
+  if (path !== '/healthz' && path !== '/metrics' && path !== '/grey-records') return false;
+  if (req.method !== 'GET') {
+    sendError(res, 405, 'method_not_allowed', `${path} takes GET`);
+    return true;
+  }
+  if (path === '/healthz') {
+    sendJson(res, 200, health(deps));
+  } else if (path === '/grey-records') {
+    // Open reservations older than the write window were never committed nor seen again.
+    sendJson(res, 200, { records: deps.ledger.greyRecords(deps.write_window_ms, GREY_RECORDS_MAX) });
+  } else {
+    const h = health(deps);
+    const text = deps.metrics.render({
+      hub_outbox_depth: { help: 'Committed claims not yet acknowledged by the Worker.', value: h.outbox_depth },
+      hub_sync_lag_seconds: { help: 'Seconds since the hub last caught up with the changes feed (-1: never).', value: h.sync_lag_ms === null ? -1 : h.sync_lag_ms / 1000 },
+      hub_last_contact_age_seconds: { help: 'Seconds since the Worker last answered (-1: never).', value: h.last_contact_at_ms === null ? -1 : (Date.now() - h.last_contact_at_ms) / 1000 },
+      hub_pending_credits: { help: 'Credits offerable at the next swipe of their card.', value: h.pending_credits },
+      hub_open_claims: { help: 'Reservations waiting for a commit, an abort or the next swipe.', value: h.open_claims },
+      hub_cards: { help: 'Cards known to the hub.', value: h.cards },
+      hub_push_connected: { help: '1 while the push channel is open.', value: h.push_connected ? 1 : 0 },
+      process_resident_memory_bytes: { help: 'Resident set size.', value: process.memoryUsage.rss() },
+    });
+    sendText(res, 200, 'text/plain; version=0.0.4; charset=utf-8', text);
+  }
+  return true;
+}

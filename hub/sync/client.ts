@@ -1,0 +1,270 @@
+// Sync with the Worker (DESIGN section 6): pull the changes feed after the durable cursor,
+// send committed claims from the outbox in order, answer void requests, send coalesced card
+// reports. One loop, woken by the push channel or by new commits, polling as the fallback,
+// exponential backoff with jitter while the Worker is unreachable. Swipes never wait for it.
+import { CARD_REPORTS_BATCH_MAX, CHANGES_LIMIT_DEFAULT, CLAIMS_BATCH_MAX, VOIDS_BATCH_MAX } from '../../protocol/hub.ts';
+import type {
+  CardReportsRequest,
+  ChangesResponse,
+  ClaimsRequest,
+  ClaimsResponse,
+  HubPushMessage,
+  VoidsRequest,
+  VoidsResponse,
+} from '../../protocol/hub.ts';
+import type { HubLedger } from '../ledger.ts';
+import type { Logger } from '../log.ts';
+import type { HubMetrics } from '../ops/metrics.ts';
+import type { GroupCommit } from '../store/group-commit.ts';
+import type { HubSigner } from './signer.ts';
+
+export interface SyncOptions {
+  worker_url: string;
+  push_path: string;
+  poll_interval_ms: number;
+  backoff_base_ms: number;
+  backoff_max_ms: number;
+  request_timeout_ms: number;
+}
+
+// Bounds on one round, so a huge backlog still lets the loop check for stop and push wakes.
+const PAGES_PER_ROUND_MAX = 200;
+const BATCHES_PER_ROUND_MAX = 200;
+
+export interface SyncStatus {
+  cursor: number;
+  last_contact_at_ms: number | null;
+  caught_up_at_ms: number | null;
+  push_connected: boolean;
+  consecutive_failures: number;
+}
+
+class WorkerError extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
+export class SyncClient {
+  readonly #ledger: HubLedger;
+  readonly #group: GroupCommit;
+  readonly #signer: HubSigner;
+  readonly #metrics: HubMetrics;
+  readonly #log: Logger;
+  readonly #options: SyncOptions;
+  #stopped = false;
+  #woken = false;
+  #wakeSleep: (() => void) | null = null;
+  #loop: Promise<void> | null = null;
+  #push: WebSocket | null = null;
+  #pushTimer: NodeJS.Timeout | null = null;
+  #pushFailures = 0;
+  #status: SyncStatus = { cursor: 0, last_contact_at_ms: null, caught_up_at_ms: null, push_connected: false, consecutive_failures: 0 };
+
+  constructor(deps: { ledger: HubLedger; group: GroupCommit; signer: HubSigner; metrics: HubMetrics; log: Logger; options: SyncOptions }) {
+    this.#ledger = deps.ledger;
+    this.#group = deps.group;
+    this.#signer = deps.signer;
+    this.#metrics = deps.metrics;
+    this.#log = deps.log;
+    this.#options = deps.options;
+  }
+
+  start(): void {
+    if (this.#loop !== null) return;
+    this.#loop = this.#run();
+    this.#connectPush();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.wake();
+    if (this.#pushTimer !== null) clearTimeout(this.#pushTimer);
+    this.#push?.close();
+    await this.#loop;
+  }
+
+  /** Asks for a round now (new commits, a push message); cheap to call often. */
+  wake(): void {
+    this.#woken = true;
+    this.#wakeSleep?.();
+  }
+
+  status(): SyncStatus {
+    return { ...this.#status, cursor: this.#ledger.cursor };
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#stopped) {
+      this.#woken = false;
+      try {
+        await this.#round();
+        this.#status.consecutive_failures = 0;
+        await this.#sleep(this.#options.poll_interval_ms, true);
+      } catch (error) {
+        this.#status.consecutive_failures += 1;
+        this.#metrics.sync_errors += 1;
+        const delay_ms = this.#backoff(this.#status.consecutive_failures);
+        this.#log.log('warn', 'sync round failed', { error: String((error as Error).message ?? error), retry_in_ms: delay_ms });
+        // Backoff is not cut short by wakes: an unreachable Worker is not hammered.
+        await this.#sleep(delay_ms, false);
+      }
+    }
+  }
+
+  #backoff(failures: number): number {
+    const exp = Math.min(this.#options.backoff_max_ms, this.#options.backoff_base_ms * 2 ** Math.min(failures - 1, 20));
+    // Full jitter on the upper half: many hubs coming back at once do not all retry together.
+    return Math.round(exp / 2 + Math.random() * (exp / 2));
+  }
+
+  #sleep(ms: number, wakeable: boolean): Promise<void> {
+    if (this.#stopped || (wakeable && this.#woken)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.#wakeSleep = () => {
+        if (wakeable || this.#stopped) {
+          this.#wakeSleep = null;
+          done();
+        }
+      };
+    });
+  }
+
+  async #round(): Promise<void> {
+    await this.#pull();
+    await this.#sendClaims();
+    await this.#sendVoids();
+    await this.#sendReports();
+  }
+
+  async #request<T>(method: 'GET' | 'POST', path_and_query: string, body: unknown): Promise<T> {
+    const text = body === undefined ? '' : JSON.stringify(body);
+    const headers: Record<string, string> = await this.#signer.headers(method, path_and_query, text);
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const response = await fetch(`${this.#options.worker_url}${path_and_query}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : text,
+      signal: AbortSignal.timeout(this.#options.request_timeout_ms),
+    });
+    const reply = await response.text();
+    this.#status.last_contact_at_ms = Date.now();
+    if (!response.ok) throw new WorkerError(response.status, `${method} ${path_and_query.split('?')[0]} → ${response.status} ${reply.slice(0, 300)}`);
+    return JSON.parse(reply) as T;
+  }
+
+  async #pull(): Promise<void> {
+    for (let page = 0; page < PAGES_PER_ROUND_MAX && !this.#stopped; page++) {
+      const after = this.#ledger.cursor;
+      const feed = await this.#request<ChangesResponse>('GET', `/api/v1/hub/changes?after=${after}&limit=${CHANGES_LIMIT_DEFAULT}`, undefined);
+      this.#metrics.sync_pulls += 1;
+      if (!Array.isArray(feed.changes) || !Number.isSafeInteger(feed.next_after) || feed.next_after < after) {
+        throw new Error(`changes feed answer is malformed (next_after ${String(feed.next_after)} after ${after})`);
+      }
+      // The cursor moves in the same transaction as the changes: a crash loses neither.
+      const { applied } = await this.#group.run(() => this.#ledger.applyChanges(feed.changes, feed.next_after));
+      if (applied > 0) this.#log.log('info', 'changes applied', { applied, cursor: this.#ledger.cursor });
+      if (!feed.has_more) {
+        this.#status.caught_up_at_ms = Date.now();
+        return;
+      }
+    }
+  }
+
+  async #sendClaims(): Promise<void> {
+    for (let batch = 0; batch < BATCHES_PER_ROUND_MAX && !this.#stopped; batch++) {
+      const claims = this.#ledger.outboxBatch(CLAIMS_BATCH_MAX);
+      if (claims.length === 0) return;
+      const request: ClaimsRequest = { claims };
+      const reply = await this.#request<ClaimsResponse>('POST', '/api/v1/hub/claims', request);
+      const card_of = new Map(claims.map((claim) => [claim.claim_id, claim.card_no]));
+      const sent = new Set(claims.map((claim) => claim.claim_id));
+      const results = (reply.results ?? []).filter((result) => sent.has(result.claim_id));
+      for (const result of results) {
+        if (result.status === 'rejected') this.#log.log('error', 'claim rejected by the Worker', { ...result });
+      }
+      await this.#group.run(() => this.#ledger.ackOutbox(results, card_of));
+      this.#metrics.claims_sent += results.length;
+      // An answer that acknowledged nothing would make this loop spin on the same batch.
+      if (results.length === 0) throw new Error('claims batch answered without results');
+    }
+  }
+
+  async #sendVoids(): Promise<void> {
+    for (let batch = 0; batch < BATCHES_PER_ROUND_MAX && !this.#stopped; batch++) {
+      const answers = this.#ledger.voidAnswersBatch(VOIDS_BATCH_MAX);
+      if (answers.length === 0) return;
+      const request: VoidsRequest = {
+        answers: answers.map((a) => (a.claim_id === null ? { credit_id: a.credit_id, result: a.result } : { credit_id: a.credit_id, result: a.result, claim_id: a.claim_id })),
+      };
+      await this.#request<VoidsResponse>('POST', '/api/v1/hub/voids', request);
+      await this.#group.run(() => this.#ledger.markVoidAnswersSent(answers));
+    }
+  }
+
+  async #sendReports(): Promise<void> {
+    for (let batch = 0; batch < BATCHES_PER_ROUND_MAX && !this.#stopped; batch++) {
+      const reports = this.#ledger.cardReportsBatch(CARD_REPORTS_BATCH_MAX);
+      if (reports.length === 0) return;
+      const request: CardReportsRequest = { reports };
+      await this.#request<unknown>('POST', '/api/v1/hub/card-reports', request);
+      await this.#group.run(() => this.#ledger.markCardReportsSent(reports));
+    }
+  }
+
+  // ---- push channel ---------------------------------------------------------------------
+
+  #connectPush(): void {
+    if (this.#stopped) return;
+    void this.#openPush().catch((error) => {
+      this.#log.log('warn', 'push channel failed to open', { error: String((error as Error).message ?? error) });
+      this.#schedulePush();
+    });
+  }
+
+  #schedulePush(): void {
+    if (this.#stopped) return;
+    this.#pushFailures += 1;
+    const delay_ms = this.#backoff(this.#pushFailures);
+    this.#pushTimer = setTimeout(() => this.#connectPush(), delay_ms);
+  }
+
+  async #openPush(): Promise<void> {
+    const url = new URL(this.#options.push_path, this.#options.worker_url);
+    const headers = await this.#signer.headers('GET', `${url.pathname}${url.search}`, '');
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    // Node's (undici) WebSocket takes request headers; the DOM typing does not know that.
+    const socket = new WebSocket(url, { headers } as unknown as string[]);
+    this.#push = socket;
+    socket.addEventListener('open', () => {
+      this.#status.push_connected = true;
+      this.#pushFailures = 0;
+      this.#log.log('info', 'push channel open', {});
+      this.wake();
+    });
+    socket.addEventListener('message', (event) => {
+      let message: HubPushMessage | null = null;
+      try {
+        message = JSON.parse(String(event.data)) as HubPushMessage;
+      } catch {
+        return;
+      }
+      if (message?.type === 'changes' && !(message.seq <= this.#ledger.cursor)) this.wake();
+    });
+    socket.addEventListener('close', () => {
+      this.#status.push_connected = false;
+      if (this.#push === socket) this.#push = null;
+      this.#schedulePush();
+    });
+    socket.addEventListener('error', () => {
+      // 'close' follows and reconnects.
+    });
+  }
+}
