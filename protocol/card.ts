@@ -48,7 +48,7 @@ export function holderNameKey(name: string): string {
   return name.normalize('NFKC').replace(/\s+/gu, '');
 }
 
-/** `张三丰` → `张**`, `Li Lei` → `L*****`: enough to recognise one's own card, no more. */
+/** `张三丰` → `张**`, `Li Lei` → `L****`: enough to recognise one's own card, no more. */
 export function maskHolderName(name: string): string {
   const chars = Array.from(holderNameKey(name));
   if (chars.length === 0) return '';
