@@ -7,6 +7,7 @@ import { requireAdmin } from './auth/admin.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { cardRoutes } from './routes/cards.ts';
 import { rechargeRoutes } from './routes/recharges.ts';
+import { notifyWechatRoutes } from './routes/notify-wechat.ts';
 
 export function buildApp() {
   const app = new Hono<AppEnv>();
@@ -18,6 +19,7 @@ export function buildApp() {
   app.route('/api/v1/schools', schoolRoutes);
   app.route('/api/v1/cards', cardRoutes);
   app.route('/api/v1/recharges', rechargeRoutes);
+  app.route('/api/v1/notify/wechat', notifyWechatRoutes);
   app.route('/api/v1/admin', adminRoutes);
   return app;
 }
