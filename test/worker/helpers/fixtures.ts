@@ -1,0 +1,161 @@
+// Per-test data for the public and admin API tests. Every test gets its own school id and client
+// address, because the rate limiter's buckets (per address, per school:card) outlive one test:
+// sharing them would make tests depend on each other's request counts.
+import { env } from 'cloudflare:test';
+import { holderNameKey, type CardKind, type CardStatus } from '../../../protocol/card.ts';
+import { DEMO_CARDS } from '../../../sim/demo-campus.ts';
+import { api } from './seed.ts';
+
+let counter = 0;
+
+function randomTag(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(5));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** A client address no other test uses, for `CF-Connecting-IP`. */
+export function uniqueIp(): string {
+  const bytes = crypto.getRandomValues(new Uint16Array(4));
+  return `2001:db8:${Array.from(bytes, (b) => b.toString(16)).join(':')}::${(++counter).toString(16)}`;
+}
+
+export interface TestCard {
+  card_no: string;
+  holder_name: string;
+  kind?: CardKind;
+  status?: CardStatus;
+  balance_fen?: number | null;
+  balance_as_of_ms?: number | null;
+}
+
+/**
+ * A new school with the demo campus's cards of 北京交通大学威海校区 (张三 20230001, 陈挂失 lost,
+ * visitor 999, F000999 …) plus `extra` cards; returns its id.
+ */
+export async function freshSchool(options: { max_amount_fen?: number; extra?: TestCard[]; name?: string } = {}): Promise<string> {
+  const school_id = `t-${randomTag()}`;
+  const now_ms = Date.now();
+  const statements: D1PreparedStatement[] = [
+    env.DB.prepare(
+      `INSERT INTO schools (id, name, city, initial, max_amount_fen, created_at_ms, updated_at_ms) VALUES (?, ?, '威海', 'T', ?, ?, ?)`,
+    ).bind(school_id, options.name ?? `测试学校${school_id}`, options.max_amount_fen ?? 100_000, now_ms, now_ms),
+  ];
+  const demo: TestCard[] = DEMO_CARDS.filter((card) => card.school_id === 'bjtu-weihai');
+  for (const card of [...demo, ...(options.extra ?? [])]) {
+    statements.push(
+      env.DB.prepare(
+        `INSERT INTO cards (school_id, card_no, holder_name, holder_name_key, kind, status, balance_fen, balance_as_of_ms, updated_at_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).bind(
+        school_id,
+        card.card_no,
+        card.holder_name,
+        holderNameKey(card.holder_name),
+        card.kind ?? 'student',
+        card.status ?? 'active',
+        card.balance_fen ?? null,
+        card.balance_as_of_ms ?? null,
+        now_ms,
+      ),
+    );
+  }
+  await env.DB.batch(statements);
+  return school_id;
+}
+
+/** A JSON POST from one client address. */
+export function postFrom(ip: string, path: string, body: unknown): Promise<Response> {
+  return api(path, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'cf-connecting-ip': ip },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+}
+
+export interface LedgerOrder {
+  order_id: string;
+  school_id: string;
+  card_no: string;
+  amount_fen: number;
+  status: 'unpaid' | 'paid' | 'closed' | 'refunded';
+  created_at_ms: number;
+  paid_at_ms?: number | null;
+  closed_at_ms?: number | null;
+  refunded_at_ms?: number | null;
+  channel?: 'alipay' | 'wechat';
+}
+
+export async function insertOrder(order: LedgerOrder): Promise<void> {
+  await env.DB.prepare(
+    `INSERT INTO orders (id, school_id, card_no, amount_fen, channel, status, created_at_ms, expires_at_ms, paid_at_ms, closed_at_ms, refunded_at_ms)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+  )
+    .bind(
+      order.order_id,
+      order.school_id,
+      order.card_no,
+      order.amount_fen,
+      order.channel ?? 'alipay',
+      order.status,
+      order.created_at_ms,
+      order.created_at_ms + 900_000,
+      order.paid_at_ms ?? null,
+      order.closed_at_ms ?? null,
+      order.refunded_at_ms ?? null,
+    )
+    .run();
+}
+
+/** The credit a paid order mints; claimed ones get a claim row at `terminal_id`. */
+export async function insertCredit(
+  order: LedgerOrder,
+  credit: { state: 'pending' | 'claimed' | 'voided'; claimed_at_ms?: number; terminal_id?: string; voided_at_ms?: number },
+): Promise<string> {
+  const credit_id = `C${order.order_id.slice(1)}`;
+  const claim_id = credit.state === 'claimed' ? `K${order.order_id.slice(1)}` : null;
+  const statements: D1PreparedStatement[] = [];
+  if (claim_id !== null) {
+    statements.push(
+      env.DB.prepare(
+        `INSERT INTO claims (id, school_id, card_no, hub_id, terminal_id, amount_fen, committed_at_ms, received_at_ms)
+         VALUES (?, ?, ?, 'hub-test', ?, ?, ?, ?)`,
+      ).bind(claim_id, order.school_id, order.card_no, credit.terminal_id ?? 'POS-1', order.amount_fen, credit.claimed_at_ms ?? 0, credit.claimed_at_ms ?? 0),
+    );
+  }
+  statements.push(
+    env.DB.prepare(
+      `INSERT INTO credits (id, order_id, school_id, card_no, amount_fen, state, claim_id, created_at_ms, claimed_at_ms, voided_at_ms)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).bind(
+      credit_id,
+      order.order_id,
+      order.school_id,
+      order.card_no,
+      order.amount_fen,
+      credit.state,
+      claim_id,
+      order.paid_at_ms ?? order.created_at_ms,
+      credit.claimed_at_ms ?? null,
+      credit.voided_at_ms ?? null,
+    ),
+  );
+  await env.DB.batch(statements);
+  return credit_id;
+}
+
+/** Order ids for direct inserts: the real shape (`Y` + time + random), unique per call. */
+export function testOrderId(at_ms: number): string {
+  const stamp = new Date(at_ms + 8 * 3_600_000).toISOString().replace(/[^0-9]/g, '');
+  return `Y${stamp}${randomTag()}`;
+}
+
+/** Row counts of the ledger tables: "nothing changed" is these staying equal. */
+export async function ledgerCounts(): Promise<Record<string, number>> {
+  const tables = ['schools', 'cards', 'orders', 'credits', 'claims', 'changes', 'notifications', 'hubs'];
+  const out: Record<string, number> = {};
+  for (const table of tables) {
+    const row = await env.DB.prepare(`SELECT count(*) AS n FROM ${table}`).first<{ n: number }>();
+    out[table] = row?.n ?? 0;
+  }
+  return out;
+}
