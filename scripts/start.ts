@@ -1,0 +1,343 @@
+// `npm start`: the whole campus on this machine. A list of steps run in order; a step that
+// starts a process registers it, and shutdown (Ctrl-C, SIGTERM, a failed step or a process
+// that dies) stops every registered process by its pid, last started first. Adding a part
+// (the hub, the PWA build) is one more entry in STEPS.
+//
+// Environment: PORT (Worker, default 8787; 0 = any free port), GATEWAY_PORT (simulated
+// gateway, default 8788; 0 = any), YIKATONG_STATE_DIR (wrangler's --persist-to, default
+// .wrangler/state), YIKATONG_DEV_DIR (where `.dev.vars` and `.dev/gateway.json` live,
+// default the repository root).
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { ALIPAY_RETRY_SCHEDULE_MS, type GatewayConfig } from '../sim/gateway/types.ts';
+import { DEMO_CARDS, DEMO_SCHOOLS } from '../sim/demo-campus.ts';
+import { generateSandboxKeys, toDevVars, workerVars, type SandboxKeys } from '../sim/keys.ts';
+import { applyLocalMigrations, DEFAULT_PERSIST_DIR, REPO_ROOT } from './lib/local-d1.ts';
+import { portInUse, startService, type Service } from './lib/processes.ts';
+import { seedDemoCampus } from './seed.ts';
+
+export const WORKER_PORT_DEFAULT = 8787;
+export const GATEWAY_PORT_DEFAULT = 8788;
+// wrangler dev bundles and boots workerd; on a loaded 2-core machine that can take a while.
+const WORKER_READY_TIMEOUT_MS = 120_000;
+const GATEWAY_READY_TIMEOUT_MS = 30_000;
+const NODE_BIN = process.execPath;
+const WRANGLER_BIN = path.join(REPO_ROOT, 'node_modules', '.bin', 'wrangler');
+
+export interface CampusOptions {
+  /** 0 picks a free port. */
+  worker_port: number;
+  /** 0 picks a free port; `.dev.vars` follows whatever port the gateway got. */
+  gateway_port: number;
+  state_dir: string;
+  dev_dir: string;
+  /** Extra Worker vars for this run only (`wrangler dev --var`), e.g. ORDER_EXPIRY_MINUTES. */
+  worker_var_overrides?: Record<string, string>;
+  /** The gateway's notification retry schedule; Alipay's real one by default. */
+  notify_retry_schedule_ms?: readonly number[];
+  /** Where the children's output goes (npm start prints it; tests keep it quiet). */
+  echo?: (line: string) => void;
+  /** Progress lines ("applying migrations…"). */
+  log?: (line: string) => void;
+  /** Aborting stops the start between steps (a Ctrl-C while wrangler boots). */
+  abort?: AbortSignal;
+}
+
+export interface Campus {
+  worker_url: string;
+  gateway_url: string;
+  keys: SandboxKeys;
+  dev_vars_path: string;
+  gateway_config_path: string;
+  state_dir: string;
+  services: readonly Service[];
+  /** Stops every process, last started first. Safe to call more than once. */
+  stop(): Promise<void>;
+}
+
+/** What the steps share; each step fills in what the later ones need. */
+interface StartContext {
+  options: CampusOptions;
+  services: Service[];
+  keys?: SandboxKeys;
+  gateway_config_path?: string;
+  dev_vars_path?: string;
+  gateway_url?: string;
+  worker_url?: string;
+}
+
+interface Step {
+  name: string;
+  run(context: StartContext): Promise<void>;
+}
+
+function need<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`start step order: ${what} is not ready yet`);
+  return value;
+}
+
+/** Keys and tokens live in the gateway config: generated once, then reused on every start. */
+const sandboxKeysStep: Step = {
+  name: 'sandbox keys',
+  async run(context) {
+    const dev_dir = path.join(context.options.dev_dir, '.dev');
+    const config_path = path.join(dev_dir, 'gateway.json');
+    let keys: SandboxKeys;
+    if (existsSync(config_path)) {
+      keys = (JSON.parse(readFileSync(config_path, 'utf8')) as GatewayConfig).keys;
+      if (keys?.alipay?.app_id === undefined || typeof keys.admin_token !== 'string') {
+        throw new Error(`${config_path} has no sandbox keys; delete it (and .dev.vars) to generate new ones`);
+      }
+    } else {
+      context.options.log?.(`generating sandbox keys into ${path.relative(process.cwd(), config_path) || config_path}`);
+      keys = await generateSandboxKeys();
+    }
+    const config: GatewayConfig = {
+      keys,
+      notify_retry_schedule_ms: [...(context.options.notify_retry_schedule_ms ?? ALIPAY_RETRY_SCHEDULE_MS)],
+    };
+    mkdirSync(dev_dir, { recursive: true });
+    writeFileSync(config_path, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
+    context.keys = keys;
+    context.gateway_config_path = config_path;
+  },
+};
+
+const gatewayStep: Step = {
+  name: 'simulated payment gateway',
+  async run(context) {
+    const port = context.options.gateway_port;
+    if (port !== 0 && (await portInUse(port))) {
+      throw new Error(`port ${port} is in use (the gateway's); set GATEWAY_PORT to another port`);
+    }
+    const service = await startService({
+      name: 'gateway',
+      command: NODE_BIN,
+      args: [path.join(REPO_ROOT, 'sim', 'gateway', 'main.ts'), '--port', String(port), '--config', need(context.gateway_config_path, 'gateway config')],
+      cwd: REPO_ROOT,
+      ready: /gateway listening on (http:\/\/[^\s]+)/,
+      ready_timeout_ms: GATEWAY_READY_TIMEOUT_MS,
+      echo: context.options.echo,
+    });
+    context.services.push(service);
+    context.gateway_url = need(service.ready_match[1], 'gateway URL').replace(/\/$/, '');
+  },
+};
+
+/**
+ * `.dev.vars` holds the Worker's configuration for the gateway at its current address. Lines
+ * of ours are replaced, anything an engineer added by hand is kept.
+ */
+const devVarsStep: Step = {
+  name: 'worker configuration (.dev.vars)',
+  async run(context) {
+    const dev_vars_path = path.join(context.options.dev_dir, '.dev.vars');
+    const wanted = workerVars(need(context.keys, 'keys'), need(context.gateway_url, 'gateway URL'));
+    const existing = existsSync(dev_vars_path) ? readFileSync(dev_vars_path, 'utf8') : '';
+    const updated = upsertDevVars(existing, wanted);
+    if (updated !== existing) writeFileSync(dev_vars_path, updated, { mode: 0o600 });
+    context.dev_vars_path = dev_vars_path;
+  },
+};
+
+/** Replaces the `NAME=…` lines of `vars` in a .dev.vars text, appends missing ones, keeps the rest. */
+export function upsertDevVars(existing: string, vars: Record<string, string>): string {
+  const remaining = new Map(Object.entries(vars));
+  const lines = existing.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  const kept = lines.map((line) => {
+    const name = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=/.exec(line)?.[1];
+    if (name === undefined || !remaining.has(name)) return line;
+    const value = remaining.get(name)!;
+    remaining.delete(name);
+    return toDevVars({ [name]: value }).trimEnd();
+  });
+  const added = remaining.size > 0 ? toDevVars(Object.fromEntries(remaining)).trimEnd().split('\n') : [];
+  return `${[...kept, ...added].join('\n')}\n`;
+}
+
+const migrationsStep: Step = {
+  name: 'local D1 migrations',
+  async run(context) {
+    mkdirSync(context.options.state_dir, { recursive: true });
+    await applyLocalMigrations(context.options.state_dir);
+  },
+};
+
+const workerStep: Step = {
+  name: 'Worker (wrangler dev)',
+  async run(context) {
+    const port = context.options.worker_port;
+    if (port !== 0 && (await portInUse(port))) {
+      throw new Error(`port ${port} is in use (the Worker's); set PORT to another port`);
+    }
+    const dev_vars_path = need(context.dev_vars_path, '.dev.vars');
+    const args = [
+      'dev',
+      '--port',
+      String(port),
+      '--ip',
+      '127.0.0.1',
+      '--persist-to',
+      context.options.state_dir,
+      // Lets anyone run the cron by hand: /cdn-cgi/handler/scheduled?cron=…
+      '--test-scheduled',
+      '--show-interactive-dev-session=false',
+      // Two campuses (a developer's and a test's) must not fight over devtools' default port.
+      '--inspector-port',
+      '0',
+    ];
+    // wrangler reads .dev.vars next to wrangler.toml by itself; another directory is named.
+    if (path.resolve(dev_vars_path) !== path.join(REPO_ROOT, '.dev.vars')) args.push('--env-file', dev_vars_path);
+    for (const [name, value] of Object.entries(context.options.worker_var_overrides ?? {})) {
+      args.push('--var', `${name}:${value}`);
+    }
+    const service = await startService({
+      name: 'worker',
+      command: WRANGLER_BIN,
+      args,
+      cwd: REPO_ROOT,
+      env: { ...process.env, WRANGLER_SEND_METRICS: 'false' },
+      ready: /Ready on (http:\/\/[^\s]+)/,
+      ready_timeout_ms: WORKER_READY_TIMEOUT_MS,
+      echo: context.options.echo,
+    });
+    context.services.push(service);
+    context.worker_url = need(service.ready_match[1], 'Worker URL').replace(/\/$/, '');
+  },
+};
+
+const seedStep: Step = {
+  name: 'demo campus',
+  async run(context) {
+    await seedDemoCampus({ base_url: need(context.worker_url, 'Worker URL'), admin_token: need(context.keys, 'keys').admin_token });
+  },
+};
+
+// Order matters: the gateway's address goes into .dev.vars before wrangler reads it.
+export const STEPS: readonly Step[] = [sandboxKeysStep, gatewayStep, devVarsStep, migrationsStep, workerStep, seedStep];
+
+async function stopAll(services: Service[]): Promise<void> {
+  // Last started first: the Worker goes before the gateway it talks to. Bounded by the list.
+  for (const service of [...services].reverse()) {
+    await service.stop();
+  }
+  services.length = 0;
+}
+
+/** Runs every step; on any failure stops what was started and rethrows. */
+export async function startCampus(options: CampusOptions): Promise<Campus> {
+  const context: StartContext = { options, services: [] };
+  for (const step of STEPS) {
+    options.log?.(`${step.name}…`);
+    try {
+      options.abort?.throwIfAborted();
+      await step.run(context);
+    } catch (error) {
+      await stopAll(context.services);
+      throw new Error(`npm start: ${step.name} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+  }
+  let stopping: Promise<void> | null = null;
+  return {
+    worker_url: need(context.worker_url, 'Worker URL'),
+    gateway_url: need(context.gateway_url, 'gateway URL'),
+    keys: need(context.keys, 'keys'),
+    dev_vars_path: need(context.dev_vars_path, '.dev.vars'),
+    gateway_config_path: need(context.gateway_config_path, 'gateway config'),
+    state_dir: options.state_dir,
+    services: context.services,
+    stop: () => (stopping ??= stopAll(context.services)),
+  };
+}
+
+/** What to open and what to try, printed once everything is up. */
+export function guide(campus: Campus): string {
+  const school = DEMO_SCHOOLS[0]!;
+  const card = DEMO_CARDS.find((c) => c.school_id === school.id && c.status === 'active' && c.kind === 'student')!;
+  const visitor = DEMO_CARDS.find((c) => c.card_no === '999')!;
+  const relative = path.relative(process.cwd(), campus.dev_vars_path);
+  const dev_vars = relative === '' || relative.startsWith('..') ? campus.dev_vars_path : relative;
+  const audit = path.resolve(campus.state_dir) === DEFAULT_PERSIST_DIR ? 'npm run audit' : `npm run audit -- --persist-to ${campus.state_dir}`;
+  const w = campus.worker_url;
+  const topup = JSON.stringify({ school_id: school.id, name: card.holder_name, card_no: card.card_no, amount_fen: 10_000, channel: 'alipay', agree_terms: true });
+  const lookup = JSON.stringify({ school_id: school.id, name: visitor.holder_name, card_no: 'SN：000999' });
+  return [
+    '',
+    `yikatong ready: worker ${w} gateway ${campus.gateway_url}`,
+    '',
+    `  Worker                 ${w}`,
+    `  Schools                ${w}/api/v1/schools`,
+    `  Simulated gateway      ${campus.gateway_url}  (plays Alipay and WeChat Pay: cashier pages, notifications)`,
+    `  Admin token            ADMIN_TOKEN in ${dev_vars}  (Authorization: Bearer …)`,
+    `  Local D1               ${campus.state_dir}`,
+    '',
+    `Demo card: ${school.name} (${school.id}), card ${card.card_no}, holder ${card.holder_name}.`,
+    '',
+    'Try:',
+    `  curl -s ${w}/api/v1/schools?city=${encodeURIComponent(school.city)}`,
+    `  curl -s -X POST ${w}/api/v1/cards/lookup -H 'content-type: application/json' -d '${lookup}'`,
+    `  curl -s -X POST ${w}/api/v1/recharges -H 'content-type: application/json' -d '${topup}'`,
+    '    → open its pay_url in a browser: the simulated cashier; pay (or cancel) there.',
+    `  curl -s ${w}/api/v1/recharges/<order_id>      → "pending_claim" once the notification arrived`,
+    `  curl -s '${w}/cdn-cgi/handler/scheduled?cron=*/5+*+*+*+*'   → run the expiry cron now`,
+    `  ${audit}   → check the ledger invariants`,
+    '',
+    'Ctrl-C stops everything.',
+  ].join('\n');
+}
+
+function portFromEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === '') return fallback;
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new RangeError(`${name} must be a port number (0 = any), got ${raw}`);
+  return port;
+}
+
+async function main(): Promise<void> {
+  const options: CampusOptions = {
+    worker_port: portFromEnv('PORT', WORKER_PORT_DEFAULT),
+    gateway_port: portFromEnv('GATEWAY_PORT', GATEWAY_PORT_DEFAULT),
+    state_dir: path.resolve(process.env.YIKATONG_STATE_DIR ?? DEFAULT_PERSIST_DIR),
+    dev_dir: path.resolve(process.env.YIKATONG_DEV_DIR ?? REPO_ROOT),
+    echo: (line) => console.log(line),
+    log: (line) => console.log(`[start] ${line}`),
+  };
+  let campus: Campus | null = null;
+  let shutting_down = false;
+  const shutdown = async (reason: string, code: number) => {
+    if (shutting_down) return;
+    shutting_down = true;
+    console.log(`[start] ${reason}: stopping…`);
+    await campus?.stop();
+    console.log('[start] stopped');
+    process.exit(code);
+  };
+  // A signal during startup stops it after the current step, which then stops what it started.
+  const aborter = new AbortController();
+  options.abort = aborter.signal;
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(signal, () => {
+      if (campus !== null) void shutdown(signal, 0);
+      else aborter.abort(new Error(`${signal} during start`));
+    });
+  }
+  try {
+    campus = await startCampus(options);
+  } catch (error) {
+    console.error(error instanceof Error ? error.message : String(error));
+    process.exit(aborter.signal.aborted ? 0 : 1);
+  }
+  for (const service of campus.services) {
+    void service.exited().then(() => {
+      if (!shutting_down) {
+        console.error(`[start] ${service.name} exited unexpectedly; its last output:\n${service.output().slice(-4000)}`);
+        void shutdown(`${service.name} exited`, 1);
+      }
+    });
+  }
+  console.log(guide(campus));
+}
+
+if (import.meta.main) await main();
