@@ -8,6 +8,7 @@ import { adminRoutes } from './routes/admin.ts';
 import { cardRoutes } from './routes/cards.ts';
 import { rechargeRoutes } from './routes/recharges.ts';
 import { notifyWechatRoutes } from './routes/notify-wechat.ts';
+import { notifyAlipayRoutes } from './routes/notify-alipay.ts';
 
 export function buildApp() {
   const app = new Hono<AppEnv>();
@@ -20,6 +21,7 @@ export function buildApp() {
   app.route('/api/v1/cards', cardRoutes);
   app.route('/api/v1/recharges', rechargeRoutes);
   app.route('/api/v1/notify/wechat', notifyWechatRoutes);
+  app.route('/api/v1/notify/alipay', notifyAlipayRoutes);
   app.route('/api/v1/admin', adminRoutes);
   return app;
 }

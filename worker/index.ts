@@ -1,7 +1,11 @@
 import { app } from './app.ts';
 import type { Env } from './env.ts';
+import { expireUnpaidOrders } from './cron/expire.ts';
 
 export default {
   fetch: app.fetch,
-  async scheduled(_controller: ScheduledController, _env: Env, _ctx: ExecutionContext): Promise<void> {},
+  async scheduled(_controller: ScheduledController, env: Env, _ctx: ExecutionContext): Promise<void> {
+    // Every trigger closes expired orders: cheap when there are none, and a missed run is made up.
+    await expireUnpaidOrders(env, Date.now());
+  },
 } satisfies ExportedHandler<Env>;

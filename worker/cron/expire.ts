@@ -1,0 +1,92 @@
+// Cron: unpaid orders past their expiry are asked about at their provider, then settled.
+// Paid there (the notification never came) → paid here: money must not be lost. Unpaid or
+// never seen → closed at the provider first, so it can no longer be paid, then closed here
+// (the 交易关闭 rows). A provider that cannot answer now is asked again on a later run, a
+// bounded number of times.
+import { and, asc, eq, lt, lte, sql } from 'drizzle-orm';
+import { openDb, type Db } from '../db/client.ts';
+import { orders } from '../db/schema.ts';
+import type { Env } from '../env.ts';
+import { applyClosed, applyPaid } from '../ledger/payment.ts';
+import { ProviderError, type PaymentChannel } from '../pay/channel.ts';
+import { paymentChannel } from '../pay/channels.ts';
+
+// Each order costs up to two provider calls; 20 keeps a run within the 50 subrequests a
+// Worker invocation may make on the free plan. The cron runs every 5 minutes.
+export const EXPIRY_BATCH_MAX = 20;
+// 12 attempts at 5-minute runs: an hour of provider trouble before the order is left for a
+// person (it stays unpaid, and the admin's order list shows it).
+export const EXPIRY_ATTEMPTS_MAX = 12;
+
+export interface ExpiryReport {
+  examined: number;
+  paid: number;
+  closed: number;
+  deferred: number;
+}
+
+type Verdict = 'paid' | 'closed' | 'deferred';
+
+interface ExpiredOrder {
+  id: string;
+  channel: 'alipay' | 'wechat';
+  amount_fen: number;
+}
+
+async function settle(db: Db, provider: PaymentChannel, order: ExpiredOrder, now_ms: number): Promise<Verdict> {
+  const trade = await provider.queryTrade(order.id);
+  if (trade.state === 'paid') {
+    if (trade.amount_fen !== order.amount_fen) {
+      // Never credit a different amount than ordered; a person must look at this one.
+      throw new ProviderError(order.channel, 'amount_mismatch', `provider says paid ${trade.amount_fen} fen, order is ${order.amount_fen}`, false);
+    }
+    await applyPaid(
+      db,
+      { channel: order.channel, order_id: order.id, amount_fen: order.amount_fen, provider_trade_no: trade.provider_trade_no, paid_at_ms: trade.paid_at_ms },
+      null,
+      now_ms,
+    );
+    return 'paid';
+  }
+  // Closing at the provider first: a trade closed here but still payable there could take
+  // money for an order we already called closed.
+  if (trade.state !== 'closed') await provider.closeTrade(order.id);
+  await applyClosed(db, { channel: order.channel, order_id: order.id }, null, now_ms);
+  return 'closed';
+}
+
+export async function expireUnpaidOrders(env: Env, now_ms: number): Promise<ExpiryReport> {
+  const db = openDb(env.DB);
+  // Served by the orders_status_expires index: status equality, then a range on expiry.
+  const due = await db
+    .select({ id: orders.id, channel: orders.channel, amount_fen: orders.amount_fen })
+    .from(orders)
+    .where(and(eq(orders.status, 'unpaid'), lte(orders.expires_at_ms, now_ms), lt(orders.expiry_attempts, EXPIRY_ATTEMPTS_MAX)))
+    .orderBy(asc(orders.expires_at_ms))
+    .limit(EXPIRY_BATCH_MAX);
+  const report: ExpiryReport = { examined: due.length, paid: 0, closed: 0, deferred: 0 };
+  const channels = new Map<string, PaymentChannel>();
+  for (const order of due) {
+    let provider = channels.get(order.channel);
+    if (provider === undefined) {
+      provider = paymentChannel(env, order.channel);
+      channels.set(order.channel, provider);
+    }
+    let verdict: Verdict;
+    try {
+      verdict = await settle(db, provider, order, now_ms);
+    } catch (error) {
+      // Whatever went wrong (provider, network, a bug in one channel), this order waits for a
+      // later run and the rest of the batch goes on; the attempt count bounds the retries.
+      const code = error instanceof ProviderError ? error.provider_code : 'error';
+      console.warn(JSON.stringify({ level: 'warn', msg: 'expiry deferred', order_id: order.id, code, error: String(error).slice(0, 300) }));
+      verdict = 'deferred';
+      await db
+        .update(orders)
+        .set({ expiry_attempts: sql`${orders.expiry_attempts} + 1` })
+        .where(and(eq(orders.id, order.id), eq(orders.status, 'unpaid')));
+    }
+    report[verdict]++;
+  }
+  return report;
+}
