@@ -1,0 +1,100 @@
+// Where the cashier returns the payer: the order is followed until it settles.
+import type { RechargeRecord } from '../../../protocol/api.ts';
+import { useEffect, useState } from 'preact/hooks';
+import { followOrder } from '../data/actions.ts';
+import type { FollowedOrder } from '../data/db.ts';
+import { useI18n } from '../i18n.ts';
+import { cardPath } from '../router.ts';
+import { ErrorText, Link, Page, Yuan } from './common.tsx';
+
+export function OrderStatusView({ record, order }: { record: RechargeRecord; order: FollowedOrder | undefined }) {
+  const { t, time } = useI18n();
+  const help =
+    record.status === 'unpaid'
+      ? t('order_unpaid_help')
+      : record.status === 'pending_claim'
+        ? t('order_pending_claim_help')
+        : record.status === 'claimed'
+          ? record.terminal_id
+            ? t('order_claimed_help', { time: time(record.claimed_at ?? record.created_at), terminal: record.terminal_id })
+            : t('order_claimed_help_no_terminal', { time: time(record.claimed_at ?? record.created_at) })
+          : record.status === 'closed'
+            ? t('order_closed_help')
+            : t('order_refunded_help');
+  return (
+    <section class={`order order-${record.status}`} aria-live="polite">
+      <p class="order-amount">
+        <Yuan amount_fen={record.amount_fen} />
+      </p>
+      <p class={`status status-${record.status}`} data-testid="order-status">
+        {t(`status_${record.status}`)}
+      </p>
+      <p class="order-help">{help}</p>
+      {order ? (
+        <p class="muted">
+          {order.card.school_name} · {order.card.holder_name_masked} · {order.card.card_no}
+        </p>
+      ) : null}
+      <p class="muted small">{t('order_no', { order_id: record.order_id })}</p>
+      <p class="muted small">{t('created_at', { time: time(record.created_at) })}</p>
+      {record.paid_at !== undefined ? <p class="muted small">{t('paid_at', { time: time(record.paid_at) })}</p> : null}
+    </section>
+  );
+}
+
+export function OrderPage(props: { order_id: string; order: FollowedOrder | undefined; online: boolean }) {
+  const { t } = useI18n();
+  const [record, setRecord] = useState<RechargeRecord | null>(null);
+  const [failure, setFailure] = useState<string | null>(null);
+  const [round, setRound] = useState(0);
+
+  useEffect(() => {
+    if (!props.online) return;
+    const controller = new AbortController();
+    void followOrder(
+      props.order_id,
+      (next, problem) => {
+        if (next !== null) setRecord(next);
+        setFailure(problem?.code ?? null);
+      },
+      controller.signal,
+    );
+    return () => controller.abort();
+  }, [props.order_id, props.online, round]);
+
+  const shown: RechargeRecord | null =
+    record ??
+    (props.order
+      ? { order_id: props.order.order_id, status: props.order.status, amount_fen: props.order.amount_fen, channel: 'alipay', created_at: props.order.created_at_ms }
+      : null);
+
+  return (
+    <Page title={t('order_title')} back="/">
+      {shown === null ? <p class="muted">{t('order_waiting')}</p> : <OrderStatusView record={shown} order={props.order} />}
+      <ErrorText code={failure ?? (props.online ? null : 'offline')} />
+      <div class="actions">
+        {shown?.status === 'unpaid' && props.order && props.online ? (
+          <a class="button" href={props.order.pay_url}>
+            {t('order_go_pay')}
+          </a>
+        ) : null}
+        <button
+          type="button"
+          class="button button-secondary"
+          disabled={!props.online}
+          onClick={() => setRound((value) => value + 1)}
+        >
+          {t('order_check')}
+        </button>
+        {props.order ? (
+          <Link href={cardPath(props.order.card.id, 'records')} class="button button-secondary">
+            {t('order_records')}
+          </Link>
+        ) : null}
+        <Link href="/" class="button button-secondary">
+          {t('order_home')}
+        </Link>
+      </div>
+    </Page>
+  );
+}

@@ -1,0 +1,200 @@
+// What the screens ask for, composed from the API client and the Dexie store: start a top-up,
+// follow an order until it settles, refresh a card's records. No UI here.
+import type { Channel, RechargeRecord, School, TopupStatus } from '../../../protocol/api.ts';
+import type { CardKind } from '../../../protocol/card.ts';
+import { ApiFailure, createRecharge, fetchRecharge, fetchRecharges, fetchSchools, lookupCard } from './api.ts';
+import {
+  cacheSchools,
+  cardId,
+  getCard,
+  getOrder,
+  listCachedSchools,
+  listCards,
+  putOrder,
+  saveCard,
+  storeRecords,
+  updateOrder,
+  type SavedCard,
+} from './db.ts';
+
+export interface NewCardTopup {
+  school: School;
+  name: string;
+  card_no: string;
+  amount_fen: number;
+  channel: Channel;
+  notify_phone?: string;
+  agree_terms: boolean;
+}
+
+/**
+ * First top-up of a card: the lookup confirms school, name and card (and gives the token and
+ * what the home screen shows), then the order is created with the token. The card itself is
+ * saved only once the order is paid (followOrder), as issue 4 asks.
+ */
+export async function startNewCardTopup(input: NewCardTopup, now_ms: number = Date.now()): Promise<string> {
+  const card = await lookupCard({ school_id: input.school.id, name: input.name, card_no: input.card_no });
+  const created = await createRecharge({
+    card_token: card.card_token,
+    amount_fen: input.amount_fen,
+    channel: input.channel,
+    agree_terms: input.agree_terms,
+    ...(input.notify_phone ? { notify_phone: input.notify_phone } : {}),
+  });
+  await putOrder({
+    order_id: created.order_id,
+    card: {
+      id: cardId(input.school.id, card.card_no),
+      card_token: created.card_token || card.card_token,
+      school_id: input.school.id,
+      school_name: input.school.name,
+      card_no: card.card_no,
+      holder_name_masked: card.holder_name_masked,
+      kind: card.kind as CardKind,
+      balance_fen: card.balance_fen,
+      pending_fen: card.pending_fen,
+      balance_as_of: card.balance_as_of,
+    },
+    amount_fen: created.amount_fen,
+    pay_url: created.pay_url,
+    status: created.status,
+    created_at_ms: now_ms,
+  });
+  return created.pay_url;
+}
+
+/** A saved card's next top-up: the token and the amount, under the terms accepted the first time. */
+export async function startSavedCardTopup(
+  card: SavedCard,
+  amount_fen: number,
+  channel: Channel,
+  now_ms: number = Date.now(),
+): Promise<string> {
+  const created = await createRecharge({ card_token: card.card_token, amount_fen, channel, agree_terms: true });
+  const { saved_at_ms: _saved, refreshed_at_ms: _refreshed, ...rest } = card;
+  await putOrder({
+    order_id: created.order_id,
+    card: { ...rest, card_token: created.card_token || card.card_token },
+    amount_fen: created.amount_fen,
+    pay_url: created.pay_url,
+    status: created.status,
+    created_at_ms: now_ms,
+  });
+  return created.pay_url;
+}
+
+export function isPaid(status: TopupStatus): boolean {
+  return status === 'pending_claim' || status === 'claimed' || status === 'refunded';
+}
+
+export function isFinal(status: TopupStatus): boolean {
+  return status === 'claimed' || status === 'closed' || status === 'refunded';
+}
+
+/** Fetches an order's state once; saves its card the first time it is seen paid. */
+export async function checkOrder(order_id: string, now_ms: number = Date.now()): Promise<RechargeRecord> {
+  const record = await fetchRecharge(order_id);
+  const followed = await getOrder(order_id);
+  if (followed !== undefined) {
+    await updateOrder(order_id, {
+      status: record.status,
+      ...(record.paid_at !== undefined ? { paid_at: record.paid_at } : {}),
+      ...(record.claimed_at !== undefined ? { claimed_at: record.claimed_at } : {}),
+      ...(record.terminal_id !== undefined ? { terminal_id: record.terminal_id } : {}),
+    });
+    if (isPaid(record.status)) {
+      await saveCard(followed.card, now_ms);
+      await refreshCard(followed.card.id, now_ms).catch(() => undefined);
+    }
+  }
+  return record;
+}
+
+// Back-off while following an order: quick at first (the payer has just returned from the
+// cashier), then slower; slower still once paid, while waiting for a swipe.
+export const FOLLOW_DELAY_MS_FIRST = 1_000;
+export const FOLLOW_DELAY_MS_UNPAID_MAX = 10_000;
+export const FOLLOW_DELAY_MS_PAID_MAX = 30_000;
+// About half an hour in all: long enough for an unpaid order to expire and be closed.
+export const FOLLOW_ATTEMPTS_MAX = 120;
+
+export function nextFollowDelayMs(previous_ms: number, status: TopupStatus | null): number {
+  const cap = status !== null && isPaid(status) ? FOLLOW_DELAY_MS_PAID_MAX : FOLLOW_DELAY_MS_UNPAID_MAX;
+  return Math.min(cap, Math.max(FOLLOW_DELAY_MS_FIRST, Math.round(previous_ms * 1.6)));
+}
+
+/**
+ * Follows an order until it is final (claimed, closed, refunded), the signal aborts, or the
+ * attempts run out. Network failures count as attempts and are retried with the same back-off.
+ */
+export async function followOrder(
+  order_id: string,
+  onUpdate: (record: RechargeRecord | null, failure: ApiFailure | null) => void,
+  signal: AbortSignal,
+): Promise<void> {
+  let delay_ms = 0;
+  let status: TopupStatus | null = null;
+  for (let attempt = 0; attempt < FOLLOW_ATTEMPTS_MAX && !signal.aborted; attempt++) {
+    if (delay_ms > 0) await sleep(delay_ms, signal);
+    if (signal.aborted) return;
+    try {
+      const record = await checkOrder(order_id);
+      status = record.status;
+      if (signal.aborted) return;
+      onUpdate(record, null);
+      if (isFinal(record.status)) return;
+    } catch (err) {
+      if (signal.aborted) return;
+      const failure = err instanceof ApiFailure ? err : new ApiFailure('unexpected', 0, String(err));
+      onUpdate(null, failure);
+      if (failure.code === 'order_not_found') return;
+    }
+    delay_ms = nextFollowDelayMs(delay_ms, status);
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+  });
+}
+
+/** Fetches a saved card's records and monthly totals into Dexie. */
+export async function refreshCard(id: string, now_ms: number = Date.now()): Promise<void> {
+  const card = await getCard(id);
+  if (card === undefined) return;
+  const response = await fetchRecharges(card.card_token);
+  await storeRecords(id, response.records, response.month_totals, now_ms);
+}
+
+/** Refreshes every saved card; one card's failure does not stop the others. */
+export async function refreshAllCards(now_ms: number = Date.now()): Promise<ApiFailure | null> {
+  let failure: ApiFailure | null = null;
+  for (const card of await listCards()) {
+    try {
+      await refreshCard(card.id, now_ms);
+    } catch (err) {
+      failure = err instanceof ApiFailure ? err : new ApiFailure('unexpected', 0, String(err));
+    }
+  }
+  return failure;
+}
+
+/** Schools from the Worker (and into the cache), or from the cache when offline. */
+export async function loadSchools(): Promise<School[]> {
+  try {
+    const response = await fetchSchools();
+    await cacheSchools(response.schools);
+    return response.schools;
+  } catch (err) {
+    const cached = await listCachedSchools();
+    if (cached.length > 0) return cached;
+    throw err;
+  }
+}
