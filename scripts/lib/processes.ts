@@ -127,21 +127,26 @@ export async function startService(options: ServiceOptions): Promise<Service> {
 }
 
 async function stopGroup(child: ChildProcess, exited: Promise<void>, grace_ms: number): Promise<void> {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) {
-    // Already gone; its group may still hold grandchildren (workerd), so reap them as well.
-    if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
-    return;
+  const pid = child.pid;
+  if (pid === undefined) return;
+  signalGroup(pid, 'SIGTERM');
+  // The leader may exit before the processes it is stopping (npm before the script it runs):
+  // wait for the whole group, not just the leader, then SIGKILL whatever is left of it.
+  const deadline_ms = Date.now() + grace_ms;
+  while (Date.now() < deadline_ms && groupAlive(pid)) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  signalGroup(child.pid, 'SIGTERM');
-  let timer: NodeJS.Timeout | undefined;
-  const graceOver = new Promise<'grace_over'>((resolve) => {
-    timer = setTimeout(() => resolve('grace_over'), grace_ms);
-  });
-  const outcome = await Promise.race([exited.then(() => 'exited' as const), graceOver]);
-  clearTimeout(timer);
-  // Grandchildren that ignored SIGTERM, or a leader that outlived its grace: no more waiting.
-  signalGroup(child.pid, 'SIGKILL');
-  if (outcome === 'grace_over') await exited;
+  signalGroup(pid, 'SIGKILL');
+  await exited;
+}
+
+function groupAlive(pid: number): boolean {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Signals a process group by its leader's pid; a group that is already gone is fine. */

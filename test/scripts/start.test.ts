@@ -1,0 +1,106 @@
+// `npm start` as a user runs it, on free ports and in a temporary state and key directory:
+// it comes up, prints where everything is, serves the seeded demo schools, stops cleanly on
+// SIGTERM, and on a second start reuses its keys and follows the gateway to a new port.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { SchoolsResponse } from '../../protocol/api.ts';
+import { DEMO_SCHOOLS } from '../../sim/demo-campus.ts';
+import { freePort, startService, type Service } from '../../scripts/lib/processes.ts';
+import { REPO_ROOT } from '../../scripts/lib/local-d1.ts';
+
+const work_dir = mkdtempSync(path.join(tmpdir(), 'yikatong-start-'));
+const running: Service[] = [];
+
+afterAll(async () => {
+  for (const service of running) await service.stop();
+  rmSync(work_dir, { recursive: true, force: true });
+});
+
+async function npmStart(ports: { worker: number; gateway: number }): Promise<{ service: Service; worker_url: string; gateway_url: string }> {
+  const service = await startService({
+    name: 'npm start',
+    command: 'npm',
+    args: ['start', '--silent'],
+    cwd: REPO_ROOT,
+    env: {
+      ...process.env,
+      PORT: String(ports.worker),
+      GATEWAY_PORT: String(ports.gateway),
+      YIKATONG_STATE_DIR: path.join(work_dir, 'state'),
+      YIKATONG_DEV_DIR: work_dir,
+    },
+    ready: /yikatong ready: worker (http:\/\/\S+) gateway (http:\/\/\S+)/,
+    ready_timeout_ms: 150_000,
+  });
+  running.push(service);
+  return { service, worker_url: service.ready_match[1]!, gateway_url: service.ready_match[2]! };
+}
+
+function devVar(name: string): string | undefined {
+  const text = readFileSync(path.join(work_dir, '.dev.vars'), 'utf8');
+  return new RegExp(`^${name}="([^"]*)"$`, 'm').exec(text)?.[1];
+}
+
+async function expectRefused(url: string): Promise<void> {
+  await expect(fetch(url, { signal: AbortSignal.timeout(2_000) })).rejects.toThrow();
+}
+
+describe('npm start', () => {
+  it('comes up on free ports, serves the demo campus, prints what to try, and stops on SIGTERM', { timeout: 300_000 }, async () => {
+    const first = await npmStart({ worker: 0, gateway: 0 });
+    const output = first.service.output();
+    expect(output).toContain(`${first.worker_url}/api/v1/schools`);
+    expect(output).toMatch(/curl -s -X POST http:\/\/127\.0\.0\.1:\d+\/api\/v1\/recharges/);
+    expect(output).toContain('张三');
+    expect(output).toContain(`ADMIN_TOKEN in ${path.join(work_dir, '.dev.vars')}`);
+
+    const response = await fetch(`${first.worker_url}/api/v1/schools`);
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as SchoolsResponse;
+    expect(body.schools.map((school) => school.name).sort()).toEqual(DEMO_SCHOOLS.map((school) => school.name).sort());
+
+    // The Worker is configured for the gateway that actually runs.
+    expect(devVar('ALIPAY_GATEWAY')).toBe(`${first.gateway_url}/gateway.do`);
+    expect(devVar('WECHATPAY_GATEWAY')).toBe(first.gateway_url);
+    expect((await fetch(`${first.gateway_url}/sim/health`)).status).toBe(200);
+    const admin_token = devVar('ADMIN_TOKEN');
+    expect(admin_token).toMatch(/^[0-9a-f]{48}$/);
+    const gateway_config = JSON.parse(readFileSync(path.join(work_dir, '.dev', 'gateway.json'), 'utf8'));
+    expect(gateway_config.keys.admin_token).toBe(admin_token);
+
+    await first.service.stop(20_000);
+    expect(first.service.child.exitCode ?? first.service.child.signalCode).not.toBeNull();
+    expect(first.service.output()).toContain('[start] stopped');
+    await expectRefused(`${first.worker_url}/api/v1/schools`);
+    await expectRefused(`${first.gateway_url}/sim/health`);
+
+    // Second start: a fixed gateway port this time. Same keys, .dev.vars follows the gateway,
+    // seeding again changes nothing.
+    const gateway_port = await freePort();
+    const second = await npmStart({ worker: 0, gateway: gateway_port });
+    expect(second.gateway_url).toBe(`http://127.0.0.1:${gateway_port}`);
+    expect(devVar('ALIPAY_GATEWAY')).toBe(`http://127.0.0.1:${gateway_port}/gateway.do`);
+    expect(devVar('ADMIN_TOKEN')).toBe(admin_token);
+    const again = (await (await fetch(`${second.worker_url}/api/v1/schools`)).json()) as SchoolsResponse;
+    expect(again.schools).toEqual(body.schools);
+    // The admin API takes the kept token: the Worker really runs on the reused keys.
+    const admin = await fetch(`${second.worker_url}/api/v1/admin/orders`, { headers: { authorization: `Bearer ${admin_token}` } });
+    expect(admin.status).toBe(200);
+    await second.service.stop(20_000);
+    await expectRefused(`${second.worker_url}/api/v1/schools`);
+  });
+
+  it('refuses to start on a port that is taken, naming the variable to change', { timeout: 120_000 }, async () => {
+    const { createServer } = await import('node:net');
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', () => resolve()));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      await expect(npmStart({ worker: 0, gateway: port })).rejects.toThrow(/port \d+ is in use \(the gateway's\); set GATEWAY_PORT/);
+    } finally {
+      await new Promise<void>((resolve) => blocker.close(() => resolve()));
+    }
+  });
+});
