@@ -1,7 +1,8 @@
 // Per-test data for the public and admin API tests. Every test gets its own school id and client
 // address, because the rate limiter's buckets (per address, per school:card) outlive one test:
 // sharing them would make tests depend on each other's request counts.
-import { env } from 'cloudflare:test';
+import { createExecutionContext, env, waitOnExecutionContext } from 'cloudflare:test';
+import type { Env } from '../../../worker/env.ts';
 import { holderNameKey, type CardKind, type CardStatus } from '../../../protocol/card.ts';
 import { DEMO_CARDS } from '../../../sim/demo-campus.ts';
 import { api } from './seed.ts';
@@ -158,4 +159,16 @@ export async function ledgerCounts(): Promise<Record<string, number>> {
     out[table] = row?.n ?? 0;
   }
   return out;
+}
+
+/**
+ * The real Worker app on this test's D1 and rate limiters, with some configuration changed: how
+ * a test runs the top-up path against a channel configured differently from the test pool's.
+ */
+export async function fetchWithConfig(overrides: Partial<Env>, path: string, init: RequestInit = {}): Promise<Response> {
+  const ctx = createExecutionContext();
+  const { app } = await import('../../../worker/app.ts');
+  const res = await app.fetch(new Request(`http://yikatong.test${path}`, init), { ...env, ...overrides }, ctx);
+  await waitOnExecutionContext(ctx);
+  return res;
 }
