@@ -1,0 +1,156 @@
+// Runs the real hub as a child process on a free port with its own SQLite file and key, the
+// way an operator would: `keygen`, `terminal add`, `start` through the CLI.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { runCommand, signalGroup, startService, type Service } from '../../../scripts/lib/processes.ts';
+import { HubLedger } from '../../../hub/ledger.ts';
+import { GroupCommit } from '../../../hub/store/group-commit.ts';
+import { openDatabase } from '../../../hub/store/schema.ts';
+import type { HubChange } from '../../../protocol/hub.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '../../..');
+const MAIN = path.join(ROOT, 'hub/main.ts');
+const NODE_ARGS = ['--disable-warning=ExperimentalWarning', MAIN];
+
+export interface HubHarnessOptions {
+  /** Where the hub syncs; an address nothing listens on models a campus link that is down. */
+  worker_url?: string;
+  hub_id?: string;
+  write_window_ms?: number;
+  poll_interval_ms?: number;
+  backoff_max_ms?: number;
+}
+
+export class HubHarness {
+  readonly dir: string;
+  readonly db_path: string;
+  readonly key_file: string;
+  readonly options: HubHarnessOptions;
+  service: Service | null = null;
+  url = '';
+  public_key = '';
+
+  constructor(options: HubHarnessOptions = {}) {
+    this.options = options;
+    this.dir = mkdtempSync(path.join(tmpdir(), 'yikatong-hub-'));
+    this.db_path = path.join(this.dir, 'hub.db');
+    this.key_file = path.join(this.dir, 'hub-key.pem');
+  }
+
+  env(): NodeJS.ProcessEnv {
+    return {
+      ...process.env,
+      HUB_WORKER_URL: this.options.worker_url ?? 'http://127.0.0.1:9',
+      HUB_ID: this.options.hub_id ?? 'test-hub',
+      HUB_KEY_FILE: this.key_file,
+      HUB_DB: this.db_path,
+      HUB_LISTEN: '127.0.0.1:0',
+      HUB_WRITE_WINDOW_MS: String(this.options.write_window_ms ?? 10_000),
+      HUB_POLL_INTERVAL_MS: String(this.options.poll_interval_ms ?? 5_000),
+      HUB_BACKOFF_MAX_MS: String(this.options.backoff_max_ms ?? 1_000),
+      HUB_LOG_LEVEL: 'warn',
+    };
+  }
+
+  async cli(args: string[]): Promise<string> {
+    return runCommand(process.execPath, [...NODE_ARGS, ...args], { cwd: ROOT, env: this.env(), timeout_ms: 30_000 });
+  }
+
+  /** `keygen`: returns the public key (the CLI's last line). */
+  async keygen(): Promise<string> {
+    const out = await this.cli(['keygen']);
+    this.public_key = out.trim().split('\n').at(-1)!;
+    return this.public_key;
+  }
+
+  /** `terminal add <id>`: returns the 64-hex key (the CLI's last line). */
+  async addTerminal(terminal_id: string): Promise<string> {
+    const out = await this.cli(['terminal', 'add', terminal_id]);
+    return out.trim().split('\n').at(-1)!;
+  }
+
+  async start(): Promise<string> {
+    if (this.service !== null) throw new Error('hub already running');
+    this.service = await startService({
+      name: 'hub',
+      command: process.execPath,
+      args: [...NODE_ARGS, 'start'],
+      cwd: ROOT,
+      env: { ...this.env(), HUB_LOG_LEVEL: 'info' },
+      ready: /"msg":"hub listening".*"port":(\d+)/,
+      ready_timeout_ms: 30_000,
+    });
+    this.url = `http://127.0.0.1:${this.service.ready_match[1]}`;
+    return this.url;
+  }
+
+  /** SIGKILL: no shutdown code runs, exactly like a power cut of the process. */
+  async kill(): Promise<void> {
+    const service = this.service;
+    if (service === null) return;
+    this.service = null;
+    signalGroup(service.pid, 'SIGKILL');
+    await service.exited();
+  }
+
+  async stop(): Promise<void> {
+    const service = this.service;
+    if (service === null) return;
+    this.service = null;
+    await service.stop();
+  }
+
+  /**
+   * Puts changes into the hub's store while the hub is stopped, through the same ledger code
+   * the sync client applies the Worker's feed with. For tests of the POS side that should not
+   * depend on a Worker; the sync tests feed the hub from the real Worker instead.
+   */
+  seedChanges(changes: HubChange[]): void {
+    if (this.service !== null) throw new Error('seed only while the hub is stopped');
+    const db = openDatabase({ path: this.db_path, busy_timeout_ms: 5_000 });
+    const ledger = new HubLedger(db, { write_window_ms: 10_000, now_ms: Date.now });
+    const group = new GroupCommit(db, { ops_per_batch_max: 1 });
+    const next_after = Math.max(ledger.cursor, ...changes.map((change) => change.seq));
+    void group.run(() => ledger.applyChanges(changes, next_after));
+    group.flush();
+    db.close();
+  }
+
+  /** Read-only look at the durable store, for assertions after the hub stopped or died. */
+  query<T>(sql: string, ...params: (string | number)[]): T[] {
+    const db = new DatabaseSync(this.db_path, { readOnly: true });
+    try {
+      return db.prepare(sql).all(...params) as T[];
+    } finally {
+      db.close();
+    }
+  }
+
+  async cleanup(): Promise<void> {
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+let seq_counter = 0;
+/** Changes feed entries the way the Worker writes them (seq rises across a test file). */
+export function cardChange(card_no: string, status: 'active' | 'lost' | 'frozen' | 'closed' = 'active'): HubChange {
+  seq_counter += 1;
+  return { seq: seq_counter, kind: 'card', card_no, status, card_kind: 'student' };
+}
+
+export function creditChange(card_no: string, amount_fen: number): HubChange & { kind: 'credit' } {
+  seq_counter += 1;
+  return {
+    seq: seq_counter,
+    kind: 'credit',
+    credit_id: `cr_${seq_counter}_${Math.random().toString(36).slice(2, 8)}`,
+    order_id: `ord_${seq_counter}`,
+    card_no,
+    amount_fen,
+    state: 'pending',
+    created_at_ms: Date.now() + seq_counter,
+  };
+}
