@@ -35,6 +35,9 @@ export const ERROR_CODES = [
   'claim_not_found',
   'claim_conflict',
   'txn_seq_replayed',
+  // The hub push channel is a WebSocket: a plain GET of it gets 426.
+  'upgrade_required',
+  'hub_not_found',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
