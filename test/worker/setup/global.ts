@@ -1,17 +1,38 @@
 // Runs in Node before the workerd tests: generates sandbox keys and provides them to the
 // Worker as bindings, the way `.dev.vars` does for `wrangler dev`.
 import type { TestProject } from 'vitest/node';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { generateSandboxKeys, workerVars, type SandboxKeys } from '../../../sim/keys.ts';
+import { spawnGateway } from '../../../sim/gateway/process.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     workerBindings: Record<string, string>;
+    /** The simulated gateway process the Worker talks to (`http://127.0.0.1:PORT`). */
+    gatewayOrigin: string;
+    sandboxKeys: SandboxKeys;
   }
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // A real gateway process on a port the OS picks, with keys made for this run only.
+  const keys = await generateSandboxKeys();
+  const config_dir = mkdtempSync(path.join(tmpdir(), 'yikatong-gateway-'));
+  const config_path = path.join(config_dir, 'gateway.json');
+  // Compressed retries: the Worker under test has no listening port, so deliveries fail fast.
+  writeFileSync(config_path, JSON.stringify({ keys, notify_retry_schedule_ms: [0, 1_000, 5_000] }));
+  const gateway = await spawnGateway({ config_path });
+  project.provide('gatewayOrigin', gateway.origin);
+  project.provide('sandboxKeys', keys);
   project.provide('workerBindings', {
+    ...workerVars(keys, gateway.origin),
     ADMIN_TOKEN: 'test-admin-token-0123456789abcdef',
     CARD_TOKEN_SECRET: 'test-card-token-secret-0123456789abcdef',
   });
-  return async () => {};
+  return async () => {
+    await gateway.stop();
+    rmSync(config_dir, { recursive: true, force: true });
+  };
 }
