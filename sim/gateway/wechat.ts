@@ -475,7 +475,7 @@ export function createWechatSimulator(ctx: GatewayContext): WechatSimulator {
     }
     if (action === 'pay' && method === 'POST') return pay(request, out_trade_no);
     if (action === 'cancel' && method === 'POST') return cancel(request, out_trade_no);
-    if (action === 'notification' && method === 'GET') {
+    if (action === 'notification' && (method === 'GET' || method === 'POST')) {
       // Another delivery of the same payment: a fresh id, nonce and signature, as a WeChat retry.
       const notification = await notificationFor(out_trade_no, Date.now());
       if (notification === null) return controlJson(404, { code: 'ORDER_NOT_PAID', message: '订单未支付' });

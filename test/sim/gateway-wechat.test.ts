@@ -1,0 +1,459 @@
+// The simulated WeChat Pay API v3 on the real gateway server (node:http on 127.0.0.1), spoken to
+// with real signatures; and the Worker's WeChat channel (worker/pay/wechat.ts, plain WebCrypto and
+// fetch) driven against it from Node.
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateRsaKeyPair, importRsaPrivateKey, importRsaPublicKey } from '../../protocol/rsa.ts';
+import {
+  decryptResource,
+  importApiV3Key,
+  parseWechatTime,
+  readSignatureHeaders,
+  signBody,
+  signRequest,
+  verifySignedBody,
+  wechatNotification,
+  WECHATPAY_HEADER,
+} from '../../protocol/wechat.ts';
+import { startGateway, type RunningGateway } from '../../sim/gateway/server.ts';
+import type { OutgoingNotification } from '../../sim/gateway/types.ts';
+import { generateSandboxKeys, workerVars, type SandboxKeys } from '../../sim/keys.ts';
+import { ProviderError } from '../../worker/pay/channel.ts';
+import { wechatChannel } from '../../worker/pay/wechat.ts';
+
+let keys: SandboxKeys;
+let gateway: RunningGateway;
+let merchantKey: CryptoKey;
+let platformPublicKey: CryptoKey;
+let sequence = 0;
+
+function newOrderId(): string {
+  sequence += 1;
+  return `Y20261122SIM${String(Date.now()).slice(-8)}${String(sequence).padStart(4, '0')}`;
+}
+
+beforeAll(async () => {
+  keys = await generateSandboxKeys();
+  // Retries compressed so a notification nobody acknowledges gives up within the test.
+  gateway = await startGateway({ config: { keys, notify_retry_schedule_ms: [0, 200] }, port: 0 });
+  merchantKey = await importRsaPrivateKey(keys.wechat.merchant_private_key);
+  platformPublicKey = await importRsaPublicKey(keys.wechat.platform_public_key);
+});
+
+afterAll(async () => {
+  await gateway?.close();
+});
+
+interface Answer {
+  status: number;
+  headers: Headers;
+  text: string;
+  json: any;
+}
+
+async function signedCall(
+  method: 'GET' | 'POST',
+  path_and_query: string,
+  payload: object | null,
+  options: { key?: CryptoKey; serial_no?: string; mchid?: string; now_ms?: number; tamper?: (body: string) => string } = {},
+): Promise<Answer> {
+  const body = payload === null ? '' : JSON.stringify(payload);
+  const authorization = await signRequest(
+    options.key ?? merchantKey,
+    { mchid: options.mchid ?? keys.wechat.mch_id, serial_no: options.serial_no ?? keys.wechat.merchant_serial_no },
+    { method, path_and_query, body },
+    options.now_ms ?? Date.now(),
+  );
+  const sent = options.tamper ? options.tamper(body) : body;
+  const response = await fetch(`${gateway.origin}${path_and_query}`, {
+    method,
+    headers: { authorization, accept: 'application/json', ...(payload === null ? {} : { 'content-type': 'application/json' }) },
+    body: payload === null ? undefined : sent,
+  });
+  const text = await response.text();
+  return { status: response.status, headers: response.headers, text, json: text.length > 0 ? JSON.parse(text) : undefined };
+}
+
+function h5Order(order_id: string, amount_fen: number, overrides: Record<string, unknown> = {}) {
+  return {
+    appid: keys.wechat.app_id,
+    mchid: keys.wechat.mch_id,
+    description: '北京交通大学威海校区 校园卡充值',
+    out_trade_no: order_id,
+    time_expire: '2099-01-01T00:00:00+08:00',
+    notify_url: 'https://yikatong.example/api/v1/notify/wechat',
+    amount: { total: amount_fen, currency: 'CNY' },
+    scene_info: { payer_client_ip: '203.0.113.7', h5_info: { type: 'Wap' } },
+    ...overrides,
+  };
+}
+
+async function expectSignedByPlatform(answer: Answer): Promise<void> {
+  expect(answer.headers.get(WECHATPAY_HEADER.serial)).toBe(keys.wechat.platform_public_key_id);
+  const verdict = await verifySignedBody(
+    platformPublicKey,
+    keys.wechat.platform_public_key_id,
+    readSignatureHeaders((name) => answer.headers.get(name)),
+    answer.text,
+    Date.now(),
+  );
+  expect(verdict).toEqual({ ok: true });
+}
+
+async function payWithoutSending(order_id: string): Promise<OutgoingNotification> {
+  const response = await fetch(`${gateway.origin}/sim/wechat/trades/${order_id}/pay?send=0`, { method: 'POST' });
+  expect(response.status).toBe(200);
+  return ((await response.json()) as { notification: OutgoingNotification }).notification;
+}
+
+describe('simulated WeChat Pay: request signatures', () => {
+  it('accepts a request signed by the merchant key', async () => {
+    const answer = await signedCall('POST', '/v3/pay/transactions/h5', h5Order(newOrderId(), 100));
+    expect(answer.status).toBe(200);
+    await expectSignedByPlatform(answer);
+  });
+
+  const refusals: [string, Parameters<typeof signedCall>[3]][] = [
+    ['another key', {}],
+    ['a body changed after signing', { tamper: (body) => body.replace('"total":100', '"total":1') }],
+    ['an unknown certificate serial', { serial_no: 'ABCDEF0123456789' }],
+    ['another merchant id', { mchid: '1900000099' }],
+    ['a timestamp 10 minutes old', { now_ms: Date.now() - 600_000 }],
+  ];
+  for (const [name, options] of refusals) {
+    it(`refuses ${name} with 401 SIGN_ERROR`, async () => {
+      const effective = name === 'another key'
+        ? { ...options, key: await importRsaPrivateKey((await generateRsaKeyPair()).private_key) }
+        : options;
+      const order_id = newOrderId();
+      const answer = await signedCall('POST', '/v3/pay/transactions/h5', h5Order(order_id, 100), effective);
+      expect(answer.status).toBe(401);
+      expect(answer.json.code).toBe('SIGN_ERROR');
+      // Nothing was created: the trade is unknown afterwards.
+      const query = await signedCall('GET', `/v3/pay/transactions/out-trade-no/${order_id}?mchid=${keys.wechat.mch_id}`, null);
+      expect(query.status).toBe(404);
+    });
+  }
+
+  it('refuses a request without an Authorization header', async () => {
+    const response = await fetch(`${gateway.origin}/v3/pay/transactions/out-trade-no/Y0000000000001?mchid=${keys.wechat.mch_id}`);
+    expect(response.status).toBe(401);
+    expect(((await response.json()) as { code: string }).code).toBe('SIGN_ERROR');
+  });
+});
+
+describe('simulated WeChat Pay: orders, query, close, refund', () => {
+  it('creates an H5 order whose h5_url is a Chinese cashier page on the gateway', async () => {
+    const order_id = newOrderId();
+    const answer = await signedCall('POST', '/v3/pay/transactions/h5', h5Order(order_id, 12_345));
+    expect(answer.status).toBe(200);
+    expect(Object.keys(answer.json)).toEqual(['h5_url']);
+    expect(answer.json.h5_url.startsWith(`${gateway.origin}/sim/wechat/h5?prepay_id=wx`)).toBe(true);
+    const page = await fetch(answer.json.h5_url);
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain('确认支付');
+    expect(html).toContain('取消支付');
+    expect(html).toContain('¥123.45');
+    expect(html).toContain('北京交通大学威海校区');
+  });
+
+  it('creates a JSAPI order answering {prepay_id}', async () => {
+    const order = h5Order(newOrderId(), 100, { payer: { openid: 'oUpF8uMuAJO_M2pxb1Q9zNjWeS6o' } });
+    delete (order as { scene_info?: unknown }).scene_info;
+    const answer = await signedCall('POST', '/v3/pay/transactions/jsapi', order);
+    expect(answer.status).toBe(200);
+    expect(answer.json.prepay_id).toMatch(/^wx[0-9]{34}$/);
+  });
+
+  it('validates the order body as WeChat Pay does', async () => {
+    const noScene = h5Order(newOrderId(), 100);
+    delete (noScene as { scene_info?: unknown }).scene_info;
+    const cases: [object, number, string][] = [
+      [noScene, 400, 'PARAM_ERROR'],
+      [h5Order(newOrderId(), 0), 400, 'PARAM_ERROR'],
+      [h5Order(newOrderId(), 100, { amount: { total: 100, currency: 'USD' } }), 400, 'PARAM_ERROR'],
+      [h5Order(newOrderId(), 100, { appid: 'wx9999999999999999' }), 400, 'APPID_MCHID_NOT_MATCH'],
+      [h5Order(newOrderId(), 100, { mchid: '1900000099' }), 400, 'MCH_NOT_EXISTS'],
+      [h5Order(newOrderId(), 100, { time_expire: 'tomorrow' }), 400, 'PARAM_ERROR'],
+      [h5Order(newOrderId(), 100, { notify_url: 'ftp://x' }), 400, 'PARAM_ERROR'],
+    ];
+    for (const [body, status, code] of cases) {
+      const answer = await signedCall('POST', '/v3/pay/transactions/h5', body);
+      expect({ status: answer.status, code: answer.json.code }).toEqual({ status, code });
+      await expectSignedByPlatform(answer);
+    }
+  });
+
+  it('answers a repeated order with the same content alike, and a different one with INVALID_REQUEST', async () => {
+    const order_id = newOrderId();
+    const first = await signedCall('POST', '/v3/pay/transactions/h5', h5Order(order_id, 500));
+    const again = await signedCall('POST', '/v3/pay/transactions/h5', h5Order(order_id, 500));
+    expect(again.json).toEqual(first.json);
+    const changed = await signedCall('POST', '/v3/pay/transactions/h5', h5Order(order_id, 600));
+    expect(changed.status).toBe(400);
+    expect(changed.json.code).toBe('INVALID_REQUEST');
+  });
+
+  it('queries NOTPAY, then SUCCESS with transaction_id and an RFC 3339 +08:00 success_time; unknown is ORDER_NOT_EXIST', async () => {
+    const order_id = newOrderId();
+    await signedCall('POST', '/v3/pay/transactions/h5', h5Order(order_id, 2_500));
+    const path = `/v3/pay/transactions/out-trade-no/${order_id}?mchid=${keys.wechat.mch_id}`;
+    const unpaid = await signedCall('GET', path, null);
+    expect(unpaid.status).toBe(200);
+    expect(unpaid.json).toMatchObject({ out_trade_no: order_id, trade_state: 'NOTPAY', amount: { total: 2_500 } });
+    expect(unpaid.json.transaction_id).toBeUndefined();
+    await expectSignedByPlatform(unpaid);
+
+    const before_ms = Date.now();
+    await payWithoutSending(order_id);
+    const paid = await signedCall('GET', path, null);
+    expect(paid.json).toMatchObject({
+      appid: keys.wechat.app_id,
+      mchid: keys.wechat.mch_id,
+      trade_state: 'SUCCESS',
+      trade_type: 'MWEB',
+      amount: { total: 2_500, payer_total: 2_500, currency: 'CNY' },
+    });
+    expect(paid.json.transaction_id).toMatch(/^4200[0-9]{24}$/);
+    expect(paid.json.success_time).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+08:00$/);
+    expect(parseWechatTime(paid.json.success_time)! - Math.floor(before_ms / 1000) * 1000).toBeGreaterThanOrEqual(0);
+
+    const unknown = await signedCall('GET', `/v3/pay/transactions/out-trade-no/Y00000000000NOPE?mchid=${keys.wechat.mch_id}`, null);
+    expect(unknown.status).toBe(404);
+    expect(unknown.json.code).toBe('ORDER_NOT_EXIST');
+    await expectSignedByPlatform(unknown);
+  });
+
+  it('closes an unpaid trade with a signed 204, which then cannot be paid; a paid trade cannot be closed', async () => {
+    const order_id = newOrderId();
+    await signedCall('POST', '/v3/pay/transactions/h5', h5Order(order_id, 100));
+    const closed = await signedCall('POST', `/v3/pay/transactions/out-trade-no/${order_id}/close`, { mchid: keys.wechat.mch_id });
+    expect(closed.status).toBe(204);
+    expect(closed.text).toBe('');
+    await expectSignedByPlatform(closed);
+    const query = await signedCall('GET', `/v3/pay/transactions/out-trade-no/${order_id}?mchid=${keys.wechat.mch_id}`, null);
+    expect(query.json.trade_state).toBe('CLOSED');
+    const pay = await fetch(`${gateway.origin}/sim/wechat/trades/${order_id}/pay`, { method: 'POST' });
+    expect(pay.status).toBe(400);
+
+    const paid_id = newOrderId();
+    await signedCall('POST', '/v3/pay/transactions/h5', h5Order(paid_id, 100));
+    await payWithoutSending(paid_id);
+    const refused = await signedCall('POST', `/v3/pay/transactions/out-trade-no/${paid_id}/close`, { mchid: keys.wechat.mch_id });
+    expect(refused.status).toBe(400);
+    expect(refused.json.code).toBe('ORDERPAID');
+  });
+
+  it('refunds a paid trade once per out_refund_no and never more than was paid', async () => {
+    const order_id = newOrderId();
+    await signedCall('POST', '/v3/pay/transactions/h5', h5Order(order_id, 1_000));
+    const early = await signedCall('POST', '/v3/refund/domestic/refunds', {
+      out_trade_no: order_id, out_refund_no: 'R1', amount: { refund: 1_000, total: 1_000, currency: 'CNY' },
+    });
+    expect(early.status).toBe(400);
+    await payWithoutSending(order_id);
+    const refund = { out_trade_no: order_id, out_refund_no: `R${order_id}`, amount: { refund: 600, total: 1_000, currency: 'CNY' } };
+    const first = await signedCall('POST', '/v3/refund/domestic/refunds', refund);
+    expect(first.status).toBe(200);
+    expect(first.json).toMatchObject({ out_refund_no: refund.out_refund_no, status: 'SUCCESS', amount: { refund: 600, total: 1_000 } });
+    const again = await signedCall('POST', '/v3/refund/domestic/refunds', refund);
+    expect(again.json.refund_id).toBe(first.json.refund_id);
+    const tooMuch = await signedCall('POST', '/v3/refund/domestic/refunds', { ...refund, out_refund_no: 'R2', amount: { refund: 401, total: 1_000, currency: 'CNY' } });
+    expect(tooMuch.status).toBe(400);
+    const query = await signedCall('GET', `/v3/pay/transactions/out-trade-no/${order_id}?mchid=${keys.wechat.mch_id}`, null);
+    expect(query.json.trade_state).toBe('REFUND');
+  });
+});
+
+describe('simulated WeChat Pay: notifications', () => {
+  it('the notification verifies with the platform public key and its resource decrypts with the API v3 key', async () => {
+    const order_id = newOrderId();
+    await signedCall('POST', '/v3/pay/transactions/h5', h5Order(order_id, 7_700));
+    const notification = await payWithoutSending(order_id);
+    expect(notification).toMatchObject({ channel: 'wechat', out_trade_no: order_id, url: 'https://yikatong.example/api/v1/notify/wechat' });
+    const lower = (name: string) =>
+      Object.entries(notification.headers).find(([key]) => key.toLowerCase() === name.toLowerCase())?.[1];
+    const verdict = await verifySignedBody(
+      platformPublicKey,
+      keys.wechat.platform_public_key_id,
+      readSignatureHeaders(lower),
+      notification.body,
+      Date.now(),
+    );
+    expect(verdict).toEqual({ ok: true });
+
+    const envelope = wechatNotification.parse(JSON.parse(notification.body));
+    expect(envelope).toMatchObject({
+      event_type: 'TRANSACTION.SUCCESS',
+      resource_type: 'encrypt-resource',
+      resource: { original_type: 'transaction', algorithm: 'AEAD_AES_256_GCM', associated_data: 'transaction' },
+    });
+    const apiV3Key = await importApiV3Key(keys.wechat.api_v3_key);
+    const plaintext = await decryptResource(apiV3Key, envelope.resource);
+    expect(JSON.parse(plaintext!)).toMatchObject({
+      out_trade_no: order_id,
+      mchid: keys.wechat.mch_id,
+      appid: keys.wechat.app_id,
+      trade_state: 'SUCCESS',
+      amount: { total: 7_700 },
+    });
+    // Another key, or one flipped bit, and nothing decrypts.
+    expect(await decryptResource(await importApiV3Key('0'.repeat(32)), envelope.resource)).toBeNull();
+    const flipped = Buffer.from(envelope.resource.ciphertext, 'base64');
+    flipped[flipped.length - 1] = flipped[flipped.length - 1]! ^ 1;
+    expect(await decryptResource(apiV3Key, { ...envelope.resource, ciphertext: flipped.toString('base64') })).toBeNull();
+    // Tampering with the body breaks the signature.
+    const tampered = await verifySignedBody(
+      platformPublicKey,
+      keys.wechat.platform_public_key_id,
+      readSignatureHeaders(lower),
+      notification.body.replace('支付成功', '支付失败'),
+      Date.now(),
+    );
+    expect(tampered).toEqual({ ok: false, reason: 'bad_signature' });
+  });
+
+  it('paying at the cashier sends the notification to notify_url and returns the payer to redirect_url', async () => {
+    const received: { headers: IncomingMessage['headers']; body: string }[] = [];
+    const merchant: Server = createServer((req, res) => {
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (chunk: string) => (body += chunk));
+      req.on('end', () => {
+        received.push({ headers: req.headers, body });
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => merchant.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (merchant.address() as AddressInfo).port;
+      const order_id = newOrderId();
+      const created = await signedCall(
+        'POST',
+        '/v3/pay/transactions/h5',
+        h5Order(order_id, 300, { notify_url: `http://127.0.0.1:${port}/api/v1/notify/wechat` }),
+      );
+      const prepay_id = new URL(created.json.h5_url).searchParams.get('prepay_id');
+      expect(prepay_id).not.toBeNull();
+      const pay = await fetch(`${gateway.origin}/sim/wechat/trades/${order_id}/pay`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ redirect_url: 'https://yikatong.example/orders/x' }).toString(),
+        redirect: 'manual',
+      });
+      expect(pay.status).toBe(303);
+      expect(pay.headers.get('location')).toBe('https://yikatong.example/orders/x');
+      for (let i = 0; i < 100 && received.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(received).toHaveLength(1);
+      const verdict = await verifySignedBody(
+        platformPublicKey,
+        keys.wechat.platform_public_key_id,
+        readSignatureHeaders((name) => received[0]!.headers[name] as string | undefined),
+        received[0]!.body,
+        Date.now(),
+      );
+      expect(verdict).toEqual({ ok: true });
+      expect(JSON.parse(received[0]!.body).event_type).toBe('TRANSACTION.SUCCESS');
+    } finally {
+      await new Promise<void>((resolve) => merchant.close(() => resolve()));
+    }
+  });
+
+  it('cancelling at the cashier closes the trade without a notification', async () => {
+    const order_id = newOrderId();
+    await signedCall('POST', '/v3/pay/transactions/h5', h5Order(order_id, 100));
+    const cancel = await fetch(`${gateway.origin}/sim/wechat/trades/${order_id}/cancel`, { method: 'POST' });
+    expect(((await cancel.json()) as { trade_state: string }).trade_state).toBe('CLOSED');
+    const notification = await fetch(`${gateway.origin}/sim/wechat/trades/${order_id}/notification`);
+    expect(notification.status).toBe(404);
+  });
+});
+
+describe("the Worker's WeChat channel against the simulated gateway", () => {
+  const vars = () => workerVars(keys, gateway.origin);
+
+  it('creates an H5 order (pay_url = h5_url + redirect_url), queries it unpaid, paid, and refunds it', async () => {
+    const channel = wechatChannel(vars());
+    const order_id = newOrderId();
+    const { pay_url } = await channel.createPayment(
+      { order_id, amount_fen: 4_200, subject: '威海海洋职业学院 校园卡充值', expires_at_ms: Date.now() + 900_000 },
+      { notify_url: 'https://yikatong.example/api/v1/notify/wechat', return_url: `https://yikatong.example/orders/${order_id}` },
+    );
+    const url = new URL(pay_url);
+    expect(url.origin).toBe(gateway.origin);
+    expect(url.searchParams.get('redirect_url')).toBe(`https://yikatong.example/orders/${order_id}`);
+    expect(await (await fetch(pay_url)).text()).toContain('¥42.00');
+    expect(await channel.queryTrade(order_id)).toEqual({ state: 'unpaid' });
+    await payWithoutSending(order_id);
+    const paid = await channel.queryTrade(order_id);
+    expect(paid).toMatchObject({ state: 'paid', amount_fen: 4_200 });
+    await channel.refund({ order_id, refund_id: `R${order_id}`, amount_fen: 4_200, total_fen: 4_200 });
+    // Refunded trades were paid: the money arrived, and the refund path owns the rest.
+    expect((await channel.queryTrade(order_id)).state).toBe('paid');
+  });
+
+  it('closes an unpaid trade, and treats a trade WeChat Pay never saw as closed and not found', async () => {
+    const channel = wechatChannel(vars());
+    const order_id = newOrderId();
+    await channel.createPayment(
+      { order_id, amount_fen: 100, subject: '校园卡充值', expires_at_ms: Date.now() + 900_000 },
+      { notify_url: 'https://yikatong.example/api/v1/notify/wechat', return_url: 'https://yikatong.example/' },
+    );
+    await channel.closeTrade(order_id);
+    expect(await channel.queryTrade(order_id)).toEqual({ state: 'closed' });
+    const never = newOrderId();
+    expect(await channel.queryTrade(never)).toEqual({ state: 'not_found' });
+    await expect(channel.closeTrade(never)).resolves.toBeUndefined();
+  });
+
+  it('reports the provider refusal of a repeated order with other content', async () => {
+    const channel = wechatChannel(vars());
+    const order_id = newOrderId();
+    const urls = { notify_url: 'https://yikatong.example/api/v1/notify/wechat', return_url: 'https://yikatong.example/' };
+    const expires_at_ms = Date.now() + 900_000;
+    await channel.createPayment({ order_id, amount_fen: 100, subject: '校园卡充值', expires_at_ms }, urls);
+    const error = await channel.createPayment({ order_id, amount_fen: 200, subject: '校园卡充值', expires_at_ms }, urls).catch((e) => e);
+    expect(error).toBeInstanceOf(ProviderError);
+    expect(error).toMatchObject({ provider_code: 'INVALID_REQUEST', transient: false });
+  });
+
+  it('refuses to believe an answer not signed by the WeChat Pay platform key', async () => {
+    const intruder = await importRsaPrivateKey((await generateRsaKeyPair()).private_key);
+    const order_id = newOrderId();
+    // Says "paid", signed by someone else under the right serial: a forged query answer.
+    const forged = JSON.stringify({
+      appid: keys.wechat.app_id, mchid: keys.wechat.mch_id, out_trade_no: order_id, transaction_id: '4200000000000000000000000001',
+      trade_state: 'SUCCESS', success_time: '2026-11-22T10:00:00+08:00', amount: { total: 100_000, currency: 'CNY' },
+    });
+    const impostor: Server = createServer(async (_req, res) => {
+      const headers = await signBody(intruder, keys.wechat.platform_public_key_id, forged, Date.now());
+      res.writeHead(200, { ...headers, 'content-type': 'application/json' }).end(forged);
+    });
+    await new Promise<void>((resolve) => impostor.listen(0, '127.0.0.1', resolve));
+    try {
+      const origin = `http://127.0.0.1:${(impostor.address() as AddressInfo).port}`;
+      const error = await wechatChannel(workerVars(keys, origin)).queryTrade(order_id).catch((e) => e);
+      expect(error).toBeInstanceOf(ProviderError);
+      expect(error).toMatchObject({ provider_code: 'response_signature_invalid', transient: true });
+    } finally {
+      await new Promise<void>((resolve) => impostor.close(() => resolve()));
+    }
+  });
+
+  it('is not configured without its keys, and says so without calling anyone', async () => {
+    const { WECHATPAY_PRIVATE_KEY: _dropped, ...rest } = vars();
+    const error = await wechatChannel(rest).queryTrade(newOrderId()).catch((e) => e);
+    expect(error).toMatchObject({ provider_code: 'not_configured', transient: false });
+  });
+
+  it('reports an unreachable gateway as a transient failure', async () => {
+    const closed: Server = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const error = await wechatChannel(workerVars(keys, `http://127.0.0.1:${port}`)).queryTrade(newOrderId()).catch((e) => e);
+    expect(error).toMatchObject({ provider_code: 'network', transient: true });
+  });
+});
