@@ -37,6 +37,17 @@ export default defineConfig({
           hookTimeout: 120_000,
         },
       },
+      {
+        // PWA components in a DOM (happy-dom) with an IndexedDB (fake-indexeddb); the PWA's
+        // end-to-end tests in real Chromium are *.test.ts files of the node project.
+        oxc: { jsx: { runtime: 'automatic', importSource: 'preact' } },
+        test: {
+          name: 'pwa',
+          include: ['test/pwa/**/*.test.tsx'],
+          environment: 'happy-dom',
+          setupFiles: ['test/pwa/setup.ts'],
+        },
+      },
     ],
   },
 });

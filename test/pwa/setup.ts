@@ -1,0 +1,17 @@
+// Component tests: an in-memory IndexedDB for Dexie, a clean DOM and store for every test.
+import 'fake-indexeddb/auto';
+import { cleanup } from '@testing-library/preact';
+import { afterEach, beforeEach } from 'vitest';
+import { db } from '../../pwa/src/data/db.ts';
+import { resetTopupDraft } from '../../pwa/src/components/TopupForm.tsx';
+
+beforeEach(async () => {
+  await Promise.all(db.tables.map((table) => table.clear()));
+  history.replaceState(null, '', '/');
+  resetTopupDraft();
+  Object.defineProperty(navigator, 'onLine', { value: true, configurable: true });
+});
+
+afterEach(() => {
+  cleanup();
+});
