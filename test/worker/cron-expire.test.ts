@@ -1,0 +1,105 @@
+// The expiry cron against the real gateway process: an expired order is asked about at
+// Alipay, then closed there and here — or, when Alipay says it was paid, paid here.
+import { createExecutionContext, createScheduledController, env, waitOnExecutionContext } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import worker from '../../worker/index.ts';
+import { EXPIRY_ATTEMPTS_MAX, expireUnpaidOrders } from '../../worker/cron/expire.ts';
+import { alipayTopUp, gatewayOrigin, openCashier, payAtGateway, sandboxKeys } from './helpers/gateway.ts';
+
+async function expire(order_id: string): Promise<void> {
+  await env.DB.prepare('UPDATE orders SET expires_at_ms = ? WHERE id = ?').bind(Date.now() - 1_000, order_id).run();
+}
+
+async function order(order_id: string) {
+  return env.DB.prepare('SELECT status, expiry_attempts, provider_trade_no, closed_at_ms FROM orders WHERE id = ?').bind(order_id).first();
+}
+
+async function creditsOf(order_id: string) {
+  return (await env.DB.prepare('SELECT amount_fen, state FROM credits WHERE order_id = ?').bind(order_id).all()).results;
+}
+
+async function gatewayTrade(order_id: string): Promise<{ status: number; trade?: { status: string; trade_no: string } }> {
+  const response = await fetch(`${gatewayOrigin()}/sim/alipay/trades/${order_id}`);
+  const body = (await response.json()) as { trade?: { status: string; trade_no: string } };
+  return { status: response.status, ...body };
+}
+
+describe('cron: expiry of unpaid orders', () => {
+  it('an expired order the payer never opened is closed (Alipay never saw the trade)', async () => {
+    const { order_id } = await alipayTopUp(1_000);
+    await expire(order_id);
+    await expireUnpaidOrders(env, Date.now());
+    expect(await order(order_id)).toMatchObject({ status: 'closed', expiry_attempts: 0 });
+    expect((await gatewayTrade(order_id)).status).toBe(404);
+    expect(await creditsOf(order_id)).toHaveLength(0);
+  });
+
+  it('an expired order opened but not paid is closed at Alipay first, so it can no longer be paid', async () => {
+    const { order_id, pay_url } = await alipayTopUp(1_500);
+    await openCashier(pay_url);
+    await expire(order_id);
+    await expireUnpaidOrders(env, Date.now());
+    expect(await order(order_id)).toMatchObject({ status: 'closed' });
+    expect((await gatewayTrade(order_id)).trade).toMatchObject({ status: 'TRADE_CLOSED' });
+    const late = await fetch(`${gatewayOrigin()}/sim/alipay/trades/${order_id}/pay`, { method: 'POST', body: '{}' });
+    expect(late.status).toBe(409);
+  });
+
+  it('an order paid at Alipay whose notification never arrived becomes paid, with its one credit', async () => {
+    const { order_id, pay_url } = await alipayTopUp(2_345);
+    await openCashier(pay_url);
+    await payAtGateway(order_id);
+    await expire(order_id);
+    await expireUnpaidOrders(env, Date.now());
+    const trade = (await gatewayTrade(order_id)).trade!;
+    expect(await order(order_id)).toMatchObject({ status: 'paid', provider_trade_no: trade.trade_no });
+    expect(await creditsOf(order_id)).toEqual([{ amount_fen: 2_345, state: 'pending' }]);
+    // A second run finds nothing left to do for it.
+    await expireUnpaidOrders(env, Date.now());
+    expect(await creditsOf(order_id)).toHaveLength(1);
+  });
+
+  it('leaves an order that has not expired alone', async () => {
+    const { order_id, pay_url } = await alipayTopUp(900);
+    await openCashier(pay_url);
+    await expireUnpaidOrders(env, Date.now());
+    expect(await order(order_id)).toMatchObject({ status: 'unpaid', expiry_attempts: 0 });
+    expect((await gatewayTrade(order_id)).trade).toMatchObject({ status: 'WAIT_BUYER_PAY' });
+  });
+
+  it('an unreachable provider defers the order and counts the attempt; past the limit it is left alone', async () => {
+    const { order_id, pay_url } = await alipayTopUp(1_100);
+    await openCashier(pay_url);
+    await expire(order_id);
+    const unreachable = { ...env, ALIPAY_GATEWAY: 'http://127.0.0.1:1/gateway.do' };
+    const report = await expireUnpaidOrders(unreachable, Date.now());
+    expect(report.deferred).toBeGreaterThanOrEqual(1);
+    expect(await order(order_id)).toMatchObject({ status: 'unpaid', expiry_attempts: 1 });
+    await env.DB.prepare('UPDATE orders SET expiry_attempts = ? WHERE id = ?').bind(EXPIRY_ATTEMPTS_MAX, order_id).run();
+    await expireUnpaidOrders(env, Date.now());
+    expect(await order(order_id)).toMatchObject({ status: 'unpaid', expiry_attempts: EXPIRY_ATTEMPTS_MAX });
+    expect((await gatewayTrade(order_id)).trade).toMatchObject({ status: 'WAIT_BUYER_PAY' });
+  });
+
+  it('a response Alipay did not sign is not believed: the paid order is deferred, not closed', async () => {
+    const { order_id, pay_url } = await alipayTopUp(1_200);
+    await openCashier(pay_url);
+    await payAtGateway(order_id);
+    await expire(order_id);
+    // The merchant's own public key in place of Alipay's: no gateway answer verifies.
+    const wrong_key = { ...env, ALIPAY_PUBLIC_KEY: sandboxKeys().alipay.merchant_public_key };
+    await expireUnpaidOrders(wrong_key, Date.now());
+    expect(await order(order_id)).toMatchObject({ status: 'unpaid', expiry_attempts: 1 });
+    await expireUnpaidOrders(env, Date.now());
+    expect(await order(order_id)).toMatchObject({ status: 'paid' });
+  });
+
+  it('runs from the Worker’s scheduled handler', async () => {
+    const { order_id } = await alipayTopUp(1_300);
+    await expire(order_id);
+    const ctx = createExecutionContext();
+    await worker.scheduled!(createScheduledController({ cron: '*/5 * * * *', scheduledTime: Date.now() }), env, ctx);
+    await waitOnExecutionContext(ctx);
+    expect(await order(order_id)).toMatchObject({ status: 'closed' });
+  });
+});
