@@ -1,6 +1,7 @@
 // Worker ↔ hub sync protocol (DESIGN section 6). The Worker validates with these schemas and
 // the hub builds its requests from the same types, so both sides move together.
 import { z } from 'zod';
+import { schoolId } from './api.ts';
 import { CARD_KINDS, CARD_NO_LENGTH_MAX, CARD_STATUSES } from './card.ts';
 import { sha256Hex } from './encoding.ts';
 
@@ -151,4 +152,67 @@ export interface HubPushMessage {
   type: 'changes';
   /** The newest sequence number the Worker has for the school. */
   seq: number;
+}
+
+// Admin side of hub sync (DESIGN section 10): hub registration, refunds, grey records.
+export const adminHubRequest = z.strictObject({
+  school_id: schoolId,
+  /** Ed25519 public key, SPKI DER in base64 (what `npm run hub -- keygen` prints last). */
+  public_key: z.string().trim().min(40).max(200),
+});
+export type AdminHubRequest = z.infer<typeof adminHubRequest>;
+export interface AdminHub {
+  hub_id: string;
+  school_id: string;
+  public_key: string;
+  created_at_ms: number;
+  updated_at_ms: number;
+  last_seen_at_ms: number | null;
+  /** The `after` of the hub's latest changes pull: what it holds durably. */
+  last_cursor: number | null;
+  /** The newest change sent to it; refunds of credits above it are voided without the hub. */
+  sent_through_seq: number | null;
+}
+
+export interface RefundView {
+  refund_id: string;
+  order_id: string;
+  credit_id: string;
+  amount_fen: number;
+  /** requested: waiting for the hub's void; provider_pending: voided, money not yet returned. */
+  state: 'requested' | 'provider_pending' | 'refunded' | 'refused';
+  route: 'direct' | 'hub' | null;
+  reason?: string;
+  last_error?: string;
+  provider_attempts: number;
+  created_at_ms: number;
+  updated_at_ms: number;
+  voided_at_ms?: number;
+  refunded_at_ms?: number;
+}
+
+export const greyRecordsQuery = z.object({
+  status: z.enum(['open', 'resolved', 'all']).default('open'),
+  school_id: schoolId.optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(100),
+  /** Page after this (reserved_at_ms, hub_id, claim_id) cursor, as returned in next_cursor. */
+  cursor: z.string().max(200).optional(),
+});
+export interface GreyRecordView {
+  hub_id: string;
+  school_id: string;
+  claim_id: string;
+  card_no: string;
+  terminal_id: string;
+  amount_fen: number;
+  credit_ids: string[];
+  load_counter_after: number;
+  reserved_at_ms: number;
+  status: 'open' | 'resolved';
+  reported_at_ms: number;
+  resolved_at_ms: number | null;
+}
+export interface GreyRecordsResponse {
+  records: GreyRecordView[];
+  next_cursor: string | null;
 }

@@ -1,0 +1,348 @@
+// Refunds (DESIGN sections 3, 6 and 7): only of a credit nobody loaded onto the card. While the
+// credit has never been sent to a hub the Worker voids it itself; once a hub may hold it, only
+// the hub decides, so the refund asks for a void and completes when the hub answers `voided`.
+// The money goes back only after the credit is voided, and the order is `refunded` only after
+// the provider accepted; a provider failure leaves the refund in `provider_pending`, retried.
+import type { Channel } from '../../protocol/api.ts';
+import type { RefundView, VoidsResponse } from '../../protocol/hub.ts';
+import { VOIDS_BATCH_MAX } from '../../protocol/hub.ts';
+import type { Env } from '../env.ts';
+import type { HubIdentity } from '../hub/auth.ts';
+import { ProviderError } from '../pay/channel.ts';
+import { paymentChannel } from '../pay/channels.ts';
+
+// A provider that keeps failing is left for the card office after this many automatic tries;
+// an administrator asking again still tries.
+export const REFUND_PROVIDER_ATTEMPTS_AUTO_MAX = 48;
+export const REFUND_RETRY_BATCH_MAX = 20;
+const ERROR_TEXT_MAX = 500;
+
+interface RefundRow {
+  id: string;
+  order_id: string;
+  credit_id: string;
+  school_id: string;
+  amount_fen: number;
+  state: RefundView['state'];
+  route: RefundView['route'];
+  reason: string | null;
+  provider_attempts: number;
+  last_error: string | null;
+  created_at_ms: number;
+  updated_at_ms: number;
+  voided_at_ms: number | null;
+  refunded_at_ms: number | null;
+}
+
+/** The refund's id is its order's with another letter: one full refund per order, ever. */
+export function refundIdForOrder(order_id: string): string {
+  if (!order_id.startsWith('Y')) throw new RangeError(`not an order id: ${order_id}`);
+  return `R${order_id.slice(1)}`;
+}
+
+function toView(row: RefundRow): RefundView {
+  const view: RefundView = {
+    refund_id: row.id,
+    order_id: row.order_id,
+    credit_id: row.credit_id,
+    amount_fen: row.amount_fen,
+    state: row.state,
+    route: row.route,
+    provider_attempts: row.provider_attempts,
+    created_at_ms: row.created_at_ms,
+    updated_at_ms: row.updated_at_ms,
+  };
+  if (row.reason !== null) view.reason = row.reason;
+  if (row.last_error !== null) view.last_error = row.last_error;
+  if (row.voided_at_ms !== null) view.voided_at_ms = row.voided_at_ms;
+  if (row.refunded_at_ms !== null) view.refunded_at_ms = row.refunded_at_ms;
+  return view;
+}
+
+async function readRefund(d1: D1Database, refund_id: string): Promise<RefundRow | null> {
+  return d1.prepare('SELECT * FROM refunds WHERE id = ?').bind(refund_id).first<RefundRow>();
+}
+
+export type RefundOutcome =
+  | { kind: 'not_found' }
+  | { kind: 'not_allowed'; reason: string }
+  // `void_requested`: a void change was written for the school's hub; poke it.
+  | { kind: 'ok'; refund: RefundView; school_id: string; void_requested: boolean };
+
+interface OrderForRefund {
+  id: string;
+  school_id: string;
+  status: 'unpaid' | 'paid' | 'closed' | 'refunded';
+  channel: Channel;
+  amount_fen: number;
+  credit_id: string | null;
+  credit_state: 'pending' | 'claimed' | 'voided' | null;
+  refund_id: string | null;
+}
+
+/**
+ * An administrator's refund of an order. Idempotent: asking again reports the refund's state,
+ * and retries the provider when the credit is voided but the money has not gone back yet.
+ */
+export async function requestRefund(env: Env, order_id: string, now_ms: number): Promise<RefundOutcome> {
+  const d1 = env.DB;
+  const order = await d1
+    .prepare(
+      `SELECT o.id, o.school_id, o.status, o.channel, o.amount_fen,
+              cr.id AS credit_id, cr.state AS credit_state, r.id AS refund_id
+         FROM orders o
+         LEFT JOIN credits cr ON cr.order_id = o.id
+         LEFT JOIN refunds r ON r.order_id = o.id
+        WHERE o.id = ?`,
+    )
+    .bind(order_id)
+    .first<OrderForRefund>();
+  if (order === null) return { kind: 'not_found' };
+
+  if (order.refund_id !== null) {
+    const existing = await readRefund(d1, order.refund_id);
+    if (existing === null) throw new Error(`refund ${order.refund_id} vanished`);
+    if (existing.state === 'refused') return { kind: 'not_allowed', reason: existing.reason ?? 'the credit was loaded onto the card' };
+    if (existing.state === 'provider_pending') {
+      const refund = await completeRefund(env, existing.id, now_ms);
+      return { kind: 'ok', refund, school_id: order.school_id, void_requested: false };
+    }
+    // 'requested' waits for the hub (poke it again: a lost push is what polling would repair
+    // anyway, but sooner is better); 'refunded' is done.
+    return { kind: 'ok', refund: toView(existing), school_id: order.school_id, void_requested: existing.state === 'requested' };
+  }
+  if (order.status === 'refunded') return { kind: 'not_allowed', reason: 'the order is already refunded' };
+  if (order.status !== 'paid') return { kind: 'not_allowed', reason: `the order is ${order.status}: nothing was paid` };
+  if (order.credit_id === null || order.credit_state === null) {
+    // Invariant 1 says a paid order has its credit; refusing keeps money from leaving twice.
+    console.error(JSON.stringify({ level: 'error', msg: 'paid order without credit', order_id }));
+    return { kind: 'not_allowed', reason: 'the order has no credit' };
+  }
+  if (order.credit_state === 'claimed') return { kind: 'not_allowed', reason: 'the top-up is already loaded onto the card' };
+  if (order.credit_state === 'voided') return { kind: 'not_allowed', reason: 'the credit is already voided' };
+
+  const refund_id = refundIdForOrder(order.id);
+  const credit_id = order.credit_id;
+  // One transaction decides the route. The credit is voided here only if no hub of the school
+  // has ever been sent its change (changes are read in the batch that raises sent_through_seq,
+  // so a credit in flight to a hub counts as sent); otherwise the void request goes to the hub.
+  const results = await d1.batch([
+    d1
+      .prepare(
+        `INSERT INTO refunds (id, order_id, credit_id, school_id, amount_fen, state, provider_attempts, created_at_ms, updated_at_ms)
+         SELECT ?1, o.id, cr.id, o.school_id, o.amount_fen, 'requested', 0, ?3, ?3
+           FROM orders o JOIN credits cr ON cr.order_id = o.id
+          WHERE o.id = ?2 AND o.status = 'paid' AND cr.state = 'pending'
+         ON CONFLICT DO NOTHING`,
+      )
+      .bind(refund_id, order.id, now_ms),
+    d1
+      .prepare(
+        `UPDATE credits SET state = 'voided', voided_at_ms = ?2
+          WHERE id = ?1 AND state = 'pending' AND void_requested_at_ms IS NULL
+            AND EXISTS (SELECT 1 FROM refunds r WHERE r.credit_id = ?1 AND r.state = 'requested' AND r.route IS NULL)
+            AND NOT EXISTS (
+              SELECT 1 FROM hubs h
+               WHERE h.school_id = credits.school_id
+                 AND COALESCE(h.sent_through_seq, 0) >=
+                     COALESCE((SELECT MIN(ch.seq) FROM changes ch WHERE ch.ref = credits.id AND ch.kind = 'credit'), 0))`,
+      )
+      .bind(credit_id, now_ms),
+    d1
+      .prepare(
+        `UPDATE credits SET void_requested_at_ms = ?2
+          WHERE id = ?1 AND state = 'pending' AND void_requested_at_ms IS NULL
+            AND EXISTS (SELECT 1 FROM refunds r WHERE r.credit_id = ?1 AND r.state = 'requested' AND r.route IS NULL)`,
+      )
+      .bind(credit_id, now_ms),
+    d1
+      .prepare(
+        `UPDATE refunds SET state = 'provider_pending', route = 'direct', voided_at_ms = ?2, updated_at_ms = ?2
+          WHERE id = ?1 AND state = 'requested' AND route IS NULL
+            AND EXISTS (SELECT 1 FROM credits cr WHERE cr.id = refunds.credit_id AND cr.state = 'voided')`,
+      )
+      .bind(refund_id, now_ms),
+    d1
+      .prepare(`UPDATE refunds SET route = 'hub', updated_at_ms = ?2 WHERE id = ?1 AND state = 'requested' AND route IS NULL`)
+      .bind(refund_id, now_ms),
+  ]);
+  const void_requested = (results[2]?.meta.changes ?? 0) > 0;
+  const row = await readRefund(d1, refund_id);
+  if (row === null) {
+    // The insert found the order no longer paid or the credit no longer pending: a claim or
+    // another refund got there between our read and the batch. Ask again to see which.
+    return { kind: 'not_allowed', reason: 'the order changed while refunding; look at it again' };
+  }
+  if (row.state === 'provider_pending') {
+    const refund = await completeRefund(env, row.id, now_ms);
+    return { kind: 'ok', refund, school_id: order.school_id, void_requested: false };
+  }
+  return { kind: 'ok', refund: toView(row), school_id: order.school_id, void_requested };
+}
+
+/**
+ * Returns a voided credit's money through the provider. Only a `provider_pending` refund calls
+ * the provider (the same refund id every time, so the provider refunds once); success marks the
+ * order refunded in the same batch as the refund, failure counts an attempt and keeps the error.
+ */
+export async function completeRefund(env: Env, refund_id: string, now_ms: number): Promise<RefundView> {
+  const d1 = env.DB;
+  const row = await d1
+    .prepare(
+      `SELECT r.*, o.channel AS channel, o.amount_fen AS order_amount_fen
+         FROM refunds r JOIN orders o ON o.id = r.order_id WHERE r.id = ?`,
+    )
+    .bind(refund_id)
+    .first<RefundRow & { channel: Channel; order_amount_fen: number }>();
+  if (row === null) throw new RangeError(`no refund ${refund_id}`);
+  if (row.state !== 'provider_pending') return toView(row);
+  if (!(row.amount_fen > 0 && row.amount_fen <= row.order_amount_fen)) {
+    throw new RangeError(`refund ${refund_id} of ${row.amount_fen} fen out of ${row.order_amount_fen}`);
+  }
+  try {
+    await paymentChannel(env, row.channel).refund({
+      order_id: row.order_id,
+      refund_id: row.id,
+      amount_fen: row.amount_fen,
+      total_fen: row.order_amount_fen,
+    });
+  } catch (err) {
+    const message = err instanceof ProviderError ? `${err.provider_code}: ${err.message}` : String(err);
+    console.warn(JSON.stringify({ level: 'warn', msg: 'provider refund failed', refund_id, error: message }));
+    await d1
+      .prepare(
+        `UPDATE refunds SET provider_attempts = provider_attempts + 1, last_error = ?2, updated_at_ms = ?3
+          WHERE id = ?1 AND state = 'provider_pending'`,
+      )
+      .bind(refund_id, message.slice(0, ERROR_TEXT_MAX), now_ms)
+      .run();
+    return toView((await readRefund(d1, refund_id))!);
+  }
+  await d1.batch([
+    d1
+      .prepare(`UPDATE orders SET status = 'refunded', refunded_at_ms = ?2 WHERE id = ?1 AND status = 'paid'`)
+      .bind(row.order_id, now_ms),
+    d1
+      .prepare(
+        `UPDATE refunds SET state = 'refunded', refunded_at_ms = ?2, updated_at_ms = ?2,
+                provider_attempts = provider_attempts + 1, last_error = NULL
+          WHERE id = ?1 AND state = 'provider_pending'`,
+      )
+      .bind(refund_id, now_ms),
+  ]);
+  return toView((await readRefund(d1, refund_id))!);
+}
+
+/** For a cron: retries refunds whose provider call failed, oldest first, a bounded number. */
+export async function retryPendingRefunds(env: Env, now_ms: number, limit = REFUND_RETRY_BATCH_MAX): Promise<number> {
+  const rows = await env.DB.prepare(
+    `SELECT id FROM refunds WHERE state = 'provider_pending' AND provider_attempts < ?1
+      ORDER BY updated_at_ms LIMIT ?2`,
+  )
+    .bind(REFUND_PROVIDER_ATTEMPTS_AUTO_MAX, Math.min(limit, REFUND_RETRY_BATCH_MAX))
+    .all<{ id: string }>();
+  let refunded = 0;
+  for (const { id } of rows.results) {
+    if ((await completeRefund(env, id, now_ms)).state === 'refunded') refunded += 1;
+  }
+  return refunded;
+}
+
+interface VoidTarget {
+  id: string;
+  school_id: string;
+  state: 'pending' | 'claimed' | 'voided';
+  void_requested_at_ms: number | null;
+  claim_id: string | null;
+  refund_state: RefundView['state'] | null;
+}
+
+type VoidAnswer = { credit_id: string; result: 'voided' | 'already_claimed'; claim_id?: string | undefined };
+type VoidResult = VoidsResponse['results'][number];
+
+/**
+ * The hub's answers to void requests. `voided` voids the credit and moves its refund on to the
+ * provider (the caller completes those refunds); `already_claimed` ends the refund as refused
+ * and leaves the credit alone: the claim itself arrives through the claims route.
+ */
+export async function applyVoidAnswers(
+  d1: D1Database,
+  hub: HubIdentity,
+  answers: readonly VoidAnswer[],
+  now_ms: number,
+): Promise<{ response: VoidsResponse; refunds_to_complete: string[] }> {
+  if (answers.length === 0 || answers.length > VOIDS_BATCH_MAX) throw new RangeError(`voids batch of ${answers.length}`);
+  const ids = [...new Set(answers.map((answer) => answer.credit_id))];
+  const read = await d1
+    .prepare(
+      `SELECT cr.id, cr.school_id, cr.state, cr.void_requested_at_ms, cr.claim_id, r.state AS refund_state
+         FROM credits cr LEFT JOIN refunds r ON r.credit_id = cr.id
+        WHERE cr.id IN (SELECT value FROM json_each(?1))`,
+    )
+    .bind(JSON.stringify(ids))
+    .all<VoidTarget>();
+  const targets = new Map(read.results.map((row) => [row.id, row]));
+  const results: VoidResult[] = [];
+  const to_void: string[] = [];
+  const to_refuse: string[] = [];
+  const seen = new Map<string, VoidAnswer['result']>();
+  for (const answer of answers) {
+    const reject = (reason: string): VoidResult => ({ credit_id: answer.credit_id, status: 'rejected', reason });
+    const earlier = seen.get(answer.credit_id);
+    if (earlier !== undefined) {
+      results.push(earlier === answer.result ? { credit_id: answer.credit_id, status: 'duplicate' } : reject('two different answers for one credit'));
+      continue;
+    }
+    seen.set(answer.credit_id, answer.result);
+    const credit = targets.get(answer.credit_id);
+    let verdict: VoidResult;
+    if (credit === undefined || credit.school_id !== hub.school_id) verdict = reject('unknown credit');
+    else if (credit.void_requested_at_ms === null) verdict = reject('no void was requested for this credit');
+    else if (answer.result === 'voided') {
+      if (credit.state === 'pending') {
+        to_void.push(credit.id);
+        verdict = { credit_id: credit.id, status: 'accepted' };
+      } else if (credit.state === 'voided') verdict = { credit_id: credit.id, status: 'duplicate' };
+      else verdict = reject(`the credit is already claimed by ${credit.claim_id}`);
+    } else if (credit.state === 'voided') verdict = reject('the credit was voided');
+    else if (credit.refund_state === 'requested') {
+      to_refuse.push(credit.id);
+      verdict = { credit_id: credit.id, status: 'accepted' };
+    } else verdict = { credit_id: credit.id, status: 'duplicate' };
+    if (verdict.status === 'rejected') {
+      console.warn(
+        JSON.stringify({ level: 'warn', msg: 'void answer rejected', hub_id: hub.hub_id, credit_id: answer.credit_id, reason: verdict.reason }),
+      );
+    }
+    results.push(verdict);
+  }
+  if (to_void.length === 0 && to_refuse.length === 0) return { response: { results }, refunds_to_complete: [] };
+
+  const void_json = JSON.stringify(to_void);
+  const [, moved] = await d1.batch([
+    d1
+      .prepare(
+        `UPDATE credits SET state = 'voided', voided_at_ms = ?3
+          WHERE id IN (SELECT value FROM json_each(?1)) AND school_id = ?2
+            AND state = 'pending' AND void_requested_at_ms IS NOT NULL`,
+      )
+      .bind(void_json, hub.school_id, now_ms),
+    d1
+      .prepare(
+        `UPDATE refunds SET state = 'provider_pending', route = 'hub', voided_at_ms = ?2, updated_at_ms = ?2
+          WHERE state = 'requested' AND credit_id IN (SELECT value FROM json_each(?1))
+            AND EXISTS (SELECT 1 FROM credits cr WHERE cr.id = refunds.credit_id AND cr.state = 'voided')
+         RETURNING id`,
+      )
+      .bind(void_json, now_ms),
+    d1
+      .prepare(
+        `UPDATE refunds SET state = 'refused', reason = 'the hub had already loaded it onto the card', updated_at_ms = ?2
+          WHERE state = 'requested' AND credit_id IN (SELECT value FROM json_each(?1))
+            AND NOT EXISTS (SELECT 1 FROM credits cr WHERE cr.id = refunds.credit_id AND cr.state = 'voided')`,
+      )
+      .bind(JSON.stringify(to_refuse), now_ms),
+  ]);
+  const refunds_to_complete = ((moved?.results ?? []) as { id: string }[]).map((row) => row.id);
+  return { response: { results }, refunds_to_complete };
+}

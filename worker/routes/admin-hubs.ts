@@ -1,0 +1,161 @@
+// Admin side of hub sync (DESIGN sections 7, 8 and 10), mounted at /api/v1/admin: registering a
+// hub's public key, listing hubs and grey records, and refunding an order through its hub.
+import { Hono } from 'hono';
+import { ORDER_ID_PATTERN } from '../../protocol/api.ts';
+import {
+  HUB_ID_PATTERN,
+  adminHubRequest,
+  greyRecordsQuery,
+  type AdminHub,
+  type GreyRecordView,
+  type GreyRecordsResponse,
+} from '../../protocol/hub.ts';
+import type { AppEnv } from '../env.ts';
+import { ApiError } from '../http/errors.ts';
+import { readJson, readQuery } from '../http/validate.ts';
+import { importHubPublicKey } from '../hub/auth.ts';
+import { notifySchoolHub } from '../hub/push.ts';
+import { requestRefund } from '../ledger/refunds.ts';
+
+const HUBS_LIST_MAX = 200;
+
+interface HubRow {
+  id: string;
+  school_id: string;
+  public_key: string;
+  created_at_ms: number;
+  updated_at_ms: number;
+  last_seen_at_ms: number | null;
+  last_cursor: number | null;
+  sent_through_seq: number | null;
+}
+
+function toAdminHub(row: HubRow): AdminHub {
+  return {
+    hub_id: row.id,
+    school_id: row.school_id,
+    public_key: row.public_key,
+    created_at_ms: row.created_at_ms,
+    updated_at_ms: row.updated_at_ms,
+    last_seen_at_ms: row.last_seen_at_ms,
+    last_cursor: row.last_cursor,
+    sent_through_seq: row.sent_through_seq,
+  };
+}
+
+interface GreyRow {
+  hub_id: string;
+  school_id: string;
+  claim_id: string;
+  card_no: string;
+  terminal_id: string;
+  amount_fen: number;
+  credit_ids: string;
+  load_counter_after: number;
+  reserved_at_ms: number;
+  status: 'open' | 'resolved';
+  reported_at_ms: number;
+  resolved_at_ms: number | null;
+}
+
+function parseCreditIds(text: string): string[] {
+  try {
+    const value: unknown = JSON.parse(text);
+    return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+// Opaque to clients: "reserved_at_ms:hub_id:claim_id" of the last row of a page.
+function decodeGreyCursor(text: string): { reserved_at_ms: number; hub_id: string; claim_id: string } {
+  const match = /^([0-9]{1,16}):([a-z0-9-]{2,48}):(.{1,64})$/.exec(text);
+  if (match === null) throw new ApiError(400, 'invalid_query', 'cursor: not a cursor this API returned');
+  return { reserved_at_ms: Number(match[1]), hub_id: match[2]!, claim_id: match[3]! };
+}
+
+// Guarded by requireAdmin, which app.ts runs for every /api/v1/admin/* path before any route.
+export const adminHubRoutes = new Hono<AppEnv>()
+  .put('/hubs/:hub_id', async (c) => {
+    const hub_id = c.req.param('hub_id');
+    if (!HUB_ID_PATTERN.test(hub_id)) {
+      throw new ApiError(400, 'invalid_body', 'hub_id is 2-48 lower-case letters, digits and dashes');
+    }
+    const body = await readJson(c, adminHubRequest);
+    try {
+      await importHubPublicKey(body.public_key);
+    } catch {
+      throw new ApiError(400, 'invalid_body', 'public_key: not an Ed25519 public key (SPKI, base64)');
+    }
+    const school = await c.env.DB.prepare('SELECT id FROM schools WHERE id = ?').bind(body.school_id).first();
+    if (school === null) throw new ApiError(404, 'school_not_found', `no school ${body.school_id}`);
+    const now_ms = Date.now();
+    // A key rotation keeps the hub's sync state; moving a hub to another school is refused,
+    // because its sent_through_seq would then vouch for credits it never saw.
+    const row = await c.env.DB.prepare(
+      `INSERT INTO hubs (id, school_id, public_key, created_at_ms, updated_at_ms) VALUES (?1, ?2, ?3, ?4, ?4)
+       ON CONFLICT (id) DO UPDATE SET public_key = excluded.public_key, updated_at_ms = excluded.updated_at_ms
+        WHERE hubs.school_id = excluded.school_id
+       RETURNING *`,
+    )
+      .bind(hub_id, body.school_id, body.public_key, now_ms)
+      .first<HubRow>();
+    if (row === null) throw new ApiError(409, 'conflict', `hub ${hub_id} is registered for another school`);
+    return c.json(toAdminHub(row), row.created_at_ms === now_ms ? 201 : 200);
+  })
+  .get('/hubs', async (c) => {
+    const rows = await c.env.DB.prepare(`SELECT * FROM hubs ORDER BY school_id, id LIMIT ${HUBS_LIST_MAX}`).all<HubRow>();
+    return c.json({ hubs: rows.results.map(toAdminHub) });
+  })
+  .get('/hubs/:hub_id', async (c) => {
+    const row = await c.env.DB.prepare('SELECT * FROM hubs WHERE id = ?').bind(c.req.param('hub_id')).first<HubRow>();
+    if (row === null) throw new ApiError(404, 'hub_not_found', 'no such hub');
+    return c.json(toAdminHub(row));
+  })
+  .get('/grey-records', async (c) => {
+    const query = readQuery(c, greyRecordsQuery);
+    const after = query.cursor === undefined ? null : decodeGreyCursor(query.cursor);
+    const rows = await c.env.DB.prepare(
+      `SELECT * FROM grey_records
+        WHERE (?1 = 'all' OR status = ?1)
+          AND (?2 IS NULL OR school_id = ?2)
+          AND (?3 IS NULL OR (reserved_at_ms, hub_id, claim_id) > (?3, ?4, ?5))
+        ORDER BY reserved_at_ms, hub_id, claim_id
+        LIMIT ?6`,
+    )
+      .bind(
+        query.status,
+        query.school_id ?? null,
+        after?.reserved_at_ms ?? null,
+        after?.hub_id ?? null,
+        after?.claim_id ?? null,
+        query.limit + 1,
+      )
+      .all<GreyRow>();
+    const page = rows.results.slice(0, query.limit);
+    const records: GreyRecordView[] = page.map((row) => ({ ...row, credit_ids: parseCreditIds(row.credit_ids) }));
+    const last = page.at(-1);
+    const body: GreyRecordsResponse = {
+      records,
+      next_cursor:
+        rows.results.length > query.limit && last !== undefined ? `${last.reserved_at_ms}:${last.hub_id}:${last.claim_id}` : null,
+    };
+    return c.json(body);
+  })
+  .post('/orders/:order_id/refund', async (c) => {
+    const order_id = c.req.param('order_id');
+    if (!ORDER_ID_PATTERN.test(order_id)) throw new ApiError(404, 'order_not_found', 'no such order');
+    const outcome = await requestRefund(c.env, order_id, Date.now());
+    if (outcome.kind === 'not_found') throw new ApiError(404, 'order_not_found', 'no such order');
+    if (outcome.kind === 'not_allowed') throw new ApiError(409, 'refund_not_allowed', outcome.reason);
+    if (outcome.void_requested) {
+      const poke = notifySchoolHub(c.env, outcome.school_id);
+      try {
+        c.executionCtx.waitUntil(poke);
+      } catch {
+        // No execution context (called outside a fetch event): the poke runs on its own.
+      }
+    }
+    // 200 when done; 202 while the hub's answer or the provider is still to come.
+    return c.json(outcome.refund, outcome.refund.state === 'refunded' ? 200 : 202);
+  });
