@@ -1,8 +1,12 @@
-import { env } from 'cloudflare:test';
+import { env, SELF } from 'cloudflare:test';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { RechargeCreated } from '../../protocol/api.ts';
 import { generateRsaKeyPair, importRsaPrivateKey } from '../../protocol/rsa.ts';
 import { encryptResource, signBody, WECHATPAY_HEADER, type WechatTransaction } from '../../protocol/wechat.ts';
 import { creditIdForOrder } from '../../worker/ledger/payment.ts';
+import { wechatChannel } from '../../worker/pay/wechat.ts';
+import type { OutgoingNotification } from '../../sim/gateway/types.ts';
+import { gatewayOrigin, schoolWithCard, sim } from './helpers/gateway.ts';
 import { seedDemoCampus } from './helpers/seed.ts';
 import {
   countingD1,
@@ -328,5 +332,63 @@ describe('POST /api/v1/notify/wechat', () => {
     const response = await postNotification(platform, notification, { WECHATPAY_API_V3_KEY: '' });
     expect(response.status).toBe(503);
     expect(await orderRow(order_id)).toMatchObject({ status: 'unpaid' });
+  });
+});
+
+describe('top-up with WeChat Pay through the simulated gateway process', () => {
+  let tag = 0;
+
+  async function wechatTopUp(amount_fen: number): Promise<RechargeCreated> {
+    const card = await schoolWithCard('威海海洋职业学院');
+    const response = await SELF.fetch('http://yikatong.test/api/v1/recharges', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'cf-connecting-ip': `2001:db8::77:${(++tag).toString(16)}` },
+      body: JSON.stringify({ school_id: card.school_id, name: card.holder_name, card_no: card.card_no, amount_fen, channel: 'wechat', agree_terms: true }),
+    });
+    const text = await response.text();
+    expect(response.status, text).toBe(201);
+    return JSON.parse(text) as RechargeCreated;
+  }
+
+  async function topupStatus(order_id: string): Promise<string> {
+    return ((await (await SELF.fetch(`http://yikatong.test/api/v1/recharges/${order_id}`)).json()) as { status: string }).status;
+  }
+
+  it('create H5 order → cashier → pay → the gateway-signed notification → pending_claim, one credit', async () => {
+    const order = await wechatTopUp(1_234);
+    const pay_url = new URL(order.pay_url);
+    expect(pay_url.origin).toBe(gatewayOrigin());
+    expect(pay_url.pathname).toBe('/sim/wechat/h5');
+    expect(pay_url.searchParams.get('redirect_url')).toMatch(new RegExp(`/orders/${order.order_id}$`));
+    const cashier = await (await fetch(order.pay_url)).text();
+    expect(cashier).toContain('¥12.34');
+    expect(cashier).toContain('威海海洋职业学院 校园卡充值');
+
+    const channel = wechatChannel(env);
+    expect(await channel.queryTrade(order.order_id)).toEqual({ state: 'unpaid' });
+
+    const { notification } = await sim<{ notification: OutgoingNotification }>(`/sim/wechat/trades/${order.order_id}/pay?send=0`, { body: {} });
+    expect(notification.url).toBe('http://yikatong.test/api/v1/notify/wechat');
+    for (let delivery = 0; delivery < 3; delivery++) {
+      const response = await SELF.fetch(notification.url, { method: 'POST', headers: notification.headers, body: notification.body });
+      expect(response.status).toBe(204);
+    }
+    expect(await topupStatus(order.order_id)).toBe('pending_claim');
+    expect(await creditsOf(order.order_id)).toEqual([expect.objectContaining({ amount_fen: 1_234, state: 'pending' })]);
+
+    const paid = await channel.queryTrade(order.order_id);
+    expect(paid).toMatchObject({ state: 'paid', amount_fen: 1_234 });
+    const row = await orderRow(order.order_id);
+    expect(row).toMatchObject({ provider_trade_no: paid.state === 'paid' ? paid.provider_trade_no : 'x' });
+  });
+
+  it('closes an unpaid trade at the gateway, which then reports it closed', async () => {
+    const order = await wechatTopUp(500);
+    const channel = wechatChannel(env);
+    await channel.closeTrade(order.order_id);
+    expect(await channel.queryTrade(order.order_id)).toEqual({ state: 'closed' });
+    const pay = await fetch(`${gatewayOrigin()}/sim/wechat/trades/${order.order_id}/pay`, { method: 'POST' });
+    expect(pay.status).toBe(400);
+    expect(await topupStatus(order.order_id)).toBe('unpaid');
   });
 });
