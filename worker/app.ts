@@ -9,6 +9,8 @@ import { cardRoutes } from './routes/cards.ts';
 import { rechargeRoutes } from './routes/recharges.ts';
 import { notifyWechatRoutes } from './routes/notify-wechat.ts';
 import { notifyAlipayRoutes } from './routes/notify-alipay.ts';
+import { hubRoutes } from './routes/hub.ts';
+import { adminHubRoutes } from './routes/admin-hubs.ts';
 
 export function buildApp() {
   const app = new Hono<AppEnv>();
@@ -23,6 +25,8 @@ export function buildApp() {
   app.route('/api/v1/notify/wechat', notifyWechatRoutes);
   app.route('/api/v1/notify/alipay', notifyAlipayRoutes);
   app.route('/api/v1/admin', adminRoutes);
+  app.route('/api/v1/hub', hubRoutes);
+  app.route('/api/v1/admin', adminHubRoutes);
   return app;
 }
 

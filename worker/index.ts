@@ -2,6 +2,9 @@ import { app } from './app.ts';
 import type { Env } from './env.ts';
 import { expireUnpaidOrders } from './cron/expire.ts';
 
+// Durable Object classes must be exported by the Worker's main module.
+export { SchoolHub } from './hub/school-hub.ts';
+
 export default {
   fetch: app.fetch,
   async scheduled(_controller: ScheduledController, env: Env, _ctx: ExecutionContext): Promise<void> {
