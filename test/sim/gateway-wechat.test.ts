@@ -1,17 +1,23 @@
 // The simulated WeChat Pay API v3 on the real gateway server (node:http on 127.0.0.1), spoken to
 // with real signatures; and the Worker's WeChat channel (worker/pay/wechat.ts, plain WebCrypto and
 // fetch) driven against it from Node.
+import { createCipheriv, createDecipheriv, createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateRsaKeyPair, importRsaPrivateKey, importRsaPublicKey } from '../../protocol/rsa.ts';
 import {
   decryptResource,
+  encryptResource,
+  formatWechatTime,
   importApiV3Key,
+  parseAuthorization,
   parseWechatTime,
   readSignatureHeaders,
   signBody,
   signRequest,
+  timestampWithin,
+  verifyRequest,
   verifySignedBody,
   wechatNotification,
   WECHATPAY_HEADER,
@@ -455,5 +461,103 @@ describe("the Worker's WeChat channel against the simulated gateway", () => {
     await new Promise<void>((resolve) => closed.close(() => resolve()));
     const error = await wechatChannel(workerVars(keys, `http://127.0.0.1:${port}`)).queryTrade(newOrderId()).catch((e) => e);
     expect(error).toMatchObject({ provider_code: 'network', transient: true });
+  });
+});
+
+// The formats checked against an independent implementation (OpenSSL through node:crypto), so
+// a mistake shared by our signer and our verifier cannot hide.
+describe('protocol/wechat against node:crypto', () => {
+  it('AES-256-GCM resource: tag appended to the ciphertext, nonce and associated data as UTF-8, both ways', async () => {
+    const key_text = 'abcdefghijklmnopqrstuvwxyz012345';
+    const key = await importApiV3Key(key_text);
+    const plaintext = JSON.stringify({ out_trade_no: 'Y1', trade_state: 'SUCCESS', note: '支付成功' });
+
+    const ours = await encryptResource(key, plaintext, 'transaction', 'transaction', 'fdasflkja484');
+    const sealed = Buffer.from(ours.ciphertext, 'base64');
+    const decipher = createDecipheriv('aes-256-gcm', Buffer.from(key_text, 'utf8'), Buffer.from('fdasflkja484', 'utf8'));
+    decipher.setAAD(Buffer.from('transaction', 'utf8'));
+    decipher.setAuthTag(sealed.subarray(sealed.length - 16));
+    const opened = Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - 16)), decipher.final()]).toString('utf8');
+    expect(opened).toBe(plaintext);
+
+    const cipher = createCipheriv('aes-256-gcm', Buffer.from(key_text, 'utf8'), Buffer.from('0123456789ab', 'utf8'));
+    cipher.setAAD(Buffer.from('certificate', 'utf8'));
+    const theirs = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]).toString('base64');
+    const resource = { original_type: 'transaction', algorithm: 'AEAD_AES_256_GCM', ciphertext: theirs, associated_data: 'certificate', nonce: '0123456789ab' };
+    expect(await decryptResource(key, resource)).toBe(plaintext);
+    expect(await decryptResource(key, { ...resource, associated_data: 'transaction' })).toBeNull();
+    expect(await decryptResource(key, { ...resource, nonce: '0123456789ac' })).toBeNull();
+    expect(await decryptResource(key, { ...resource, algorithm: 'AEAD_AES_128_GCM' })).toBeNull();
+    expect(await decryptResource(key, { ...resource, ciphertext: 'not base64!' })).toBeNull();
+  });
+
+  it('refuses an API v3 key that is not 32 ASCII characters', () => {
+    expect(() => importApiV3Key('short')).toThrow(RangeError);
+    expect(() => importApiV3Key('密'.repeat(32))).toThrow(RangeError);
+  });
+
+  it('request signature: RSA-SHA256 over METHOD\\nPATH?QUERY\\nTIMESTAMP\\nNONCE\\nBODY\\n', async () => {
+    const body = JSON.stringify({ mchid: '1900000001' });
+    const path_and_query = '/v3/pay/transactions/out-trade-no/Y1/close';
+    const header = await signRequest(merchantKey, { mchid: '1900000001', serial_no: 'SERIAL1' }, { method: 'POST', path_and_query, body }, 1_700_000_000_123, 'NONCE123');
+    const parsed = parseAuthorization(header)!;
+    expect(parsed).toMatchObject({ mchid: '1900000001', nonce_str: 'NONCE123', timestamp: '1700000000', serial_no: 'SERIAL1' });
+    const message = `POST\n${path_and_query}\n1700000000\nNONCE123\n${body}\n`;
+    const merchantPublic = createPublicKey({ key: Buffer.from(keys.wechat.merchant_public_key, 'base64'), format: 'der', type: 'spki' });
+    expect(nodeVerify('sha256', Buffer.from(message), merchantPublic, Buffer.from(parsed.signature, 'base64'))).toBe(true);
+
+    // And one OpenSSL made verifies with ours.
+    const nodeSignature = nodeSign('sha256', Buffer.from(message), createPrivateKey(keys.wechat.merchant_private_key)).toString('base64');
+    const merchantPublicKey = await importRsaPublicKey(keys.wechat.merchant_public_key);
+    const theirs = { ...parsed, signature: nodeSignature };
+    expect(await verifyRequest(merchantPublicKey, theirs, { method: 'POST', path_and_query, body })).toBe(true);
+    expect(await verifyRequest(merchantPublicKey, theirs, { method: 'POST', path_and_query, body: `${body} ` })).toBe(false);
+  });
+
+  it('response signature: RSA-SHA256 over TIMESTAMP\\nNONCE\\nBODY\\n, signed by OpenSSL, verified by us', async () => {
+    const body = '{"h5_url":"https://wx.tenpay.com/cgi-bin/mmpayweb-bin/checkmweb?prepay_id=wx1"}';
+    const now_ms = Date.now();
+    const timestamp = String(Math.floor(now_ms / 1000));
+    const signature = nodeSign('sha256', Buffer.from(`${timestamp}\nNONCE\n${body}\n`), createPrivateKey(keys.wechat.platform_private_key)).toString('base64');
+    const headers = { timestamp, nonce: 'NONCE', signature, serial: keys.wechat.platform_public_key_id };
+    expect(await verifySignedBody(platformPublicKey, keys.wechat.platform_public_key_id, headers, body, now_ms)).toEqual({ ok: true });
+    expect(await verifySignedBody(platformPublicKey, keys.wechat.platform_public_key_id, { ...headers, signature: 'AAAA' }, body, now_ms)).toEqual({
+      ok: false,
+      reason: 'bad_signature',
+    });
+    expect(await verifySignedBody(platformPublicKey, keys.wechat.platform_public_key_id, { ...headers, signature: '%%%' }, body, now_ms)).toEqual({
+      ok: false,
+      reason: 'bad_signature',
+    });
+  });
+
+  it('parses only well-formed Authorization headers', () => {
+    const good = 'WECHATPAY2-SHA256-RSA2048 mchid="1",nonce_str="N",signature="S",timestamp="1",serial_no="X"';
+    expect(parseAuthorization(good)).toEqual({ mchid: '1', nonce_str: 'N', signature: 'S', timestamp: '1', serial_no: 'X' });
+    // Field order and spaces after commas do not matter.
+    expect(parseAuthorization('WECHATPAY2-SHA256-RSA2048 serial_no="X", timestamp="1", signature="S", nonce_str="N", mchid="1"')).not.toBeNull();
+    for (const bad of [
+      '',
+      good.replace('WECHATPAY2-SHA256-RSA2048', 'Bearer'),
+      good.replace(',serial_no="X"', ''),
+      `${good},mchid="2"`,
+      good.replace('nonce_str="N"', 'nonce_str=""'),
+      good.replace(',timestamp', ' junk,timestamp'),
+      `${good}${' '.repeat(3000)}`,
+    ]) {
+      expect(parseAuthorization(bad), bad).toBeNull();
+    }
+  });
+
+  it('writes times as RFC 3339 in China time and reads any offset', () => {
+    expect(formatWechatTime(Date.UTC(2026, 10, 21, 16, 30, 5, 999))).toBe('2026-11-22T00:30:05+08:00');
+    expect(parseWechatTime('2026-11-22T00:30:05+08:00')).toBe(Date.UTC(2026, 10, 21, 16, 30, 5));
+    expect(parseWechatTime('2026-11-21T16:30:05Z')).toBe(Date.UTC(2026, 10, 21, 16, 30, 5));
+    expect(parseWechatTime('2026-11-22 00:30:05')).toBeNull();
+    expect(parseWechatTime('2026-11-22T00:30:05')).toBeNull();
+    expect(timestampWithin('1700000000', 1_700_000_299_000, 300)).toBe(true);
+    expect(timestampWithin('1700000000', 1_700_000_301_000, 300)).toBe(false);
+    expect(timestampWithin('1700000000', 1_699_999_699_000, 300)).toBe(false);
+    expect(timestampWithin('17e8', 1_700_000_000_000, 300)).toBe(false);
   });
 });
