@@ -3,6 +3,7 @@ import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RechargeCreated } from '../../protocol/api.ts';
 import { generateRsaKeyPair, importRsaPrivateKey } from '../../protocol/rsa.ts';
 import { encryptResource, signBody, WECHATPAY_HEADER, type WechatTransaction } from '../../protocol/wechat.ts';
+import { expireUnpaidOrders } from '../../worker/cron/expire.ts';
 import { creditIdForOrder } from '../../worker/ledger/payment.ts';
 import { wechatChannel } from '../../worker/pay/wechat.ts';
 import type { OutgoingNotification } from '../../sim/gateway/types.ts';
@@ -126,6 +127,26 @@ describe('POST /api/v1/notify/wechat', () => {
     expect(await creditsOf(paid)).toHaveLength(1);
   });
 
+  it('a payment WeChat Pay confirms for an order already closed here still becomes paid (the money arrived)', async () => {
+    const order_id = await insertOrder(700, { status: 'closed' });
+    const response = await postNotification(platform, await wechatNotification(platform, paidTransaction(platform, order_id, 700, Date.now())));
+    expect(response.status).toBe(204);
+    expect(await orderRow(order_id)).toMatchObject({ status: 'paid' });
+    expect(await creditsOf(order_id)).toHaveLength(1);
+  });
+
+  it('a refused notification also stays within the D1 query budget', async () => {
+    const order_id = await insertOrder(300);
+    const counted = countingD1(env.DB);
+    const response = await postNotification(
+      platform,
+      await wechatNotification(platform, paidTransaction(platform, order_id, 301, Date.now())),
+      { DB: counted.db },
+    );
+    expect(response.status).toBe(409);
+    expect(counted.count()).toBeLessThanOrEqual(6);
+  });
+
   describe('refuses, changes nothing, and keeps the notification as rejected', () => {
     const cases: {
       name: string;
@@ -173,6 +194,16 @@ describe('POST /api/v1/notify/wechat', () => {
         build: async (order_id, amount_fen) => {
           const good = await wechatNotification(platform, paidTransaction(platform, order_id, amount_fen, Date.now()));
           return { headers: { 'content-type': 'application/json' }, body: good.body };
+        },
+      },
+      {
+        // WeChat Pay sends such probes on purpose, to see that merchants really verify.
+        name: 'a WECHATPAY/SIGNTEST/ probe signature',
+        status: 401,
+        reason: /does not verify/,
+        build: async (order_id, amount_fen) => {
+          const good = await wechatNotification(platform, paidTransaction(platform, order_id, amount_fen, Date.now()));
+          return { headers: { ...good.headers, [WECHATPAY_HEADER.signature]: 'WECHATPAY/SIGNTEST/7b6f3a' }, body: good.body };
         },
       },
       {
@@ -380,6 +411,22 @@ describe('top-up with WeChat Pay through the simulated gateway process', () => {
     expect(paid).toMatchObject({ state: 'paid', amount_fen: 1_234 });
     const row = await orderRow(order.order_id);
     expect(row).toMatchObject({ provider_trade_no: paid.state === 'paid' ? paid.provider_trade_no : 'x' });
+  });
+
+  it('the expiry cron finds a payment whose notification never came, and closes one never paid', async () => {
+    const lost = await wechatTopUp(2_600);
+    await sim(`/sim/wechat/trades/${lost.order_id}/pay?send=0`, { body: {} });
+    const abandoned = await wechatTopUp(2_700);
+    await env.DB.prepare('UPDATE orders SET expires_at_ms = ? WHERE id IN (?, ?)').bind(Date.now() - 1_000, lost.order_id, abandoned.order_id).run();
+
+    const report = await expireUnpaidOrders(env, Date.now());
+
+    expect(report).toMatchObject({ paid: 1, closed: 1, deferred: 0 });
+    expect(await topupStatus(lost.order_id)).toBe('pending_claim');
+    expect(await creditsOf(lost.order_id)).toEqual([expect.objectContaining({ amount_fen: 2_600, state: 'pending' })]);
+    expect(await topupStatus(abandoned.order_id)).toBe('closed');
+    // Closed at WeChat Pay too, so the payer can no longer pay an order we call closed.
+    expect(await wechatChannel(env).queryTrade(abandoned.order_id)).toEqual({ state: 'closed' });
   });
 
   it('closes an unpaid trade at the gateway, which then reports it closed', async () => {
