@@ -1,0 +1,171 @@
+// Claims batches from a hub (DESIGN sections 3 and 6): idempotent by claim_id, each claim applied
+// whole or not at all, and only for its own card's pending credits with the right sum.
+import { env } from 'cloudflare:test';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { ClaimsResponse, HubClaim } from '../../protocol/hub.ts';
+import { createSchool, creditRow, hubFetch, paidTopup, randomSuffix, registerHub, type TestHub } from './helpers/hub.ts';
+
+function claim(card_no: string, credit_ids: string[], amount_fen: number, extra: Partial<HubClaim> = {}): HubClaim {
+  return {
+    claim_id: `K${randomSuffix(8)}`,
+    card_no,
+    terminal_id: 'pos-01',
+    amount_fen,
+    credit_ids,
+    balance_after_fen: 12_345,
+    load_counter_after: 7,
+    committed_at_ms: Date.now(),
+    ...extra,
+  };
+}
+
+async function sendClaims(hub: TestHub, claims: HubClaim[]): Promise<ClaimsResponse> {
+  const response = await hubFetch(hub, 'POST', '/api/v1/hub/claims', { claims });
+  expect(response.status).toBe(200);
+  return (await response.json()) as ClaimsResponse;
+}
+
+async function claimCount(claim_id: string): Promise<number> {
+  return (await env.DB.prepare('SELECT COUNT(*) AS n FROM claims WHERE id = ?').bind(claim_id).first<{ n: number }>())!.n;
+}
+
+describe('POST /api/v1/hub/claims', () => {
+  let hub: TestHub;
+  let school_id: string;
+
+  beforeAll(async () => {
+    school_id = await createSchool('claims', ['D1', 'D2']);
+    hub = await registerHub(school_id);
+  });
+
+  it('claims all listed credits of the card at once and records the claim and the balance', async () => {
+    const a = await paidTopup(school_id, 'D1', 500);
+    const b = await paidTopup(school_id, 'D1', 300);
+    const k = claim('D1', [a.credit_id, b.credit_id], 800, { balance_after_fen: 1_800, load_counter_after: 3 });
+    expect(await sendClaims(hub, [k])).toEqual({ results: [{ claim_id: k.claim_id, status: 'accepted' }] });
+    for (const id of [a.credit_id, b.credit_id]) {
+      expect(await creditRow(id)).toMatchObject({ state: 'claimed', claim_id: k.claim_id });
+    }
+    const stored = await env.DB.prepare('SELECT * FROM claims WHERE id = ?').bind(k.claim_id).first();
+    expect(stored).toMatchObject({ school_id, card_no: 'D1', hub_id: hub.hub_id, terminal_id: 'pos-01', amount_fen: 800, load_counter_after: 3 });
+    const card = await env.DB.prepare('SELECT balance_fen, balance_as_of_ms FROM cards WHERE school_id = ? AND card_no = ?')
+      .bind(school_id, 'D1')
+      .first();
+    expect(card).toEqual({ balance_fen: 1_800, balance_as_of_ms: k.committed_at_ms });
+  });
+
+  it('answers the same batch again with duplicate and claims nothing twice', async () => {
+    const a = await paidTopup(school_id, 'D2', 1_000);
+    const k = claim('D2', [a.credit_id], 1_000);
+    await sendClaims(hub, [k]);
+    const before = await creditRow(a.credit_id);
+    const again = await sendClaims(hub, [k]);
+    expect(again).toEqual({ results: [{ claim_id: k.claim_id, status: 'duplicate' }] });
+    expect(await creditRow(a.credit_id)).toEqual(before);
+    expect(await claimCount(k.claim_id)).toBe(1);
+  });
+
+  it('rejects a wrong amount, another card’s credit and a credit claimed by another claim, changing nothing', async () => {
+    const mine = await paidTopup(school_id, 'D1', 700);
+    const theirs = await paidTopup(school_id, 'D2', 900);
+    const taken = await paidTopup(school_id, 'D1', 100);
+    const first = claim('D1', [taken.credit_id], 100);
+    await sendClaims(hub, [first]);
+
+    const wrong_amount = claim('D1', [mine.credit_id], 701);
+    const other_card = claim('D1', [mine.credit_id, theirs.credit_id], 1_600);
+    const double = claim('D1', [taken.credit_id], 100);
+    const unknown = claim('D1', ['C-no-such-credit'], 100);
+    const answer = await sendClaims(hub, [wrong_amount, other_card, double, unknown]);
+    expect(answer.results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected', 'rejected']);
+    expect(answer.results[0]!.reason).toMatch(/sum/);
+    expect(answer.results[1]!.reason).toMatch(/another card/);
+    expect(answer.results[2]!.reason).toMatch(/already claimed/);
+    expect(answer.results[3]!.reason).toMatch(/unknown credit/);
+
+    expect(await creditRow(mine.credit_id)).toMatchObject({ state: 'pending', claim_id: null });
+    expect(await creditRow(theirs.credit_id)).toMatchObject({ state: 'pending', claim_id: null });
+    expect(await creditRow(taken.credit_id)).toMatchObject({ state: 'claimed', claim_id: first.claim_id });
+    for (const k of [wrong_amount, other_card, double, unknown]) expect(await claimCount(k.claim_id)).toBe(0);
+    // The card office sees what the hub says was loaded but the ledger refused.
+    const logged = await env.DB.prepare('SELECT claim_id, reason FROM claim_rejections WHERE hub_id = ? ORDER BY id').bind(hub.hub_id).all();
+    expect(logged.results.map((row) => row.claim_id)).toEqual(
+      expect.arrayContaining([wrong_amount.claim_id, other_card.claim_id, double.claim_id, unknown.claim_id]),
+    );
+  });
+
+  it('applies the good claims of a mixed batch and none of a bad one', async () => {
+    const good = await paidTopup(school_id, 'D2', 400);
+    const x = await paidTopup(school_id, 'D1', 250);
+    const y = await paidTopup(school_id, 'D1', 250);
+    const ok = claim('D2', [good.credit_id], 400);
+    // Half right: x would be fine alone, y is listed but the sum is off.
+    const bad = claim('D1', [x.credit_id, y.credit_id], 250);
+    const answer = await sendClaims(hub, [ok, bad]);
+    expect(answer.results.map((r) => r.status)).toEqual(['accepted', 'rejected']);
+    expect(await creditRow(good.credit_id)).toMatchObject({ state: 'claimed' });
+    expect(await creditRow(x.credit_id)).toMatchObject({ state: 'pending' });
+    expect(await creditRow(y.credit_id)).toMatchObject({ state: 'pending' });
+  });
+
+  it('refuses the same credit in two claims of one batch, and a reused claim_id with other credits', async () => {
+    const z = await paidTopup(school_id, 'D1', 60);
+    const k1 = claim('D1', [z.credit_id], 60);
+    const k2 = claim('D1', [z.credit_id], 60);
+    const answer = await sendClaims(hub, [k1, k2, k1]);
+    expect(answer.results.map((r) => r.status)).toEqual(['accepted', 'rejected', 'duplicate']);
+
+    const w = await paidTopup(school_id, 'D1', 60);
+    const reused = { ...k1, credit_ids: [w.credit_id] };
+    const second = await sendClaims(hub, [reused]);
+    expect(second.results[0]).toMatchObject({ status: 'rejected' });
+    expect(await creditRow(w.credit_id)).toMatchObject({ state: 'pending' });
+  });
+
+  it('does not let a hub claim credits of another school', async () => {
+    const elsewhere_school = await createSchool('claimsx', ['D1']);
+    const elsewhere = await paidTopup(elsewhere_school, 'D1', 900);
+    const answer = await sendClaims(hub, [claim('D1', [elsewhere.credit_id], 900)]);
+    expect(answer.results[0]).toMatchObject({ status: 'rejected', reason: expect.stringMatching(/unknown credit/) });
+    expect(await creditRow(elsewhere.credit_id)).toMatchObject({ state: 'pending' });
+  });
+
+  it('keeps a card’s newer balance when an older claim arrives late', async () => {
+    const p = await paidTopup(school_id, 'D2', 100);
+    const q = await paidTopup(school_id, 'D2', 100);
+    const now_ms = Date.now();
+    await sendClaims(hub, [claim('D2', [q.credit_id], 100, { balance_after_fen: 9_000, committed_at_ms: now_ms })]);
+    await sendClaims(hub, [claim('D2', [p.credit_id], 100, { balance_after_fen: 1, committed_at_ms: now_ms - 60_000 })]);
+    const card = await env.DB.prepare('SELECT balance_fen FROM cards WHERE school_id = ? AND card_no = ?').bind(school_id, 'D2').first();
+    expect(card).toEqual({ balance_fen: 9_000 });
+  });
+
+  it('takes a full batch of 500 claims in one request', async () => {
+    const statements = [];
+    const now_ms = Date.now();
+    const claims: HubClaim[] = [];
+    for (let i = 0; i < 500; i++) {
+      const order_id = `Y${now_ms}B${String(i).padStart(4, '0')}${randomSuffix(2)}`;
+      const credit_id = `C${order_id.slice(1)}`;
+      statements.push(
+        env.DB.prepare(
+          `INSERT INTO orders (id, school_id, card_no, amount_fen, channel, status, created_at_ms, expires_at_ms, paid_at_ms, provider_trade_no)
+           VALUES (?, ?, 'D1', 10, 'alipay', 'paid', ?, ?, ?, ?)`,
+        ).bind(order_id, school_id, now_ms, now_ms + 1, now_ms, `T${order_id}`),
+        env.DB.prepare(
+          `INSERT INTO credits (id, order_id, school_id, card_no, amount_fen, state, created_at_ms) VALUES (?, ?, ?, 'D1', 10, 'pending', ?)`,
+        ).bind(credit_id, order_id, school_id, now_ms),
+      );
+      claims.push(claim('D1', [credit_id], 10));
+    }
+    await env.DB.batch(statements);
+    const answer = await sendClaims(hub, claims);
+    expect(answer.results.filter((r) => r.status === 'accepted')).toHaveLength(500);
+    const claimed = await env.DB.prepare(
+      'SELECT COUNT(*) AS n FROM credits WHERE claim_id IN (SELECT value FROM json_each(?))',
+    )
+      .bind(JSON.stringify(claims.map((k) => k.claim_id)))
+      .first();
+    expect(claimed).toEqual({ n: 500 });
+  });
+});
