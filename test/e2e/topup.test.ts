@@ -1,0 +1,275 @@
+// A top-up end to end over real processes: the simulated gateway and `wrangler dev` (the
+// Worker on workerd with its local D1), started the way `npm start` starts them but on free
+// ports, in a temporary state directory, with freshly generated keys. The payer's side is
+// played like a browser: follow pay_url to the cashier page and submit its pay form.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CardLookupResponse, RechargeCreated, RechargeRecord, RechargeRecordsResponse } from '../../protocol/api.ts';
+import { auditLocalD1 } from '../../scripts/audit.ts';
+import { executeLocalSql, REPO_ROOT, sqlLiteral } from '../../scripts/lib/local-d1.ts';
+import { startCampus, type Campus } from '../../scripts/start.ts';
+
+const CARD = { school_id: 'bjtu-weihai', name: '张三', card_no: '20230001' };
+const work_dir = mkdtempSync(path.join(tmpdir(), 'yikatong-e2e-'));
+const state_dir = path.join(work_dir, 'state');
+let campus: Campus;
+// The saved card of the PWA: later top-ups need only the amount.
+let card_token = '';
+
+// Bounds of every wait: a notification reaches the Worker in milliseconds on loopback; these
+// only stop a broken run from hanging.
+const POLL_TIMEOUT_MS = 20_000;
+const POLL_INTERVAL_MS = 100;
+
+beforeAll(async () => {
+  campus = await startCampus({
+    worker_port: 0,
+    gateway_port: 0,
+    state_dir,
+    dev_dir: work_dir,
+    // Retries a second apart instead of Alipay's minutes, so a failed first delivery shows up here.
+    notify_retry_schedule_ms: [0, 1_000, 2_000, 4_000],
+  });
+  card_token = (await postJson<CardLookupResponse>('/api/v1/cards/lookup', CARD)).card_token;
+}, 180_000);
+
+afterAll(async () => {
+  await campus?.stop();
+  rmSync(work_dir, { recursive: true, force: true });
+}, 60_000);
+
+function worker(pathname: string, init: RequestInit = {}): Promise<Response> {
+  return fetch(`${campus.worker_url}${pathname}`, { ...init, signal: AbortSignal.timeout(15_000) });
+}
+
+async function postJson<T>(pathname: string, body: unknown, expected_status = 200): Promise<T> {
+  const response = await worker(pathname, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const text = await response.text();
+  expect(response.status, text).toBe(expected_status);
+  return JSON.parse(text) as T;
+}
+
+async function gateway(pathname: string, init: RequestInit = {}): Promise<Response> {
+  return fetch(`${campus.gateway_url}${pathname}`, { ...init, signal: AbortSignal.timeout(15_000) });
+}
+
+async function gatewayJson<T>(pathname: string, method = 'GET', body?: unknown): Promise<T> {
+  const response = await gateway(pathname, {
+    method,
+    ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  expect(response.ok, `${method} ${pathname}: ${text}`).toBe(true);
+  return JSON.parse(text) as T;
+}
+
+interface CashierForm {
+  action: URL;
+  fields: URLSearchParams;
+}
+
+function decodeHtml(text: string): string {
+  return text.replace(/&(amp|lt|gt|quot|#39);/g, (_, entity: string) => ({ amp: '&', lt: '<', gt: '>', quot: '"', '#39': "'" })[entity]!);
+}
+
+/** The forms of a cashier page, as a browser sees them: action and hidden inputs. */
+function cashierForms(html: string, page_url: string): CashierForm[] {
+  const forms: CashierForm[] = [];
+  for (const match of html.matchAll(/<form\b[^>]*\baction="([^"]*)"[^>]*>([\s\S]*?)<\/form>/g)) {
+    const fields = new URLSearchParams();
+    for (const input of match[2]!.matchAll(/<input\b[^>]*>/g)) {
+      const name = /\bname="([^"]*)"/.exec(input[0])?.[1];
+      const value = /\bvalue="([^"]*)"/.exec(input[0])?.[1] ?? '';
+      if (name !== undefined) fields.append(decodeHtml(name), decodeHtml(value));
+    }
+    forms.push({ action: new URL(decodeHtml(match[1]!), page_url), fields });
+  }
+  return forms;
+}
+
+/** Opens pay_url like a browser and presses the button whose form posts to `/pay`-ending action. */
+async function pressCashierButton(pay_url: string, button: 'pay' | 'cancel'): Promise<Response> {
+  const page = await fetch(pay_url, { redirect: 'follow', signal: AbortSignal.timeout(15_000) });
+  const html = await page.text();
+  expect(page.status, html).toBe(200);
+  const form = cashierForms(html, page.url).find((candidate) => candidate.action.pathname.endsWith(`/${button}`));
+  expect(form, `no ${button} form on the cashier page:\n${html}`).toBeDefined();
+  return fetch(form!.action, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: form!.fields.toString(),
+    redirect: 'manual',
+    signal: AbortSignal.timeout(15_000),
+  });
+}
+
+async function recharge(order_id: string): Promise<RechargeRecord> {
+  const response = await worker(`/api/v1/recharges/${order_id}`);
+  expect(response.status).toBe(200);
+  return (await response.json()) as RechargeRecord;
+}
+
+async function waitForStatus(order_id: string, status: string): Promise<RechargeRecord> {
+  const deadline_ms = Date.now() + POLL_TIMEOUT_MS;
+  let last: RechargeRecord | null = null;
+  while (Date.now() < deadline_ms) {
+    last = await recharge(order_id);
+    if (last.status === status) return last;
+    await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
+  }
+  throw new Error(`order ${order_id} not ${status} within ${POLL_TIMEOUT_MS} ms; last: ${JSON.stringify(last)}`);
+}
+
+async function creditsOf(order_id: string) {
+  const [rows] = await executeLocalSql(state_dir, `SELECT id, state, amount_fen, card_no FROM credits WHERE order_id = ${sqlLiteral(order_id)}`);
+  return rows!;
+}
+
+interface Delivery {
+  state: string;
+  faults: string[];
+  attempts: { status: number | null; response: string; acknowledged: boolean }[];
+}
+
+/** The gateway's deliveries of an order once `count` of them are no longer in flight. */
+async function settledDeliveries(order_id: string, count: number): Promise<Delivery[]> {
+  const deadline_ms = Date.now() + POLL_TIMEOUT_MS;
+  let deliveries: Delivery[] = [];
+  while (Date.now() < deadline_ms) {
+    ({ deliveries } = await gatewayJson<{ deliveries: Delivery[] }>(`/sim/deliveries?out_trade_no=${order_id}`));
+    if (deliveries.filter((d) => d.state === 'delivered' || d.state === 'failed').length >= count) return deliveries;
+    await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
+  }
+  throw new Error(`deliveries of ${order_id} not settled: ${JSON.stringify(deliveries)}`);
+}
+
+describe('top-up over real processes', () => {
+  it('looks up a card, pays an Alipay top-up at the cashier, and the money is pending claim', async () => {
+    const lookup = await postJson<CardLookupResponse>('/api/v1/cards/lookup', { ...CARD, name: ' 张 三 ' });
+    expect(lookup.holder_name_masked).toBe('张*');
+    expect(lookup.pending_fen).toBe(0);
+
+    const created = await postJson<RechargeCreated>('/api/v1/recharges', { ...CARD, amount_fen: 10_000, channel: 'alipay', agree_terms: true }, 201);
+    expect(created).toMatchObject({ amount_fen: 10_000, status: 'unpaid' });
+    expect(new URL(created.pay_url).origin).toBe(campus.gateway_url);
+    expect((await recharge(created.order_id)).status).toBe('unpaid');
+
+    const paid = await pressCashierButton(created.pay_url, 'pay');
+    // The cashier sends the payer back to the app's order page.
+    expect(paid.status).toBe(302);
+    expect(paid.headers.get('location')).toContain(created.order_id);
+
+    const record = await waitForStatus(created.order_id, 'pending_claim');
+    expect(record).toMatchObject({ order_id: created.order_id, amount_fen: 10_000 });
+    expect(record.paid_at).toEqual(expect.any(Number));
+
+    // The Worker acknowledged the signed notification with exactly `success`.
+    const deliveries = await settledDeliveries(created.order_id, 1);
+    expect(deliveries).toHaveLength(1);
+    expect(deliveries[0]!.attempts).toEqual([expect.objectContaining({ status: 200, response: 'success', acknowledged: true })]);
+
+    expect(await creditsOf(created.order_id)).toEqual([
+      expect.objectContaining({ state: 'pending', amount_fen: 10_000, card_no: '20230001' }),
+    ]);
+    const again = await postJson<CardLookupResponse>('/api/v1/cards/lookup', CARD);
+    expect(again.pending_fen).toBe(10_000);
+    const records = (await (await worker(`/api/v1/recharges?card_token=${encodeURIComponent(card_token)}`)).json()) as RechargeRecordsResponse;
+    expect(records.records.find((r) => r.order_id === created.order_id)?.status).toBe('pending_claim');
+  });
+
+  it('credits once when the notification arrives three times, out of order', async () => {
+    const created = await postJson<RechargeCreated>('/api/v1/recharges', { card_token, amount_fen: 2_345, channel: 'alipay', agree_terms: true }, 201);
+    await gatewayJson('/sim/faults', 'POST', { action: 'hold', out_trade_no: created.order_id });
+    await gatewayJson('/sim/faults', 'POST', { action: 'duplicate', out_trade_no: created.order_id, copies: 2 });
+    expect((await pressCashierButton(created.pay_url, 'pay')).status).toBe(302);
+
+    // Held at the gateway: paid there, but nothing has reached the Worker yet.
+    const held = await gatewayJson<{ deliveries: Delivery[] }>(`/sim/deliveries?out_trade_no=${created.order_id}`);
+    expect(held.deliveries.map((d) => d.state)).toEqual(['held', 'held', 'held']);
+    expect((await recharge(created.order_id)).status).toBe('unpaid');
+
+    await gatewayJson('/sim/faults/release', 'POST', { out_trade_no: created.order_id, order: 'reverse' });
+    await waitForStatus(created.order_id, 'pending_claim');
+    const deliveries = await settledDeliveries(created.order_id, 3);
+    // Every copy was acknowledged (a duplicate is answered `success` too, or Alipay would retry it).
+    expect(deliveries.map((d) => d.attempts.at(-1)?.response)).toEqual(['success', 'success', 'success']);
+    expect(await creditsOf(created.order_id)).toHaveLength(1);
+    const [verdicts] = await executeLocalSql(
+      state_dir,
+      `SELECT verdict FROM notifications WHERE order_id = ${sqlLiteral(created.order_id)} ORDER BY id`,
+    );
+    expect(verdicts!.map((row) => row.verdict)).toEqual(['applied', 'duplicate', 'duplicate']);
+  });
+
+  it('leaves a cancelled top-up unpaid, and the expiry cron closes it', async () => {
+    const created = await postJson<RechargeCreated>('/api/v1/recharges', { card_token, amount_fen: 500, channel: 'alipay', agree_terms: true }, 201);
+    const cancelled = await pressCashierButton(created.pay_url, 'cancel');
+    expect(cancelled.status).toBeLessThan(400);
+    expect((await recharge(created.order_id)).status).toBe('unpaid');
+
+    // Move the order past its expiry instead of waiting 15 minutes, then run the cron.
+    await executeLocalSql(state_dir, `UPDATE orders SET expires_at_ms = ${Date.now() - 60_000} WHERE id = ${sqlLiteral(created.order_id)}`);
+    const cron = await worker('/cdn-cgi/handler/scheduled?cron=' + encodeURIComponent('*/5 * * * *'));
+    expect(cron.status).toBe(200);
+    const closed = await waitForStatus(created.order_id, 'closed');
+    expect(closed.paid_at).toBeUndefined();
+    expect(await creditsOf(created.order_id)).toEqual([]);
+    // Closed at the provider too: the cashier page no longer offers to pay.
+    const page = await fetch(created.pay_url, { signal: AbortSignal.timeout(15_000) });
+    const html = await page.text();
+    expect(html).toContain('交易已关闭');
+    expect(cashierForms(html, page.url).filter((form) => form.action.pathname.endsWith('/pay'))).toEqual([]);
+    const records = (await (await worker(`/api/v1/recharges?card_token=${encodeURIComponent(card_token)}`)).json()) as RechargeRecordsResponse;
+    expect(records.records.find((r) => r.order_id === created.order_id)?.status).toBe('closed');
+  });
+
+  it('pays a WeChat Pay top-up through the gateway', async () => {
+    const created = await postJson<RechargeCreated>('/api/v1/recharges', {
+      school_id: 'whovc',
+      name: '韩梅梅',
+      card_no: '330002',
+      amount_fen: 8_800,
+      channel: 'wechat',
+      agree_terms: true,
+    }, 201);
+    expect(new URL(created.pay_url).origin).toBe(campus.gateway_url);
+    const paid = await pressCashierButton(created.pay_url, 'pay');
+    expect(paid.status).toBeLessThan(400);
+    await waitForStatus(created.order_id, 'pending_claim');
+    expect(await creditsOf(created.order_id)).toEqual([expect.objectContaining({ state: 'pending', amount_fen: 8_800, card_no: '330002' })]);
+  });
+
+  it('leaves a ledger that passes the audit', async () => {
+    const report = await auditLocalD1(state_dir);
+    expect(report.violations).toEqual([]);
+    expect(report.totals).toMatchObject({ orders_paid: 3, credits_pending: 3, pending_fen: 10_000 + 2_345 + 8_800 });
+  });
+
+  it('npm run audit: exit 0 and a summary when clean, exit 1 naming the credit when its amount is tampered with', async () => {
+    const audit = () =>
+      spawnSync('npm', ['run', '--silent', 'audit', '--', '--persist-to', state_dir], {
+        cwd: REPO_ROOT,
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+    const clean = audit();
+    expect(clean.status, clean.stderr).toBe(0);
+    expect(clean.stdout).toMatch(/^audit clean: 4 orders \(3 paid, 0 refunded\), 3 credits \(3 pending/m);
+
+    const [[credit]] = (await executeLocalSql(state_dir, `SELECT id, amount_fen FROM credits ORDER BY id LIMIT 1`)) as [[{ id: string; amount_fen: number }]];
+    await executeLocalSql(state_dir, `UPDATE credits SET amount_fen = amount_fen + 1 WHERE id = ${sqlLiteral(credit.id)}`);
+    try {
+      const broken = audit();
+      expect(broken.status).toBe(1);
+      expect(broken.stdout).toContain(`invariant 1 credit_amount_mismatch: ${credit.id}`);
+      expect(broken.stdout).toContain(`credit ${credit.amount_fen + 1} fen, order ${credit.amount_fen} fen`);
+      expect(broken.stdout).toMatch(/^audit FAILED: 1 violations/m);
+    } finally {
+      await executeLocalSql(state_dir, `UPDATE credits SET amount_fen = ${credit.amount_fen} WHERE id = ${sqlLiteral(credit.id)}`);
+    }
+    expect(audit().status).toBe(0);
+  });
+});
