@@ -396,13 +396,19 @@ export function createWechatSimulator(ctx: GatewayContext): WechatSimulator {
     const redirect_url = request.url.searchParams.get('redirect_url') ?? '';
     const hidden = `<input type="hidden" name="redirect_url" value="${escapeHtml(redirect_url)}">`;
     const base = `/sim/wechat/trades/${encodeURIComponent(out_trade_no)}`;
-    const state = trade.state === 'NOTPAY' ? '' : `<p>订单状态：${escapeHtml(TRADE_STATE_DESC[trade.state])}</p>`;
+    const expired = trade.state === 'NOTPAY' && trade.expires_at_ms !== null && Date.now() > trade.expires_at_ms;
+    const heading =
+      `<h1>微信支付（模拟）</h1><p>${escapeHtml(trade.request.description)}</p>` +
+      `<p class="amount">¥${fenToYuan(trade.request.amount.total)}</p><p>商户订单号 ${escapeHtml(out_trade_no)}</p>`;
+    // Only a payable trade offers the buttons, as the real cashier does.
+    if (trade.state !== 'NOTPAY' || expired) {
+      const state = expired ? '订单已过期' : `订单${TRADE_STATE_DESC[trade.state]}`;
+      return page(200, '微信支付', `${heading}<p class="state">${escapeHtml(state)}</p>`);
+    }
     return page(
       200,
       '微信支付',
-      `<h1>微信支付（模拟）</h1><p>${escapeHtml(trade.request.description)}</p>` +
-        `<p class="amount">¥${fenToYuan(trade.request.amount.total)}</p>` +
-        `<p>商户订单号 ${escapeHtml(out_trade_no)}</p>${state}` +
+      heading +
         `<form method="post" action="${base}/pay">${hidden}<button class="pay" type="submit">确认支付</button></form>` +
         `<form method="post" action="${base}/cancel">${hidden}<button type="submit">取消支付</button></form>`,
     );

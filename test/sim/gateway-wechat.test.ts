@@ -234,7 +234,7 @@ describe('simulated WeChat Pay: orders, query, close, refund', () => {
 
   it('closes an unpaid trade with a signed 204, which then cannot be paid; a paid trade cannot be closed', async () => {
     const order_id = newOrderId();
-    await signedCall('POST', '/v3/pay/transactions/h5', h5Order(order_id, 100));
+    const created = await signedCall('POST', '/v3/pay/transactions/h5', h5Order(order_id, 100));
     const closed = await signedCall('POST', `/v3/pay/transactions/out-trade-no/${order_id}/close`, { mchid: keys.wechat.mch_id });
     expect(closed.status).toBe(204);
     expect(closed.text).toBe('');
@@ -243,6 +243,10 @@ describe('simulated WeChat Pay: orders, query, close, refund', () => {
     expect(query.json.trade_state).toBe('CLOSED');
     const pay = await fetch(`${gateway.origin}/sim/wechat/trades/${order_id}/pay`, { method: 'POST' });
     expect(pay.status).toBe(400);
+    // The cashier page no longer offers to pay.
+    const page = await (await fetch(created.json.h5_url)).text();
+    expect(page).toContain('订单已关闭');
+    expect(page).not.toContain('<form');
 
     const paid_id = newOrderId();
     await signedCall('POST', '/v3/pay/transactions/h5', h5Order(paid_id, 100));
