@@ -1,0 +1,228 @@
+// Refunds (DESIGN sections 6 and 7) against the real simulated Alipay gateway: only unclaimed
+// credits; voided directly while no hub can hold the credit, otherwise through the hub's void;
+// the order is refunded only after the provider took the refund.
+import { SELF, createExecutionContext, env, waitOnExecutionContext } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import type { ChangesResponse, ClaimsResponse, RefundView, VoidsResponse } from '../../protocol/hub.ts';
+import { app } from '../../worker/app.ts';
+import { creditIdForOrder } from '../../worker/ledger/payment.ts';
+import { alipayTopUp, gatewayNotification, openCashier, payAtGateway, postNotification, sim } from './helpers/gateway.ts';
+import { ORIGIN, creditRow, hubFetch, orderStatus, randomSuffix, registerHub, type TestHub } from './helpers/hub.ts';
+import { ADMIN_AUTH } from './helpers/seed.ts';
+
+interface PaidOrder {
+  order_id: string;
+  credit_id: string;
+  school_id: string;
+  card_no: string;
+  amount_fen: number;
+}
+
+/** A top-up made, paid at the gateway and notified, as a payer's phone and Alipay would. */
+async function paidOrder(amount_fen: number): Promise<PaidOrder> {
+  const { order_id, pay_url } = await alipayTopUp(amount_fen);
+  await openCashier(pay_url);
+  await payAtGateway(order_id);
+  const notification = await gatewayNotification(order_id);
+  const answer = await postNotification(notification.body);
+  expect(await answer.text()).toBe('success');
+  const order = await env.DB.prepare('SELECT school_id, card_no FROM orders WHERE id = ?').bind(order_id).first<{ school_id: string; card_no: string }>();
+  const credit_id = creditIdForOrder(order_id);
+  expect(await creditRow(credit_id)).toMatchObject({ state: 'pending' });
+  return { order_id, credit_id, school_id: order!.school_id, card_no: order!.card_no, amount_fen };
+}
+
+function refund(order_id: string, headers: Record<string, string> = ADMIN_AUTH): Promise<Response> {
+  return SELF.fetch(`${ORIGIN}/api/v1/admin/orders/${order_id}/refund`, { method: 'POST', headers });
+}
+
+async function gatewayRefunded(order_id: string): Promise<number> {
+  const { trade } = await sim<{ trade: { refunded_fen: number } }>(`/sim/alipay/trades/${order_id}`);
+  return trade.refunded_fen;
+}
+
+async function pullAll(hub: TestHub): Promise<ChangesResponse['changes']> {
+  const response = await hubFetch(hub, 'GET', '/api/v1/hub/changes?after=0&limit=1000');
+  expect(response.status).toBe(200);
+  return ((await response.json()) as ChangesResponse).changes;
+}
+
+async function answerVoid(hub: TestHub, credit_id: string, result: 'voided' | 'already_claimed'): Promise<VoidsResponse> {
+  const response = await hubFetch(hub, 'POST', '/api/v1/hub/voids', { answers: [{ credit_id, result }] });
+  expect(response.status).toBe(200);
+  return (await response.json()) as VoidsResponse;
+}
+
+async function sendClaim(hub: TestHub, paid: PaidOrder): Promise<ClaimsResponse> {
+  const claim = {
+    claim_id: `K${randomSuffix(8)}`,
+    card_no: paid.card_no,
+    terminal_id: 'pos-01',
+    amount_fen: paid.amount_fen,
+    credit_ids: [paid.credit_id],
+    balance_after_fen: paid.amount_fen,
+    load_counter_after: 1,
+    committed_at_ms: Date.now(),
+  };
+  const response = await hubFetch(hub, 'POST', '/api/v1/hub/claims', { claims: [claim] });
+  expect(response.status).toBe(200);
+  return (await response.json()) as ClaimsResponse;
+}
+
+describe('POST /api/v1/admin/orders/{order_id}/refund', () => {
+  it('voids directly and refunds when the school has no hub', async () => {
+    const paid = await paidOrder(1_234);
+    const response = await refund(paid.order_id);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ order_id: paid.order_id, state: 'refunded', route: 'direct', amount_fen: 1_234 });
+    expect(await orderStatus(paid.order_id)).toBe('refunded');
+    expect(await creditRow(paid.credit_id)).toMatchObject({ state: 'voided', void_requested_at_ms: null });
+    expect(await gatewayRefunded(paid.order_id)).toBe(1_234);
+    // Asking again changes nothing and refunds nothing twice.
+    const again = await refund(paid.order_id);
+    expect(again.status).toBe(200);
+    expect(await gatewayRefunded(paid.order_id)).toBe(1_234);
+  });
+
+  it('voids directly when the school’s hub has not been sent the credit yet', async () => {
+    const paid = await paidOrder(500);
+    const hub = await registerHub(paid.school_id);
+    const response = await refund(paid.order_id);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ state: 'refunded', route: 'direct' });
+    // When the hub does pull, it learns the credit is voided and will never offer it.
+    const credit = (await pullAll(hub)).find((change) => change.kind === 'credit' && change.credit_id === paid.credit_id);
+    expect(credit).toMatchObject({ state: 'voided' });
+  });
+
+  it('asks the hub once it holds the credit, and refunds when the hub answers voided', async () => {
+    const paid = await paidOrder(2_000);
+    const hub = await registerHub(paid.school_id);
+    await pullAll(hub);
+
+    const response = await refund(paid.order_id);
+    expect(response.status).toBe(202);
+    expect(await response.json()).toMatchObject({ state: 'requested', route: 'hub' });
+    expect(await orderStatus(paid.order_id)).toBe('paid');
+    expect(await creditRow(paid.credit_id)).toMatchObject({ state: 'pending', void_requested_at_ms: expect.any(Number) });
+    expect(await gatewayRefunded(paid.order_id)).toBe(0);
+    const changes = await pullAll(hub);
+    expect(changes.filter((change) => change.kind === 'void')).toEqual([
+      expect.objectContaining({ kind: 'void', credit_id: paid.credit_id, card_no: paid.card_no }),
+    ]);
+
+    expect(await answerVoid(hub, paid.credit_id, 'voided')).toEqual({ results: [{ credit_id: paid.credit_id, status: 'accepted' }] });
+    expect(await creditRow(paid.credit_id)).toMatchObject({ state: 'voided' });
+    expect(await orderStatus(paid.order_id)).toBe('refunded');
+    expect(await gatewayRefunded(paid.order_id)).toBe(2_000);
+    // The hub resending its answer is harmless.
+    expect((await answerVoid(hub, paid.credit_id, 'voided')).results[0]!.status).toBe('duplicate');
+    const final = await refund(paid.order_id);
+    expect(final.status).toBe(200);
+    expect(await final.json()).toMatchObject({ state: 'refunded', route: 'hub' });
+    expect(await gatewayRefunded(paid.order_id)).toBe(2_000);
+  });
+
+  it('refuses once the credit is claimed', async () => {
+    const paid = await paidOrder(800);
+    const hub = await registerHub(paid.school_id);
+    await pullAll(hub);
+    expect((await sendClaim(hub, paid)).results[0]!.status).toBe('accepted');
+    const response = await refund(paid.order_id);
+    expect(response.status).toBe(409);
+    expect(await response.json()).toMatchObject({ error: { code: 'refund_not_allowed' } });
+    expect(await orderStatus(paid.order_id)).toBe('paid');
+    expect(await gatewayRefunded(paid.order_id)).toBe(0);
+  });
+
+  it('ends as refused when the hub answers already_claimed, and the claim still lands', async () => {
+    const paid = await paidOrder(900);
+    const hub = await registerHub(paid.school_id);
+    await pullAll(hub);
+    expect((await refund(paid.order_id)).status).toBe(202);
+
+    expect(await answerVoid(hub, paid.credit_id, 'already_claimed')).toEqual({
+      results: [{ credit_id: paid.credit_id, status: 'accepted' }],
+    });
+    expect(await creditRow(paid.credit_id)).toMatchObject({ state: 'pending' });
+    const refused = await refund(paid.order_id);
+    expect(refused.status).toBe(409);
+    expect(await refused.json()).toMatchObject({ error: { code: 'refund_not_allowed' } });
+
+    expect((await sendClaim(hub, paid)).results[0]!.status).toBe('accepted');
+    expect(await creditRow(paid.credit_id)).toMatchObject({ state: 'claimed' });
+    expect(await orderStatus(paid.order_id)).toBe('paid');
+    expect(await gatewayRefunded(paid.order_id)).toBe(0);
+  });
+
+  it('refuses the refund when the claim arrives before the hub’s void answer', async () => {
+    const paid = await paidOrder(650);
+    const hub = await registerHub(paid.school_id);
+    await pullAll(hub);
+    expect((await refund(paid.order_id)).status).toBe(202);
+    expect((await sendClaim(hub, paid)).results[0]!.status).toBe('accepted');
+    const row = await env.DB.prepare('SELECT state FROM refunds WHERE order_id = ?').bind(paid.order_id).first();
+    expect(row).toEqual({ state: 'refused' });
+    // A confused hub saying "voided" now is refused: the credit is on the card.
+    expect((await answerVoid(hub, paid.credit_id, 'voided')).results[0]).toMatchObject({ status: 'rejected' });
+    expect(await creditRow(paid.credit_id)).toMatchObject({ state: 'claimed' });
+    expect(await orderStatus(paid.order_id)).toBe('paid');
+  });
+
+  it('leaves a retryable refund when the provider fails, and completes it on retry', async () => {
+    const paid = await paidOrder(1_500);
+    const broken = { ...env, ALIPAY_GATEWAY: 'http://127.0.0.1:9/gateway.do' };
+    const ctx = createExecutionContext();
+    const failed = await app.fetch(
+      new Request(`${ORIGIN}/api/v1/admin/orders/${paid.order_id}/refund`, { method: 'POST', headers: ADMIN_AUTH }),
+      broken,
+      ctx,
+    );
+    await waitOnExecutionContext(ctx);
+    expect(failed.status).toBe(202);
+    const pending = (await failed.json()) as RefundView;
+    expect(pending).toMatchObject({ state: 'provider_pending', route: 'direct', provider_attempts: 1 });
+    expect(pending.last_error).toBeTruthy();
+    expect(await orderStatus(paid.order_id)).toBe('paid');
+    expect(await creditRow(paid.credit_id)).toMatchObject({ state: 'voided' });
+    expect(await gatewayRefunded(paid.order_id)).toBe(0);
+
+    const retried = await refund(paid.order_id);
+    expect(retried.status).toBe(200);
+    expect(await retried.json()).toMatchObject({ state: 'refunded', provider_attempts: 2 });
+    expect(await orderStatus(paid.order_id)).toBe('refunded');
+    expect(await gatewayRefunded(paid.order_id)).toBe(1_500);
+  });
+
+  it('refuses unknown, unpaid and malformed orders, and callers without the admin token', async () => {
+    const unknown = await refund('Y00000000000000000000');
+    expect(unknown.status).toBe(404);
+    expect(await unknown.json()).toMatchObject({ error: { code: 'order_not_found' } });
+    const malformed = await refund('not-an-order');
+    expect(malformed.status).toBe(404);
+
+    const { order_id } = await alipayTopUp(300);
+    const unpaid = await refund(order_id);
+    expect(unpaid.status).toBe(409);
+    expect(await unpaid.json()).toMatchObject({ error: { code: 'refund_not_allowed' } });
+
+    const paid = await paidOrder(100);
+    const anonymous = await refund(paid.order_id, {});
+    expect(anonymous.status).toBe(401);
+    expect(await orderStatus(paid.order_id)).toBe('paid');
+    expect(await creditRow(paid.credit_id)).toMatchObject({ state: 'pending' });
+  });
+
+  it('rejects void answers for credits nobody asked to void, or of another school', async () => {
+    const paid = await paidOrder(400);
+    const hub = await registerHub(paid.school_id);
+    expect((await answerVoid(hub, paid.credit_id, 'voided')).results[0]).toMatchObject({ status: 'rejected' });
+    expect(await creditRow(paid.credit_id)).toMatchObject({ state: 'pending' });
+
+    const elsewhere = await paidOrder(400);
+    await registerHub(elsewhere.school_id).then(pullAll);
+    expect((await refund(elsewhere.order_id)).status).toBe(202);
+    expect((await answerVoid(hub, elsewhere.credit_id, 'voided')).results[0]).toMatchObject({ status: 'rejected', reason: 'unknown credit' });
+    expect(await creditRow(elsewhere.credit_id)).toMatchObject({ state: 'pending' });
+  });
+});
