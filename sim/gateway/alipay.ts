@@ -81,6 +81,8 @@ export interface AlipaySim {
   cancel(out_trade_no: string): AlipayTrade | undefined;
   /** Closes an unpaid trade as its timeout would, with the TRADE_CLOSED notification Alipay sends then. */
   expire(out_trade_no: string, now_ms: number): Promise<AlipayTrade | undefined>;
+  /** Closes every unpaid trade past its expiry (the server calls this on a timer). */
+  sweep(now_ms: number): Promise<void>;
   /** The signed notification for the trade's state (or `trade_status`), built but not sent. */
   buildNotification(
     trade: AlipayTrade,
@@ -377,22 +379,29 @@ export function createAlipaySim(ctx: GatewayContext): AlipaySim {
     return node;
   }
 
+  /** By trade_no when given (Alipay lets it win over out_trade_no), else by out_trade_no. */
   function findTrade(biz: Record<string, unknown>): AlipayTrade | undefined {
-    const out_trade_no = str(biz, 'out_trade_no');
-    if (out_trade_no !== undefined) return trades.get(out_trade_no);
     const trade_no = str(biz, 'trade_no');
-    if (trade_no === undefined) return undefined;
-    for (const trade of trades.values()) if (trade.trade_no === trade_no) return trade;
-    return undefined;
+    if (trade_no !== undefined) {
+      for (const trade of trades.values()) if (trade.trade_no === trade_no) return trade;
+      return undefined;
+    }
+    const out_trade_no = str(biz, 'out_trade_no');
+    return out_trade_no === undefined ? undefined : trades.get(out_trade_no);
   }
 
-  function close(biz: Record<string, unknown>, now_ms: number): Node {
+  async function close(biz: Record<string, unknown>, notify_url: string | undefined, now_ms: number): Promise<Node> {
     const trade = findTrade(biz);
     if (trade === undefined) return businessFailure('ACQ.TRADE_NOT_EXIST', '交易不存在');
     if (trade.status !== 'WAIT_BUYER_PAY') return businessFailure('ACQ.TRADE_STATUS_ERROR', '交易状态不合法');
-    // Closed at the merchant's request: Alipay does not notify the merchant of its own action.
     trade.status = 'TRADE_CLOSED';
     trade.closed_at_ms = now_ms;
+    // A close the merchant asked for is notified only to the notify_url of the close request
+    // itself (a public parameter of alipay.trade.close), never to the payment's.
+    if (notify_url !== undefined && notify_url.length > 0) {
+      const { params: _params, ...notification } = await notificationFor(trade, { now_ms, notify_url });
+      ctx.notify(notification);
+    }
     return success({ trade_no: trade.trade_no, out_trade_no: trade.out_trade_no });
   }
 
@@ -490,7 +499,7 @@ export function createAlipaySim(ctx: GatewayContext): AlipaySim {
         node = await query(biz);
         break;
       case 'alipay.trade.close':
-        node = close(biz, now_ms);
+        node = await close(biz, params.notify_url, now_ms);
         break;
       case 'alipay.trade.refund':
         node = await refund(biz, now_ms);
@@ -551,5 +560,6 @@ export function createAlipaySim(ctx: GatewayContext): AlipaySim {
       return trade;
     },
     buildNotification: (trade, options) => notificationFor(trade, options),
+    sweep: expireDue,
   };
 }

@@ -13,6 +13,7 @@ import { createWechatHandler } from './wechat.ts';
 export const REQUEST_BODY_BYTES_MAX = 64 * 1024;
 const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 30_000;
+const EXPIRY_SWEEP_INTERVAL_MS = 1_000;
 
 export interface RunningGateway {
   origin: string;
@@ -94,6 +95,12 @@ export async function startGateway(options: { config: GatewayConfig; port: numbe
   });
   const port = (server.address() as AddressInfo).port;
   origin = `http://${host}:${port}`;
+  // Trades time out on Alipay's own clock, and their TRADE_CLOSED notice goes out even when
+  // nobody asks about them.
+  const sweeper = setInterval(() => {
+    alipay.sweep(Date.now()).catch((err: unknown) => console.error(JSON.stringify({ level: 'error', msg: 'expiry sweep failed', error: String(err) })));
+  }, EXPIRY_SWEEP_INTERVAL_MS);
+  sweeper.unref();
   return {
     origin,
     port,
@@ -101,6 +108,7 @@ export async function startGateway(options: { config: GatewayConfig; port: numbe
     alipay,
     close: () =>
       new Promise<void>((resolve) => {
+        clearInterval(sweeper);
         notifier.stop();
         server.close(() => resolve());
         server.closeAllConnections();

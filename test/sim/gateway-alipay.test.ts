@@ -285,13 +285,15 @@ describe('cashier', () => {
     const order_id = orderId();
     const expire_at_ms = Date.now() + 1_500;
     await openTrade(order_id, '3.00', { biz: { time_expire: formatChinaTime(expire_at_ms) } });
-    await new Promise((resolve) => setTimeout(resolve, Math.max(0, Math.ceil(expire_at_ms / 1000) * 1000 - Date.now()) + 1_100));
+    // Nobody asks about the trade: Alipay's own clock closes it and notifies.
+    const note = await waitFor('closed notification', () => received.find((r) => r.params.out_trade_no === order_id), 6_000);
+    expect(note.at_ms).toBeGreaterThanOrEqual(Math.floor(expire_at_ms / 1000) * 1000);
+    expect(note.params.trade_status).toBe('TRADE_CLOSED');
+    expect(note.params.gmt_payment).toBeUndefined();
+    expect(await alipayVerify(alipayPublic, note.params, 'notification')).toBe(true);
     const late = await control(`/sim/alipay/trades/${order_id}/pay`, { body: {} });
     expect(late.status).toBe(409);
     expect(late.body).toMatchObject({ error: { code: 'trade_closed' } });
-    const note = await waitFor('closed notification', () => received.find((r) => r.params.out_trade_no === order_id));
-    expect(note.params.trade_status).toBe('TRADE_CLOSED');
-    expect(note.params.gmt_payment).toBeUndefined();
   });
 
   it('accepts timeout_express and refuses a malformed one', async () => {
@@ -420,8 +422,14 @@ describe('query, close, refund', () => {
     expect((await openapi('alipay.trade.query', { out_trade_no: unpaid })).node).toMatchObject({ trade_status: 'TRADE_CLOSED' });
     expect((await openapi('alipay.trade.close', { out_trade_no: orderId() })).node).toMatchObject({ code: '40004', sub_code: 'ACQ.TRADE_NOT_EXIST' });
     await new Promise((resolve) => setTimeout(resolve, 200));
-    // A close the merchant asked for is not notified back to it.
+    // A close the merchant asked for is notified only to a notify_url given with the close itself.
     expect(received.filter((r) => r.params.out_trade_no === unpaid)).toHaveLength(0);
+    const notified = orderId();
+    await openTrade(notified, '2.00', { notify_url: 'http://127.0.0.1:1/payment-notify' });
+    expect((await openapi('alipay.trade.close', { out_trade_no: notified }, { notify_url: receiver_url })).node).toMatchObject({ code: '10000' });
+    const close_note = await waitFor('close notification', () => received.find((r) => r.params.out_trade_no === notified));
+    expect(close_note.params).toMatchObject({ trade_status: 'TRADE_CLOSED' });
+    expect(close_note.params.gmt_close).toBeTruthy();
 
     const order_id = orderId();
     await openTrade(order_id, '10.00');
