@@ -7,13 +7,13 @@
 // gateway, default 8788; 0 = any), YIKATONG_STATE_DIR (wrangler's --persist-to, default
 // .wrangler/state), YIKATONG_DEV_DIR (where `.dev.vars` and `.dev/gateway.json` live,
 // default the repository root).
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ALIPAY_RETRY_SCHEDULE_MS, type GatewayConfig } from '../sim/gateway/types.ts';
 import { DEMO_CARDS, DEMO_SCHOOLS } from '../sim/demo-campus.ts';
 import { generateSandboxKeys, toDevVars, workerVars, type SandboxKeys } from '../sim/keys.ts';
 import { applyLocalMigrations, DEFAULT_PERSIST_DIR, REPO_ROOT } from './lib/local-d1.ts';
-import { portInUse, startService, type Service } from './lib/processes.ts';
+import { portInUse, runCommand, startService, type Service } from './lib/processes.ts';
 import { seedDemoCampus } from './seed.ts';
 
 export const WORKER_PORT_DEFAULT = 8787;
@@ -207,6 +207,44 @@ const workerStep: Step = {
   },
 };
 
+// The Worker serves pwa/dist as its static assets (wrangler.toml [assets]) and wrangler dev
+// refuses to start without that directory, so a fresh clone builds it here. A build newer
+// than every PWA source is reused: a start should not pay for a build nothing changed.
+const PWA_DIR = path.join(REPO_ROOT, 'pwa');
+const PWA_SOURCES = ['src', 'public', 'index.html', 'vite.config.ts', 'build'].map((name) => path.join(PWA_DIR, name));
+const PWA_SOURCE_FILES_MAX = 5_000;
+const PWA_BUILD_TIMEOUT_MS = 180_000;
+
+/** Newest modification time under the paths, looking at no more than PWA_SOURCE_FILES_MAX files. */
+export function newestMtimeMs(paths: readonly string[]): number {
+  let newest_ms = 0;
+  let seen = 0;
+  const pending = [...paths];
+  while (pending.length > 0 && seen < PWA_SOURCE_FILES_MAX) {
+    const next = pending.pop()!;
+    if (!existsSync(next)) continue;
+    seen++;
+    const stat = statSync(next);
+    newest_ms = Math.max(newest_ms, stat.mtimeMs);
+    if (stat.isDirectory()) for (const entry of readdirSync(next)) pending.push(path.join(next, entry));
+  }
+  return newest_ms;
+}
+
+const pwaStep: Step = {
+  name: 'PWA build (pwa/dist)',
+  async run(context) {
+    if (!existsSync(path.join(PWA_DIR, 'vite.config.ts'))) return;
+    const built = path.join(PWA_DIR, 'dist', 'index.html');
+    if (existsSync(built) && statSync(built).mtimeMs >= newestMtimeMs(PWA_SOURCES)) return;
+    context.options.log?.('building the PWA (vite build)…');
+    await runCommand(path.join(REPO_ROOT, 'node_modules', '.bin', 'vite'), ['build', '--config', path.join(PWA_DIR, 'vite.config.ts')], {
+      cwd: REPO_ROOT,
+      timeout_ms: PWA_BUILD_TIMEOUT_MS,
+    });
+  },
+};
+
 const seedStep: Step = {
   name: 'demo campus',
   async run(context) {
@@ -215,7 +253,7 @@ const seedStep: Step = {
 };
 
 // Order matters: the gateway's address goes into .dev.vars before wrangler reads it.
-export const STEPS: readonly Step[] = [sandboxKeysStep, gatewayStep, devVarsStep, migrationsStep, workerStep, seedStep];
+export const STEPS: readonly Step[] = [pwaStep, sandboxKeysStep, gatewayStep, devVarsStep, migrationsStep, workerStep, seedStep];
 
 async function stopAll(services: Service[]): Promise<void> {
   // Last started first: the Worker goes before the gateway it talks to. Bounded by the list.
@@ -266,7 +304,7 @@ export function guide(campus: Campus): string {
     '',
     `yikatong ready: worker ${w} gateway ${campus.gateway_url}`,
     '',
-    `  Worker                 ${w}`,
+    `  App (PWA)              ${w}/`,
     `  Schools                ${w}/api/v1/schools`,
     `  Simulated gateway      ${campus.gateway_url}  (plays Alipay and WeChat Pay: cashier pages, notifications)`,
     `  Admin token            ADMIN_TOKEN in ${dev_vars}  (Authorization: Bearer …)`,
