@@ -1,0 +1,458 @@
+// Every route of the Worker, fed malformed input: not JSON, the wrong content type, wrong types,
+// missing and extra fields, huge bodies, bad amounts, bad ids and queries. Each must answer 4xx
+// with an error code (Alipay's notify route answers its protocol's plain `fail`) and change
+// nothing. Table-driven: a new route is one more entry in ROUTES.
+import { env } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import type { CardLookupResponse } from '../../protocol/api.ts';
+import { bytesToBase64, bytesToBase64Url, utf8 } from '../../protocol/encoding.ts';
+import { ERROR_CODES } from '../../protocol/errors.ts';
+import { hubSigningString } from '../../protocol/hub.ts';
+import { ADMIN_AUTH, api, seedDemoCampus } from './helpers/seed.ts';
+import { freshSchool, insertCredit, insertOrder, postFrom, testOrderId, uniqueIp } from './helpers/fixtures.ts';
+
+type Json = Record<string, unknown>;
+
+interface World {
+  school_id: string;
+  card_token: string;
+  order_id: string;
+  hub_id: string;
+  hubSign(method: string, path_and_query: string, body: string | Uint8Array): Promise<Record<string, string>>;
+}
+
+interface Attempt {
+  label: string;
+  method: string;
+  path: string;
+  body?: string | Uint8Array;
+  /** Content type; null sends none. */
+  type?: string | null;
+}
+
+interface RouteSpec {
+  route: string;
+  method: 'GET' | 'POST' | 'PUT';
+  path: (w: World) => string;
+  /** What the body is: JSON (with a valid example), CSV, a provider's form, or nothing. */
+  body: 'json' | 'csv' | 'form' | 'none';
+  valid?: (w: World) => Json;
+  /** Top-level fields the route accepts being absent. */
+  optional?: string[];
+  /** Paths that name something malformed. */
+  badPaths?: (w: World) => string[];
+  badQueries?: string[];
+  auth?: 'admin' | 'hub' | 'client';
+  /** Bytes past the route's body limit. */
+  huge_bytes?: number;
+  answer?: 'json' | 'alipay-fail';
+  /** A refused provider notification is kept for audit: that one table may grow. */
+  audits?: boolean;
+  /** The valid example, sent last, must be accepted: proof the refusals were about the mutation. */
+  accepts?: number[];
+}
+
+const JSON_TYPE = 'application/json';
+const HUGE_JSON_BYTES = 100 * 1024;
+const BAD_SCHOOL_IDS = ['BAD_ID', 'a', "x'--", 'x'.repeat(60), '%E5%BC%A0'];
+const BAD_ORDER_IDS = ['nope', 'Y1', "Y2026'--", 'Z20260101000000000ABCDEFGHIJ', `Y${'1'.repeat(40)}`, '%00'];
+
+const ROUTES: RouteSpec[] = [
+  {
+    route: 'GET /api/v1/schools',
+    method: 'GET',
+    path: () => '/api/v1/schools',
+    body: 'none',
+    badQueries: ['?initial=AB', `?q=${'x'.repeat(40)}`, `?city=${'y'.repeat(40)}`, '?initial=1'],
+    accepts: [200],
+  },
+  {
+    route: 'POST /api/v1/cards/lookup',
+    method: 'POST',
+    path: () => '/api/v1/cards/lookup',
+    body: 'json',
+    auth: 'client',
+    valid: (w) => ({ school_id: w.school_id, name: '张三', card_no: '20230001' }),
+    accepts: [200],
+  },
+  {
+    route: 'POST /api/v1/recharges (card details)',
+    method: 'POST',
+    path: () => '/api/v1/recharges',
+    body: 'json',
+    auth: 'client',
+    valid: (w) => ({ school_id: w.school_id, name: '张三', card_no: '20230001', amount_fen: 100, channel: 'alipay', notify_phone: '13800138000', agree_terms: true }),
+    optional: ['notify_phone'],
+    accepts: [201],
+  },
+  {
+    route: 'POST /api/v1/recharges (card token)',
+    method: 'POST',
+    path: () => '/api/v1/recharges',
+    body: 'json',
+    auth: 'client',
+    valid: (w) => ({ card_token: w.card_token, amount_fen: 100, channel: 'alipay', agree_terms: true }),
+    accepts: [201],
+  },
+  {
+    route: 'GET /api/v1/recharges/{order_id}',
+    method: 'GET',
+    path: (w) => `/api/v1/recharges/${w.order_id}`,
+    body: 'none',
+    badPaths: () => BAD_ORDER_IDS.map((id) => `/api/v1/recharges/${id}`),
+    accepts: [200],
+  },
+  {
+    route: 'GET /api/v1/recharges?card_token=',
+    method: 'GET',
+    path: (w) => `/api/v1/recharges?card_token=${w.card_token}`,
+    body: 'none',
+    accepts: [200],
+    badQueries: ['', '?card_token=', '?card_token=x.y', '?card_token=a&extra=1', `?card_token=${'a'.repeat(600)}`],
+  },
+  {
+    route: 'POST /api/v1/notify/alipay',
+    method: 'POST',
+    path: () => '/api/v1/notify/alipay',
+    body: 'form',
+    answer: 'alipay-fail',
+    audits: true,
+  },
+  {
+    route: 'POST /api/v1/notify/wechat',
+    method: 'POST',
+    path: () => '/api/v1/notify/wechat',
+    body: 'json',
+    valid: (w) => ({
+      id: 'EV-1',
+      create_time: '2026-11-22T10:00:00+08:00',
+      resource_type: 'encrypt-resource',
+      event_type: 'TRANSACTION.SUCCESS',
+      summary: 'ok',
+      resource: { algorithm: 'AEAD_AES_256_GCM', ciphertext: 'AAAA', nonce: 'abcdefabcdef', associated_data: 'transaction', original_type: 'transaction' },
+      amount_fen: 100,
+      order_id: w.order_id,
+    }),
+    audits: true,
+  },
+  {
+    route: 'PUT /api/v1/admin/schools/{school_id}',
+    method: 'PUT',
+    path: () => '/api/v1/admin/schools/new-school',
+    body: 'json',
+    auth: 'admin',
+    valid: () => ({ name: '新学校', city: '威海', initial: 'X', max_amount_fen: 50_000 }),
+    optional: ['max_amount_fen'],
+    badPaths: () => BAD_SCHOOL_IDS.map((id) => `/api/v1/admin/schools/${id}`),
+    accepts: [201],
+  },
+  {
+    route: 'POST /api/v1/admin/schools/{school_id}/cards',
+    method: 'POST',
+    path: (w) => `/api/v1/admin/schools/${w.school_id}/cards`,
+    body: 'csv',
+    auth: 'admin',
+    badPaths: () => [...BAD_SCHOOL_IDS.map((id) => `/api/v1/admin/schools/${id}/cards`), '/api/v1/admin/schools/no-such-school/cards'],
+    huge_bytes: 8 * 1024 * 1024 + 1,
+  },
+  {
+    route: 'GET /api/v1/admin/orders',
+    method: 'GET',
+    path: () => '/api/v1/admin/orders',
+    body: 'none',
+    auth: 'admin',
+    accepts: [200],
+    badQueries: ['?limit=0', '?limit=201', '?limit=1e2', '?status=x', '?cursor=abc', '?card_no=%21', '?school_id=BAD', '?x=1'],
+  },
+  {
+    route: 'GET /api/v1/admin/credits',
+    method: 'GET',
+    path: () => '/api/v1/admin/credits?state=pending',
+    body: 'none',
+    auth: 'admin',
+    accepts: [200],
+    badQueries: ['?state=lost', '?limit=-1', '?cursor=Y123', '?state=pending&state=claimed&y=2'],
+  },
+  {
+    route: 'PUT /api/v1/admin/hubs/{hub_id}',
+    method: 'PUT',
+    path: () => '/api/v1/admin/hubs/hub-new',
+    body: 'json',
+    auth: 'admin',
+    valid: (w) => ({ school_id: w.school_id, public_key: 'MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=' }),
+    badPaths: () => BAD_SCHOOL_IDS.map((id) => `/api/v1/admin/hubs/${id}`),
+    accepts: [201],
+  },
+  {
+    route: 'GET /api/v1/admin/grey-records',
+    method: 'GET',
+    path: () => '/api/v1/admin/grey-records',
+    body: 'none',
+    auth: 'admin',
+    accepts: [200],
+    badQueries: ['?status=x', '?limit=0', '?limit=100000', '?cursor=bad', '?school_id=BAD'],
+  },
+  {
+    route: 'POST /api/v1/admin/orders/{order_id}/refund',
+    method: 'POST',
+    path: (w) => `/api/v1/admin/orders/${w.order_id}/refund`,
+    body: 'none',
+    auth: 'admin',
+    badPaths: () => BAD_ORDER_IDS.map((id) => `/api/v1/admin/orders/${id}/refund`),
+  },
+  {
+    route: 'GET /api/v1/hub/changes',
+    method: 'GET',
+    path: () => '/api/v1/hub/changes?after=0',
+    body: 'none',
+    auth: 'hub',
+    accepts: [200],
+    badQueries: ['?after=-1', '?after=x', '?limit=0', '?limit=100001', '?after=1e999'],
+  },
+  {
+    route: 'POST /api/v1/hub/claims',
+    method: 'POST',
+    path: () => '/api/v1/hub/claims',
+    body: 'json',
+    auth: 'hub',
+    valid: () => ({
+      claims: [
+        {
+          claim_id: 'K-1',
+          card_no: '20230001',
+          terminal_id: 'POS-1',
+          amount_fen: 100,
+          credit_ids: ['C-unknown'],
+          balance_after_fen: 100,
+          load_counter_after: 1,
+          committed_at_ms: Date.now(),
+        },
+      ],
+    }),
+    huge_bytes: 2 * 1024 * 1024,
+    accepts: [200],
+  },
+  {
+    route: 'POST /api/v1/hub/voids',
+    method: 'POST',
+    path: () => '/api/v1/hub/voids',
+    body: 'json',
+    auth: 'hub',
+    valid: () => ({ answers: [{ credit_id: 'C-unknown', result: 'voided' }] }),
+    huge_bytes: 2 * 1024 * 1024,
+    accepts: [200],
+  },
+  {
+    route: 'POST /api/v1/hub/card-reports',
+    method: 'POST',
+    path: () => '/api/v1/hub/card-reports',
+    body: 'json',
+    auth: 'hub',
+    valid: () => ({ reports: [{ card_no: '20230001', balance_fen: 12_282, load_counter: 3, seen_at_ms: Date.now() }] }),
+    huge_bytes: 2 * 1024 * 1024,
+    accepts: [200],
+  },
+];
+
+/** Values of another JSON type than `value`, so a schema must refuse each. */
+function wrongTypes(value: unknown): unknown[] {
+  if (typeof value === 'string') return [123, true, null, {}, []];
+  if (typeof value === 'number') return [String(value), true, null, {}, []];
+  if (typeof value === 'boolean') return ['true', 1, null];
+  if (Array.isArray(value)) return [{}, 'x', null, 1];
+  return [[], 'x', null, 1];
+}
+
+const BAD_AMOUNTS = [-1, -100, 0.5, 1.5, 1e20, 2 ** 53, '100'];
+
+function jsonAttempts(spec: RouteSpec, path: string, valid: Json): Attempt[] {
+  const attempts: Attempt[] = [];
+  const add = (label: string, body: string | Uint8Array, type: string | null = JSON_TYPE) =>
+    attempts.push({ label, method: spec.method, path, body, type });
+  const text = JSON.stringify(valid);
+  add('not JSON', text.slice(0, -1));
+  add('JSON with trailing garbage', `${text}}`);
+  add('empty body', '');
+  add('not UTF-8', new Uint8Array([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d]));
+  add('wrong content type', text, 'text/plain');
+  add('form content type', text, 'application/x-www-form-urlencoded');
+  add('no content type', text, null);
+  for (const other of ['null', '[]', '"x"', '1', 'true', JSON.stringify([valid])]) add(`JSON ${other.slice(0, 10)}`, other);
+  add('extra field', JSON.stringify({ ...valid, extra_field: 1 }));
+  add('huge body', JSON.stringify({ ...valid, padding: 'x'.repeat(spec.huge_bytes ?? HUGE_JSON_BYTES) }));
+  add('deep nesting', '['.repeat(5_000) + ']'.repeat(5_000));
+  for (const [key, value] of Object.entries(valid)) {
+    if (!(spec.optional ?? []).includes(key)) {
+      const { [key]: _, ...rest } = valid;
+      add(`missing ${key}`, JSON.stringify(rest));
+    }
+    for (const wrong of wrongTypes(value)) add(`${key} = ${JSON.stringify(wrong)}`, JSON.stringify({ ...valid, [key]: wrong }));
+    if (/_fen$/.test(key)) {
+      for (const amount of BAD_AMOUNTS) add(`${key} = ${amount}`, JSON.stringify({ ...valid, [key]: amount }));
+    }
+    // The first element of a batch gets the same treatment for its money fields and types.
+    if (Array.isArray(value) && typeof value[0] === 'object' && value[0] !== null) {
+      const first = value[0] as Json;
+      add(`${key}: empty`, JSON.stringify({ ...valid, [key]: [] }));
+      add(`${key}.0: extra field`, JSON.stringify({ ...valid, [key]: [{ ...first, extra_field: 1 }] }));
+      for (const [inner, inner_value] of Object.entries(first)) {
+        const { [inner]: _, ...rest } = first;
+        add(`${key}.0 missing ${inner}`, JSON.stringify({ ...valid, [key]: [rest] }));
+        for (const wrong of wrongTypes(inner_value)) {
+          add(`${key}.0.${inner} = ${JSON.stringify(wrong)}`, JSON.stringify({ ...valid, [key]: [{ ...first, [inner]: wrong }] }));
+        }
+        if (/_fen$/.test(inner)) {
+          for (const amount of BAD_AMOUNTS) {
+            add(`${key}.0.${inner} = ${amount}`, JSON.stringify({ ...valid, [key]: [{ ...first, [inner]: amount }] }));
+          }
+        }
+      }
+    }
+  }
+  return attempts;
+}
+
+function attemptsFor(spec: RouteSpec, w: World): Attempt[] {
+  const path = spec.path(w);
+  const attempts: Attempt[] = [];
+  for (const bad of spec.badPaths?.(w) ?? []) {
+    const valid = spec.valid?.(w);
+    attempts.push({ label: `bad path ${bad}`, method: spec.method, path: bad, ...(valid ? { body: JSON.stringify(valid), type: JSON_TYPE } : {}) });
+    if (spec.body === 'csv') attempts.push({ label: `bad path ${bad} (csv)`, method: spec.method, path: bad, body: '1,A,student,active\n', type: 'text/csv' });
+  }
+  const base = path.split('?')[0]!;
+  for (const query of spec.badQueries ?? []) attempts.push({ label: `query ${query}`, method: spec.method, path: `${base}${query}` });
+  if (spec.body === 'json') attempts.push(...jsonAttempts(spec, path, spec.valid!(w)));
+  if (spec.body === 'csv') {
+    const add = (label: string, body: string | Uint8Array, type: string | null) => attempts.push({ label, method: spec.method, path, body, type });
+    add('JSON instead of CSV', '{"card_no":"1"}', JSON_TYPE);
+    add('no content type', '1,A,student,active\n', null);
+    add('charset gbk', '1,A,student,active\n', 'text/csv; charset=gbk');
+    add('not UTF-8', new Uint8Array([0x31, 0x2c, 0xd5, 0xc5, 0x2c, 0x73, 0x0a]), 'text/csv');
+    add('huge body', `card_no,name,kind,status\n${'1,A,student,active\n'.repeat(Math.ceil((spec.huge_bytes ?? 0) / 19) + 1)}`, 'text/csv');
+  }
+  if (spec.body === 'form') {
+    const add = (label: string, body: string | Uint8Array, type: string | null = 'application/x-www-form-urlencoded; charset=utf-8') =>
+      attempts.push({ label, method: spec.method, path, body, type });
+    const form = `out_trade_no=${w.order_id}&total_amount=1.00&trade_status=TRADE_SUCCESS&app_id=2021000000000001&trade_no=T1`;
+    add('unsigned', form);
+    add('JSON instead of a form', JSON.stringify({ out_trade_no: w.order_id }), JSON_TYPE);
+    add('empty body', '');
+    add('repeated fields', `${form}&out_trade_no=${w.order_id}`);
+    add('bad percent escapes', 'out_trade_no=%E4%B8&sign=%%%');
+    add('negative amount', form.replace('total_amount=1.00', 'total_amount=-1.00') + '&sign=AAAA&sign_type=RSA2');
+    add('float-ish amount', form.replace('total_amount=1.00', 'total_amount=1.005') + '&sign=AAAA&sign_type=RSA2');
+    add('huge amount', form.replace('total_amount=1.00', 'total_amount=1e30') + '&sign=AAAA&sign_type=RSA2');
+    add('unknown order', form.replace(w.order_id, 'Y20260101000000000ZZZZZZZZZZ') + '&sign=AAAA&sign_type=RSA2');
+    add('bad order id', form.replace(w.order_id, "x'--") + '&sign=AAAA&sign_type=RSA2');
+    add('huge body', `${form}&pad=${'x'.repeat(64 * 1024)}`);
+    add('not UTF-8', new Uint8Array([0x61, 0x3d, 0xff, 0xfe]));
+  }
+  return attempts;
+}
+
+/** Every row of every table a request could change, except audit, replay and liveness bookkeeping. */
+async function snapshot(exclude: string[]): Promise<Record<string, unknown[]>> {
+  const tables = await env.DB.prepare(
+    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_cf_%' AND name NOT LIKE 'd1_%'",
+  ).all<{ name: string }>();
+  const out: Record<string, unknown[]> = {};
+  for (const { name } of tables.results) {
+    if (exclude.includes(name)) continue;
+    const rows = (await env.DB.prepare(`SELECT * FROM "${name}" ORDER BY rowid`).all()).results;
+    // A hub's last contact is liveness bookkeeping (DESIGN's /healthz "last contact"), not data.
+    out[name] = name === 'hubs' ? rows.map(({ last_seen_at_ms: _, ...row }) => row) : rows;
+  }
+  return out;
+}
+
+async function buildWorld(): Promise<World> {
+  await seedDemoCampus();
+  const school_id = await freshSchool();
+  const found = (await (await postFrom(uniqueIp(), '/api/v1/cards/lookup', { school_id, name: '张三', card_no: '20230001' })).json()) as CardLookupResponse;
+  const now_ms = Date.now();
+  const order = { order_id: testOrderId(now_ms), school_id, card_no: '20230001', amount_fen: 100, status: 'paid' as const, created_at_ms: now_ms, paid_at_ms: now_ms };
+  await insertOrder(order);
+  await insertCredit(order, { state: 'pending' });
+  const pair = (await crypto.subtle.generateKey({ name: 'Ed25519' }, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const spki = new Uint8Array((await crypto.subtle.exportKey('spki', pair.publicKey)) as ArrayBuffer);
+  const hub_id = `hub-${crypto.randomUUID().slice(0, 8)}`;
+  const registered = await api(`/api/v1/admin/hubs/${hub_id}`, {
+    method: 'PUT',
+    headers: { 'content-type': JSON_TYPE, ...ADMIN_AUTH },
+    body: JSON.stringify({ school_id, public_key: bytesToBase64(spki) }),
+  });
+  expect(registered.status).toBe(201);
+  return {
+    school_id,
+    card_token: found.card_token,
+    order_id: order.order_id,
+    hub_id,
+    async hubSign(method, path_and_query, body) {
+      const timestamp_ms = Date.now();
+      const nonce = bytesToBase64Url(crypto.getRandomValues(new Uint8Array(18)));
+      const signed = await hubSigningString({ method, path_and_query, timestamp_ms, nonce, body });
+      const signature = new Uint8Array(await crypto.subtle.sign({ name: 'Ed25519' }, pair.privateKey, utf8(signed)));
+      return { 'X-Hub-Id': hub_id, 'X-Hub-Timestamp': String(timestamp_ms), 'X-Hub-Nonce': nonce, 'X-Hub-Signature': bytesToBase64(signature) };
+    },
+  };
+}
+
+async function send(spec: RouteSpec, w: World, attempt: Attempt): Promise<Response> {
+  const headers: Record<string, string> = {};
+  if (attempt.type) headers['content-type'] = attempt.type;
+  if (spec.auth === 'admin') Object.assign(headers, ADMIN_AUTH);
+  if (spec.auth === 'client') headers['cf-connecting-ip'] = uniqueIp();
+  if (spec.auth === 'hub') Object.assign(headers, await w.hubSign(attempt.method, attempt.path, attempt.body ?? ''));
+  const init: RequestInit = { method: attempt.method, headers };
+  if (attempt.body !== undefined && attempt.method !== 'GET') init.body = attempt.body;
+  return api(attempt.path, init);
+}
+
+describe('malformed input on every route', () => {
+  it.each(ROUTES.map((spec) => [spec.route, spec] as const))('%s: 4xx with a code, nothing changes', async (_, spec) => {
+    const w = await buildWorld();
+    const exclude = ['hub_nonces', ...(spec.audits ? ['notifications'] : [])];
+    const before = await snapshot(exclude);
+    const attempts = attemptsFor(spec, w);
+    expect(attempts.length).toBeGreaterThan(0);
+    const failures: string[] = [];
+    const codes = new Set<string>();
+    for (const attempt of attempts) {
+      const res = await send(spec, w, attempt);
+      const text = await res.text();
+      const label = `${attempt.label}: ${res.status} ${text.slice(0, 160)}`;
+      if (res.status < 400 || res.status >= 500) {
+        failures.push(label);
+        continue;
+      }
+      if (spec.answer === 'alipay-fail') {
+        if (text !== 'fail') failures.push(label);
+        continue;
+      }
+      let body: { error?: { code?: unknown; message?: unknown } } = {};
+      try {
+        body = JSON.parse(text);
+      } catch {
+        // Reported below as a missing code.
+      }
+      const code = body.error?.code;
+      if (typeof code === 'string') codes.add(code);
+      if (typeof code !== 'string' || !(ERROR_CODES as readonly string[]).includes(code) || typeof body.error?.message !== 'string') {
+        failures.push(label);
+      }
+    }
+    expect(failures).toEqual([]);
+    // The refusals came from reading the body, not only from a guard in front of it.
+    if (spec.body === 'json' && !spec.audits) expect([...codes]).toEqual(expect.arrayContaining(['invalid_json', 'invalid_body', 'payload_too_large']));
+    expect(await snapshot(exclude)).toEqual(before);
+    if (spec.accepts !== undefined && spec.valid !== undefined) {
+      const path = spec.path(w);
+      const res = await send(spec, w, { label: 'valid', method: spec.method, path, body: JSON.stringify(spec.valid(w)), type: JSON_TYPE });
+      expect(spec.accepts, await res.text()).toContain(res.status);
+    } else if (spec.accepts !== undefined) {
+      const res = await send(spec, w, { label: 'valid', method: spec.method, path: spec.path(w) });
+      expect(spec.accepts, await res.text()).toContain(res.status);
+    }
+  });
+});
