@@ -1,0 +1,112 @@
+// The push channel (DESIGN section 6): a hub holds a WebSocket to its school's Durable Object,
+// signed like every hub request, and is told to pull when a change for it is written.
+import { SELF, env } from 'cloudflare:test';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { HUB_PUSH_PATH, type HubPushMessage } from '../../protocol/hub.ts';
+import { notifySchoolHub } from '../../worker/hub/push.ts';
+import { ORIGIN, createSchool, generateHubKey, paidTopup, registerHub, signedHeaders, type TestHub } from './helpers/hub.ts';
+import { ADMIN_AUTH } from './helpers/seed.ts';
+
+const MESSAGE_WAIT_MS = 3_000;
+
+/** Opens the push socket as a hub does and collects what arrives. */
+async function connect(hub: TestHub, options: { signing_key?: CryptoKey } = {}): Promise<{ response: Response; ws: WebSocket | null; messages: HubPushMessage[] }> {
+  const headers = await signedHeaders(hub, 'GET', HUB_PUSH_PATH, '', options);
+  const response = await SELF.fetch(`${ORIGIN}${HUB_PUSH_PATH}`, { headers: { ...headers, upgrade: 'websocket' } });
+  const messages: HubPushMessage[] = [];
+  const ws = response.webSocket;
+  if (ws !== null) {
+    ws.accept();
+    ws.addEventListener('message', (event) => {
+      if (typeof event.data === 'string' && event.data.startsWith('{')) messages.push(JSON.parse(event.data) as HubPushMessage);
+    });
+  }
+  return { response, ws, messages };
+}
+
+/** Waits, bounded, until `predicate` holds for the messages received so far. */
+async function waitFor(messages: HubPushMessage[], predicate: (m: HubPushMessage[]) => boolean): Promise<void> {
+  const deadline_ms = Date.now() + MESSAGE_WAIT_MS;
+  while (!predicate(messages)) {
+    if (Date.now() > deadline_ms) throw new Error(`no such push message; got ${JSON.stringify(messages)}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function latestSeq(school_id: string): Promise<number> {
+  return (await env.DB.prepare('SELECT MAX(seq) AS seq FROM changes WHERE school_id = ?').bind(school_id).first<{ seq: number }>())!.seq;
+}
+
+describe('GET /api/v1/hub/push', () => {
+  let school_id: string;
+  let hub: TestHub;
+
+  beforeAll(async () => {
+    school_id = await createSchool('push', ['P1']);
+    hub = await registerHub(school_id);
+  });
+
+  it('tells a connected hub where the feed stands, then about each new credit', async () => {
+    const { response, ws, messages } = await connect(hub);
+    expect(response.status).toBe(101);
+    await waitFor(messages, (m) => m.length >= 1);
+    expect(messages[0]).toEqual({ type: 'changes', seq: await latestSeq(school_id) });
+
+    // The money path writes the credit; the code that wrote it pokes the school's object.
+    await paidTopup(school_id, 'P1', 1_000);
+    const seq = await latestSeq(school_id);
+    await notifySchoolHub(env, school_id);
+    await waitFor(messages, (m) => m.some((message) => message.seq === seq));
+    expect(messages.at(-1)).toEqual({ type: 'changes', seq });
+    ws!.close(1000, 'done');
+  });
+
+  it('pushes when a refund asks the hub to void a credit', async () => {
+    const { ws, messages } = await connect(hub);
+    await waitFor(messages, (m) => m.length >= 1);
+    const credit = await paidTopup(school_id, 'P1', 700);
+    // The hub has pulled the credit, so the refund must go through it.
+    await env.DB.prepare('UPDATE hubs SET sent_through_seq = ? WHERE id = ?').bind(await latestSeq(school_id), hub.hub_id).run();
+    const refund = await SELF.fetch(`${ORIGIN}/api/v1/admin/orders/${credit.order_id}/refund`, { method: 'POST', headers: ADMIN_AUTH });
+    expect(refund.status).toBe(202);
+    const seq = await latestSeq(school_id);
+    await waitFor(messages, (m) => m.some((message) => message.seq === seq));
+    ws!.close(1000, 'done');
+  });
+
+  it('reaches every hub connected for the school, and only that school', async () => {
+    const standby = await registerHub(school_id);
+    const other = await registerHub(await createSchool('pushx', ['Q1']));
+    const a = await connect(hub);
+    const b = await connect(standby);
+    const c = await connect(other);
+    for (const conn of [a, b, c]) await waitFor(conn.messages, (m) => m.length >= 1);
+    await paidTopup(school_id, 'P1', 300);
+    const seq = await latestSeq(school_id);
+    await notifySchoolHub(env, school_id, seq);
+    await waitFor(a.messages, (m) => m.some((message) => message.seq === seq));
+    await waitFor(b.messages, (m) => m.some((message) => message.seq === seq));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(c.messages).toHaveLength(1);
+    for (const conn of [a, b, c]) conn.ws!.close(1000, 'done');
+  });
+
+  it('refuses an unsigned or forged upgrade and a plain GET', async () => {
+    const unsigned = await SELF.fetch(`${ORIGIN}${HUB_PUSH_PATH}`, { headers: { upgrade: 'websocket' } });
+    expect(unsigned.status).toBe(401);
+    expect(unsigned.webSocket).toBeNull();
+    const forger = await generateHubKey();
+    const forged = await connect(hub, { signing_key: forger.private_key });
+    expect(forged.response.status).toBe(401);
+    expect(forged.ws).toBeNull();
+
+    const plain = await SELF.fetch(`${ORIGIN}${HUB_PUSH_PATH}`, { headers: await signedHeaders(hub, 'GET', HUB_PUSH_PATH, '') });
+    expect(plain.status).toBe(426);
+    expect(await plain.json()).toMatchObject({ error: { code: 'upgrade_required' } });
+  });
+
+  it('never fails the caller when the school has no hub connected or push is not configured', async () => {
+    await expect(notifySchoolHub(env, 'school-without-hub')).resolves.toBeUndefined();
+    await expect(notifySchoolHub({ ...env, SCHOOL_HUB: undefined }, school_id)).resolves.toBeUndefined();
+  });
+});
