@@ -117,7 +117,12 @@ export async function createOrder(db: Db, input: NewOrder, options: { now_ms: nu
  * order closes; one the provider somehow reports paid later is still made paid by applyPaid.
  */
 export async function closeUnstartedOrder(db: Db, order_id: string, now_ms: number): Promise<void> {
-  await db
+  await closeUnstartedOrderQuery(db, order_id, now_ms);
+}
+
+/** Exported for the query-plan test. */
+export function closeUnstartedOrderQuery(db: Db, order_id: string, now_ms: number) {
+  return db
     .update(orders)
     .set({ status: 'closed', closed_at_ms: now_ms })
     .where(and(eq(orders.id, order_id), eq(orders.status, 'unpaid')));
