@@ -452,6 +452,36 @@ describe("the Worker's WeChat channel against the simulated gateway", () => {
     }
   });
 
+  it('believes neither a stale nor a foreign-serial answer, nor an unsigned "order does not exist"', async () => {
+    const platformPrivate = await importRsaPrivateKey(keys.wechat.platform_private_key);
+    const order_id = newOrderId();
+    const notExist = JSON.stringify({ code: 'ORDER_NOT_EXIST', message: '订单不存在' });
+    const answers: { name: string; status: number; headers: () => Promise<Record<string, string>> }[] = [
+      {
+        name: 'signed 10 minutes ago',
+        status: 404,
+        headers: () => signBody(platformPrivate, keys.wechat.platform_public_key_id, notExist, Date.now() - 600_000),
+      },
+      { name: 'another key id', status: 404, headers: () => signBody(platformPrivate, 'PUB_KEY_ID_OTHER', notExist, Date.now()) },
+      { name: 'unsigned', status: 404, headers: async () => ({}) },
+    ];
+    for (const answer of answers) {
+      const impostor: Server = createServer(async (_req, res) => {
+        res.writeHead(answer.status, { ...(await answer.headers()), 'content-type': 'application/json' }).end(notExist);
+      });
+      await new Promise<void>((resolve) => impostor.listen(0, '127.0.0.1', resolve));
+      try {
+        const origin = `http://127.0.0.1:${(impostor.address() as AddressInfo).port}`;
+        // "not_found" would let the expiry cron close the order; only WeChat Pay may say so.
+        const error = await wechatChannel(workerVars(keys, origin)).queryTrade(order_id).catch((e) => e);
+        expect(error, answer.name).toBeInstanceOf(ProviderError);
+        expect(error, answer.name).toMatchObject({ provider_code: 'response_signature_invalid', transient: true });
+      } finally {
+        await new Promise<void>((resolve) => impostor.close(() => resolve()));
+      }
+    }
+  });
+
   it('is not configured without its keys, and says so without calling anyone', async () => {
     const { WECHATPAY_PRIVATE_KEY: _dropped, ...rest } = vars();
     const error = await wechatChannel(rest).queryTrade(newOrderId()).catch((e) => e);

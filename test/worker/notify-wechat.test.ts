@@ -111,6 +111,16 @@ describe('POST /api/v1/notify/wechat', () => {
     expect(verdicts).toEqual(['applied', 'duplicate', 'duplicate']);
   });
 
+  it('three deliveries racing each other still yield one credit', async () => {
+    const order_id = await insertOrder(4_321);
+    const transaction = paidTransaction(platform, order_id, 4_321, Date.now());
+    const deliveries = await Promise.all([0, 1, 2].map(() => wechatNotification(platform, transaction)));
+    const responses = await Promise.all(deliveries.map((delivery) => postNotification(platform, delivery)));
+    expect(responses.map((response) => response.status)).toEqual([204, 204, 204]);
+    expect(await creditsOf(order_id)).toHaveLength(1);
+    expect((await auditOf(order_id, 0)).map((row) => row.verdict).sort()).toEqual(['applied', 'duplicate', 'duplicate']);
+  });
+
   it('a CLOSED trade closes an unpaid order, and never a paid one', async () => {
     const unpaid = await insertOrder(500);
     const closed: WechatTransaction = { ...paidTransaction(platform, unpaid, 500, Date.now()), trade_state: 'CLOSED' };
