@@ -5,8 +5,10 @@ import { env } from 'cloudflare:test';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { openDb } from '../../worker/db/client.ts';
 import { d1Runner, formatViolation, runAudit, type AuditReport } from '../../worker/ledger/audit.ts';
+import { applyClaims } from '../../worker/ledger/claims.ts';
 import { applyClosed, applyPaid, creditIdForOrder } from '../../worker/ledger/payment.ts';
-import { seedDemoCampus } from './helpers/seed.ts';
+import { requestRefund } from '../../worker/ledger/refunds.ts';
+import { ADMIN_AUTH, api, seedDemoCampus } from './helpers/seed.ts';
 
 const PAID = 'Y20261122AUDIT000001';
 const PAID_2 = 'Y20261122AUDIT000002';
@@ -17,6 +19,8 @@ const CLOSED = 'Y20261122AUDIT000006';
 const UNPAID = 'Y20261122AUDIT000007';
 const CLAIM_ID = 'CL-audit-0001';
 const HUB_ID = 'hub-audit-bjtu';
+
+let refund_id = '';
 
 const audit = (): Promise<AuditReport> => runAudit(d1Runner(env.DB));
 
@@ -48,11 +52,14 @@ async function pay(order_id: string, amount_fen: number): Promise<void> {
 
 /**
  * A ledger with every state the invariants speak of: pending, claimed (two credits in one
- * claim), refunded-and-voided, closed and unpaid. Orders, payment and closing go through the
- * ledger code; the claim and the refund are written as the hub and refund paths record them.
+ * claim), voided by a refund, closed and unpaid. Every row is written by the product's own
+ * code: payment and closing by the ledger, the hub by the admin API, the claim by the claims
+ * path a hub's batch goes through, the refund by the refund path (the simulated gateway knows
+ * no such trade, so the refund waits for the provider with its credit already voided).
  */
 async function buildLedger(): Promise<void> {
   await seedDemoCampus();
+  if ((await env.DB.prepare('SELECT 1 FROM orders WHERE id = ?').bind(PAID).first()) !== null) return;
   await insertOrder(PAID, 10_000);
   await insertOrder(PAID_2, 2_500, '330001');
   await insertOrder(CLAIMED_A, 5_000);
@@ -71,32 +78,41 @@ async function buildLedger(): Promise<void> {
     await pay(order_id, amount_fen);
   }
   await applyClosed(openDb(env.DB), { channel: 'alipay', order_id: CLOSED }, null, Date.now());
+
+  const pair = (await crypto.subtle.generateKey({ name: 'Ed25519' }, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const spki = new Uint8Array((await crypto.subtle.exportKey('spki', pair.publicKey)) as ArrayBuffer);
+  const registered = await api(`/api/v1/admin/hubs/${HUB_ID}`, {
+    method: 'PUT',
+    headers: { ...ADMIN_AUTH, 'content-type': 'application/json' },
+    body: JSON.stringify({ school_id: 'bjtu-weihai', public_key: btoa(String.fromCharCode(...spki)) }),
+  });
+  expect(registered.status, await registered.clone().text()).toBeLessThan(300);
+
   const now_ms = Date.now();
-  await env.DB.batch([
-    env.DB.prepare(
-      `INSERT OR IGNORE INTO hubs (id, school_id, public_key, created_at_ms, updated_at_ms) VALUES (?, 'bjtu-weihai', 'MCowBQYDK2VwAyEA', ?, ?)`,
-    ).bind(HUB_ID, now_ms, now_ms),
-    env.DB.prepare(
-      `INSERT OR IGNORE INTO claims (id, school_id, card_no, hub_id, terminal_id, amount_fen, committed_at_ms, received_at_ms)
-       VALUES (?, 'bjtu-weihai', '20230001', ?, 'pos-1', 6234, ?, ?)`,
-    ).bind(CLAIM_ID, HUB_ID, now_ms, now_ms),
-    env.DB.prepare(`UPDATE credits SET state = 'claimed', claim_id = ?, claimed_at_ms = ? WHERE id IN (?, ?)`).bind(
-      CLAIM_ID,
-      now_ms,
-      creditIdForOrder(CLAIMED_A),
-      creditIdForOrder(CLAIMED_B),
-    ),
-    env.DB.prepare(`UPDATE credits SET state = 'voided', voided_at_ms = ?, void_requested_at_ms = ? WHERE id = ?`).bind(
-      now_ms,
-      now_ms,
-      creditIdForOrder(REFUNDED),
-    ),
-    env.DB.prepare(`UPDATE orders SET status = 'refunded', refunded_at_ms = ? WHERE id = ?`).bind(now_ms, REFUNDED),
-    env.DB.prepare(
-      `INSERT OR IGNORE INTO refunds (id, order_id, credit_id, school_id, amount_fen, state, route, created_at_ms, updated_at_ms, voided_at_ms, refunded_at_ms)
-       VALUES ('R-audit-0001', ?, ?, 'bjtu-weihai', 7700, 'refunded', 'direct', ?, ?, ?, ?)`,
-    ).bind(REFUNDED, creditIdForOrder(REFUNDED), now_ms, now_ms, now_ms, now_ms),
-  ]);
+  const claimed = await applyClaims(
+    env.DB,
+    { hub_id: HUB_ID, school_id: 'bjtu-weihai' },
+    [
+      {
+        claim_id: CLAIM_ID,
+        card_no: '20230001',
+        terminal_id: 'pos-1',
+        amount_fen: 6_234,
+        credit_ids: [creditIdForOrder(CLAIMED_A), creditIdForOrder(CLAIMED_B)],
+        balance_after_fen: 16_234,
+        load_counter_after: 8,
+        committed_at_ms: now_ms,
+      },
+    ],
+    now_ms,
+  );
+  expect(claimed.results).toEqual([{ claim_id: CLAIM_ID, status: 'accepted' }]);
+
+  const refund = await requestRefund(env, REFUNDED, now_ms);
+  expect(refund.kind).toBe('ok');
+  const refund_row = await env.DB.prepare('SELECT id, state FROM refunds WHERE order_id = ?').bind(REFUNDED).first<{ id: string; state: string }>();
+  expect(refund_row?.state).toBe('provider_pending');
+  refund_id = refund_row!.id;
 }
 
 /** Asserts the audit reports exactly the named checks, each with a row naming `id`. */
@@ -123,8 +139,8 @@ describe('ledger audit', () => {
     const report = await audit();
     expect(report.violations.map(formatViolation)).toEqual([]);
     expect(report.totals).toMatchObject({
-      orders_paid: 4,
-      orders_refunded: 1,
+      orders_paid: 5,
+      orders_refunded: 0,
       credits_pending: 2,
       credits_claimed: 2,
       credits_voided: 1,
@@ -260,20 +276,22 @@ describe('ledger audit', () => {
     await expectClean();
   });
 
-  it('accepts a voided credit while its refund waits for the provider, and names a refund the ledger contradicts', async () => {
-    // The refund path voids first and marks the order refunded when the provider confirms.
-    await run(`UPDATE orders SET status = 'paid', refunded_at_ms = NULL WHERE id = ?`, REFUNDED);
-    await run(`UPDATE refunds SET state = 'provider_pending', refunded_at_ms = NULL WHERE id = 'R-audit-0001'`);
+  it('accepts a refund waiting for the provider and a completed one, and names a refund the ledger contradicts', async () => {
+    // The base ledger holds a voided credit whose refund waits for the provider: clean.
+    await expectClean();
+    // A refund marked done while its order is still paid: money returned, never recorded.
+    await run(`UPDATE refunds SET state = 'refunded' WHERE id = ?`, refund_id);
     try {
-      await expectClean();
-      await run(`UPDATE refunds SET state = 'refunded' WHERE id = 'R-audit-0001'`);
       expectViolations(await audit(), {
         voided_credit_order_not_refunded: creditIdForOrder(REFUNDED),
-        refund_record_mismatch: 'R-audit-0001',
+        refund_record_mismatch: refund_id,
       });
-    } finally {
+      // What the provider's confirmation writes: the order refunded with its refund.
       await run(`UPDATE orders SET status = 'refunded', refunded_at_ms = 1 WHERE id = ?`, REFUNDED);
-      await run(`UPDATE refunds SET state = 'refunded', refunded_at_ms = 1 WHERE id = 'R-audit-0001'`);
+      await expectClean();
+    } finally {
+      await run(`UPDATE orders SET status = 'paid', refunded_at_ms = NULL WHERE id = ?`, REFUNDED);
+      await run(`UPDATE refunds SET state = 'provider_pending' WHERE id = ?`, refund_id);
     }
     await expectClean();
   });
