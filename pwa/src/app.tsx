@@ -118,6 +118,11 @@ function RecordsScreen({ card_id, online }: { card_id: string; online: boolean }
 
 function OrderScreen({ order_id, online }: { order_id: string; online: boolean }) {
   const order = useLive(() => getOrder(order_id), [order_id]);
+  // The cashier returns with the provider's signed parameters; the app's truth is the Worker's
+  // answer, so they leave the address bar (and any bookmark of it).
+  useEffect(() => {
+    if (location.search !== '') history.replaceState(null, '', location.pathname);
+  }, [order_id]);
   return <OrderPage order_id={order_id} order={order} online={online} />;
 }
 

@@ -1,6 +1,6 @@
 // A card's top-ups with their states and times, monthly totals, and pull to refresh.
 import type { MonthTotal, RechargeRecord } from '../../../protocol/api.ts';
-import { useRef, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import type { SavedCard } from '../data/db.ts';
 import { formatMonth, useI18n } from '../i18n.ts';
 import { fenToYuan } from '../../../protocol/money.ts';
@@ -57,6 +57,10 @@ export function Records(props: {
   const [busy, setBusy] = useState(false);
   const [failure, setFailure] = useState<string | null>(null);
   const start = useRef<number | null>(null);
+  // Opening the records online fetches the latest; offline they are the saved copy.
+  useEffect(() => {
+    if (props.online) void refresh();
+  }, [props.online]);
 
   async function refresh() {
     if (busy) return;

@@ -102,8 +102,10 @@ export async function checkOrder(order_id: string, now_ms: number = Date.now()):
       ...(record.claimed_at !== undefined ? { claimed_at: record.claimed_at } : {}),
       ...(record.terminal_id !== undefined ? { terminal_id: record.terminal_id } : {}),
     });
-    if (isPaid(record.status)) {
-      await saveCard(followed.card, now_ms);
+    // Saved on its first paid order; later orders' snapshots must not overwrite fresher data.
+    if (isPaid(record.status) && (await getCard(followed.card.id)) === undefined) await saveCard(followed.card, now_ms);
+    // A saved card's records follow every change of its orders (paid, closed, claimed).
+    if (record.status !== followed.status && (await getCard(followed.card.id)) !== undefined) {
       await refreshCard(followed.card.id, now_ms).catch(() => undefined);
     }
   }

@@ -1,0 +1,205 @@
+// The PWA end to end in real headless Chromium against `wrangler dev` serving the built app
+// (pwa/dist, `npm run build:pwa`; `npm test` builds it first) and the simulated payment
+// gateway, started as `npm start` starts them but on free ports with a fresh state directory.
+// A parent picks the school, enters the card, pays at the cashier and sees 待圈存; the app
+// still shows the card and its records offline; the next top-up needs only the amount; a
+// cancelled payment ends 已关闭 after the expiry cron. Screenshots at 360×740 go to
+// test-artifacts/pwa/.
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { executeLocalSql, REPO_ROOT, sqlLiteral } from '../../scripts/lib/local-d1.ts';
+import { runCommand } from '../../scripts/lib/processes.ts';
+import { startCampus, type Campus } from '../../scripts/start.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = path.join(REPO_ROOT, 'test-artifacts', 'pwa');
+const VIEWPORT = { width: 360, height: 740 };
+// Bounds of every wait in the browser: loopback answers in milliseconds; these only stop a
+// broken run from hanging.
+const UI_TIMEOUT_MS = 20_000;
+// The order page backs off to 10 s between checks while an order is unpaid.
+const CLOSE_TIMEOUT_MS = 40_000;
+
+const work_dir = mkdtempSync(path.join(tmpdir(), 'yikatong-pwa-e2e-'));
+const state_dir = path.join(work_dir, 'state');
+let campus: Campus;
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+
+beforeAll(async () => {
+  if (!existsSync(path.join(REPO_ROOT, 'pwa', 'dist', 'index.html'))) {
+    await runCommand(process.execPath, [path.join(REPO_ROOT, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'pwa/vite.config.ts'], {
+      cwd: REPO_ROOT,
+      timeout_ms: 120_000,
+    });
+  }
+  mkdirSync(ARTIFACTS, { recursive: true });
+  campus = await startCampus({
+    worker_port: 0,
+    gateway_port: 0,
+    state_dir,
+    dev_dir: work_dir,
+    notify_retry_schedule_ms: [0, 1_000, 2_000, 4_000],
+  });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+  context = await browser.newContext({ viewport: VIEWPORT, locale: 'zh-CN', timezoneId: 'Asia/Shanghai', serviceWorkers: 'allow' });
+  context.setDefaultTimeout(UI_TIMEOUT_MS);
+  page = await context.newPage();
+}, 240_000);
+
+afterAll(async () => {
+  await context?.close().catch(() => undefined);
+  await browser?.close().catch(() => undefined);
+  await campus?.stop();
+  rmSync(work_dir, { recursive: true, force: true });
+}, 60_000);
+
+async function screenshot(name: string): Promise<void> {
+  await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: false });
+}
+
+/** Presses 确认付款 or 取消 on the simulated Alipay cashier the app sent the payer to. */
+async function atCashier(button: '确认付款' | '取消'): Promise<string> {
+  await page.waitForURL((url) => url.origin === campus.gateway_url);
+  const order_id = (await page.locator('input[name=out_trade_no]').first().getAttribute('value')) ?? '';
+  expect(order_id).toMatch(/^Y/);
+  await page.getByRole('button', { name: button }).click();
+  return order_id;
+}
+
+describe('PWA in Chromium', () => {
+  it('tops up a new card: school, name, card, pay at the cashier, see 待圈存, card saved', async () => {
+    await page.goto(`${campus.worker_url}/`);
+    await expect.poll(() => page.getByText('还没有保存的卡').count()).toBe(1);
+    await page.getByRole('link', { name: '+ 新卡充值' }).click();
+    await page.waitForURL('**/topup');
+
+    await page.getByRole('button', { name: /学校/ }).click();
+    await page.getByRole('dialog', { name: '选择学校' }).waitFor();
+    await page.getByRole('button', { name: /北京交通大学威海校区/ }).waitFor();
+    await screenshot('school-picker');
+    await page.getByLabel('搜索学校名称').fill('交通');
+    await page.getByRole('button', { name: /北京交通大学威海校区/ }).click();
+
+    await page.getByLabel('持卡人姓名').fill('张三');
+    await page.getByLabel('卡号').fill('２０２３０００１');
+    await expect.poll(() => page.getByTestId('card-preview').textContent()).toBe('将充值到卡号：20230001');
+    await page.getByLabel('手机号（选填，用于短信通知）').fill('13800138000');
+    await page.getByLabel(/我已阅读并同意/).check();
+    await screenshot('form');
+    await page.getByRole('button', { name: '充值 ¥100.00' }).click();
+
+    const order_id = await atCashier('确认付款');
+    await page.waitForURL((url) => url.pathname === `/orders/${order_id}`);
+    await expect.poll(() => page.getByTestId('order-status').textContent(), { timeout: UI_TIMEOUT_MS }).toBe('待圈存');
+    expect(await page.getByText(/在校园内任意 POS 机/).count()).toBe(1);
+    // The provider's signed return parameters do not stay in the address bar (or a bookmark).
+    expect(new URL(page.url()).search).toBe('');
+
+    await page.getByRole('link', { name: '返回首页' }).click();
+    const card = page.locator('article.card');
+    await expect.poll(() => card.count()).toBe(1);
+    await expect.poll(() => card.locator('.card-pending').textContent()).toContain('¥100.00 待圈存');
+    expect(await card.locator('.card-name').textContent()).toBe('张*');
+    expect(await card.locator('.card-kind').textContent()).toBe('学生卡');
+    await screenshot('home');
+  });
+
+  it('refuses a wrong name with a message that does not say which field was wrong', async () => {
+    await page.goto(`${campus.worker_url}/topup`);
+    await page.getByRole('button', { name: /学校/ }).click();
+    await page.getByRole('button', { name: /北京交通大学威海校区/ }).click();
+    await page.getByLabel('持卡人姓名').fill('李四');
+    await page.getByLabel('卡号').fill('20230001');
+    await page.getByLabel(/我已阅读并同意/).check();
+    await page.getByRole('button', { name: '充值 ¥100.00' }).click();
+    await expect.poll(() => page.getByRole('alert').textContent()).toBe('无法完成：学校、姓名与卡号不匹配，请核对后重试。');
+    expect(page.url()).toBe(`${campus.worker_url}/topup`);
+  });
+
+  it('shows the saved card and its records offline, with paying disabled', async () => {
+    await page.goto(`${campus.worker_url}/`);
+    // The service worker has precached the shell once it is active.
+    await page.evaluate(async () => {
+      await navigator.serviceWorker.ready;
+    });
+    await context.setOffline(true);
+    try {
+      await page.reload();
+      await expect.poll(() => page.locator('article.card').count()).toBe(1);
+      await expect.poll(() => page.getByRole('status').textContent()).toMatch(/^离线 · 截至 \d{4}\/\d{2}\/\d{2} \d{2}:\d{2}$/);
+      const topup = page.locator('article.card').getByRole('button', { name: '充值', exact: true });
+      expect(await topup.isDisabled()).toBe(true);
+      expect(await page.locator('#offline-reason').textContent()).toBe('当前离线，无法支付。联网后即可充值。');
+
+      await page.getByRole('link', { name: '充值记录' }).click();
+      await expect.poll(() => page.getByTestId('record').count()).toBe(1);
+      expect(await page.getByTestId('record').locator('.status').textContent()).toBe('待圈存');
+      expect(await page.getByTestId('month-total').first().textContent()).toMatch(/合计 100\.00 元 · 1 笔$/);
+      expect(await page.getByRole('status').textContent()).toMatch(/^离线 · 截至/);
+      await screenshot('records-offline');
+    } finally {
+      await context.setOffline(false);
+    }
+  });
+
+  it('tops up the saved card again with the amount only', async () => {
+    await page.goto(`${campus.worker_url}/`);
+    await page.locator('article.card').getByRole('link', { name: '充值', exact: true }).click();
+    await page.waitForURL('**/cards/*/topup');
+    expect(await page.getByLabel('持卡人姓名').count()).toBe(0);
+    await page.getByRole('button', { name: '50.00' }).click();
+    await page.getByRole('button', { name: '充值 ¥50.00' }).click();
+    const order_id = await atCashier('确认付款');
+    await page.waitForURL((url) => url.pathname === `/orders/${order_id}`);
+    await expect.poll(() => page.getByTestId('order-status').textContent()).toBe('待圈存');
+
+    await page.getByRole('link', { name: '查看充值记录' }).click();
+    await expect.poll(() => page.getByTestId('record').count()).toBe(2);
+    expect(await page.getByTestId('month-total').first().textContent()).toMatch(/合计 150\.00 元 · 2 笔$/);
+    await screenshot('records');
+    await page.goto(`${campus.worker_url}/`);
+    await expect.poll(() => page.locator('article.card .card-pending').textContent()).toContain('¥150.00 待圈存');
+  });
+
+  it('shows a cancelled payment as 已关闭 once the expiry cron has closed it', async () => {
+    await page.goto(`${campus.worker_url}/`);
+    await page.locator('article.card').getByRole('link', { name: '充值', exact: true }).click();
+    await page.getByRole('button', { name: '20.00' }).count(); // presets render before the click below
+    await page.getByLabel('其他金额（元）').fill('12.34');
+    await page.getByRole('button', { name: '充值 ¥12.34' }).click();
+    const order_id = await atCashier('取消');
+    // The cashier's "back to the merchant" link is the order page.
+    await page.getByRole('link', { name: '返回商户' }).click();
+    await page.waitForURL((url) => url.pathname === `/orders/${order_id}`);
+    await expect.poll(() => page.getByTestId('order-status').textContent()).toBe('待支付');
+
+    // Move the order past its expiry instead of waiting 15 minutes, then run the cron.
+    await executeLocalSql(state_dir, `UPDATE orders SET expires_at_ms = ${Date.now() - 60_000} WHERE id = ${sqlLiteral(order_id)}`);
+    const cron = await fetch(`${campus.worker_url}/cdn-cgi/handler/scheduled?cron=${encodeURIComponent('*/5 * * * *')}`, {
+      signal: AbortSignal.timeout(15_000),
+    });
+    expect(cron.status).toBe(200);
+    await expect.poll(() => page.getByTestId('order-status').textContent(), { timeout: CLOSE_TIMEOUT_MS, interval: 500 }).toBe('已关闭');
+    expect(await page.getByText('订单已关闭，未扣款。').count()).toBe(1);
+
+    await page.getByRole('link', { name: '查看充值记录' }).click();
+    await expect.poll(() => page.getByTestId('record').count()).toBe(3);
+    await expect.poll(() => page.getByTestId('record').locator('.status').allTextContents()).toEqual(['已关闭', '待圈存', '待圈存']);
+    // Closed money is no money: the month's total is unchanged.
+    expect(await page.getByTestId('month-total').first().textContent()).toMatch(/合计 150\.00 元 · 2 笔$/);
+  });
+
+  // HUB HOOK (issue 4: "swipe, see 已圈存"): when a test helper can start the hub against this
+  // campus's Worker and swipe a card with the POS simulator, add here: swipe card 20230001 of
+  // bjtu-weihai, then expect the order page to show 已圈存 with the time and terminal id, and
+  // the records and home card to lose the pending amount. The app already renders `claimed`
+  // (see test/pwa/records.test.tsx); only the real swipe is missing here.
+});
