@@ -53,6 +53,28 @@ export const SCHEDULE_OFFSET_MS_MAX = 48 * 3_600_000;
 const ATTEMPT_TIMEOUT_MS = 10_000;
 const RESPONSE_KEPT_CHARS_MAX = 200;
 
+// `success` is 7 bytes; a merchant page that answers with a whole HTML document is read only
+// this far, which is enough to see that it is not `success`.
+const RESPONSE_READ_BYTES_MAX = 4_096;
+
+async function readLimited(response: Response, bytes_max: number): Promise<string> {
+  if (response.body === null) return '';
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    for (let i = 0; i < 10_000 && size <= bytes_max; i++) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      size += value.length;
+    }
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+  return Buffer.concat(chunks).subarray(0, bytes_max + 1).toString('utf8');
+}
+
 export function validSchedule(schedule_ms: unknown): schedule_ms is number[] {
   if (!Array.isArray(schedule_ms) || schedule_ms.length === 0 || schedule_ms.length > SCHEDULE_LENGTH_MAX) return false;
   let previous = 0;
@@ -228,7 +250,7 @@ export class Notifier {
         redirect: 'manual',
         signal: AbortSignal.timeout(ATTEMPT_TIMEOUT_MS),
       });
-      const text = await response.text();
+      const text = await readLimited(response, RESPONSE_READ_BYTES_MAX);
       const acknowledged =
         notification.channel === 'alipay' ? text === 'success' : response.status >= 200 && response.status < 300;
       return { at_ms, status: response.status, response: text.slice(0, RESPONSE_KEPT_CHARS_MAX), acknowledged };

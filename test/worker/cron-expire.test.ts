@@ -3,7 +3,8 @@
 import { createExecutionContext, createScheduledController, env, waitOnExecutionContext } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import worker from '../../worker/index.ts';
-import { EXPIRY_ATTEMPTS_MAX, expireUnpaidOrders } from '../../worker/cron/expire.ts';
+import { dueOrders, EXPIRY_ATTEMPTS_MAX, EXPIRY_BATCH_MAX, expireUnpaidOrders } from '../../worker/cron/expire.ts';
+import { openDb } from '../../worker/db/client.ts';
 import { alipayTopUp, gatewayOrigin, openCashier, payAtGateway, sandboxKeys } from './helpers/gateway.ts';
 
 async function expire(order_id: string): Promise<void> {
@@ -92,6 +93,28 @@ describe('cron: expiry of unpaid orders', () => {
     expect(await order(order_id)).toMatchObject({ status: 'unpaid', expiry_attempts: 1 });
     await expireUnpaidOrders(env, Date.now());
     expect(await order(order_id)).toMatchObject({ status: 'paid' });
+  });
+
+  it('finds due orders through the orders_status_expires index, a bounded batch, oldest first', async () => {
+    const query = dueOrders(openDb(env.DB), Date.now()).toSQL();
+    const plan = await env.DB.prepare(`EXPLAIN QUERY PLAN ${query.sql}`).bind(...query.params).all<{ detail: string }>();
+    const details = plan.results.map((row) => row.detail).join(' | ');
+    expect(details).toMatch(/USING INDEX orders_status_expires/);
+    expect(details).not.toMatch(/SCAN orders(?! USING)/);
+    expect(details).not.toMatch(/TEMP B-TREE/);
+
+    const ids: string[] = [];
+    for (let i = 0; i < EXPIRY_BATCH_MAX + 3; i++) ids.push((await alipayTopUp(100 + i)).order_id);
+    for (const [i, id] of ids.entries()) {
+      await env.DB.prepare('UPDATE orders SET expires_at_ms = ? WHERE id = ?').bind(1_000 + i, id).run();
+    }
+    const first = await expireUnpaidOrders(env, Date.now());
+    expect(first.examined).toBe(EXPIRY_BATCH_MAX);
+    const statuses = await Promise.all(ids.map(async (id) => (await order(id))!.status));
+    expect(statuses.slice(0, EXPIRY_BATCH_MAX).every((s) => s === 'closed')).toBe(true);
+    expect(statuses.slice(EXPIRY_BATCH_MAX)).toEqual(['unpaid', 'unpaid', 'unpaid']);
+    await expireUnpaidOrders(env, Date.now());
+    expect((await Promise.all(ids.map(async (id) => (await order(id))!.status))).every((s) => s === 'closed')).toBe(true);
   });
 
   it('runs from the Worker’s scheduled handler', async () => {

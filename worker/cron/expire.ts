@@ -55,15 +55,19 @@ async function settle(db: Db, provider: PaymentChannel, order: ExpiredOrder, now
   return 'closed';
 }
 
-export async function expireUnpaidOrders(env: Env, now_ms: number): Promise<ExpiryReport> {
-  const db = openDb(env.DB);
-  // Served by the orders_status_expires index: status equality, then a range on expiry.
-  const due = await db
+/** The batch to look at; served by the orders_status_expires index (status, then a range on expiry). */
+export function dueOrders(db: Db, now_ms: number) {
+  return db
     .select({ id: orders.id, channel: orders.channel, amount_fen: orders.amount_fen })
     .from(orders)
     .where(and(eq(orders.status, 'unpaid'), lte(orders.expires_at_ms, now_ms), lt(orders.expiry_attempts, EXPIRY_ATTEMPTS_MAX)))
     .orderBy(asc(orders.expires_at_ms))
     .limit(EXPIRY_BATCH_MAX);
+}
+
+export async function expireUnpaidOrders(env: Env, now_ms: number): Promise<ExpiryReport> {
+  const db = openDb(env.DB);
+  const due = await dueOrders(db, now_ms);
   const report: ExpiryReport = { examined: due.length, paid: 0, closed: 0, deferred: 0 };
   const channels = new Map<string, PaymentChannel>();
   for (const order of due) {
