@@ -2,9 +2,18 @@
 // shows; a report older than what we have never overwrites it. The same request may carry grey
 // records: reservations the hub could not resolve, kept for the card office.
 import type { CardReportsResponse } from '../../protocol/hub.ts';
-import { HUB_CLOCK_SKEW_MS_MAX, type cardReport, type greyRecord } from '../../protocol/hub.ts';
+import {
+  CARD_REPORTS_BATCH_MAX,
+  CLAIMS_BATCH_MAX,
+  HUB_CLOCK_SKEW_MS_MAX,
+  type cardReport,
+  type greyRecord,
+} from '../../protocol/hub.ts';
 import type { z } from 'zod';
 import type { HubIdentity } from './auth.ts';
+
+// One per card of a claims or card-reports batch, whichever is larger.
+const CARD_BALANCES_MAX = Math.max(CARD_REPORTS_BATCH_MAX, CLAIMS_BATCH_MAX);
 
 export interface CardBalance {
   card_no: string;
@@ -14,13 +23,16 @@ export interface CardBalance {
 
 /** One UPDATE for many cards: each takes the given balance only if it is newer than its own. */
 export function cardBalanceStatement(d1: D1Database, school_id: string, balances: readonly CardBalance[]): D1PreparedStatement {
+  if (balances.length > CARD_BALANCES_MAX) throw new RangeError(`${balances.length} card balances in one statement`);
   return d1
     .prepare(
+      // The LIMIT makes SQLite materialise the reports and look each card up by its key,
+      // instead of walking every card of the school.
       `UPDATE cards SET balance_fen = r.balance_fen, balance_as_of_ms = r.as_of_ms
-         FROM (SELECT json_extract(value, '$.card_no') AS card_no, json_extract(value, '$.balance_fen') AS balance_fen,
-                      json_extract(value, '$.as_of_ms') AS as_of_ms
-                 FROM json_each(?2)) AS r
-        WHERE cards.school_id = ?1 AND cards.card_no = r.card_no
+         FROM (SELECT ?1 AS school_id, json_extract(value, '$.card_no') AS card_no,
+                      json_extract(value, '$.balance_fen') AS balance_fen, json_extract(value, '$.as_of_ms') AS as_of_ms
+                 FROM json_each(?2) LIMIT ${CARD_BALANCES_MAX}) AS r
+        WHERE cards.school_id = r.school_id AND cards.card_no = r.card_no
           AND (cards.balance_as_of_ms IS NULL OR cards.balance_as_of_ms < r.as_of_ms)`,
     )
     .bind(school_id, JSON.stringify(balances));

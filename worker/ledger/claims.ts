@@ -141,7 +141,9 @@ function writeStatements(
         )
         .bind(hub.school_id, hub.hub_id, now_ms, batch_json),
     );
-    // Only credits of a claim row this very statement batch inserted move to claimed.
+    // Only credits of a claim row this very statement batch inserted move to claimed. The unary
+    // `+` keeps SQLite from walking every pending credit by the state index: the batch's own
+    // credit ids drive the update, one primary-key lookup each.
     statements.push(
       d1
         .prepare(
@@ -149,8 +151,8 @@ function writeStatements(
              FROM (SELECT json_extract(j.value, '$.claim_id') AS claim_id, json_extract(j.value, '$.card_no') AS card_no,
                           json_extract(j.value, '$.amount_fen') AS amount_fen, c.value AS credit_id
                      FROM json_each(?4) j, json_each(j.value, '$.credit_ids') c) AS m
-            WHERE credits.id = m.credit_id AND credits.state = 'pending'
-              AND credits.school_id = ?1 AND credits.card_no = m.card_no
+            WHERE credits.id = m.credit_id AND +credits.state = 'pending'
+              AND +credits.school_id = ?1 AND +credits.card_no = m.card_no
               AND EXISTS (SELECT 1 FROM claims cl
                            WHERE cl.id = m.claim_id AND cl.hub_id = ?2 AND cl.received_at_ms = ?3
                              AND cl.card_no = m.card_no AND cl.amount_fen = m.amount_fen)`,
@@ -162,7 +164,7 @@ function writeStatements(
       d1
         .prepare(
           `UPDATE refunds SET state = 'refused', reason = 'loaded onto the card before the void', updated_at_ms = ?2
-            WHERE state = 'requested' AND school_id = ?1
+            WHERE +state = 'requested' AND +school_id = ?1
               AND credit_id IN (SELECT c.value FROM json_each(?3) j, json_each(j.value, '$.credit_ids') c)
               AND EXISTS (SELECT 1 FROM credits cr WHERE cr.id = refunds.credit_id AND cr.state = 'claimed')`,
         )
@@ -172,7 +174,7 @@ function writeStatements(
       d1
         .prepare(
           `UPDATE grey_records SET status = 'resolved', resolved_at_ms = ?2
-            WHERE status = 'open' AND school_id = ?1
+            WHERE +status = 'open' AND +school_id = ?1
               AND claim_id IN (SELECT json_extract(value, '$.claim_id') FROM json_each(?3))
               AND EXISTS (SELECT 1 FROM claims cl WHERE cl.id = grey_records.claim_id)`,
         )

@@ -319,18 +319,20 @@ export async function applyVoidAnswers(
   if (to_void.length === 0 && to_refuse.length === 0) return { response: { results }, refunds_to_complete: [] };
 
   const void_json = JSON.stringify(to_void);
+  // The unary `+` below keeps SQLite on the credit-id lookups instead of walking every pending
+  // credit (or requested refund) by its state index.
   const [, moved] = await d1.batch([
     d1
       .prepare(
         `UPDATE credits SET state = 'voided', voided_at_ms = ?3
-          WHERE id IN (SELECT value FROM json_each(?1)) AND school_id = ?2
-            AND state = 'pending' AND void_requested_at_ms IS NOT NULL`,
+          WHERE id IN (SELECT value FROM json_each(?1)) AND +school_id = ?2
+            AND +state = 'pending' AND void_requested_at_ms IS NOT NULL`,
       )
       .bind(void_json, hub.school_id, now_ms),
     d1
       .prepare(
         `UPDATE refunds SET state = 'provider_pending', route = 'hub', voided_at_ms = ?2, updated_at_ms = ?2
-          WHERE state = 'requested' AND credit_id IN (SELECT value FROM json_each(?1))
+          WHERE +state = 'requested' AND credit_id IN (SELECT value FROM json_each(?1))
             AND EXISTS (SELECT 1 FROM credits cr WHERE cr.id = refunds.credit_id AND cr.state = 'voided')
          RETURNING id`,
       )
@@ -338,7 +340,7 @@ export async function applyVoidAnswers(
     d1
       .prepare(
         `UPDATE refunds SET state = 'refused', reason = 'the hub had already loaded it onto the card', updated_at_ms = ?2
-          WHERE state = 'requested' AND credit_id IN (SELECT value FROM json_each(?1))
+          WHERE +state = 'requested' AND credit_id IN (SELECT value FROM json_each(?1))
             AND NOT EXISTS (SELECT 1 FROM credits cr WHERE cr.id = refunds.credit_id AND cr.state = 'voided')`,
       )
       .bind(JSON.stringify(to_refuse), now_ms),

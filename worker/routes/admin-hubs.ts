@@ -115,22 +115,27 @@ export const adminHubRoutes = new Hono<AppEnv>()
   .get('/grey-records', async (c) => {
     const query = readQuery(c, greyRecordsQuery);
     const after = query.cursor === undefined ? null : decodeGreyCursor(query.cursor);
+    // Only the filters asked for go into the SQL, so a status filter runs on its index.
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    if (query.status !== 'all') {
+      where.push(`status = ?${params.length + 1}`);
+      params.push(query.status);
+    }
+    if (query.school_id !== undefined) {
+      where.push(`school_id = ?${params.length + 1}`);
+      params.push(query.school_id);
+    }
+    if (after !== null) {
+      where.push(`(reserved_at_ms, hub_id, claim_id) > (?${params.length + 1}, ?${params.length + 2}, ?${params.length + 3})`);
+      params.push(after.reserved_at_ms, after.hub_id, after.claim_id);
+    }
+    params.push(query.limit + 1);
     const rows = await c.env.DB.prepare(
-      `SELECT * FROM grey_records
-        WHERE (?1 = 'all' OR status = ?1)
-          AND (?2 IS NULL OR school_id = ?2)
-          AND (?3 IS NULL OR (reserved_at_ms, hub_id, claim_id) > (?3, ?4, ?5))
-        ORDER BY reserved_at_ms, hub_id, claim_id
-        LIMIT ?6`,
+      `SELECT * FROM grey_records ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
+        ORDER BY reserved_at_ms, hub_id, claim_id LIMIT ?${params.length}`,
     )
-      .bind(
-        query.status,
-        query.school_id ?? null,
-        after?.reserved_at_ms ?? null,
-        after?.hub_id ?? null,
-        after?.claim_id ?? null,
-        query.limit + 1,
-      )
+      .bind(...params)
       .all<GreyRow>();
     const page = rows.results.slice(0, query.limit);
     const records: GreyRecordView[] = page.map((row) => ({ ...row, credit_ids: parseCreditIds(row.credit_ids) }));
