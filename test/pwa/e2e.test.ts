@@ -93,6 +93,7 @@ describe('PWA in Chromium', () => {
     await expect.poll(() => page.getByTestId('card-preview').textContent()).toBe('将充值到卡号：20230001');
     await page.getByLabel('手机号（选填，用于短信通知）').fill('13800138000');
     await page.getByLabel(/我已阅读并同意/).check();
+    await page.evaluate(() => window.scrollTo(0, 0));
     await screenshot('form');
     await page.getByRole('button', { name: '充值 ¥100.00' }).click();
 
@@ -164,6 +165,7 @@ describe('PWA in Chromium', () => {
     await page.getByRole('link', { name: '查看充值记录' }).click();
     await expect.poll(() => page.getByTestId('record').count()).toBe(2);
     expect(await page.getByTestId('month-total').first().textContent()).toMatch(/合计 150\.00 元 · 2 笔$/);
+    await page.getByRole('button', { name: '刷新', exact: true }).waitFor();
     await screenshot('records');
     await page.goto(`${campus.worker_url}/`);
     await expect.poll(() => page.locator('article.card .card-pending').textContent()).toContain('¥150.00 待圈存');
