@@ -12,11 +12,13 @@ import iconv from 'iconv-lite';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   alipaySign,
+  alipaySignContent,
   alipayVerify,
   extractResponseNode,
   formatChinaTime,
   chinaDate,
   parseChinaTime,
+  parseTimeoutExpress,
 } from '../../protocol/alipay.ts';
 import { importRsaPrivateKey, importRsaPublicKey, rsaVerify } from '../../protocol/rsa.ts';
 import { spawnGateway, type GatewayProcess } from '../../sim/gateway/process.ts';
@@ -566,5 +568,34 @@ describe('control API and process', () => {
     expect((await fetch(`${other.origin}/sim/health`)).status).toBe(200);
     await other.stop();
     expect(() => process.kill(other.pid, 0)).toThrow();
+  });
+});
+
+describe('protocol/alipay: the canonical string and its helpers', () => {
+  it('sorts by key, skips empty values, and leaves out sign (and sign_type for notifications)', () => {
+    const params = { b: '2', a: 'x+y %2B 中', sign: 'S', sign_type: 'RSA2', empty: '', Z: 'upper' };
+    expect(alipaySignContent(params, 'request')).toBe('Z=upper&a=x+y %2B 中&b=2&sign_type=RSA2');
+    expect(alipaySignContent(params, 'notification')).toBe('Z=upper&a=x+y %2B 中&b=2');
+  });
+
+  it('cuts the exact response node out of the raw body, braces and quotes in strings included', () => {
+    const node = '{"code":"10000","msg":"a } \\" { b","nested":{"x":[1,{"y":"}"}]}}';
+    const raw = `{"alipay_trade_query_response" : ${node},"sign":"abc"}`;
+    expect(extractResponseNode(raw, 'alipay_trade_query_response')).toBe(node);
+    expect(extractResponseNode('{"alipay_trade_query_response":{"code":"1"', 'alipay_trade_query_response')).toBeNull();
+    expect(extractResponseNode('{"other_response":{}}', 'alipay_trade_query_response')).toBeNull();
+  });
+
+  it('reads and writes China time, refusing impossible dates', () => {
+    expect(formatChinaTime(Date.UTC(2026, 10, 21, 16, 30, 5))).toBe('2026-11-22 00:30:05');
+    expect(parseChinaTime('2026-11-22 00:30:05')).toBe(Date.UTC(2026, 10, 21, 16, 30, 5));
+    for (const bad of ['2026-02-30 00:00:00', '2026-11-22 24:00:00', '2026-11-22T00:30:05', '2026-11-22']) {
+      expect(parseChinaTime(bad), bad).toBeNull();
+    }
+    const now_ms = Date.UTC(2026, 10, 21, 16, 30, 0);
+    expect(parseTimeoutExpress('15m', now_ms)).toBe(now_ms + 15 * 60_000);
+    expect(parseTimeoutExpress('1c', now_ms)).toBe(Date.UTC(2026, 10, 22, 16, 0, 0));
+    expect(parseTimeoutExpress('16d', now_ms)).toBeNull();
+    expect(parseTimeoutExpress('0m', now_ms)).toBeNull();
   });
 });

@@ -194,6 +194,18 @@ describe('alipay notification: refusals change nothing and are kept', () => {
     expect(row.reason).toMatch(/out_trade_no/);
   });
 
+  it('an order of the other channel, correctly signed', async () => {
+    const order_id = `Y${Date.now().toString(36).toUpperCase()}WECHAT01`;
+    const now_ms = Date.now();
+    await env.DB.prepare(
+      `INSERT INTO orders (id, school_id, card_no, amount_fen, channel, status, created_at_ms, expires_at_ms)
+       VALUES (?, 'bjtu-weihai', '20230001', 3000, 'wechat', 'unpaid', ?, ?)`,
+    ).bind(order_id, now_ms, now_ms + 900_000).run();
+    const row = await refusedCase((params) => resign({ ...params, out_trade_no: order_id }), false);
+    expect(row.reason).toMatch(/Alipay orders/);
+    expect(await env.DB.prepare('SELECT status FROM orders WHERE id = ?').bind(order_id).first()).toMatchObject({ status: 'unpaid' });
+  });
+
   it('a body that is not a form, or repeats a field, is refused and kept', async () => {
     const order = await alipayTopUp(3_000);
     await openCashier(order.pay_url);
