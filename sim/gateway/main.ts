@@ -29,7 +29,7 @@ if (!Number.isInteger(port) || port < 0 || port > 65_535) {
   console.error(`bad --port ${values.port}`);
   process.exit(2);
 }
-const gateway = await startGateway({ config: loadConfig(values.config), port, host: values.host });
+const gateway = await startGateway({ config: loadConfig(values.config), port, host: values.host, log: (line) => console.log(line) });
 console.log(`gateway listening on ${gateway.origin}`);
 
 let stopping = false;

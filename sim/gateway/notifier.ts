@@ -93,9 +93,13 @@ export class Notifier {
   #next_id = 1;
   #stopped = false;
 
-  constructor(schedule_ms: readonly number[]) {
+  readonly #onAttempt: ((delivery: Delivery, attempt: DeliveryAttempt) => void) | null;
+
+  /** `onAttempt` sees every attempt (the gateway process logs them for `npm start`). */
+  constructor(schedule_ms: readonly number[], onAttempt: ((delivery: Delivery, attempt: DeliveryAttempt) => void) | null = null) {
     if (!validSchedule([...schedule_ms])) throw new RangeError('invalid retry schedule');
     this.#schedule_ms = [...schedule_ms];
+    this.#onAttempt = onAttempt;
   }
 
   get schedule_ms(): number[] {
@@ -227,6 +231,7 @@ export class Notifier {
     if (this.#stopped || delivery.state !== 'scheduled') return;
     const attempt = await this.#send(delivery.notification);
     delivery.attempts.push(attempt);
+    this.#onAttempt?.(delivery, attempt);
     if (attempt.acknowledged) {
       delivery.state = 'delivered';
       return;

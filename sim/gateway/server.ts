@@ -46,10 +46,34 @@ function flatHeaders(req: IncomingMessage): Record<string, string> {
   return headers;
 }
 
-export async function startGateway(options: { config: GatewayConfig; port: number; host?: string }): Promise<RunningGateway> {
+export async function startGateway(options: {
+  config: GatewayConfig;
+  port: number;
+  host?: string;
+  /** One JSON line per notification attempt; the process logs them, in-process tests need not. */
+  log?: (line: string) => void;
+}): Promise<RunningGateway> {
   const host = options.host ?? '127.0.0.1';
   let origin = '';
-  const notifier = new Notifier(options.config.notify_retry_schedule_ms);
+  const log = options.log;
+  const notifier = new Notifier(
+    options.config.notify_retry_schedule_ms,
+    log === undefined
+      ? null
+      : (delivery, attempt) =>
+          log(
+            JSON.stringify({
+              msg: 'notification attempt',
+              channel: delivery.notification.channel,
+              out_trade_no: delivery.notification.out_trade_no,
+              url: delivery.notification.url,
+              attempt: delivery.attempts.length,
+              status: attempt.status,
+              acknowledged: attempt.acknowledged,
+              response: attempt.response.slice(0, 80),
+            }),
+          ),
+  );
   const ctx: GatewayContext = {
     config: options.config,
     notify: (notification) => notifier.enqueue(notification),
