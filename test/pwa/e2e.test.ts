@@ -13,6 +13,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { executeLocalSql, REPO_ROOT, sqlLiteral } from '../../scripts/lib/local-d1.ts';
 import { runCommand } from '../../scripts/lib/processes.ts';
 import { startCampus, type Campus } from '../../scripts/start.ts';
+import { Chip } from '../../sim/pos/chip.ts';
+import { Terminal } from '../../sim/pos/terminal.ts';
+import { HubHarness } from '../hub/helpers/hub.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = path.join(REPO_ROOT, 'test-artifacts', 'pwa');
@@ -29,6 +32,8 @@ let campus: Campus;
 let browser: Browser;
 let context: BrowserContext;
 let page: Page;
+let hub: HubHarness | null = null;
+let first_order_id = '';
 
 beforeAll(async () => {
   if (!existsSync(path.join(REPO_ROOT, 'pwa', 'dist', 'index.html'))) {
@@ -57,6 +62,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await context?.close().catch(() => undefined);
   await browser?.close().catch(() => undefined);
+  await hub?.cleanup();
   await campus?.stop();
   rmSync(work_dir, { recursive: true, force: true });
 }, 60_000);
@@ -98,6 +104,7 @@ describe('PWA in Chromium', () => {
     await page.getByRole('button', { name: '充值 ¥100.00' }).click();
 
     const order_id = await atCashier('确认付款');
+    first_order_id = order_id;
     await page.waitForURL((url) => url.pathname === `/orders/${order_id}`);
     await expect.poll(() => page.getByTestId('order-status').textContent(), { timeout: UI_TIMEOUT_MS }).toBe('待圈存');
     expect(await page.getByText(/在校园内任意 POS 机/).count()).toBe(1);
@@ -199,9 +206,36 @@ describe('PWA in Chromium', () => {
     expect(await page.getByTestId('month-total').first().textContent()).toMatch(/合计 150\.00 元 · 2 笔$/);
   });
 
-  // HUB HOOK (issue 4: "swipe, see 已圈存"): when a test helper can start the hub against this
-  // campus's Worker and swipe a card with the POS simulator, add here: swipe card 20230001 of
-  // bjtu-weihai, then expect the order page to show 已圈存 with the time and terminal id, and
-  // the records and home card to lose the pending amount. The app already renders `claimed`
-  // (see test/pwa/records.test.tsx); only the real swipe is missing here.
+  it('swipes the card at a POS terminal and shows 已圈存 with the time and the terminal', async () => {
+    // The campus hub, started through its CLI the way an operator does, registered with the Worker.
+    hub = new HubHarness({ worker_url: campus.worker_url, hub_id: 'bjtu-hub-pwa', poll_interval_ms: 1_000, backoff_max_ms: 500 });
+    const public_key = await hub.keygen();
+    const registered = await fetch(`${campus.worker_url}/api/v1/admin/hubs/bjtu-hub-pwa`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${campus.keys.admin_token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ school_id: 'bjtu-weihai', public_key }),
+      signal: AbortSignal.timeout(15_000),
+    });
+    expect(registered.status, await registered.clone().text()).toBeLessThan(300);
+    const key_hex = await hub.addTerminal('canteen-1');
+    await hub.start();
+    const terminal = new Terminal({ hub_url: hub.url, terminal_id: 'canteen-1', key_hex, txn_seq_start: 0 });
+    const chip = new Chip({ balance_fen: 1_282, load_counter: 3 });
+    // Both paid top-ups (100.00 and 50.00) reach the hub and are loaded at one swipe.
+    await expect
+      .poll(async () => (await terminal.tap('20230001', chip)).swipe.load?.amount_fen ?? 0, { timeout: UI_TIMEOUT_MS, interval: 250 })
+      .toBe(15_000);
+    expect(chip.read()).toEqual({ balance_fen: 16_282, load_counter: 4 });
+
+    await page.goto(`${campus.worker_url}/orders/${first_order_id}`);
+    await expect.poll(() => page.getByTestId('order-status').textContent(), { timeout: CLOSE_TIMEOUT_MS, interval: 500 }).toBe('已圈存');
+    expect(await page.locator('.order-help').textContent()).toMatch(/^已圈存：\d{4}\/\d{2}\/\d{2} \d{2}:\d{2} 在终端 canteen-1 写入卡中。$/);
+    await screenshot('order-claimed');
+
+    await page.getByRole('link', { name: '查看充值记录' }).click();
+    await expect.poll(() => page.getByTestId('record').locator('.status').allTextContents()).toEqual(['已关闭', '已圈存', '已圈存']);
+    expect(await page.getByTestId('record').nth(1).getByText('终端 canteen-1').count()).toBe(1);
+    await page.goto(`${campus.worker_url}/`);
+    await expect.poll(() => page.locator('article.card .card-pending').count()).toBe(0);
+  });
 });
