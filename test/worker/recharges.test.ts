@@ -265,9 +265,12 @@ describe('GET /api/v1/recharges?card_token=', () => {
     const aprilClaimed = make(APRIL_EARLY_MS + 3_600_000, 3_000, 'paid', { paid_at_ms: APRIL_EARLY_MS + 3_660_000 });
     const aprilClosed = make(APRIL_EARLY_MS + 7_200_000, 9_000, 'closed', { closed_at_ms: APRIL_EARLY_MS + 8_100_000 });
     const aprilRefunded = make(APRIL_EARLY_MS + 9_000_000, 4_000, 'refunded', { paid_at_ms: APRIL_EARLY_MS + 9_000_001, refunded_at_ms: APRIL_EARLY_MS + 9_500_000 });
+    // Paid, its credit voided by the hub, the provider's refund not yet confirmed.
+    const aprilRefunding = make(APRIL_EARLY_MS + 10_000_000, 6_000, 'paid', { paid_at_ms: APRIL_EARLY_MS + 10_000_001 });
     const current = make(now_ms - 1_000, 500, 'unpaid');
     const ancient = make(now_ms - 400 * 86_400_000, 7_777, 'paid', { paid_at_ms: now_ms - 400 * 86_400_000 });
-    for (const order of [march, april, aprilClaimed, aprilClosed, aprilRefunded, current, ancient]) await insertOrder(order);
+    for (const order of [march, april, aprilClaimed, aprilClosed, aprilRefunded, aprilRefunding, current, ancient]) await insertOrder(order);
+    await insertCredit(aprilRefunding, { state: 'voided', voided_at_ms: APRIL_EARLY_MS + 10_500_000 });
     await insertCredit(march, { state: 'pending' });
     await insertCredit(april, { state: 'pending' });
     await insertCredit(aprilClaimed, { state: 'claimed', claimed_at_ms: APRIL_EARLY_MS + 3_700_000, terminal_id: 'SHOP-1' });
@@ -280,13 +283,14 @@ describe('GET /api/v1/recharges?card_token=', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('cache-control')).toBe('no-store');
     const body = (await res.json()) as RechargeRecordsResponse;
-    const expectedOrders = inWindow ? [current, aprilRefunded, aprilClosed, aprilClaimed, april, march] : [current];
+    const expectedOrders = inWindow ? [current, aprilRefunding, aprilRefunded, aprilClosed, aprilClaimed, april, march] : [current];
     expect(body.records.map((r) => r.order_id)).toEqual(expectedOrders.map((o) => o.order_id));
     expect(body.records.map((r) => r.status)).toEqual(
-      inWindow ? ['unpaid', 'refunded', 'closed', 'claimed', 'pending_claim', 'pending_claim'] : ['unpaid'],
+      inWindow ? ['unpaid', 'refunded', 'refunded', 'closed', 'claimed', 'pending_claim', 'pending_claim'] : ['unpaid'],
     );
     if (inWindow) {
-      expect(body.records[3]).toMatchObject({ terminal_id: 'SHOP-1', claimed_at: APRIL_EARLY_MS + 3_700_000 });
+      expect(body.records[1]).toMatchObject({ refunded_at: APRIL_EARLY_MS + 10_500_000 });
+      expect(body.records[4]).toMatchObject({ terminal_id: 'SHOP-1', claimed_at: APRIL_EARLY_MS + 3_700_000 });
       expect(body.month_totals).toEqual([
         { month: '2026-04', amount_fen: 5_000, count: 2 },
         { month: '2026-03', amount_fen: 1_000, count: 1 },
