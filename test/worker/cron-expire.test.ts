@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import worker from '../../worker/index.ts';
 import { dueOrders, EXPIRY_ATTEMPTS_MAX, EXPIRY_BATCH_MAX, expireUnpaidOrders } from '../../worker/cron/expire.ts';
 import { openDb } from '../../worker/db/client.ts';
-import { alipayTopUp, gatewayOrigin, openCashier, payAtGateway, sandboxKeys } from './helpers/gateway.ts';
+import { alipayTopUp, gatewayOrigin, openCashier, payAtGateway, sandboxKeys, topUp } from './helpers/gateway.ts';
 
 async function expire(order_id: string): Promise<void> {
   await env.DB.prepare('UPDATE orders SET expires_at_ms = ? WHERE id = ?').bind(Date.now() - 1_000, order_id).run();
@@ -115,6 +115,13 @@ describe('cron: expiry of unpaid orders', () => {
     expect(statuses.slice(EXPIRY_BATCH_MAX)).toEqual(['unpaid', 'unpaid', 'unpaid']);
     await expireUnpaidOrders(env, Date.now());
     expect((await Promise.all(ids.map(async (id) => (await order(id))!.status))).every((s) => s === 'closed')).toBe(true);
+  });
+
+  it('is generic over channels: an expired WeChat Pay order is closed through its own channel', async () => {
+    const { order_id } = await topUp(1_400, 'wechat');
+    await expire(order_id);
+    await expireUnpaidOrders(env, Date.now());
+    expect(await order(order_id)).toMatchObject({ status: 'closed', expiry_attempts: 0 });
   });
 
   it('runs from the Worker’s scheduled handler', async () => {

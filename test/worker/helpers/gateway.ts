@@ -40,6 +40,10 @@ export async function schoolWithCard(name = '北京交通大学威海校区'): P
 
 /** A top-up through the public API, as the PWA makes it: an unpaid order and its signed pay_url. */
 export async function alipayTopUp(amount_fen: number, school_name?: string): Promise<{ order_id: string; pay_url: string }> {
+  return topUp(amount_fen, 'alipay', school_name);
+}
+
+export async function topUp(amount_fen: number, channel: 'alipay' | 'wechat', school_name?: string): Promise<{ order_id: string; pay_url: string }> {
   const card = await schoolWithCard(school_name);
   const response = await SELF.fetch('http://yikatong.test/api/v1/recharges', {
     method: 'POST',
@@ -49,7 +53,7 @@ export async function alipayTopUp(amount_fen: number, school_name?: string): Pro
       name: card.holder_name,
       card_no: card.card_no,
       amount_fen,
-      channel: 'alipay',
+      channel,
       agree_terms: true,
     }),
   });
