@@ -1,6 +1,7 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import type { AdminCreditsResponse, AdminOrdersResponse, CardImportResponse, School, SchoolsResponse } from '../../protocol/api.ts';
+import { CsvRecordReader, type CsvRecord } from '../../worker/cards/import.ts';
 import { ADMIN_AUTH, api } from './helpers/seed.ts';
 import {
   fetchWithConfig,
@@ -297,5 +298,69 @@ describe('GET /api/v1/admin/orders and /credits', () => {
       expect(res.status, path).toBe(400);
       expect(await res.json()).toMatchObject({ error: { code: 'invalid_query' } });
     }
+  });
+});
+
+describe('CSV records arriving in pieces', () => {
+  const TEXT = '\uFEFFcard_no,name\r\n"1,2","a ""q"" b"\r\n3,"multi\nline"\n\n4,张三\r5,"x"y\n"open';
+
+  function readAll(chunks: string[]): CsvRecord[] {
+    const reader = new CsvRecordReader();
+    const out: CsvRecord[] = [];
+    for (const chunk of chunks) out.push(...reader.push(chunk));
+    out.push(...reader.end());
+    return out;
+  }
+
+  it('reads quotes, doubled quotes, CRLF/LF/CR and a quoted line break, with line numbers', () => {
+    expect(readAll([TEXT])).toEqual([
+      { line: 1, fields: ['card_no', 'name'], field_count: 2, error: null },
+      { line: 2, fields: ['1,2', 'a "q" b'], field_count: 2, error: null },
+      { line: 3, fields: ['3', 'multi\nline'], field_count: 2, error: null },
+      { line: 6, fields: ['4', '张三'], field_count: 2, error: null },
+      { line: 7, fields: ['5', 'x'], field_count: 2, error: 'text after a closing quote' },
+      { line: 8, fields: ['open'], field_count: 1, error: 'unterminated quoted field' },
+    ]);
+  });
+
+  it('gives the same records however the text is cut into chunks', () => {
+    const whole = readAll([TEXT]);
+    for (let cut = 1; cut < TEXT.length; cut++) {
+      expect(readAll([TEXT.slice(0, cut), TEXT.slice(cut)]), `cut at ${cut}`).toEqual(whole);
+    }
+    expect(readAll(Array.from(TEXT))).toEqual(whole);
+  });
+
+  it('bounds a runaway field and a runaway row', () => {
+    const [long] = readAll([`1,${'x'.repeat(10_000)},student,active\n`]);
+    expect(long!.error).toMatch(/field longer than/);
+    expect(long!.fields[1]!.length).toBeLessThanOrEqual(256);
+    const [wide] = readAll([`${'a,'.repeat(5_000)}a\n`]);
+    expect(wide!.field_count).toBe(5_001);
+    expect(wide!.fields.length).toBeLessThanOrEqual(5);
+  });
+
+  it('imports a body streamed in small chunks that split characters', async () => {
+    const school_id = await newSchool();
+    const bytes = new TextEncoder().encode('card_no,name,kind,status\n7001,欧阳娜娜,student,active\n7002,司马光,staff,active\n');
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        // Seven bytes at a time: every three-byte character is cut somewhere.
+        for (let i = 0; i < bytes.length; i += 7) controller.enqueue(bytes.slice(i, i + 7));
+        controller.close();
+      },
+    });
+    const res = await api(`/api/v1/admin/schools/${school_id}/cards`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/csv', ...ADMIN_AUTH },
+      body: stream,
+      // @ts-expect-error: workerd's RequestInit has no `duplex`, undici's needs it for a stream body.
+      duplex: 'half',
+    });
+    expect(await res.json()).toEqual({ imported: 2, rejected: [] });
+    expect(await cardsOf(school_id)).toEqual([
+      { card_no: '7001', holder_name: '欧阳娜娜', kind: 'student', status: 'active' },
+      { card_no: '7002', holder_name: '司马光', kind: 'staff', status: 'active' },
+    ]);
   });
 });

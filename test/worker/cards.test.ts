@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { CardLookupResponse } from '../../protocol/api.ts';
 import { signCardToken, CARD_TOKEN_LIFETIME_MS } from '../../worker/auth/card-token.ts';
 import { api } from './helpers/seed.ts';
-import { freshSchool, insertCredit, insertOrder, postFrom, testOrderId, uniqueIp, type LedgerOrder } from './helpers/fixtures.ts';
+import { fetchWithConfig, freshSchool, insertCredit, insertOrder, postFrom, testOrderId, uniqueIp, type LedgerOrder } from './helpers/fixtures.ts';
 
 const LOOKUP = '/api/v1/cards/lookup';
 
@@ -85,6 +85,19 @@ describe('POST /api/v1/cards/lookup', () => {
     // A letter-prefixed number is another card: its zeros are not a serial's padding.
     expect((await lookup({ school_id, name: '赵六', card_no: '999' })).status).toBe(404);
     expect((await lookup({ school_id, name: '访客', card_no: 'F000999' })).status).toBe(404);
+  });
+
+  it('answers 503 not_configured, not a 500, when CARD_TOKEN_SECRET is missing', async () => {
+    const school_id = await freshSchool();
+    for (const secret of [undefined, 'short']) {
+      const res = await fetchWithConfig({ CARD_TOKEN_SECRET: secret }, LOOKUP, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'cf-connecting-ip': uniqueIp() },
+        body: JSON.stringify({ school_id, name: '张三', card_no: '20230001' }),
+      });
+      expect(res.status).toBe(503);
+      expect(await res.json()).toMatchObject({ error: { code: 'not_configured' } });
+    }
   });
 
   it('finds a lost card (so its holder learns why a top-up is refused)', async () => {
