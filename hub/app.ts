@@ -60,11 +60,12 @@ export function buildHubApp(options: HubAppOptions): HubApp {
         backoff_base_ms: 250,
         backoff_max_ms: options.backoff_max_ms,
         request_timeout_ms: 10_000,
+        grey_after_ms: config.grey_after_ms,
       },
     });
   }
   const deps = { ledger, group, metrics, now_ms: Date.now };
-  const ops = { ledger, group, metrics, sync, write_window_ms: config.write_window_ms, started_at_ms: Date.now() };
+  const ops = { ledger, group, metrics, sync, grey_after_ms: config.grey_after_ms, started_at_ms: Date.now() };
   log.log('info', 'hub store open', { db: config.db_path, cursor: ledger.cursor, ...ledger.counts() });
 
   return {

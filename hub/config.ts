@@ -12,12 +12,15 @@ export interface HubConfig {
   listen_port: number;
   write_window_ms: number;
   poll_interval_ms: number;
+  grey_after_ms: number;
 }
 
 export class ConfigError extends Error {}
 
 export const HUB_LISTEN_DEFAULT = '0.0.0.0:7700';
 const POLL_INTERVAL_MS_DEFAULT = 5_000;
+// A reservation whose card has not come back in this long is worth a person's look.
+const GREY_AFTER_MS_DEFAULT = 10 * 60_000;
 
 export function parseListen(text: string): { host: string; port: number } {
   const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})$/.exec(text.trim());
@@ -70,5 +73,6 @@ export function loadConfig(env: NodeJS.ProcessEnv, needs: { worker: boolean; key
     listen_port: port,
     write_window_ms: positiveInt(env, 'HUB_WRITE_WINDOW_MS', WRITE_WINDOW_MS_DEFAULT),
     poll_interval_ms: positiveInt(env, 'HUB_POLL_INTERVAL_MS', POLL_INTERVAL_MS_DEFAULT),
+    grey_after_ms: positiveInt(env, 'HUB_GREY_AFTER_MS', GREY_AFTER_MS_DEFAULT),
   };
 }

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { ErrorCode } from '../protocol/errors.ts';
-import { CLAIM_CREDITS_MAX, type HubChange, type HubClaim } from '../protocol/hub.ts';
+import { CLAIM_CREDITS_MAX, type GreyRecord, type HubChange, type HubClaim } from '../protocol/hub.ts';
 import type { ChipState, ClaimOutcome, SwipeRequest, SwipeResponse } from '../protocol/pos.ts';
 import type { CardStatus } from '../protocol/card.ts';
 
@@ -138,6 +138,23 @@ export class HubLedger {
       markVoidSent: p('UPDATE void_answers SET sent = 1 WHERE credit_id = ? AND result = ?'),
       reportsBatch: p('SELECT card_no, balance_fen, load_counter, seen_at_ms FROM card_reports WHERE dirty = 1 ORDER BY seen_at_ms LIMIT ?'),
       markReportSent: p('UPDATE card_reports SET dirty = 0 WHERE card_no = ? AND seen_at_ms = ?'),
+      greyBatch: p(
+        `SELECT * FROM (
+           SELECT c.claim_id, c.card_no, c.terminal_id, c.amount_fen, c.credit_ids, c.load_counter_after, c.reserved_at_ms,
+                  'open' AS status
+             FROM claims c WHERE c.state = 'open' AND c.reserved_at_ms <= ?
+              AND NOT EXISTS (SELECT 1 FROM grey_reported g WHERE g.claim_id = c.claim_id)
+            ORDER BY c.reserved_at_ms LIMIT ?)
+         UNION ALL
+         SELECT * FROM (
+           SELECT c.claim_id, c.card_no, c.terminal_id, c.amount_fen, c.credit_ids, c.load_counter_after, c.reserved_at_ms,
+                  'resolved' AS status
+             FROM grey_reported g JOIN claims c ON c.claim_id = g.claim_id
+            WHERE g.status = 'open' AND c.state <> 'open' LIMIT ?)`,
+      ),
+      markGreySent: p(
+        'INSERT INTO grey_reported (claim_id, status) VALUES (?, ?) ON CONFLICT (claim_id) DO UPDATE SET status = excluded.status',
+      ),
       insertGrey: p('INSERT INTO grey_records (claim_id, card_no, reason, detail, at_ms) VALUES (?, ?, ?, ?, ?)'),
     };
     this.#rebuild();
@@ -488,6 +505,29 @@ export class HubLedger {
   /** Only clears a report not overwritten by a newer swipe since it was read. */
   markCardReportsSent(reports: readonly CardReportRow[]): void {
     for (const report of reports) this.#s.markReportSent!.run(report.card_no, report.seen_at_ms);
+  }
+
+  /**
+   * Grey records for the Worker (sent with card reports): open reservations older than
+   * `older_than_ms` not yet reported, and reported ones the card has since resolved.
+   */
+  greyBatch(older_than_ms: number, limit: number): GreyRecord[] {
+    const cutoff_ms = this.#options.now_ms() - older_than_ms;
+    const rows = this.#s.greyBatch!.all(cutoff_ms, limit, limit) as unknown as (ClaimRow & { status: 'open' | 'resolved' })[];
+    return rows.map((row) => ({
+      claim_id: row.claim_id,
+      card_no: row.card_no,
+      terminal_id: row.terminal_id,
+      amount_fen: row.amount_fen,
+      credit_ids: JSON.parse(row.credit_ids) as string[],
+      load_counter_after: row.load_counter_after,
+      reserved_at_ms: row.reserved_at_ms,
+      status: row.status,
+    }));
+  }
+
+  markGreySent(records: readonly GreyRecord[]): void {
+    for (const record of records) this.#s.markGreySent!.run(record.claim_id, record.status ?? 'open');
   }
 
   // ---- operations ---------------------------------------------------------------------

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { HUB_PUSH_PATH } from '../protocol/hub.ts';
 import { buildHubApp } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { jsonLogger } from './log.ts';
@@ -15,8 +16,6 @@ const USAGE = `usage: npm run hub -- keygen [--force]
        npm run hub -- start
 environment: HUB_WORKER_URL, HUB_ID, HUB_KEY_FILE, HUB_DB, HUB_LISTEN (host:port, default 0.0.0.0:7700)`;
 
-// The Worker names the push route (worker/routes/hub.ts); overridable for other deployments.
-const PUSH_PATH_DEFAULT = '/api/v1/hub/push';
 const TERMINAL_ID_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
 
 async function keygen(args: string[]): Promise<void> {
@@ -56,7 +55,7 @@ async function start(): Promise<void> {
     config,
     signer,
     log,
-    push_path: process.env.HUB_PUSH_PATH ?? PUSH_PATH_DEFAULT,
+    push_path: process.env.HUB_PUSH_PATH ?? HUB_PUSH_PATH,
     backoff_max_ms: Number(process.env.HUB_BACKOFF_MAX_MS ?? 30_000),
   });
   const { server, address } = await listen(app, config.listen_host, config.listen_port);

@@ -12,7 +12,7 @@ export interface OpsDeps {
   group: GroupCommit;
   metrics: HubMetrics;
   sync: SyncClient | null;
-  write_window_ms: number;
+  grey_after_ms: number;
   started_at_ms: number;
 }
 
@@ -43,8 +43,7 @@ export function handleOps(deps: OpsDeps, req: IncomingMessage, res: ServerRespon
   if (path === '/healthz') {
     sendJson(res, 200, health(deps));
   } else if (path === '/grey-records') {
-    // Open reservations older than the write window were never committed nor seen again.
-    sendJson(res, 200, { records: deps.ledger.greyRecords(deps.write_window_ms, GREY_RECORDS_MAX) });
+    sendJson(res, 200, { records: deps.ledger.greyRecords(deps.grey_after_ms, GREY_RECORDS_MAX) });
   } else {
     const h = health(deps);
     const text = deps.metrics.render({

@@ -84,6 +84,12 @@ CREATE TABLE IF NOT EXISTS void_answers (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS void_answers_unsent ON void_answers(answered_at_ms) WHERE sent = 0;
 
+-- Which unresolved reservations the Worker has been told of, and in which status.
+CREATE TABLE IF NOT EXISTS grey_reported (
+  claim_id TEXT PRIMARY KEY,
+  status TEXT NOT NULL CHECK (status IN ('open','resolved'))
+) STRICT, WITHOUT ROWID;
+
 -- Uncertain outcomes for the card office: a commit for a claim already released, or a
 -- claim the Worker rejected. Open reservations never seen again are listed from claims.
 CREATE TABLE IF NOT EXISTS grey_records (

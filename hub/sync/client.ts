@@ -2,7 +2,7 @@
 // send committed claims from the outbox in order, answer void requests, send coalesced card
 // reports. One loop, woken by the push channel or by new commits, polling as the fallback,
 // exponential backoff with jitter while the Worker is unreachable. Swipes never wait for it.
-import { CARD_REPORTS_BATCH_MAX, CHANGES_LIMIT_DEFAULT, CLAIMS_BATCH_MAX, VOIDS_BATCH_MAX } from '../../protocol/hub.ts';
+import { CARD_REPORTS_BATCH_MAX, CHANGES_LIMIT_DEFAULT, CLAIMS_BATCH_MAX, GREY_RECORDS_BATCH_MAX, VOIDS_BATCH_MAX } from '../../protocol/hub.ts';
 import type {
   CardReportsRequest,
   ChangesResponse,
@@ -25,11 +25,16 @@ export interface SyncOptions {
   backoff_base_ms: number;
   backoff_max_ms: number;
   request_timeout_ms: number;
+  /** An open reservation this old, its card not seen since, is reported as grey. */
+  grey_after_ms: number;
 }
 
 // Bounds on one round, so a huge backlog still lets the loop check for stop and push wakes.
 const PAGES_PER_ROUND_MAX = 200;
 const BATCHES_PER_ROUND_MAX = 200;
+// Proxies close WebSockets idle for about 100 s; the Durable Object answers "ping" without
+// waking (its auto-response), so this keeps the channel open for free.
+const PUSH_PING_INTERVAL_MS = 30_000;
 
 export interface SyncStatus {
   cursor: number;
@@ -138,6 +143,7 @@ export class SyncClient {
   }
 
   async #round(): Promise<void> {
+    this.#log.log('debug', 'sync round', { cursor: this.#ledger.cursor, outbox_depth: this.#ledger.outboxDepth });
     await this.#pull();
     await this.#sendClaims();
     await this.#sendVoids();
@@ -212,10 +218,15 @@ export class SyncClient {
   async #sendReports(): Promise<void> {
     for (let batch = 0; batch < BATCHES_PER_ROUND_MAX && !this.#stopped; batch++) {
       const reports = this.#ledger.cardReportsBatch(CARD_REPORTS_BATCH_MAX);
-      if (reports.length === 0) return;
-      const request: CardReportsRequest = { reports };
+      // Grey records ride along (protocol/hub.ts): DESIGN's four routes have no other place.
+      const grey = this.#ledger.greyBatch(this.#options.grey_after_ms, GREY_RECORDS_BATCH_MAX / 2);
+      if (reports.length === 0 && grey.length === 0) return;
+      const request: CardReportsRequest = grey.length > 0 ? { reports, grey } : { reports };
       await this.#request<unknown>('POST', '/api/v1/hub/card-reports', request);
-      await this.#group.run(() => this.#ledger.markCardReportsSent(reports));
+      await this.#group.run(() => {
+        this.#ledger.markCardReportsSent(reports);
+        this.#ledger.markGreySent(grey);
+      });
     }
   }
 
@@ -243,7 +254,11 @@ export class SyncClient {
     // Node's (undici) WebSocket takes request headers; the DOM typing does not know that.
     const socket = new WebSocket(url, { headers } as unknown as string[]);
     this.#push = socket;
+    let ping: NodeJS.Timeout | null = null;
     socket.addEventListener('open', () => {
+      ping = setInterval(() => {
+        if (socket.readyState === WebSocket.OPEN) socket.send('ping');
+      }, PUSH_PING_INTERVAL_MS);
       this.#status.push_connected = true;
       this.#pushFailures = 0;
       this.#log.log('info', 'push channel open', {});
@@ -256,9 +271,13 @@ export class SyncClient {
       } catch {
         return;
       }
+      if (event.data === 'pong') return;
+      this.#log.log('debug', 'push message', { data: String(event.data).slice(0, 64), cursor: this.#ledger.cursor });
       if (message?.type === 'changes' && !(message.seq <= this.#ledger.cursor)) this.wake();
     });
-    socket.addEventListener('close', () => {
+    socket.addEventListener('close', (event) => {
+      if (ping !== null) clearInterval(ping);
+      this.#log.log('info', 'push channel closed', { code: event.code, reason: event.reason });
       this.#status.push_connected = false;
       if (this.#push === socket) this.#push = null;
       this.#schedulePush();

@@ -21,6 +21,7 @@ export interface HubHarnessOptions {
   write_window_ms?: number;
   poll_interval_ms?: number;
   backoff_max_ms?: number;
+  grey_after_ms?: number;
 }
 
 export class HubHarness {
@@ -50,6 +51,7 @@ export class HubHarness {
       HUB_WRITE_WINDOW_MS: String(this.options.write_window_ms ?? 10_000),
       HUB_POLL_INTERVAL_MS: String(this.options.poll_interval_ms ?? 5_000),
       HUB_BACKOFF_MAX_MS: String(this.options.backoff_max_ms ?? 1_000),
+      HUB_GREY_AFTER_MS: String(this.options.grey_after_ms ?? 600_000),
       HUB_LOG_LEVEL: 'warn',
     };
   }
@@ -71,6 +73,11 @@ export class HubHarness {
     return out.trim().split('\n').at(-1)!;
   }
 
+  async health(): Promise<Record<string, unknown>> {
+    const response = await fetch(`${this.url}/healthz`, { signal: AbortSignal.timeout(5_000) });
+    return (await response.json()) as Record<string, unknown>;
+  }
+
   async start(): Promise<string> {
     if (this.service !== null) throw new Error('hub already running');
     this.service = await startService({
@@ -78,7 +85,7 @@ export class HubHarness {
       command: process.execPath,
       args: [...NODE_ARGS, 'start'],
       cwd: ROOT,
-      env: { ...this.env(), HUB_LOG_LEVEL: 'info' },
+      env: { ...this.env(), HUB_LOG_LEVEL: process.env.HUB_LOG_LEVEL ?? 'info' },
       ready: /"msg":"hub listening".*"port":(\d+)/,
       ready_timeout_ms: 30_000,
     });

@@ -1,0 +1,225 @@
+// The hub against the real Worker (`wrangler dev` with its local D1, the simulated gateway),
+// started the way `npm start` starts them: money paid on a phone becomes claimable at the hub
+// through the push channel, is loaded at a swipe and is `claimed` at the Worker; the campus
+// link goes down and swipes go on; refunds go through the hub's void; grey records reach the
+// card office; the Worker refuses unsigned, stale and replayed hub requests.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HubSigner, importPrivateKeyPem } from '../../hub/sync/signer.ts';
+import { readFileSync } from 'node:fs';
+import { auditLocalD1 } from '../../scripts/audit.ts';
+import { executeLocalSql, sqlLiteral } from '../../scripts/lib/local-d1.ts';
+import { startCampus, type Campus } from '../../scripts/start.ts';
+import { Chip } from '../../sim/pos/chip.ts';
+import { Terminal } from '../../sim/pos/terminal.ts';
+import { HubHarness } from './helpers/hub.ts';
+import { Link } from './helpers/link.ts';
+import { payTopUp, recharge, waitForStatus } from './helpers/payer.ts';
+
+const work_dir = mkdtempSync(path.join(tmpdir(), 'yikatong-hubsync-'));
+const state_dir = path.join(work_dir, 'state');
+const HUB_ID = 'bjtu-hub-1';
+const SCHOOL = 'bjtu-weihai';
+const ZHANG = { school_id: SCHOOL, name: '张三', card_no: '20230001' };
+const LI = { school_id: SCHOOL, name: '李小红', card_no: '20230002' };
+const WANG = { school_id: SCHOOL, name: '王老师', card_no: 'T1001' };
+const WAIT_MS = 20_000;
+const GREY_AFTER_MS = 1_500;
+
+let campus: Campus;
+let link: Link;
+let hub: HubHarness;
+let terminal: Terminal;
+let key_hex = '';
+
+async function admin(method: string, pathname: string, body?: unknown): Promise<Response> {
+  return fetch(`${campus.worker_url}${pathname}`, {
+    method,
+    headers: { authorization: `Bearer ${campus.keys.admin_token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(15_000),
+  });
+}
+
+/** Bounded wait for a condition the hub or Worker reaches asynchronously. */
+async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeout_ms = WAIT_MS): Promise<T> {
+  const deadline_ms = Date.now() + timeout_ms;
+  while (Date.now() < deadline_ms) {
+    const value = await probe();
+    if (value !== null && value !== undefined && value !== false) return value;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`${what}: not within ${timeout_ms} ms`);
+}
+
+async function creditState(order_id: string): Promise<string | undefined> {
+  const [rows] = await executeLocalSql(state_dir, `SELECT state FROM credits WHERE order_id = ${sqlLiteral(order_id)}`);
+  return rows?.[0]?.state as string | undefined;
+}
+
+beforeAll(async () => {
+  campus = await startCampus({ worker_port: 0, gateway_port: 0, state_dir, dev_dir: work_dir, notify_retry_schedule_ms: [0, 1_000, 2_000] });
+  link = new Link(Number(new URL(campus.worker_url).port));
+  const via_link = await link.open();
+  hub = new HubHarness({ worker_url: via_link, hub_id: HUB_ID, poll_interval_ms: 2_000, backoff_max_ms: 400, grey_after_ms: GREY_AFTER_MS });
+  const public_key = await hub.keygen();
+  const registered = await admin('PUT', `/api/v1/admin/hubs/${HUB_ID}`, { school_id: SCHOOL, public_key });
+  expect(registered.status, await registered.clone().text()).toBe(201);
+  key_hex = await hub.addTerminal('canteen-1');
+  await hub.start();
+  terminal = new Terminal({ hub_url: hub.url, terminal_id: 'canteen-1', key_hex, txn_seq_start: 0 });
+  // The first pull brings the school's card registry.
+  await until('hub caught up', async () => ((await hub.health()).cards as number) >= 5 && (await hub.health()).push_connected);
+}, 240_000);
+
+afterAll(async () => {
+  if (process.env.HUB_TEST_DEBUG !== undefined) process.stderr.write(`--- hub output ---\n${hub?.service?.output() ?? ''}\n`);
+  await hub?.cleanup();
+  await link?.close();
+  await campus?.stop();
+  rmSync(work_dir, { recursive: true, force: true });
+}, 60_000);
+
+describe('hub and Worker', () => {
+  const zhang = new Chip({ balance_fen: 1_282, load_counter: 9 });
+
+  it('pay → claimable at the hub within seconds → swipe → commit → claimed at the Worker', async () => {
+    const { order_id, paid_at_ms } = await payTopUp(campus.worker_url, ZHANG, 10_000);
+    const offer = await until('load offered', async () => {
+      const tap = await terminal.tap(ZHANG.card_no, zhang);
+      return tap.swipe.load === null ? null : tap;
+    });
+    // Push, or at worst the 2 s poll: claimable within seconds, not minutes.
+    expect(Date.now() - paid_at_ms).toBeLessThan(10_000);
+    expect(offer.swipe.load).toMatchObject({ amount_fen: 10_000, balance_after_fen: 11_282, load_counter_after: 10 });
+    expect(offer.outcome?.status).toBe('committed');
+    const claimed = await waitForStatus(campus.worker_url, order_id, 'claimed', WAIT_MS);
+    expect(claimed.claimed_at).toEqual(expect.any(Number));
+    expect(await creditState(order_id)).toBe('claimed');
+    await until('outbox drained', async () => (await hub.health()).outbox_depth === 0);
+    // The chip balance seen at the swipe reaches the Worker as the card's balance.
+    const lookup = await fetch(`${campus.worker_url}/api/v1/cards/lookup`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(ZHANG),
+    });
+    expect(lookup.status).toBe(200);
+    const card = await until('card report applied', async () => {
+      const response = await fetch(`${campus.worker_url}/api/v1/cards/lookup`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(ZHANG),
+      });
+      const body = (await response.json()) as { balance_fen: number; pending_fen: number };
+      return body.balance_fen === 11_282 ? body : null;
+    });
+    expect(card.pending_fen).toBe(0);
+  });
+
+  it('refuses a lost card at the POS', async () => {
+    const chip = new Chip({ balance_fen: 500, load_counter: 2 });
+    expect((await terminal.tap('20230003', chip)).swipe).toEqual({ card_status: 'lost', load: null });
+  });
+
+  it('campus link down: swipes go on, the outbox waits, and drains when the link returns', async () => {
+    const { order_id } = await payTopUp(campus.worker_url, LI, 2_500);
+    const li = new Chip({ balance_fen: 0, load_counter: 0 });
+    // Wait until the hub holds the credit, without loading it yet.
+    await until('credit at the hub', async () => ((await hub.health()).pending_credits as number) >= 1);
+    link.cut();
+    const tap = await terminal.tap(LI.card_no, li);
+    expect(tap.swipe.load?.amount_fen).toBe(2_500);
+    expect(tap.outcome?.status).toBe('committed');
+    expect(li.read()).toEqual({ balance_fen: 2_500, load_counter: 1 });
+    expect((await hub.health()).outbox_depth).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect((await recharge(campus.worker_url, order_id)).status).toBe('pending_claim');
+    link.restore();
+    await waitForStatus(campus.worker_url, order_id, 'claimed', WAIT_MS);
+    await until('outbox drained', async () => (await hub.health()).outbox_depth === 0);
+  });
+
+  it('refund of a pending credit goes through the hub void; refused once claimed', async () => {
+    const { order_id } = await payTopUp(campus.worker_url, WANG, 3_300);
+    await until('credit at the hub', async () => ((await hub.health()).pending_credits as number) >= 1);
+    const refund = await admin('POST', `/api/v1/admin/orders/${order_id}/refund`);
+    expect([200, 202]).toContain(refund.status);
+    await waitForStatus(campus.worker_url, order_id, 'refunded', WAIT_MS);
+    expect(await creditState(order_id)).toBe('voided');
+    // The card gets nothing for it.
+    const chip = new Chip({ balance_fen: 0, load_counter: 0 });
+    expect((await terminal.tap(WANG.card_no, chip)).swipe.load).toBeNull();
+
+    const claimed = await payTopUp(campus.worker_url, ZHANG, 1_000);
+    await until('loaded', async () => ((await terminal.tap(ZHANG.card_no, zhang)).swipe.load === null ? null : true));
+    await waitForStatus(campus.worker_url, claimed.order_id, 'claimed', WAIT_MS);
+    const refused = await admin('POST', `/api/v1/admin/orders/${claimed.order_id}/refund`);
+    expect(refused.status).toBe(409);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('refund_not_allowed');
+  });
+
+  it('a reservation whose card never comes back is a grey record at the Worker until the card settles it', async () => {
+    await payTopUp(campus.worker_url, WANG, 4_400);
+    const chip = new Chip({ balance_fen: 100, load_counter: 3 });
+    const died = await until('load offered', async () => {
+      const tap = await terminal.tap(WANG.card_no, chip, 'die_before_write');
+      return tap.swipe.load === null ? null : tap;
+    });
+    const claim_id = died.swipe.load!.claim_id;
+    const open = await until('grey record at the Worker', async () => {
+      const response = await admin('GET', `/api/v1/admin/grey-records?status=open&school_id=${SCHOOL}`);
+      const body = (await response.json()) as { records: { claim_id: string; amount_fen: number; status: string }[] };
+      return body.records.find((record) => record.claim_id === claim_id) ?? null;
+    });
+    expect(open).toMatchObject({ amount_fen: 4_400, status: 'open' });
+    // The card comes back to the same terminal: not written, so released and loaded afresh.
+    const again = await terminal.tap(WANG.card_no, chip);
+    expect(again.swipe.load?.amount_fen).toBe(4_400);
+    expect(chip.read()).toEqual({ balance_fen: 4_500, load_counter: 4 });
+    await until('grey record resolved', async () => {
+      const response = await admin('GET', `/api/v1/admin/grey-records?status=resolved&school_id=${SCHOOL}`);
+      const body = (await response.json()) as { records: { claim_id: string }[] };
+      return body.records.some((record) => record.claim_id === claim_id);
+    });
+  });
+
+  it('the ledger audit is clean and the Worker agrees with the hub', async () => {
+    await until('outbox drained', async () => (await hub.health()).outbox_depth === 0);
+    const report = await auditLocalD1(state_dir);
+    expect(report.violations).toEqual([]);
+    const committed = hub.query<{ claim_id: string }>("SELECT claim_id FROM claims WHERE state = 'committed' ORDER BY claim_id");
+    const [worker_claims] = await executeLocalSql(state_dir, `SELECT id FROM claims WHERE hub_id = ${sqlLiteral(HUB_ID)} ORDER BY id`);
+    expect(worker_claims!.map((row) => row.id)).toEqual(committed.map((row) => row.claim_id));
+  });
+});
+
+describe('the Worker refuses bad hub requests', () => {
+  async function signedGet(signer: HubSigner, path_and_query: string, headers?: Record<string, string>) {
+    const signed = headers ?? (await signer.headers('GET', path_and_query, ''));
+    const response = await fetch(`${campus.worker_url}${path_and_query}`, { headers: signed, signal: AbortSignal.timeout(15_000) });
+    return { status: response.status, body: (await response.json()) as { error?: { code: string } }, headers: signed };
+  }
+
+  it('unsigned, forged, replayed and stale requests', async () => {
+    const signer = new HubSigner(HUB_ID, await importPrivateKeyPem(readFileSync(hub.key_file, 'utf8')));
+    const unsigned = await fetch(`${campus.worker_url}/api/v1/hub/changes?after=0`);
+    expect(unsigned.status).toBe(401);
+    const ok = await signedGet(signer, '/api/v1/hub/changes?after=0&limit=1');
+    expect(ok.status).toBe(200);
+    const replay = await signedGet(signer, '/api/v1/hub/changes?after=0&limit=1', ok.headers);
+    expect(replay).toMatchObject({ status: 401, body: { error: { code: 'replayed' } } });
+    // Signed for another query: the signature covers PATH?QUERY.
+    const moved = await signedGet(signer, '/api/v1/hub/changes?after=0&limit=2', { ...(await signer.headers('GET', '/api/v1/hub/changes?after=0&limit=1', '')) });
+    expect(moved).toMatchObject({ status: 401, body: { error: { code: 'signature_invalid' } } });
+    const stale = await signer.headers('GET', '/api/v1/hub/changes?after=0', '');
+    stale['X-Hub-Timestamp'] = String(Date.now() - 6 * 60_000);
+    const staleAnswer = await signedGet(signer, '/api/v1/hub/changes?after=0', stale);
+    expect(staleAnswer).toMatchObject({ status: 401, body: { error: { code: 'timestamp_out_of_window' } } });
+    // Another key under this hub's id.
+    const { generateHubKeyPair } = await import('../../hub/sync/signer.ts');
+    const stranger = new HubSigner(HUB_ID, await importPrivateKeyPem((await generateHubKeyPair()).private_pem));
+    expect(await signedGet(stranger, '/api/v1/hub/changes?after=0')).toMatchObject({ status: 401, body: { error: { code: 'signature_invalid' } } });
+  });
+});
