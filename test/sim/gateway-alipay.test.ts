@@ -272,6 +272,18 @@ describe('cashier', () => {
     await waitFor('notification', () => received.find((r) => r.params.out_trade_no === order_id));
   });
 
+  it('takes the wap-pay request as an auto-submitted POST form too, as SDKs send it', async () => {
+    const order_id = orderId();
+    const url = new URL(await wapPayUrl(order_id, '6.60'));
+    const response = await fetch(`${gateway.origin}/gateway.do?charset=utf-8`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: url.searchParams.toString(),
+    });
+    expect(response.status).toBe(200);
+    expect(await response.text()).toContain('¥6.60');
+  });
+
   it('refuses a changed amount for the same out_trade_no, and a tampered pay URL', async () => {
     const order_id = orderId();
     await openTrade(order_id, '10.00');

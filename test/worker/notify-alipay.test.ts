@@ -96,6 +96,15 @@ describe('alipay notification: the happy path', () => {
     expect((await auditOf(order_id)).map((r) => r.verdict)).toEqual(['applied', 'applied', 'duplicate', 'duplicate', 'duplicate', 'duplicate']);
   });
 
+  it('five deliveries racing each other still make one credit', async () => {
+    const { order_id, built } = await paidAtGateway(9_900);
+    const answers = await Promise.all(Array.from({ length: 5 }, () => postNotification(built.body)));
+    for (const response of answers) await expectSuccess(response);
+    expect(await creditsOf(order_id)).toHaveLength(1);
+    const verdicts = (await auditOf(order_id)).map((r) => r.verdict).sort();
+    expect(verdicts).toEqual(['applied', 'duplicate', 'duplicate', 'duplicate', 'duplicate']);
+  });
+
   it('TRADE_CLOSED from the gateway closes an unpaid order; WAIT_BUYER_PAY changes nothing', async () => {
     const order = await alipayTopUp(800);
     await openCashier(order.pay_url);
