@@ -5,6 +5,24 @@ import type { ChangesResponse, HubChange } from '../../protocol/hub.ts';
 import { CARD_KINDS, CARD_STATUSES } from '../../protocol/card.ts';
 import type { HubIdentity } from './auth.ts';
 
+export const SENT_MARK_SQL = `UPDATE hubs SET
+    sent_through_seq = MAX(COALESCE(sent_through_seq, 0), COALESCE(
+      (SELECT MAX(seq) FROM (SELECT seq FROM changes WHERE school_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3)), 0)),
+    last_cursor = ?2,
+    last_seen_at_ms = ?4
+  WHERE id = ?5`;
+
+export const CHANGES_PAGE_SQL = `SELECT ch.seq, ch.kind, ch.ref,
+        cr.id AS credit_id, cr.order_id, cr.card_no AS credit_card_no, cr.amount_fen, cr.state,
+        cr.created_at_ms AS credit_created_at_ms,
+        cd.status AS card_status, cd.kind AS card_kind
+   FROM changes ch
+   LEFT JOIN credits cr ON ch.kind IN ('credit', 'void') AND cr.id = ch.ref AND cr.school_id = ch.school_id
+   LEFT JOIN cards cd ON ch.kind = 'card' AND cd.school_id = ch.school_id AND cd.card_no = ch.ref
+  WHERE ch.school_id = ?1 AND ch.seq > ?2
+  ORDER BY ch.seq
+  LIMIT ?3`;
+
 interface ChangeRow {
   seq: number;
   kind: 'credit' | 'void' | 'card';
@@ -55,31 +73,9 @@ export async function readChanges(
   if (!(Number.isSafeInteger(query.after) && query.after >= 0)) throw new RangeError(`bad cursor ${query.after}`);
   if (!(Number.isSafeInteger(query.limit) && query.limit >= 1)) throw new RangeError(`bad limit ${query.limit}`);
   const [, read] = await d1.batch([
-    d1
-      .prepare(
-        `UPDATE hubs SET
-           sent_through_seq = MAX(COALESCE(sent_through_seq, 0), COALESCE(
-             (SELECT MAX(seq) FROM (SELECT seq FROM changes WHERE school_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3)), 0)),
-           last_cursor = ?2,
-           last_seen_at_ms = ?4
-         WHERE id = ?5`,
-      )
-      .bind(hub.school_id, query.after, query.limit, now_ms, hub.hub_id),
+    d1.prepare(SENT_MARK_SQL).bind(hub.school_id, query.after, query.limit, now_ms, hub.hub_id),
     // One row more than asked tells whether there is more without a count.
-    d1
-      .prepare(
-        `SELECT ch.seq, ch.kind, ch.ref,
-                cr.id AS credit_id, cr.order_id, cr.card_no AS credit_card_no, cr.amount_fen, cr.state,
-                cr.created_at_ms AS credit_created_at_ms,
-                cd.status AS card_status, cd.kind AS card_kind
-           FROM changes ch
-           LEFT JOIN credits cr ON ch.kind IN ('credit', 'void') AND cr.id = ch.ref AND cr.school_id = ch.school_id
-           LEFT JOIN cards cd ON ch.kind = 'card' AND cd.school_id = ch.school_id AND cd.card_no = ch.ref
-          WHERE ch.school_id = ?1 AND ch.seq > ?2
-          ORDER BY ch.seq
-          LIMIT ?3`,
-      )
-      .bind(hub.school_id, query.after, query.limit + 1),
+    d1.prepare(CHANGES_PAGE_SQL).bind(hub.school_id, query.after, query.limit + 1),
   ]);
   const rows = (read?.results ?? []) as ChangeRow[];
   const page = rows.slice(0, query.limit);

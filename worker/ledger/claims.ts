@@ -6,6 +6,54 @@ import { CLAIMS_BATCH_MAX, CLAIM_CREDITS_MAX, HUB_CLOCK_SKEW_MS_MAX } from '../.
 import type { HubIdentity } from '../hub/auth.ts';
 import { cardBalanceStatement, type CardBalance } from '../hub/card-reports.ts';
 
+export const CLAIM_CREDITS_READ_SQL = `SELECT id, school_id, card_no, amount_fen, state, claim_id FROM credits
+  WHERE id IN (SELECT value FROM json_each(?1))`;
+
+export const CLAIM_INSERT_SQL = `INSERT INTO claims (id, school_id, card_no, hub_id, terminal_id, amount_fen, balance_after_fen,
+                      load_counter_after, committed_at_ms, received_at_ms)
+  SELECT json_extract(j.value, '$.claim_id'), ?1, json_extract(j.value, '$.card_no'), ?2,
+         json_extract(j.value, '$.terminal_id'), json_extract(j.value, '$.amount_fen'),
+         json_extract(j.value, '$.balance_after_fen'), json_extract(j.value, '$.load_counter_after'),
+         json_extract(j.value, '$.committed_at_ms'), ?3
+    FROM json_each(?4) j
+   WHERE NOT EXISTS (SELECT 1 FROM claims c WHERE c.id = json_extract(j.value, '$.claim_id'))
+     AND (SELECT COUNT(*) FROM credits cr
+           WHERE cr.id IN (SELECT value FROM json_each(j.value, '$.credit_ids'))
+             AND cr.school_id = ?1 AND cr.card_no = json_extract(j.value, '$.card_no') AND cr.state = 'pending')
+         = json_array_length(j.value, '$.credit_ids')
+     AND (SELECT COALESCE(SUM(cr.amount_fen), 0) FROM credits cr
+           WHERE cr.id IN (SELECT value FROM json_each(j.value, '$.credit_ids'))
+             AND cr.school_id = ?1 AND cr.card_no = json_extract(j.value, '$.card_no') AND cr.state = 'pending')
+         = json_extract(j.value, '$.amount_fen')
+  ON CONFLICT DO NOTHING
+  RETURNING id`;
+
+export const CLAIM_CREDITS_SQL = `UPDATE credits SET state = 'claimed', claim_id = m.claim_id, claimed_at_ms = ?3
+   FROM (SELECT json_extract(j.value, '$.claim_id') AS claim_id, json_extract(j.value, '$.card_no') AS card_no,
+                json_extract(j.value, '$.amount_fen') AS amount_fen, c.value AS credit_id
+           FROM json_each(?4) j, json_each(j.value, '$.credit_ids') c) AS m
+  WHERE credits.id = m.credit_id AND +credits.state = 'pending'
+    AND +credits.school_id = ?1 AND +credits.card_no = m.card_no
+    AND EXISTS (SELECT 1 FROM claims cl
+                 WHERE cl.id = m.claim_id AND cl.hub_id = ?2 AND cl.received_at_ms = ?3
+                   AND cl.card_no = m.card_no AND cl.amount_fen = m.amount_fen)`;
+
+export const CLAIM_REFUSES_REFUNDS_SQL = `UPDATE refunds SET state = 'refused', reason = 'loaded onto the card before the void', updated_at_ms = ?2
+  WHERE +state = 'requested' AND +school_id = ?1
+    AND credit_id IN (SELECT c.value FROM json_each(?3) j, json_each(j.value, '$.credit_ids') c)
+    AND EXISTS (SELECT 1 FROM credits cr WHERE cr.id = refunds.credit_id AND cr.state = 'claimed')`;
+
+export const CLAIM_RESOLVES_GREY_SQL = `UPDATE grey_records SET status = 'resolved', resolved_at_ms = ?2
+  WHERE +status = 'open' AND +school_id = ?1
+    AND claim_id IN (SELECT json_extract(value, '$.claim_id') FROM json_each(?3))
+    AND EXISTS (SELECT 1 FROM claims cl WHERE cl.id = grey_records.claim_id)`;
+
+export const CLAIM_REJECTIONS_SQL = `INSERT INTO claim_rejections (hub_id, school_id, claim_id, card_no, amount_fen, reason, body, received_at_ms)
+  SELECT ?1, ?2, json_extract(value, '$.claim_id'), json_extract(value, '$.card_no'),
+         json_extract(value, '$.amount_fen'), json_extract(value, '$.reason'), json_extract(value, '$.body'), ?3
+    FROM json_each(?4) WHERE true
+  ON CONFLICT DO NOTHING`;
+
 type ClaimResult = ClaimsResponse['results'][number];
 
 interface StoredClaim {
@@ -47,12 +95,7 @@ async function readLedger(d1: D1Database, claims: readonly HubClaim[]): Promise<
     d1
       .prepare('SELECT id, school_id, card_no, amount_fen FROM claims WHERE id IN (SELECT value FROM json_each(?1))')
       .bind(JSON.stringify(claim_ids)),
-    d1
-      .prepare(
-        `SELECT id, school_id, card_no, amount_fen, state, claim_id FROM credits
-          WHERE id IN (SELECT value FROM json_each(?1))`,
-      )
-      .bind(JSON.stringify(credit_ids)),
+    d1.prepare(CLAIM_CREDITS_READ_SQL).bind(JSON.stringify(credit_ids)),
   ]);
   return {
     claims: new Map(((stored_claims?.results ?? []) as StoredClaim[]).map((row) => [row.id, row])),
@@ -117,83 +160,20 @@ function writeStatements(
     const batch_json = JSON.stringify(accepted);
     // The SQL re-checks what judge() checked, inside the transaction: a claim is inserted only
     // if every one of its credits is still this card's and pending, and they sum to its amount.
-    statements.push(
-      d1
-        .prepare(
-          `INSERT INTO claims (id, school_id, card_no, hub_id, terminal_id, amount_fen, balance_after_fen,
-                               load_counter_after, committed_at_ms, received_at_ms)
-           SELECT json_extract(j.value, '$.claim_id'), ?1, json_extract(j.value, '$.card_no'), ?2,
-                  json_extract(j.value, '$.terminal_id'), json_extract(j.value, '$.amount_fen'),
-                  json_extract(j.value, '$.balance_after_fen'), json_extract(j.value, '$.load_counter_after'),
-                  json_extract(j.value, '$.committed_at_ms'), ?3
-             FROM json_each(?4) j
-            WHERE NOT EXISTS (SELECT 1 FROM claims c WHERE c.id = json_extract(j.value, '$.claim_id'))
-              AND (SELECT COUNT(*) FROM credits cr
-                    WHERE cr.id IN (SELECT value FROM json_each(j.value, '$.credit_ids'))
-                      AND cr.school_id = ?1 AND cr.card_no = json_extract(j.value, '$.card_no') AND cr.state = 'pending')
-                  = json_array_length(j.value, '$.credit_ids')
-              AND (SELECT COALESCE(SUM(cr.amount_fen), 0) FROM credits cr
-                    WHERE cr.id IN (SELECT value FROM json_each(j.value, '$.credit_ids'))
-                      AND cr.school_id = ?1 AND cr.card_no = json_extract(j.value, '$.card_no') AND cr.state = 'pending')
-                  = json_extract(j.value, '$.amount_fen')
-           ON CONFLICT DO NOTHING
-           RETURNING id`,
-        )
-        .bind(hub.school_id, hub.hub_id, now_ms, batch_json),
-    );
-    // Only credits of a claim row this very statement batch inserted move to claimed. The unary
-    // `+` keeps SQLite from walking every pending credit by the state index: the batch's own
-    // credit ids drive the update, one primary-key lookup each.
-    statements.push(
-      d1
-        .prepare(
-          `UPDATE credits SET state = 'claimed', claim_id = m.claim_id, claimed_at_ms = ?3
-             FROM (SELECT json_extract(j.value, '$.claim_id') AS claim_id, json_extract(j.value, '$.card_no') AS card_no,
-                          json_extract(j.value, '$.amount_fen') AS amount_fen, c.value AS credit_id
-                     FROM json_each(?4) j, json_each(j.value, '$.credit_ids') c) AS m
-            WHERE credits.id = m.credit_id AND +credits.state = 'pending'
-              AND +credits.school_id = ?1 AND +credits.card_no = m.card_no
-              AND EXISTS (SELECT 1 FROM claims cl
-                           WHERE cl.id = m.claim_id AND cl.hub_id = ?2 AND cl.received_at_ms = ?3
-                             AND cl.card_no = m.card_no AND cl.amount_fen = m.amount_fen)`,
-        )
-        .bind(hub.school_id, hub.hub_id, now_ms, batch_json),
-    );
+    statements.push(d1.prepare(CLAIM_INSERT_SQL).bind(hub.school_id, hub.hub_id, now_ms, batch_json));
+    // Only credits of a claim row this very batch inserted move to claimed. The unary `+` in
+    // CLAIM_CREDITS_SQL keeps SQLite from walking every pending credit by the state index: the
+    // batch's own credit ids drive the update, one primary-key lookup each.
+    statements.push(d1.prepare(CLAIM_CREDITS_SQL).bind(hub.school_id, hub.hub_id, now_ms, batch_json));
     // A refund that was waiting for the hub's void lost the race to the card: it cannot happen.
-    statements.push(
-      d1
-        .prepare(
-          `UPDATE refunds SET state = 'refused', reason = 'loaded onto the card before the void', updated_at_ms = ?2
-            WHERE +state = 'requested' AND +school_id = ?1
-              AND credit_id IN (SELECT c.value FROM json_each(?3) j, json_each(j.value, '$.credit_ids') c)
-              AND EXISTS (SELECT 1 FROM credits cr WHERE cr.id = refunds.credit_id AND cr.state = 'claimed')`,
-        )
-        .bind(hub.school_id, now_ms, batch_json),
-    );
-    statements.push(
-      d1
-        .prepare(
-          `UPDATE grey_records SET status = 'resolved', resolved_at_ms = ?2
-            WHERE +status = 'open' AND +school_id = ?1
-              AND claim_id IN (SELECT json_extract(value, '$.claim_id') FROM json_each(?3))
-              AND EXISTS (SELECT 1 FROM claims cl WHERE cl.id = grey_records.claim_id)`,
-        )
-        .bind(hub.school_id, now_ms, batch_json),
-    );
+    statements.push(d1.prepare(CLAIM_REFUSES_REFUNDS_SQL).bind(hub.school_id, now_ms, batch_json));
+    statements.push(d1.prepare(CLAIM_RESOLVES_GREY_SQL).bind(hub.school_id, now_ms, batch_json));
     const balances = newestBalances(accepted, now_ms);
     if (balances.length > 0) statements.push(cardBalanceStatement(d1, hub.school_id, balances));
   }
   if (rejections.length > 0) {
     statements.push(
-      d1
-        .prepare(
-          `INSERT INTO claim_rejections (hub_id, school_id, claim_id, card_no, amount_fen, reason, body, received_at_ms)
-           SELECT ?1, ?2, json_extract(value, '$.claim_id'), json_extract(value, '$.card_no'),
-                  json_extract(value, '$.amount_fen'), json_extract(value, '$.reason'), json_extract(value, '$.body'), ?3
-             FROM json_each(?4) WHERE true
-           ON CONFLICT DO NOTHING`,
-        )
-        .bind(hub.hub_id, hub.school_id, now_ms, JSON.stringify(rejections)),
+      d1.prepare(CLAIM_REJECTIONS_SQL).bind(hub.hub_id, hub.school_id, now_ms, JSON.stringify(rejections)),
     );
   }
   return statements;

@@ -11,6 +11,53 @@ import type { HubIdentity } from '../hub/auth.ts';
 import { ProviderError } from '../pay/channel.ts';
 import { paymentChannel } from '../pay/channels.ts';
 
+export const REFUND_ORDER_SQL = `SELECT o.id, o.school_id, o.status, o.channel, o.amount_fen,
+        cr.id AS credit_id, cr.state AS credit_state, r.id AS refund_id
+   FROM orders o
+   LEFT JOIN credits cr ON cr.order_id = o.id
+   LEFT JOIN refunds r ON r.order_id = o.id
+  WHERE o.id = ?`;
+
+export const REFUND_INSERT_SQL = `INSERT INTO refunds (id, order_id, credit_id, school_id, amount_fen, state, provider_attempts, created_at_ms, updated_at_ms)
+  SELECT ?1, o.id, cr.id, o.school_id, o.amount_fen, 'requested', 0, ?3, ?3
+    FROM orders o JOIN credits cr ON cr.order_id = o.id
+   WHERE o.id = ?2 AND o.status = 'paid' AND cr.state = 'pending'
+  ON CONFLICT DO NOTHING`;
+
+export const REFUND_DIRECT_VOID_SQL = `UPDATE credits SET state = 'voided', voided_at_ms = ?2
+  WHERE id = ?1 AND state = 'pending' AND void_requested_at_ms IS NULL
+    AND EXISTS (SELECT 1 FROM refunds r WHERE r.credit_id = ?1 AND r.state = 'requested' AND r.route IS NULL)
+    AND NOT EXISTS (
+      SELECT 1 FROM hubs h
+       WHERE h.school_id = credits.school_id
+         AND COALESCE(h.sent_through_seq, 0) >=
+             COALESCE((SELECT MIN(ch.seq) FROM changes ch WHERE ch.ref = credits.id AND ch.kind = 'credit'), 0))`;
+
+export const REFUND_VOID_REQUEST_SQL = `UPDATE credits SET void_requested_at_ms = ?2
+  WHERE id = ?1 AND state = 'pending' AND void_requested_at_ms IS NULL
+    AND EXISTS (SELECT 1 FROM refunds r WHERE r.credit_id = ?1 AND r.state = 'requested' AND r.route IS NULL)`;
+
+export const REFUND_DIRECT_PENDING_SQL = `UPDATE refunds SET state = 'provider_pending', route = 'direct', voided_at_ms = ?2, updated_at_ms = ?2
+  WHERE id = ?1 AND state = 'requested' AND route IS NULL
+    AND EXISTS (SELECT 1 FROM credits cr WHERE cr.id = refunds.credit_id AND cr.state = 'voided')`;
+
+export const VOID_TARGETS_SQL = `SELECT cr.id, cr.school_id, cr.state, cr.void_requested_at_ms, cr.claim_id, r.state AS refund_state
+   FROM credits cr LEFT JOIN refunds r ON r.credit_id = cr.id
+  WHERE cr.id IN (SELECT value FROM json_each(?1))`;
+
+export const VOID_CREDITS_SQL = `UPDATE credits SET state = 'voided', voided_at_ms = ?3
+  WHERE id IN (SELECT value FROM json_each(?1)) AND +school_id = ?2
+    AND +state = 'pending' AND void_requested_at_ms IS NOT NULL`;
+
+export const VOID_REFUNDS_SQL = `UPDATE refunds SET state = 'provider_pending', route = 'hub', voided_at_ms = ?2, updated_at_ms = ?2
+   WHERE +state = 'requested' AND credit_id IN (SELECT value FROM json_each(?1))
+     AND EXISTS (SELECT 1 FROM credits cr WHERE cr.id = refunds.credit_id AND cr.state = 'voided')
+  RETURNING id`;
+
+export const VOID_REFUSALS_SQL = `UPDATE refunds SET state = 'refused', reason = 'the hub had already loaded it onto the card', updated_at_ms = ?2
+  WHERE +state = 'requested' AND credit_id IN (SELECT value FROM json_each(?1))
+    AND NOT EXISTS (SELECT 1 FROM credits cr WHERE cr.id = refunds.credit_id AND cr.state = 'voided')`;
+
 // A provider that keeps failing is left for the card office after this many automatic tries;
 // an administrator asking again still tries.
 export const REFUND_PROVIDER_ATTEMPTS_AUTO_MAX = 48;
@@ -86,17 +133,7 @@ interface OrderForRefund {
  */
 export async function requestRefund(env: Env, order_id: string, now_ms: number): Promise<RefundOutcome> {
   const d1 = env.DB;
-  const order = await d1
-    .prepare(
-      `SELECT o.id, o.school_id, o.status, o.channel, o.amount_fen,
-              cr.id AS credit_id, cr.state AS credit_state, r.id AS refund_id
-         FROM orders o
-         LEFT JOIN credits cr ON cr.order_id = o.id
-         LEFT JOIN refunds r ON r.order_id = o.id
-        WHERE o.id = ?`,
-    )
-    .bind(order_id)
-    .first<OrderForRefund>();
+  const order = await d1.prepare(REFUND_ORDER_SQL).bind(order_id).first<OrderForRefund>();
   if (order === null) return { kind: 'not_found' };
 
   if (order.refund_id !== null) {
@@ -127,41 +164,10 @@ export async function requestRefund(env: Env, order_id: string, now_ms: number):
   // has ever been sent its change (changes are read in the batch that raises sent_through_seq,
   // so a credit in flight to a hub counts as sent); otherwise the void request goes to the hub.
   const results = await d1.batch([
-    d1
-      .prepare(
-        `INSERT INTO refunds (id, order_id, credit_id, school_id, amount_fen, state, provider_attempts, created_at_ms, updated_at_ms)
-         SELECT ?1, o.id, cr.id, o.school_id, o.amount_fen, 'requested', 0, ?3, ?3
-           FROM orders o JOIN credits cr ON cr.order_id = o.id
-          WHERE o.id = ?2 AND o.status = 'paid' AND cr.state = 'pending'
-         ON CONFLICT DO NOTHING`,
-      )
-      .bind(refund_id, order.id, now_ms),
-    d1
-      .prepare(
-        `UPDATE credits SET state = 'voided', voided_at_ms = ?2
-          WHERE id = ?1 AND state = 'pending' AND void_requested_at_ms IS NULL
-            AND EXISTS (SELECT 1 FROM refunds r WHERE r.credit_id = ?1 AND r.state = 'requested' AND r.route IS NULL)
-            AND NOT EXISTS (
-              SELECT 1 FROM hubs h
-               WHERE h.school_id = credits.school_id
-                 AND COALESCE(h.sent_through_seq, 0) >=
-                     COALESCE((SELECT MIN(ch.seq) FROM changes ch WHERE ch.ref = credits.id AND ch.kind = 'credit'), 0))`,
-      )
-      .bind(credit_id, now_ms),
-    d1
-      .prepare(
-        `UPDATE credits SET void_requested_at_ms = ?2
-          WHERE id = ?1 AND state = 'pending' AND void_requested_at_ms IS NULL
-            AND EXISTS (SELECT 1 FROM refunds r WHERE r.credit_id = ?1 AND r.state = 'requested' AND r.route IS NULL)`,
-      )
-      .bind(credit_id, now_ms),
-    d1
-      .prepare(
-        `UPDATE refunds SET state = 'provider_pending', route = 'direct', voided_at_ms = ?2, updated_at_ms = ?2
-          WHERE id = ?1 AND state = 'requested' AND route IS NULL
-            AND EXISTS (SELECT 1 FROM credits cr WHERE cr.id = refunds.credit_id AND cr.state = 'voided')`,
-      )
-      .bind(refund_id, now_ms),
+    d1.prepare(REFUND_INSERT_SQL).bind(refund_id, order.id, now_ms),
+    d1.prepare(REFUND_DIRECT_VOID_SQL).bind(credit_id, now_ms),
+    d1.prepare(REFUND_VOID_REQUEST_SQL).bind(credit_id, now_ms),
+    d1.prepare(REFUND_DIRECT_PENDING_SQL).bind(refund_id, now_ms),
     d1
       .prepare(`UPDATE refunds SET route = 'hub', updated_at_ms = ?2 WHERE id = ?1 AND state = 'requested' AND route IS NULL`)
       .bind(refund_id, now_ms),
@@ -273,14 +279,7 @@ export async function applyVoidAnswers(
 ): Promise<{ response: VoidsResponse; refunds_to_complete: string[] }> {
   if (answers.length === 0 || answers.length > VOIDS_BATCH_MAX) throw new RangeError(`voids batch of ${answers.length}`);
   const ids = [...new Set(answers.map((answer) => answer.credit_id))];
-  const read = await d1
-    .prepare(
-      `SELECT cr.id, cr.school_id, cr.state, cr.void_requested_at_ms, cr.claim_id, r.state AS refund_state
-         FROM credits cr LEFT JOIN refunds r ON r.credit_id = cr.id
-        WHERE cr.id IN (SELECT value FROM json_each(?1))`,
-    )
-    .bind(JSON.stringify(ids))
-    .all<VoidTarget>();
+  const read = await d1.prepare(VOID_TARGETS_SQL).bind(JSON.stringify(ids)).all<VoidTarget>();
   const targets = new Map(read.results.map((row) => [row.id, row]));
   const results: VoidResult[] = [];
   const to_void: string[] = [];
@@ -319,31 +318,12 @@ export async function applyVoidAnswers(
   if (to_void.length === 0 && to_refuse.length === 0) return { response: { results }, refunds_to_complete: [] };
 
   const void_json = JSON.stringify(to_void);
-  // The unary `+` below keeps SQLite on the credit-id lookups instead of walking every pending
-  // credit (or requested refund) by its state index.
+  // The unary `+` in VOID_CREDITS_SQL and VOID_REFUNDS_SQL keeps SQLite on the credit-id lookups
+  // instead of walking every pending credit (or requested refund) by its state index.
   const [, moved] = await d1.batch([
-    d1
-      .prepare(
-        `UPDATE credits SET state = 'voided', voided_at_ms = ?3
-          WHERE id IN (SELECT value FROM json_each(?1)) AND +school_id = ?2
-            AND +state = 'pending' AND void_requested_at_ms IS NOT NULL`,
-      )
-      .bind(void_json, hub.school_id, now_ms),
-    d1
-      .prepare(
-        `UPDATE refunds SET state = 'provider_pending', route = 'hub', voided_at_ms = ?2, updated_at_ms = ?2
-          WHERE +state = 'requested' AND credit_id IN (SELECT value FROM json_each(?1))
-            AND EXISTS (SELECT 1 FROM credits cr WHERE cr.id = refunds.credit_id AND cr.state = 'voided')
-         RETURNING id`,
-      )
-      .bind(void_json, now_ms),
-    d1
-      .prepare(
-        `UPDATE refunds SET state = 'refused', reason = 'the hub had already loaded it onto the card', updated_at_ms = ?2
-          WHERE +state = 'requested' AND credit_id IN (SELECT value FROM json_each(?1))
-            AND NOT EXISTS (SELECT 1 FROM credits cr WHERE cr.id = refunds.credit_id AND cr.state = 'voided')`,
-      )
-      .bind(JSON.stringify(to_refuse), now_ms),
+    d1.prepare(VOID_CREDITS_SQL).bind(void_json, hub.school_id, now_ms),
+    d1.prepare(VOID_REFUNDS_SQL).bind(void_json, now_ms),
+    d1.prepare(VOID_REFUSALS_SQL).bind(JSON.stringify(to_refuse), now_ms),
   ]);
   const refunds_to_complete = ((moved?.results ?? []) as { id: string }[]).map((row) => row.id);
   return { response: { results }, refunds_to_complete };

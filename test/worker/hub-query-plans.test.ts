@@ -1,0 +1,79 @@
+// The hub sync SQL must find its rows by key: a full SCAN of a growing table, or a walk over
+// every pending credit by the state index, would make each claims batch or void answer slower
+// with every top-up ever made. The statements are the very constants the routes run.
+import { env } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import { CARD_BALANCE_SQL, GREY_UPSERT_SQL } from '../../worker/hub/card-reports.ts';
+import { CHANGES_PAGE_SQL, SENT_MARK_SQL } from '../../worker/hub/changes.ts';
+import {
+  CLAIM_CREDITS_READ_SQL,
+  CLAIM_CREDITS_SQL,
+  CLAIM_INSERT_SQL,
+  CLAIM_REFUSES_REFUNDS_SQL,
+  CLAIM_RESOLVES_GREY_SQL,
+} from '../../worker/ledger/claims.ts';
+import {
+  REFUND_DIRECT_PENDING_SQL,
+  REFUND_DIRECT_VOID_SQL,
+  REFUND_INSERT_SQL,
+  REFUND_ORDER_SQL,
+  REFUND_VOID_REQUEST_SQL,
+  VOID_CREDITS_SQL,
+  VOID_REFUNDS_SQL,
+  VOID_REFUSALS_SQL,
+  VOID_TARGETS_SQL,
+} from '../../worker/ledger/refunds.ts';
+
+const GROWING = ['orders', 'credits', 'cards', 'claims', 'changes', 'refunds', 'grey_records', 'hub_nonces', 'claim_rejections'];
+
+async function plan(sql: string, params: unknown[]): Promise<string[]> {
+  const rows = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
+    .bind(...params)
+    .all<{ detail: string }>();
+  return rows.results.map((row) => row.detail);
+}
+
+function slowSteps(details: string[]): string[] {
+  return details.filter(
+    (detail) =>
+      GROWING.some((table) => new RegExp(`^SCAN ${table}\\b`).test(detail)) ||
+      // Narrowing by state alone still visits every pending credit or open refund.
+      /^SEARCH \w+ USING (COVERING )?INDEX \w+ \(state=\?\)$/.test(detail),
+  );
+}
+
+const claims_json = JSON.stringify([{ claim_id: 'K1', card_no: 'A1', amount_fen: 1, credit_ids: ['C1'] }]);
+const ids_json = JSON.stringify(['C1']);
+const balances_json = JSON.stringify([{ card_no: 'A1', balance_fen: 1, as_of_ms: 1 }]);
+const grey_json = JSON.stringify([{ claim_id: 'K1' }]);
+
+describe('query plans of the hub sync SQL', () => {
+  const cases: [string, string, unknown[], RegExp][] = [
+    ['changes page', CHANGES_PAGE_SQL, ['s', 0, 10], /SEARCH ch USING INDEX changes_school_seq/],
+    ['sent mark', SENT_MARK_SQL, ['s', 0, 10, 1, 'h'], /SEARCH changes USING COVERING INDEX changes_school_seq/],
+    ['claims: read credits', CLAIM_CREDITS_READ_SQL, [ids_json], /SEARCH credits USING (COVERING )?INDEX sqlite_autoindex_credits_1/],
+    ['claims: insert', CLAIM_INSERT_SQL, ['s', 'h', 1, claims_json], /SEARCH cr USING INDEX credits_card_state/],
+    ['claims: claim credits', CLAIM_CREDITS_SQL, ['s', 'h', 1, claims_json], /SEARCH credits USING INDEX sqlite_autoindex_credits_1 \(id=\?\)/],
+    ['claims: refuse refunds', CLAIM_REFUSES_REFUNDS_SQL, ['s', 1, claims_json], /SEARCH refunds USING INDEX refunds_credit/],
+    ['claims: resolve grey', CLAIM_RESOLVES_GREY_SQL, ['s', 1, claims_json], /SEARCH grey_records USING INDEX grey_records_claim/],
+    ['card balances', CARD_BALANCE_SQL, ['s', balances_json], /SEARCH cards USING INDEX sqlite_autoindex_cards_1 \(school_id=\? AND card_no=\?\)/],
+    ['grey upsert', GREY_UPSERT_SQL, ['h', 's', 1, grey_json], /SEARCH c USING COVERING INDEX sqlite_autoindex_claims_1/],
+    ['refund: order', REFUND_ORDER_SQL, ['Y1'], /SEARCH r USING INDEX refunds_order/],
+    ['refund: insert', REFUND_INSERT_SQL, ['R1', 'Y1', 1], /SEARCH cr USING INDEX credits_order/],
+    ['refund: direct void', REFUND_DIRECT_VOID_SQL, ['C1', 1], /SEARCH ch USING COVERING INDEX changes_ref_kind/],
+    ['refund: void request', REFUND_VOID_REQUEST_SQL, ['C1', 1], /SEARCH credits USING INDEX sqlite_autoindex_credits_1/],
+    ['refund: direct pending', REFUND_DIRECT_PENDING_SQL, ['R1', 1], /SEARCH refunds USING INDEX sqlite_autoindex_refunds_1/],
+    ['voids: read', VOID_TARGETS_SQL, [ids_json], /SEARCH r USING INDEX refunds_credit/],
+    ['voids: void credits', VOID_CREDITS_SQL, [ids_json, 's', 1], /SEARCH credits USING INDEX sqlite_autoindex_credits_1 \(id=\?\)/],
+    ['voids: refunds on', VOID_REFUNDS_SQL, [ids_json, 1], /SEARCH refunds USING INDEX refunds_credit/],
+    ['voids: refusals', VOID_REFUSALS_SQL, [ids_json, 1], /SEARCH refunds USING INDEX refunds_credit/],
+  ];
+
+  for (const [name, sql, params, expected] of cases) {
+    it(name, async () => {
+      const details = await plan(sql, params);
+      expect(slowSteps(details), details.join('\n')).toEqual([]);
+      expect(details.some((detail) => expected.test(detail)), details.join('\n')).toBe(true);
+    });
+  }
+});
