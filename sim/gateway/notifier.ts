@@ -229,6 +229,10 @@ export class Notifier {
 
   async #attempt(delivery: Delivery): Promise<void> {
     if (this.#stopped || delivery.state !== 'scheduled') return;
+    if (delivery.attempts.length > 0 && delivery.notification.resign !== undefined) {
+      const fresh = await delivery.notification.resign(Date.now());
+      delivery.notification = { ...delivery.notification, headers: fresh.headers, body: fresh.body };
+    }
     const attempt = await this.#send(delivery.notification);
     delivery.attempts.push(attempt);
     this.#onAttempt?.(delivery, attempt);

@@ -38,6 +38,12 @@ export interface OutgoingNotification {
   url: string;
   headers: Record<string, string>;
   body: string;
+  /**
+   * Signs the notification afresh for a retry. WeChat Pay signs each delivery with the time of
+   * sending, and merchants refuse signatures older than five minutes, so a retry hours later
+   * must not resend the first attempt's headers.
+   */
+  resign?: (now_ms: number) => Promise<{ headers: Record<string, string>; body: string }>;
 }
 
 /** What every provider handler gets from the server that hosts it. */

@@ -182,6 +182,11 @@ export function createWechatSimulator(ctx: GatewayContext): WechatSimulator {
       url: trade.request.notify_url,
       headers: { 'content-type': 'application/json', ...signed },
       body,
+      resign: async (resign_at_ms) => {
+        const fresh = await notificationFor(out_trade_no, resign_at_ms);
+        if (fresh === null) return { headers: { 'content-type': 'application/json', ...signed }, body };
+        return { headers: fresh.headers, body: fresh.body };
+      },
     };
   }
 

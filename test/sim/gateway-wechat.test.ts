@@ -371,6 +371,43 @@ describe('simulated WeChat Pay: notifications', () => {
     }
   });
 
+  it('signs every retry afresh, so a retry hours later still passes the five-minute window', async () => {
+    const received: { headers: IncomingMessage['headers']; body: string }[] = [];
+    const merchant: Server = createServer((req, res) => {
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (chunk: string) => (body += chunk));
+      req.on('end', () => {
+        received.push({ headers: req.headers, body });
+        // The first delivery meets a merchant that is down; the retry is acknowledged.
+        res.writeHead(received.length === 1 ? 503 : 204).end();
+      });
+    });
+    await new Promise<void>((resolve) => merchant.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (merchant.address() as AddressInfo).port;
+      const order_id = newOrderId();
+      await signedCall('POST', '/v3/pay/transactions/h5', h5Order(order_id, 300, { notify_url: `http://127.0.0.1:${port}/n` }));
+      await fetch(`${gateway.origin}/sim/wechat/trades/${order_id}/pay`, { method: 'POST' });
+      for (let i = 0; i < 100 && received.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(received).toHaveLength(2);
+      const nonces = received.map((r) => r.headers['wechatpay-nonce']);
+      expect(nonces[0]).not.toBe(nonces[1]);
+      for (const delivery of received) {
+        const verdict = await verifySignedBody(
+          platformPublicKey,
+          keys.wechat.platform_public_key_id,
+          readSignatureHeaders((name) => delivery.headers[name] as string | undefined),
+          delivery.body,
+          Date.now(),
+        );
+        expect(verdict).toEqual({ ok: true });
+      }
+    } finally {
+      await new Promise<void>((resolve) => merchant.close(() => resolve()));
+    }
+  });
+
   it('cancelling at the cashier closes the trade without a notification', async () => {
     const order_id = newOrderId();
     await signedCall('POST', '/v3/pay/transactions/h5', h5Order(order_id, 100));
