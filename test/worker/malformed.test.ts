@@ -8,6 +8,7 @@ import type { CardLookupResponse } from '../../protocol/api.ts';
 import { bytesToBase64, bytesToBase64Url, utf8 } from '../../protocol/encoding.ts';
 import { ERROR_CODES } from '../../protocol/errors.ts';
 import { hubSigningString } from '../../protocol/hub.ts';
+import { app } from '../../worker/app.ts';
 import { ADMIN_AUTH, api, seedDemoCampus } from './helpers/seed.ts';
 import { freshSchool, insertCredit, insertOrder, postFrom, testOrderId, uniqueIp } from './helpers/fixtures.ts';
 
@@ -28,10 +29,14 @@ interface Attempt {
   body?: string | Uint8Array;
   /** Content type; null sends none. */
   type?: string | null;
+  /** Sent without the admin token or the hub signature. */
+  anonymous?: boolean;
 }
 
 interface RouteSpec {
   route: string;
+  /** The route as Hono registers it (`app.routes`), so a route without an entry is noticed. */
+  pattern: string;
   method: 'GET' | 'POST' | 'PUT';
   path: (w: World) => string;
   /** What the body is: JSON (with a valid example), CSV, a provider's form, or nothing. */
@@ -59,7 +64,7 @@ const BAD_ORDER_IDS = ['nope', 'Y1', "Y2026'--", 'Z20260101000000000ABCDEFGHIJ',
 
 const ROUTES: RouteSpec[] = [
   {
-    route: 'GET /api/v1/schools',
+    route: 'GET /api/v1/schools', pattern: 'GET /api/v1/schools',
     method: 'GET',
     path: () => '/api/v1/schools',
     body: 'none',
@@ -67,7 +72,7 @@ const ROUTES: RouteSpec[] = [
     accepts: [200],
   },
   {
-    route: 'POST /api/v1/cards/lookup',
+    route: 'POST /api/v1/cards/lookup', pattern: 'POST /api/v1/cards/lookup',
     method: 'POST',
     path: () => '/api/v1/cards/lookup',
     body: 'json',
@@ -76,7 +81,7 @@ const ROUTES: RouteSpec[] = [
     accepts: [200],
   },
   {
-    route: 'POST /api/v1/recharges (card details)',
+    route: 'POST /api/v1/recharges (card details)', pattern: 'POST /api/v1/recharges',
     method: 'POST',
     path: () => '/api/v1/recharges',
     body: 'json',
@@ -86,7 +91,7 @@ const ROUTES: RouteSpec[] = [
     accepts: [201],
   },
   {
-    route: 'POST /api/v1/recharges (card token)',
+    route: 'POST /api/v1/recharges (card token)', pattern: 'POST /api/v1/recharges',
     method: 'POST',
     path: () => '/api/v1/recharges',
     body: 'json',
@@ -95,7 +100,7 @@ const ROUTES: RouteSpec[] = [
     accepts: [201],
   },
   {
-    route: 'GET /api/v1/recharges/{order_id}',
+    route: 'GET /api/v1/recharges/{order_id}', pattern: 'GET /api/v1/recharges/:order_id',
     method: 'GET',
     path: (w) => `/api/v1/recharges/${w.order_id}`,
     body: 'none',
@@ -103,7 +108,7 @@ const ROUTES: RouteSpec[] = [
     accepts: [200],
   },
   {
-    route: 'GET /api/v1/recharges?card_token=',
+    route: 'GET /api/v1/recharges?card_token=', pattern: 'GET /api/v1/recharges',
     method: 'GET',
     path: (w) => `/api/v1/recharges?card_token=${w.card_token}`,
     body: 'none',
@@ -111,7 +116,7 @@ const ROUTES: RouteSpec[] = [
     badQueries: ['', '?card_token=', '?card_token=x.y', '?card_token=a&extra=1', `?card_token=${'a'.repeat(600)}`],
   },
   {
-    route: 'POST /api/v1/notify/alipay',
+    route: 'POST /api/v1/notify/alipay', pattern: 'POST /api/v1/notify/alipay',
     method: 'POST',
     path: () => '/api/v1/notify/alipay',
     body: 'form',
@@ -119,7 +124,7 @@ const ROUTES: RouteSpec[] = [
     audits: true,
   },
   {
-    route: 'POST /api/v1/notify/wechat',
+    route: 'POST /api/v1/notify/wechat', pattern: 'POST /api/v1/notify/wechat',
     method: 'POST',
     path: () => '/api/v1/notify/wechat',
     body: 'json',
@@ -136,7 +141,7 @@ const ROUTES: RouteSpec[] = [
     audits: true,
   },
   {
-    route: 'PUT /api/v1/admin/schools/{school_id}',
+    route: 'PUT /api/v1/admin/schools/{school_id}', pattern: 'PUT /api/v1/admin/schools/:school_id',
     method: 'PUT',
     path: () => '/api/v1/admin/schools/new-school',
     body: 'json',
@@ -147,7 +152,7 @@ const ROUTES: RouteSpec[] = [
     accepts: [201],
   },
   {
-    route: 'POST /api/v1/admin/schools/{school_id}/cards',
+    route: 'POST /api/v1/admin/schools/{school_id}/cards', pattern: 'POST /api/v1/admin/schools/:school_id/cards',
     method: 'POST',
     path: (w) => `/api/v1/admin/schools/${w.school_id}/cards`,
     body: 'csv',
@@ -156,7 +161,7 @@ const ROUTES: RouteSpec[] = [
     huge_bytes: 8 * 1024 * 1024 + 1,
   },
   {
-    route: 'GET /api/v1/admin/orders',
+    route: 'GET /api/v1/admin/orders', pattern: 'GET /api/v1/admin/orders',
     method: 'GET',
     path: () => '/api/v1/admin/orders',
     body: 'none',
@@ -165,7 +170,7 @@ const ROUTES: RouteSpec[] = [
     badQueries: ['?limit=0', '?limit=201', '?limit=1e2', '?status=x', '?cursor=abc', '?card_no=%21', '?school_id=BAD', '?x=1'],
   },
   {
-    route: 'GET /api/v1/admin/credits',
+    route: 'GET /api/v1/admin/credits', pattern: 'GET /api/v1/admin/credits',
     method: 'GET',
     path: () => '/api/v1/admin/credits?state=pending',
     body: 'none',
@@ -174,7 +179,7 @@ const ROUTES: RouteSpec[] = [
     badQueries: ['?state=lost', '?limit=-1', '?cursor=Y123', '?state=pending&state=claimed&y=2'],
   },
   {
-    route: 'PUT /api/v1/admin/hubs/{hub_id}',
+    route: 'PUT /api/v1/admin/hubs/{hub_id}', pattern: 'PUT /api/v1/admin/hubs/:hub_id',
     method: 'PUT',
     path: () => '/api/v1/admin/hubs/hub-new',
     body: 'json',
@@ -184,7 +189,7 @@ const ROUTES: RouteSpec[] = [
     accepts: [201],
   },
   {
-    route: 'GET /api/v1/admin/grey-records',
+    route: 'GET /api/v1/admin/grey-records', pattern: 'GET /api/v1/admin/grey-records',
     method: 'GET',
     path: () => '/api/v1/admin/grey-records',
     body: 'none',
@@ -193,7 +198,7 @@ const ROUTES: RouteSpec[] = [
     badQueries: ['?status=x', '?limit=0', '?limit=100000', '?cursor=bad', '?school_id=BAD'],
   },
   {
-    route: 'POST /api/v1/admin/orders/{order_id}/refund',
+    route: 'POST /api/v1/admin/orders/{order_id}/refund', pattern: 'POST /api/v1/admin/orders/:order_id/refund',
     method: 'POST',
     path: (w) => `/api/v1/admin/orders/${w.order_id}/refund`,
     body: 'none',
@@ -201,7 +206,7 @@ const ROUTES: RouteSpec[] = [
     badPaths: () => BAD_ORDER_IDS.map((id) => `/api/v1/admin/orders/${id}/refund`),
   },
   {
-    route: 'GET /api/v1/hub/changes',
+    route: 'GET /api/v1/hub/changes', pattern: 'GET /api/v1/hub/changes',
     method: 'GET',
     path: () => '/api/v1/hub/changes?after=0',
     body: 'none',
@@ -210,7 +215,7 @@ const ROUTES: RouteSpec[] = [
     badQueries: ['?after=-1', '?after=x', '?limit=0', '?limit=100001', '?after=1e999'],
   },
   {
-    route: 'POST /api/v1/hub/claims',
+    route: 'POST /api/v1/hub/claims', pattern: 'POST /api/v1/hub/claims',
     method: 'POST',
     path: () => '/api/v1/hub/claims',
     body: 'json',
@@ -233,7 +238,7 @@ const ROUTES: RouteSpec[] = [
     accepts: [200],
   },
   {
-    route: 'POST /api/v1/hub/voids',
+    route: 'POST /api/v1/hub/voids', pattern: 'POST /api/v1/hub/voids',
     method: 'POST',
     path: () => '/api/v1/hub/voids',
     body: 'json',
@@ -243,13 +248,34 @@ const ROUTES: RouteSpec[] = [
     accepts: [200],
   },
   {
-    route: 'POST /api/v1/hub/card-reports',
+    route: 'POST /api/v1/hub/card-reports', pattern: 'POST /api/v1/hub/card-reports',
     method: 'POST',
     path: () => '/api/v1/hub/card-reports',
     body: 'json',
     auth: 'hub',
     valid: () => ({ reports: [{ card_no: '20230001', balance_fen: 12_282, load_counter: 3, seen_at_ms: Date.now() }] }),
     huge_bytes: 2 * 1024 * 1024,
+    accepts: [200],
+  },
+  {
+    route: 'GET /api/v1/hub/push',
+    pattern: 'GET /api/v1/hub/push',
+    method: 'GET',
+    path: () => '/api/v1/hub/push',
+    body: 'none',
+    auth: 'hub',
+    // Without `Upgrade: websocket` the push channel is a malformed request.
+    badQueries: ['', '?after=1'],
+  },
+  { route: 'GET /api/v1/admin/hubs', pattern: 'GET /api/v1/admin/hubs', method: 'GET', path: () => '/api/v1/admin/hubs', body: 'none', auth: 'admin', accepts: [200] },
+  {
+    route: 'GET /api/v1/admin/hubs/{hub_id}',
+    pattern: 'GET /api/v1/admin/hubs/:hub_id',
+    method: 'GET',
+    path: (w) => `/api/v1/admin/hubs/${w.hub_id}`,
+    body: 'none',
+    auth: 'admin',
+    badPaths: () => [...BAD_SCHOOL_IDS.map((id) => `/api/v1/admin/hubs/${id}`), '/api/v1/admin/hubs/no-such-hub'],
     accepts: [200],
   },
 ];
@@ -319,6 +345,10 @@ function attemptsFor(spec: RouteSpec, w: World): Attempt[] {
     const valid = spec.valid?.(w);
     attempts.push({ label: `bad path ${bad}`, method: spec.method, path: bad, ...(valid ? { body: JSON.stringify(valid), type: JSON_TYPE } : {}) });
     if (spec.body === 'csv') attempts.push({ label: `bad path ${bad} (csv)`, method: spec.method, path: bad, body: '1,A,student,active\n', type: 'text/csv' });
+  }
+  if (spec.auth === 'admin' || spec.auth === 'hub') {
+    const valid = spec.valid?.(w);
+    attempts.push({ label: 'no credentials', method: spec.method, path, anonymous: true, ...(valid ? { body: JSON.stringify(valid), type: JSON_TYPE } : {}) });
   }
   const base = path.split('?')[0]!;
   for (const query of spec.badQueries ?? []) attempts.push({ label: `query ${query}`, method: spec.method, path: `${base}${query}` });
@@ -401,15 +431,22 @@ async function buildWorld(): Promise<World> {
 async function send(spec: RouteSpec, w: World, attempt: Attempt): Promise<Response> {
   const headers: Record<string, string> = {};
   if (attempt.type) headers['content-type'] = attempt.type;
-  if (spec.auth === 'admin') Object.assign(headers, ADMIN_AUTH);
+  if (spec.auth === 'admin' && !attempt.anonymous) Object.assign(headers, ADMIN_AUTH);
   if (spec.auth === 'client') headers['cf-connecting-ip'] = uniqueIp();
-  if (spec.auth === 'hub') Object.assign(headers, await w.hubSign(attempt.method, attempt.path, attempt.body ?? ''));
+  if (spec.auth === 'hub' && !attempt.anonymous) Object.assign(headers, await w.hubSign(attempt.method, attempt.path, attempt.body ?? ''));
   const init: RequestInit = { method: attempt.method, headers };
   if (attempt.body !== undefined && attempt.method !== 'GET') init.body = attempt.body;
   return api(attempt.path, init);
 }
 
 describe('malformed input on every route', () => {
+  it('has an entry for every route the Worker serves', () => {
+    const served = new Set(app.routes.filter((r) => r.method !== 'ALL').map((r) => `${r.method} ${r.path}`));
+    const covered = new Set(ROUTES.map((spec) => spec.pattern));
+    expect([...served].filter((route) => !covered.has(route))).toEqual([]);
+    expect([...covered].filter((route) => !served.has(route))).toEqual([]);
+  });
+
   it.each(ROUTES.map((spec) => [spec.route, spec] as const))('%s: 4xx with a code, nothing changes', async (_, spec) => {
     const w = await buildWorld();
     const exclude = ['hub_nonces', ...(spec.audits ? ['notifications'] : [])];
