@@ -30,23 +30,37 @@ export function cardPath(card_id: string, screen: 'topup' | 'records'): string {
 }
 
 const listeners = new Set<() => void>();
+// Set by an in-app navigation, taken by the next screen: focus moves to its content so a
+// screen reader announces the new screen (a first load keeps the browser's own focus).
+let focusPending = false;
 
 export function navigate(path: string, options: { replace?: boolean } = {}): void {
   if (options.replace) history.replaceState(null, '', path);
   else history.pushState(null, '', path);
+  focusPending = true;
   for (const listener of listeners) listener();
   window.scrollTo?.(0, 0);
+}
+
+export function takeFocusRequest(): boolean {
+  const pending = focusPending;
+  focusPending = false;
+  return pending;
 }
 
 export function useRoute(): Route {
   const [route, setRoute] = useState(() => parseRoute(location.pathname));
   useEffect(() => {
     const update = () => setRoute(parseRoute(location.pathname));
+    const back = () => {
+      focusPending = true;
+      update();
+    };
     listeners.add(update);
-    window.addEventListener('popstate', update);
+    window.addEventListener('popstate', back);
     return () => {
       listeners.delete(update);
-      window.removeEventListener('popstate', update);
+      window.removeEventListener('popstate', back);
     };
   }, []);
   return route;

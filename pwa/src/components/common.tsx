@@ -1,8 +1,9 @@
 // Small pieces every screen uses: the page frame, the offline note, error text, money.
 import type { ComponentChildren } from 'preact';
+import { useEffect, useRef } from 'preact/hooks';
 import { fenToYuan } from '../../../protocol/money.ts';
 import { useI18n } from '../i18n.ts';
-import { navigate, onLinkClick } from '../router.ts';
+import { navigate, onLinkClick, takeFocusRequest } from '../router.ts';
 
 export function Yuan({ amount_fen }: { amount_fen: number }) {
   return <span class="money">¥{fenToYuan(amount_fen)}</span>;
@@ -10,6 +11,10 @@ export function Yuan({ amount_fen }: { amount_fen: number }) {
 
 export function Page(props: { title: string; back?: string; children: ComponentChildren; actions?: ComponentChildren }) {
   const { t } = useI18n();
+  const main = useRef<HTMLElement>(null);
+  useEffect(() => {
+    if (takeFocusRequest()) main.current?.focus({ preventScroll: true });
+  }, []);
   return (
     <>
       <header class="bar">
@@ -21,7 +26,7 @@ export function Page(props: { title: string; back?: string; children: ComponentC
         <h1>{props.title}</h1>
         <div class="bar-actions">{props.actions}</div>
       </header>
-      <main id="main" tabIndex={-1}>
+      <main id="main" tabIndex={-1} ref={main}>
         {props.children}
       </main>
     </>

@@ -117,8 +117,9 @@ export async function checkOrder(order_id: string, now_ms: number = Date.now()):
 export const FOLLOW_DELAY_MS_FIRST = 1_000;
 export const FOLLOW_DELAY_MS_UNPAID_MAX = 10_000;
 export const FOLLOW_DELAY_MS_PAID_MAX = 30_000;
-// About half an hour in all: long enough for an unpaid order to expire and be closed.
-export const FOLLOW_ATTEMPTS_MAX = 120;
+// About half an hour while unpaid: long enough for an order to expire (15 min) and be closed
+// by the next 5-minute cron; once paid, the same count at 30 s covers an hour and a half.
+export const FOLLOW_ATTEMPTS_MAX = 180;
 
 export function nextFollowDelayMs(previous_ms: number, status: TopupStatus | null): number {
   const cap = status !== null && isPaid(status) ? FOLLOW_DELAY_MS_PAID_MAX : FOLLOW_DELAY_MS_UNPAID_MAX;
