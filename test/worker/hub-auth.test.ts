@@ -2,6 +2,7 @@
 import { SELF, env } from 'cloudflare:test';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { HUB_CLOCK_SKEW_MS_MAX, HUB_HEADER_NONCE, type ChangesResponse } from '../../protocol/hub.ts';
+import { HUB_BODY_BYTES_MAX } from '../../worker/hub/auth.ts';
 import {
   ORIGIN,
   createSchool,
@@ -165,6 +166,31 @@ describe('hub request signatures', () => {
     expect(await hubFetch(hub, 'GET', path).then((r) => r.status)).toBe(200);
     const left = await env.DB.prepare('SELECT COUNT(*) AS n FROM hub_nonces WHERE expires_at_ms < ?').bind(Date.now()).first();
     expect(left).toEqual({ n: 0 });
+  });
+
+  it('refuses a body over the bound, declared or streamed', async () => {
+    const big = JSON.stringify({ reports: [], padding: 'x'.repeat(HUB_BODY_BYTES_MAX) });
+    const declared = await SELF.fetch(`${ORIGIN}/api/v1/hub/card-reports`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(await signedHeaders(hub, 'POST', '/api/v1/hub/card-reports', big)) },
+      body: big,
+    });
+    expect(declared.status).toBe(413);
+    expect(await errorCode(declared)).toBe('payload_too_large');
+
+    const bytes = new TextEncoder().encode(big);
+    const streamed = await SELF.fetch(`${ORIGIN}/api/v1/hub/card-reports`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(await signedHeaders(hub, 'POST', '/api/v1/hub/card-reports', big)) },
+      body: new ReadableStream({
+        start(controller) {
+          for (let i = 0; i < bytes.length; i += 64 * 1024) controller.enqueue(bytes.subarray(i, i + 64 * 1024));
+          controller.close();
+        },
+      }),
+    });
+    expect(streamed.status).toBe(413);
+    expect(await errorCode(streamed)).toBe('payload_too_large');
   });
 
   it('refuses malformed bodies on signed routes with a 4xx code', async () => {

@@ -57,16 +57,35 @@ export function importHubPublicKey(public_key_base64: string): Promise<CryptoKey
   return imported;
 }
 
+/** The body as sent, read in chunks and refused as soon as it passes the bound. */
 async function readRawBody(c: Context): Promise<string> {
   if (c.req.method === 'GET' || c.req.method === 'HEAD') return '';
+  const tooLarge = () => new ApiError(413, 'payload_too_large', `body exceeds ${HUB_BODY_BYTES_MAX} bytes`);
   const declared = Number(c.req.header('content-length') ?? '0');
-  if (declared > HUB_BODY_BYTES_MAX) throw new ApiError(413, 'payload_too_large', `body exceeds ${HUB_BODY_BYTES_MAX} bytes`);
-  const buffer = await c.req.arrayBuffer();
-  if (buffer.byteLength > HUB_BODY_BYTES_MAX) {
-    throw new ApiError(413, 'payload_too_large', `body exceeds ${HUB_BODY_BYTES_MAX} bytes`);
+  if (declared > HUB_BODY_BYTES_MAX) throw tooLarge();
+  const stream = c.req.raw.body;
+  if (stream === null) return '';
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  const reader = stream.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    length += value.byteLength;
+    if (length > HUB_BODY_BYTES_MAX) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
   }
   try {
-    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(buffer);
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
   } catch {
     throw new ApiError(400, 'invalid_body', 'body is not UTF-8');
   }
@@ -105,12 +124,11 @@ export const requireHub: MiddlewareHandler<HubAppEnv> = async (c, next) => {
     throw refuse('timestamp_out_of_window', `X-Hub-Timestamp is more than ${HUB_CLOCK_SKEW_MS_MAX / 1000} s from the Worker's clock`);
   }
   const signature = decodeSignature(signature_text);
-  const body = await readRawBody(c);
-
   const hub = await c.env.DB.prepare('SELECT school_id, public_key FROM hubs WHERE id = ?')
     .bind(hub_id)
     .first<{ school_id: string; public_key: string }>();
   if (hub === null) throw refuse('unknown_hub', 'X-Hub-Id is not a registered hub');
+  const body = await readRawBody(c);
 
   let key: CryptoKey;
   try {
