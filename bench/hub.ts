@@ -1,0 +1,154 @@
+// `npm run bench:hub` (issue 3): the hub with 200,000 cards and 50,000 pending credits, driven
+// from a separate process over loopback keep-alive connections — saturation throughput, then
+// fixed offered loads with p50/p99/p99.9 — and, in the same run, a bare node:http server that
+// answers the same JSON from a Map, for the ratio. Commits are durable (synchronous=FULL,
+// group commit). Prints a table and a JSON line; figures go into hub/README.md.
+//
+// Options (env): BENCH_SECONDS (per run, default 10), BENCH_CONNECTIONS (terminals, default 32),
+// BENCH_RATES (comma list of offered swipes/s, default 500,1000,2000).
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { HubLedger } from '../hub/ledger.ts';
+import { GroupCommit } from '../hub/store/group-commit.ts';
+import { openDatabase } from '../hub/store/schema.ts';
+import { generateHubKeyPair } from '../hub/sync/signer.ts';
+import type { HubChange } from '../protocol/hub.ts';
+import { runCommand, startService, type Service } from '../scripts/lib/processes.ts';
+
+const ROOT = path.resolve(import.meta.dirname, '..');
+const CARDS = 200_000;
+const CREDIT_EVERY = 4; // 50,000 credits
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const RATES = (process.env.BENCH_RATES ?? '500,1000,2000').split(',').map(Number);
+const SEED_CHUNK = 20_000;
+
+interface DriverResult {
+  offered_swipes_per_s: number | null;
+  swipes_per_s: number;
+  requests_per_s: number;
+  loads: number;
+  errors: number;
+  swipe: { n: number; p50_ms: number; p99_ms: number; p999_ms: number; max_ms: number };
+  commit: { n: number; p50_ms: number; p99_ms: number; p999_ms: number; max_ms: number };
+}
+
+function seed(db_path: string, terminals: { id: string; key_hex: string }[]): void {
+  const db = openDatabase({ path: db_path, busy_timeout_ms: 5_000 });
+  const ledger = new HubLedger(db, { write_window_ms: 10_000, now_ms: Date.now });
+  const group = new GroupCommit(db, { ops_per_batch_max: 1 });
+  let seq = 0;
+  const now_ms = Date.now();
+  for (let start = 0; start < CARDS; start += SEED_CHUNK) {
+    const changes: HubChange[] = [];
+    for (let i = start; i < Math.min(CARDS, start + SEED_CHUNK); i++) {
+      changes.push({ seq: ++seq, kind: 'card', card_no: `C${i}`, status: 'active', card_kind: 'student' });
+      if (i % CREDIT_EVERY === 0) {
+        changes.push({
+          seq: ++seq,
+          kind: 'credit',
+          credit_id: `cr_${i}`,
+          order_id: `ord_${i}`,
+          card_no: `C${i}`,
+          amount_fen: 10_000,
+          state: 'pending',
+          created_at_ms: now_ms,
+        });
+      }
+    }
+    void group.run(() => ledger.applyChanges(changes, seq));
+  }
+  const insert = db.prepare('INSERT INTO terminals (terminal_id, key_hex, created_at_ms) VALUES (?, ?, ?)');
+  void group.run(() => {
+    for (const t of terminals) insert.run(t.id, t.key_hex, now_ms);
+  });
+  group.flush();
+  db.close();
+}
+
+async function drive(url: string, terminals: { id: string; key_hex: string }[], rate: number | null): Promise<DriverResult> {
+  const args = ['bench/driver.ts', '--url', url, '--keys', JSON.stringify(terminals), '--seconds', String(SECONDS), '--cards', String(CARDS)];
+  if (rate !== null) args.push('--rate', String(rate));
+  const out = await runCommand(process.execPath, args, { cwd: ROOT, timeout_ms: (SECONDS + 60) * 1000 });
+  return JSON.parse(out.trim().split('\n').at(-1)!) as DriverResult;
+}
+
+async function rssBytes(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return Number(/^process_resident_memory_bytes (\d+)/m.exec(text)?.[1] ?? NaN);
+}
+
+function row(label: string, r: DriverResult): string {
+  const cell = (x: number) => String(x).padStart(8);
+  return `${label.padEnd(22)}${cell(r.swipes_per_s)}${cell(r.requests_per_s)}${cell(r.swipe.p50_ms)}${cell(r.swipe.p99_ms)}${cell(r.swipe.p999_ms)}${cell(r.commit.p50_ms)}${cell(r.commit.p99_ms)}${cell(r.errors)}`;
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'yikatong-bench-'));
+  const services: Service[] = [];
+  try {
+    const terminals = Array.from({ length: CONNECTIONS }, (_, i) => ({ id: `bench-${i}`, key_hex: randomBytes(32).toString('hex') }));
+    const db_path = path.join(dir, 'hub.db');
+    const seed_started = performance.now();
+    seed(db_path, terminals);
+    process.stdout.write(`seeded ${CARDS} cards, ${CARDS / CREDIT_EVERY} pending credits in ${Math.round(performance.now() - seed_started)} ms\n`);
+    const key_file = path.join(dir, 'hub-key.pem');
+    writeFileSync(key_file, (await generateHubKeyPair()).private_pem, { mode: 0o600 });
+
+    const hub = await startService({
+      name: 'hub',
+      command: process.execPath,
+      args: ['--disable-warning=ExperimentalWarning', 'hub/main.ts', 'start'],
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        HUB_WORKER_URL: 'http://127.0.0.1:9',
+        HUB_ID: 'bench-hub',
+        HUB_KEY_FILE: key_file,
+        HUB_DB: db_path,
+        HUB_LISTEN: '127.0.0.1:0',
+        HUB_BACKOFF_MAX_MS: '60000',
+      },
+      ready: /"msg":"hub listening".*"port":(\d+)/,
+      ready_timeout_ms: 120_000,
+    });
+    services.push(hub);
+    const hub_url = `http://127.0.0.1:${hub.ready_match[1]}`;
+    const rss_start = await rssBytes(hub_url);
+
+    const bare = await startService({
+      name: 'bare',
+      command: process.execPath,
+      args: ['bench/bare-server.ts'],
+      cwd: ROOT,
+      env: { ...process.env, BENCH_CARDS: String(CARDS), BENCH_CREDIT_EVERY: String(CREDIT_EVERY) },
+      ready: /bare listening (\d+)/,
+    });
+    services.push(bare);
+    const bare_url = `http://127.0.0.1:${bare.ready_match[1]}`;
+
+    const header = `${'run'.padEnd(22)}${'swipe/s'.padStart(8)}${'req/s'.padStart(8)}${'p50'.padStart(8)}${'p99'.padStart(8)}${'p99.9'.padStart(8)}${'c.p50'.padStart(8)}${'c.p99'.padStart(8)}${'errors'.padStart(8)}`;
+    process.stdout.write(`${CONNECTIONS} terminals (keep-alive connections), ${SECONDS} s per run, latencies in ms (c. = commit)\n${header}\n`);
+    const results: Record<string, DriverResult> = {};
+    const run = async (label: string, url: string, rate: number | null) => {
+      results[label] = await drive(url, terminals, rate);
+      process.stdout.write(`${row(label, results[label]!)}\n`);
+    };
+    for (const rate of RATES) await run(`hub @ ${rate}/s`, hub_url, rate);
+    await run('hub saturation', hub_url, null);
+    await run('bare saturation', bare_url, null);
+    for (const rate of RATES) await run(`bare @ ${rate}/s`, bare_url, rate);
+    const rss_end = await rssBytes(hub_url);
+    const ratio = results['hub saturation']!.requests_per_s / results['bare saturation']!.requests_per_s;
+    process.stdout.write(`hub / bare throughput at saturation: ${ratio.toFixed(2)}\n`);
+    process.stdout.write(`hub RSS: ${(rss_start / 2 ** 20).toFixed(0)} MiB after start, ${(rss_end / 2 ** 20).toFixed(0)} MiB after the runs\n`);
+    process.stdout.write(`${JSON.stringify({ results, ratio, rss_start, rss_end })}\n`);
+  } finally {
+    for (const service of services.reverse()) await service.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+void main();
