@@ -1,10 +1,11 @@
 // Refunds (DESIGN sections 6 and 7) against the real simulated Alipay gateway: only unclaimed
 // credits; voided directly while no hub can hold the credit, otherwise through the hub's void;
 // the order is refunded only after the provider took the refund.
-import { SELF, createExecutionContext, env, waitOnExecutionContext } from 'cloudflare:test';
+import { SELF, createExecutionContext, createScheduledController, env, waitOnExecutionContext } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import type { ChangesResponse, ClaimsResponse, RefundView, VoidsResponse } from '../../protocol/hub.ts';
 import { app } from '../../worker/app.ts';
+import worker from '../../worker/index.ts';
 import { creditIdForOrder } from '../../worker/ledger/payment.ts';
 import { alipayTopUp, gatewayNotification, openCashier, payAtGateway, postNotification, sim } from './helpers/gateway.ts';
 import { ORIGIN, creditRow, hubFetch, orderStatus, randomSuffix, registerHub, type TestHub } from './helpers/hub.ts';
@@ -192,6 +193,26 @@ describe('POST /api/v1/admin/orders/{order_id}/refund', () => {
     expect(await retried.json()).toMatchObject({ state: 'refunded', provider_attempts: 2 });
     expect(await orderStatus(paid.order_id)).toBe('refunded');
     expect(await gatewayRefunded(paid.order_id)).toBe(1_500);
+  });
+
+  it('retries a failed provider refund from the cron until the money is back', async () => {
+    const paid = await paidOrder(2_200);
+    const broken = { ...env, ALIPAY_GATEWAY: 'http://127.0.0.1:9/gateway.do' };
+    const failed = await app.fetch(
+      new Request(`${ORIGIN}/api/v1/admin/orders/${paid.order_id}/refund`, { method: 'POST', headers: ADMIN_AUTH }),
+      broken,
+      createExecutionContext(),
+    );
+    expect(failed.status).toBe(202);
+    expect(await orderStatus(paid.order_id)).toBe('paid');
+
+    const ctx = createExecutionContext();
+    await worker.scheduled(createScheduledController({ cron: '*/5 * * * *' }), env, ctx);
+    await waitOnExecutionContext(ctx);
+    expect(await orderStatus(paid.order_id)).toBe('refunded');
+    expect(await gatewayRefunded(paid.order_id)).toBe(2_200);
+    const row = await env.DB.prepare('SELECT state, provider_attempts, last_error FROM refunds WHERE order_id = ?').bind(paid.order_id).first();
+    expect(row).toEqual({ state: 'refunded', provider_attempts: 2, last_error: null });
   });
 
   it('refuses unknown, unpaid and malformed orders, and callers without the admin token', async () => {
