@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { MonthTotal, RechargeRecord } from '../../protocol/api.ts';
 import { App } from '../../pwa/src/app.tsx';
 import { RecordsList } from '../../pwa/src/components/Records.tsx';
-import { cardId, saveCard, storeRecords } from '../../pwa/src/data/db.ts';
+import { cardId, getCard, saveCard, storeRecords } from '../../pwa/src/data/db.ts';
 import { cardPath } from '../../pwa/src/router.ts';
 import { renderIn } from './render.tsx';
 import { render } from '@testing-library/preact';
@@ -62,6 +62,15 @@ describe('records', () => {
     expect(screen.getAllByTestId('record').length).toBe(5);
     // The pending amount of the card is what its records say is waiting for a swipe.
     expect(document.querySelector('.quick-card')!.textContent).toBe('北京交通大学威海校区张* · 学生卡 · 20230001待圈存 ¥100.00');
+  });
+
+  it('keeps the pending amount in step with the records, and the last known balance unless a newer one comes', async () => {
+    await saveCard(card(), T0);
+    await storeRecords(card().id, RECORDS, TOTALS, T0 + 1);
+    expect(await getCard(card().id)).toMatchObject({ pending_fen: 10_000, balance_fen: 12_282, balance_as_of: T0, refreshed_at_ms: T0 + 1 });
+    const claimed = RECORDS.map((record) => (record.status === 'pending_claim' ? { ...record, status: 'claimed' as const, claimed_at: T0 + 2 } : record));
+    await storeRecords(card().id, claimed, TOTALS, T0 + 3, { balance_fen: 22_282, balance_as_of: T0 + 2 });
+    expect(await getCard(card().id)).toMatchObject({ pending_fen: 0, balance_fen: 22_282, balance_as_of: T0 + 2, refreshed_at_ms: T0 + 3 });
   });
 
   it('says so when a card has no top-ups yet', () => {

@@ -2,6 +2,7 @@
 // follow an order until it settles, refresh a card's records. No UI here.
 import type { Channel, RechargeRecord, School, TopupStatus } from '../../../protocol/api.ts';
 import type { CardKind } from '../../../protocol/card.ts';
+import { isAmountFen } from '../../../protocol/money.ts';
 import { ApiFailure, createRecharge, fetchRecharge, fetchRecharges, fetchSchools, lookupCard } from './api.ts';
 import {
   cacheSchools,
@@ -173,7 +174,23 @@ export async function refreshCard(id: string, now_ms: number = Date.now()): Prom
   const card = await getCard(id);
   if (card === undefined) return;
   const response = await fetchRecharges(card.card_token);
-  await storeRecords(id, response.records, response.month_totals, now_ms);
+  await storeRecords(id, response.records, response.month_totals, now_ms, balanceOf(response));
+}
+
+/**
+ * The card's last POS-reported balance, if the records answer carries one. DESIGN section 10's
+ * records answer has no balance (only a lookup with the holder's name does, and the phone
+ * keeps only the token), so this reads an optional, additive `card` object and otherwise keeps
+ * the balance the first lookup gave.
+ */
+function balanceOf(response: object): { balance_fen: number | null; balance_as_of: number | null } | undefined {
+  const card = (response as { card?: { balance_fen?: unknown; balance_as_of?: unknown } }).card;
+  if (card === undefined || card === null || typeof card !== 'object') return undefined;
+  const balance_fen = card.balance_fen;
+  const balance_as_of = card.balance_as_of;
+  if (!(balance_fen === null || isAmountFen(balance_fen))) return undefined;
+  if (!(balance_as_of === null || (typeof balance_as_of === 'number' && Number.isSafeInteger(balance_as_of)))) return undefined;
+  return { balance_fen, balance_as_of };
 }
 
 /** Refreshes every saved card; one card's failure does not stop the others. */

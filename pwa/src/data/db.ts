@@ -122,6 +122,7 @@ export async function storeRecords(
   records: readonly RechargeRecord[],
   month_totals: readonly MonthTotal[],
   now_ms: number,
+  balance?: { balance_fen: number | null; balance_as_of: number | null },
 ): Promise<void> {
   const kept = records.slice(0, RECORDS_PER_CARD_MAX);
   const pending_fen = kept.filter((record) => record.status === 'pending_claim').reduce((sum, record) => sum + record.amount_fen, 0);
@@ -130,7 +131,7 @@ export async function storeRecords(
     await db.month_totals.where('card_id').equals(id).delete();
     await db.records.bulkPut(kept.map((record) => ({ ...record, card_id: id })));
     await db.month_totals.bulkPut(month_totals.slice(0, RECORDS_PER_CARD_MAX).map((total) => ({ ...total, card_id: id })));
-    await db.cards.update(id, { pending_fen, refreshed_at_ms: now_ms });
+    await db.cards.update(id, { pending_fen, refreshed_at_ms: now_ms, ...(balance ?? {}) });
   });
 }
 
