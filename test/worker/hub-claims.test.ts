@@ -65,6 +65,19 @@ describe('POST /api/v1/hub/claims', () => {
     expect(await claimCount(k.claim_id)).toBe(1);
   });
 
+  it('applies a batch once when two copies of it arrive at the same time', async () => {
+    for (let round = 0; round < 5; round++) {
+      const a = await paidTopup(school_id, 'D2', 111);
+      const b = await paidTopup(school_id, 'D2', 222);
+      const k = claim('D2', [a.credit_id, b.credit_id], 333);
+      const answers = await Promise.all([sendClaims(hub, [k]), sendClaims(hub, [k]), sendClaims(hub, [k])]);
+      const statuses = answers.map((answer) => answer.results[0]!.status).sort();
+      expect(statuses).toEqual(['accepted', 'duplicate', 'duplicate']);
+      expect(await claimCount(k.claim_id)).toBe(1);
+      for (const id of [a.credit_id, b.credit_id]) expect(await creditRow(id)).toMatchObject({ state: 'claimed', claim_id: k.claim_id });
+    }
+  });
+
   it('rejects a wrong amount, another card’s credit and a credit claimed by another claim, changing nothing', async () => {
     const mine = await paidTopup(school_id, 'D1', 700);
     const theirs = await paidTopup(school_id, 'D2', 900);
