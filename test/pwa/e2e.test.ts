@@ -1,17 +1,17 @@
 // The PWA end to end in real headless Chromium against `wrangler dev` serving the built app
-// (pwa/dist, `npm run build:pwa`; `npm test` builds it first) and the simulated payment
+// (pwa/dist: `npm test` builds it first, startCampus when it is missing) and the simulated payment
 // gateway, started as `npm start` starts them but on free ports with a fresh state directory.
 // A parent picks the school, enters the card, pays at the cashier and sees 待圈存; the app
 // still shows the card and its records offline; the next top-up needs only the amount; a
-// cancelled payment ends 已关闭 after the expiry cron. Screenshots at 360×740 go to
+// cancelled payment ends 已关闭 after the expiry cron; a swipe at a POS terminal of the real
+// hub turns 待圈存 into 已圈存 with its time and terminal. Screenshots at 360×740 go to
 // test-artifacts/pwa/.
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { executeLocalSql, REPO_ROOT, sqlLiteral } from '../../scripts/lib/local-d1.ts';
-import { runCommand } from '../../scripts/lib/processes.ts';
 import { startCampus, type Campus } from '../../scripts/start.ts';
 import { Chip } from '../../sim/pos/chip.ts';
 import { Terminal } from '../../sim/pos/terminal.ts';
@@ -36,12 +36,6 @@ let hub: HubHarness | null = null;
 let first_order_id = '';
 
 beforeAll(async () => {
-  if (!existsSync(path.join(REPO_ROOT, 'pwa', 'dist', 'index.html'))) {
-    await runCommand(process.execPath, [path.join(REPO_ROOT, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'pwa/vite.config.ts'], {
-      cwd: REPO_ROOT,
-      timeout_ms: 120_000,
-    });
-  }
   mkdirSync(ARTIFACTS, { recursive: true });
   campus = await startCampus({
     worker_port: 0,
