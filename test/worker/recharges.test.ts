@@ -172,6 +172,24 @@ describe('POST /api/v1/recharges', () => {
     expect(open).toMatchObject({ n: 0 });
   });
 
+  it('refuses with not_configured, creating no order, when the Worker is misconfigured', async () => {
+    const school_id = await freshSchool();
+    const body = { school_id, name: '张三', card_no: '20230001', amount_fen: 100, channel: 'alipay', agree_terms: true };
+    const configs: Partial<Env>[] = [
+      { ORDER_EXPIRY_MINUTES: 'fifteen' },
+      { ORDER_EXPIRY_MINUTES: '0' },
+      { PUBLIC_BASE_URL: 'pay.example.edu.cn' },
+      { CARD_TOKEN_SECRET: undefined },
+    ];
+    for (const config of configs) {
+      const res = await topup({ ...alipayEnv, ...config }, body);
+      expect(res.status, JSON.stringify(config)).toBe(503);
+      expect(await res.json()).toMatchObject({ error: { code: 'not_configured' } });
+    }
+    const orders = await env.DB.prepare('SELECT count(*) AS n FROM orders WHERE school_id = ?').bind(school_id).first();
+    expect(orders).toMatchObject({ n: 0 });
+  });
+
   it('answers payment_provider_error when WeChat Pay cannot be reached, and closes the order', async () => {
     const school_id = await freshSchool();
     const pair = await generateRsaKeyPair();

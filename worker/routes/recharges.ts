@@ -34,10 +34,24 @@ function providerRefusal(error: ProviderError): ApiError {
   });
 }
 
-/** Where providers and the payer's browser come back to: the deployment's public origin. */
+/** Where providers send notifications: the deployment's public origin. */
 function baseUrl(configured: string | undefined, request_url: string): string {
   const trimmed = configured?.trim().replace(/\/+$/, '') ?? '';
-  return trimmed.length > 0 ? trimmed : new URL(request_url).origin;
+  if (trimmed.length === 0) return new URL(request_url).origin;
+  // A typo here would send every payment notification into the void: refuse to take money.
+  if (!/^https?:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(trimmed)) {
+    throw new ApiError(503, 'not_configured', 'PUBLIC_BASE_URL is not an http(s) URL');
+  }
+  return trimmed;
+}
+
+function expiryMs(configured: string | undefined): number {
+  try {
+    return orderExpiryMs(configured);
+  } catch (error) {
+    if (error instanceof RangeError) throw new ApiError(503, 'not_configured', error.message);
+    throw error;
+  }
 }
 
 export const rechargeRoutes = new Hono<AppEnv>()
@@ -63,6 +77,10 @@ export const rechargeRoutes = new Hono<AppEnv>()
     if (input.amount_fen < AMOUNT_FEN_MIN || input.amount_fen > card.max_amount_fen) {
       throw new ApiError(400, 'amount_out_of_range', `amount must be 0.01 to ${fenToYuan(card.max_amount_fen)} yuan`);
     }
+    // Configuration is checked before an order exists, so a misconfigured Worker leaves none.
+    const expiry_ms = expiryMs(c.env.ORDER_EXPIRY_MINUTES);
+    const notify_url = `${baseUrl(c.env.PUBLIC_BASE_URL, c.req.url)}/api/v1/notify/${input.channel}`;
+    const card_token = await signCardToken(c.env.CARD_TOKEN_SECRET, card, now_ms);
     const order = await createOrder(
       db,
       {
@@ -73,7 +91,7 @@ export const rechargeRoutes = new Hono<AppEnv>()
         notify_phone: input.notify_phone ?? null,
         origin: 'topup',
       },
-      { now_ms, expiry_ms: orderExpiryMs(c.env.ORDER_EXPIRY_MINUTES) },
+      { now_ms, expiry_ms },
     );
     const origin = new URL(c.req.url).origin;
     let pay_url: string;
@@ -81,7 +99,7 @@ export const rechargeRoutes = new Hono<AppEnv>()
       const payment = await paymentChannel(c.env, input.channel).createPayment(
         { order_id: order.order_id, amount_fen: order.amount_fen, subject: `${card.school_name} 校园卡充值`, expires_at_ms: order.expires_at_ms },
         {
-          notify_url: `${baseUrl(c.env.PUBLIC_BASE_URL, c.req.url)}/api/v1/notify/${input.channel}`,
+          notify_url,
           return_url: `${origin}/orders/${order.order_id}`,
         },
       );
@@ -97,7 +115,7 @@ export const rechargeRoutes = new Hono<AppEnv>()
       amount_fen: order.amount_fen,
       status: 'unpaid',
       pay_url,
-      card_token: await signCardToken(c.env.CARD_TOKEN_SECRET, card, now_ms),
+      card_token,
     };
     return c.json(body, 201, NO_STORE);
   })
