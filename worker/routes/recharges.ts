@@ -26,12 +26,15 @@ import { paymentChannel } from '../pay/channels.ts';
 const NO_STORE = { 'cache-control': 'no-store' };
 
 function providerRefusal(error: ProviderError): ApiError {
+  // The provider's own words are for operators (they can name keys and hosts), not for payers.
+  console.error(
+    JSON.stringify({ level: 'warn', msg: 'payment not started', channel: error.channel, provider_code: error.provider_code, error: error.message.slice(0, 300) }),
+  );
   if (error.provider_code === 'not_configured') {
     return new ApiError(503, 'channel_unavailable', `${error.channel} is not available at the moment; choose another channel`);
   }
-  return new ApiError(503, 'payment_provider_error', `${error.channel} did not accept the payment: ${error.message}`.slice(0, 300), {
-    'retry-after': '5',
-  });
+  const retry = error.transient ? '; try again in a moment' : '; choose another channel or try again later';
+  return new ApiError(503, 'payment_provider_error', `${error.channel} did not start the payment${retry}`, { 'retry-after': '5' });
 }
 
 /** Where providers send notifications: the deployment's public origin. */
