@@ -1,9 +1,10 @@
 // Claims batches from a hub (DESIGN sections 3 and 6): idempotent by claim_id, each claim applied
 // whole or not at all, and only for its own card's pending credits with the right sum.
-import { env } from 'cloudflare:test';
+import { SELF, env } from 'cloudflare:test';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ClaimsResponse, HubClaim } from '../../protocol/hub.ts';
-import { createSchool, creditRow, hubFetch, paidTopup, randomSuffix, registerHub, type TestHub } from './helpers/hub.ts';
+import { ORIGIN, createSchool, creditRow, hubFetch, paidTopup, randomSuffix, registerHub, type TestHub } from './helpers/hub.ts';
+import { ADMIN_AUTH } from './helpers/seed.ts';
 
 function claim(card_no: string, credit_ids: string[], amount_fen: number, extra: Partial<HubClaim> = {}): HubClaim {
   return {
@@ -105,6 +106,12 @@ describe('POST /api/v1/hub/claims', () => {
     expect(logged.results.map((row) => row.claim_id)).toEqual(
       expect.arrayContaining([wrong_amount.claim_id, other_card.claim_id, double.claim_id, unknown.claim_id]),
     );
+    const listed = await SELF.fetch(`${ORIGIN}/api/v1/admin/claim-rejections?limit=200`, { headers: ADMIN_AUTH });
+    expect(listed.status).toBe(200);
+    const body = (await listed.json()) as { rejections: { claim_id: string; reason: string; claim: HubClaim }[] };
+    const shown = body.rejections.find((r) => r.claim_id === wrong_amount.claim_id);
+    expect(shown).toMatchObject({ reason: expect.stringMatching(/sum/), claim: { amount_fen: 701, credit_ids: [mine.credit_id] } });
+    expect((await SELF.fetch(`${ORIGIN}/api/v1/admin/claim-rejections`)).status).toBe(401);
   });
 
   it('applies the good claims of a mixed batch and none of a bad one', async () => {

@@ -1,6 +1,7 @@
 // Admin side of hub sync (DESIGN sections 7, 8 and 10), mounted at /api/v1/admin: registering a
 // hub's public key, listing hubs and grey records, and refunding an order through its hub.
 import { Hono } from 'hono';
+import { z } from 'zod';
 import { ORDER_ID_PATTERN } from '../../protocol/api.ts';
 import {
   HUB_ID_PATTERN,
@@ -64,6 +65,32 @@ function parseCreditIds(text: string): string[] {
     return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
   } catch {
     return [];
+  }
+}
+
+interface ClaimRejectionRow {
+  id: number;
+  hub_id: string;
+  school_id: string;
+  claim_id: string;
+  card_no: string;
+  amount_fen: number;
+  reason: string;
+  body: string;
+  received_at_ms: number;
+}
+
+// Newest first; `before` pages back by id.
+const claimRejectionsQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(200).default(100),
+  before: z.coerce.number().int().min(1).optional(),
+});
+
+function parseJsonObject(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return null;
   }
 }
 
@@ -146,6 +173,21 @@ export const adminHubRoutes = new Hono<AppEnv>()
         rows.results.length > query.limit && last !== undefined ? `${last.reserved_at_ms}:${last.hub_id}:${last.claim_id}` : null,
     };
     return c.json(body);
+  })
+  .get('/claim-rejections', async (c) => {
+    const query = readQuery(c, claimRejectionsQuery);
+    const rows = await c.env.DB.prepare(
+      `SELECT id, hub_id, school_id, claim_id, card_no, amount_fen, reason, body, received_at_ms FROM claim_rejections
+        ${query.before === undefined ? '' : 'WHERE id < ?2'}
+        ORDER BY id DESC LIMIT ?1`,
+    )
+      .bind(...(query.before === undefined ? [query.limit] : [query.limit, query.before]))
+      .all<ClaimRejectionRow>();
+    const last = rows.results.at(-1);
+    return c.json({
+      rejections: rows.results.map(({ body, ...row }) => ({ ...row, claim: parseJsonObject(body) })),
+      next_before: rows.results.length === query.limit && last !== undefined ? last.id : null,
+    });
   })
   .post('/orders/:order_id/refund', async (c) => {
     const order_id = c.req.param('order_id');
