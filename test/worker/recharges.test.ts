@@ -89,6 +89,16 @@ describe('POST /api/v1/recharges', () => {
     expect(row!.expires_at_ms).toBe(created_at_ms + 15 * 60_000);
   });
 
+  it('works with the Worker as configured for the test pool (the simulated gateway), through SELF', async () => {
+    const school_id = await freshSchool();
+    const res = await postFrom(uniqueIp(), '/api/v1/recharges', { school_id, name: '张三', card_no: '20230001', amount_fen: 10_000, channel: 'alipay', agree_terms: true });
+    expect(res.status).toBe(201);
+    const body = (await res.json()) as RechargeCreated;
+    expect(body.pay_url.startsWith(env.ALIPAY_GATEWAY!)).toBe(true);
+    expect(new URL(body.pay_url).searchParams.get('notify_url')).toBe('http://yikatong.test/api/v1/notify/alipay');
+    expect(await (await api(`/api/v1/recharges/${body.order_id}`)).json()).toMatchObject({ order_id: body.order_id, status: 'unpaid', amount_fen: 10_000 });
+  });
+
   it('takes a card token instead of name and number, and honours PUBLIC_BASE_URL and ORDER_EXPIRY_MINUTES', async () => {
     const school_id = await freshSchool();
     const found = (await (await postFrom(uniqueIp(), '/api/v1/cards/lookup', { school_id, name: '访客', card_no: 'SN：000999' })).json()) as CardLookupResponse;
