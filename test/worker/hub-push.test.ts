@@ -1,6 +1,6 @@
 // The push channel (DESIGN section 6): a hub holds a WebSocket to its school's Durable Object,
 // signed like every hub request, and is told to pull when a change for it is written.
-import { SELF, env } from 'cloudflare:test';
+import { SELF, env, evictDurableObject } from 'cloudflare:test';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { HUB_PUSH_PATH, type HubPushMessage } from '../../protocol/hub.ts';
 import { notifySchoolHub } from '../../worker/hub/push.ts';
@@ -58,6 +58,18 @@ describe('GET /api/v1/hub/push', () => {
     await notifySchoolHub(env, school_id);
     await waitFor(messages, (m) => m.some((message) => message.seq === seq));
     expect(messages.at(-1)).toEqual({ type: 'changes', seq });
+    ws!.close(1000, 'done');
+  });
+
+  it('keeps the socket across hibernation: the object wakes for the poke and still reaches the hub', async () => {
+    const { ws, messages } = await connect(hub);
+    await waitFor(messages, (m) => m.length >= 1);
+    const stub = env.SCHOOL_HUB!.get(env.SCHOOL_HUB!.idFromName(school_id));
+    await evictDurableObject(stub, { webSockets: 'hibernate' });
+    await paidTopup(school_id, 'P1', 400);
+    const seq = await latestSeq(school_id);
+    await notifySchoolHub(env, school_id);
+    await waitFor(messages, (m) => m.some((message) => message.seq === seq));
     ws!.close(1000, 'done');
   });
 
