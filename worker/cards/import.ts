@@ -89,7 +89,8 @@ export class CsvRecordReader {
         if (ch === '"') this.#state = 'quote';
         else this.#append(ch);
         if (ch === '\n' || ch === '\r') this.#line++;
-        if (ch === '\r') this.#after_cr_in_quotes();
+        // A CR LF inside quotes is one line end, not two.
+        if (ch === '\r') this.#after_cr = true;
         return;
       case 'quote':
         if (ch === '"') {
@@ -127,11 +128,6 @@ export class CsvRecordReader {
     this.#state = 'plain';
     this.#record_has_content = true;
     this.#append(ch);
-  }
-
-  // A CR inside quotes followed by LF is one line end, not two.
-  #after_cr_in_quotes(): void {
-    this.#after_cr = true;
   }
 
   #append(ch: string): void {
