@@ -323,6 +323,15 @@ describe('CSV records arriving in pieces', () => {
     ]);
   });
 
+  it('keeps a CR LF inside quotes and counts it as one line', () => {
+    expect(readAll(['"a\r\nb",c\r\nx,y'])).toEqual([
+      { line: 1, fields: ['a\r\nb', 'c'], field_count: 2, error: null },
+      { line: 3, fields: ['x', 'y'], field_count: 2, error: null },
+    ]);
+    const text = '"a\r\nb",c\r\nx,y\r\n';
+    for (let cut = 1; cut < text.length; cut++) expect(readAll([text.slice(0, cut), text.slice(cut)])).toEqual(readAll([text]));
+  });
+
   it('gives the same records however the text is cut into chunks', () => {
     const whole = readAll([TEXT]);
     for (let cut = 1; cut < TEXT.length; cut++) {

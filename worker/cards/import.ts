@@ -69,7 +69,11 @@ export class CsvRecordReader {
       const ch = text[i]!;
       if (this.#after_cr) {
         this.#after_cr = false;
-        if (ch === '\n') continue;
+        if (ch === '\n') {
+          // The LF of a CR LF: the line was already counted (and a record ended, outside quotes).
+          if (this.#state === 'quoted') this.#append(ch);
+          continue;
+        }
       }
       this.#consume(ch, out);
     }
