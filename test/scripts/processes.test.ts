@@ -1,0 +1,114 @@
+// The process helpers every real-process test and `npm start` rely on: ready detection,
+// output kept for errors, and stopping a whole process tree by its leader's pid.
+import { describe, expect, it } from 'vitest';
+import { upsertDevVars } from '../../scripts/start.ts';
+import { freePort, portInUse, runCommand, startService, stripAnsi } from '../../scripts/lib/processes.ts';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitUntil(condition: () => boolean, timeout_ms: number): Promise<boolean> {
+  const deadline_ms = Date.now() + timeout_ms;
+  while (Date.now() < deadline_ms) {
+    if (condition()) return true;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return condition();
+}
+
+describe('startService', () => {
+  it('resolves on the ready line with its captures, and stop ends the child and what it started', async () => {
+    // The child starts a grandchild (as wrangler starts workerd), prints its pid, then is ready.
+    const service = await startService({
+      name: 'tree',
+      command: 'sh',
+      args: ['-c', 'sleep 300 & echo "grandchild $!"; printf "\\033[32mready on http://127.0.0.1:4321\\033[0m\\n"; wait'],
+      ready: /ready on (http:\/\/\S+)/,
+      ready_timeout_ms: 10_000,
+    });
+    expect(service.ready_match[1]).toBe('http://127.0.0.1:4321');
+    const grandchild = Number(/grandchild (\d+)/.exec(service.output())?.[1]);
+    expect(alive(grandchild)).toBe(true);
+    await service.stop(2_000);
+    expect(alive(service.pid)).toBe(false);
+    expect(await waitUntil(() => !alive(grandchild), 2_000)).toBe(true);
+  });
+
+  it('kills a child that ignores SIGTERM once the grace period is over', async () => {
+    const service = await startService({
+      name: 'stubborn',
+      command: 'sh',
+      args: ['-c', "trap '' TERM; echo up; while true; do sleep 1; done"],
+      ready: /^up$/,
+      ready_timeout_ms: 10_000,
+    });
+    const started_ms = Date.now();
+    await service.stop(300);
+    expect(Date.now() - started_ms).toBeGreaterThanOrEqual(300);
+    expect(alive(service.pid)).toBe(false);
+  });
+
+  it('rejects with the output when the child exits before it is ready', async () => {
+    await expect(
+      startService({ name: 'early', command: 'sh', args: ['-c', 'echo "config broken: port 1"; exit 3'], ready: /ready/, ready_timeout_ms: 10_000 }),
+    ).rejects.toThrow(/early exited \(exit code 3\) before it was ready; its output:\nconfig broken: port 1/);
+  });
+
+  it('rejects, and stops the child, when no ready line comes in time', async () => {
+    let pid = 0;
+    const error = await startService({
+      name: 'silent',
+      command: 'sh',
+      args: ['-c', 'echo "pid $$"; sleep 300'],
+      ready: /ready/,
+      ready_timeout_ms: 500,
+    }).catch((err: unknown) => err as Error);
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toMatch(/silent not ready within 500 ms/);
+    pid = Number(/pid (\d+)/.exec((error as Error).message)?.[1]);
+    expect(pid).toBeGreaterThan(0);
+    expect(await waitUntil(() => !alive(pid), 2_000)).toBe(true);
+  });
+});
+
+describe('runCommand', () => {
+  it('returns stdout, and on failure says which command failed with its output', async () => {
+    expect(await runCommand('sh', ['-c', 'echo hello'], { timeout_ms: 10_000 })).toBe('hello\n');
+    await expect(runCommand('sh', ['-c', 'echo oops >&2; exit 4'], { timeout_ms: 10_000 })).rejects.toThrow(/failed \(4\):\noops/);
+    await expect(runCommand('sh', ['-c', 'sleep 300'], { timeout_ms: 300 })).rejects.toThrow(/timed out after 300 ms/);
+  });
+});
+
+describe('ports', () => {
+  it('freePort gives a port nobody listens on, and portInUse sees a listener', async () => {
+    const port = await freePort();
+    expect(await portInUse(port)).toBe(false);
+    const { createServer } = await import('node:net');
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', () => resolve()));
+    try {
+      expect(await portInUse(port)).toBe(true);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
+
+describe('helpers of npm start', () => {
+  it('upsertDevVars replaces its own lines, appends missing ones and keeps what a person added', () => {
+    const existing = '# my notes\nALIPAY_GATEWAY="http://127.0.0.1:1/gateway.do"\nMY_FLAG="1"\n';
+    const updated = upsertDevVars(existing, { ALIPAY_GATEWAY: 'http://127.0.0.1:2/gateway.do', ADMIN_TOKEN: 'abc' });
+    expect(updated).toBe('# my notes\nALIPAY_GATEWAY="http://127.0.0.1:2/gateway.do"\nMY_FLAG="1"\nADMIN_TOKEN="abc"\n');
+    expect(upsertDevVars('', { A: 'x' })).toBe('A="x"\n');
+  });
+
+  it('stripAnsi leaves the text wrangler coloured', () => {
+    expect(stripAnsi('\u001b[32m[wrangler:info]\u001b[0m Ready on http://127.0.0.1:8787')).toBe('[wrangler:info] Ready on http://127.0.0.1:8787');
+  });
+});
