@@ -4,6 +4,7 @@ import { ORDER_ID_PATTERN, type CardLookupResponse, type RechargeCreated, type R
 import { alipayVerify } from '../../protocol/alipay.ts';
 import { generateRsaKeyPair, importRsaPublicKey } from '../../protocol/rsa.ts';
 import { verifyCardToken } from '../../worker/auth/card-token.ts';
+import { newOrderId, topupStatus } from '../../worker/ledger/orders.ts';
 import type { Env } from '../../worker/env.ts';
 import { api } from './helpers/seed.ts';
 import {
@@ -334,5 +335,29 @@ describe('GET /api/v1/recharges?card_token=', () => {
       expect(res.status, query).toBe(400);
       expect(await res.json()).toMatchObject({ error: { code: 'invalid_query' } });
     }
+  });
+});
+
+describe('order ids and public statuses', () => {
+  it('makes order ids that sort by creation, read as China time, never repeat, and fit WeChat’s 32 characters', () => {
+    const at_ms = Date.UTC(2026, 10, 21, 16, 30, 0, 5); // 2026-11-22 00:30:00.005 in China
+    const id = newOrderId(at_ms);
+    expect(id).toMatch(ORDER_ID_PATTERN);
+    expect(id.startsWith('Y20261122003000005')).toBe(true);
+    expect(id.length).toBeLessThanOrEqual(32);
+    const ids = Array.from({ length: 2_000 }, (_, i) => newOrderId(at_ms + i));
+    expect(new Set(ids).size).toBe(ids.length);
+    expect([...ids].sort()).toEqual(ids);
+  });
+
+  it('folds order status and credit state into what the payer sees', () => {
+    expect(topupStatus('unpaid', null)).toBe('unpaid');
+    expect(topupStatus('closed', null)).toBe('closed');
+    expect(topupStatus('paid', 'pending')).toBe('pending_claim');
+    expect(topupStatus('paid', 'claimed')).toBe('claimed');
+    expect(topupStatus('paid', 'voided')).toBe('refunded');
+    expect(topupStatus('refunded', 'voided')).toBe('refunded');
+    // A paid order whose credit is missing (the audit flags it) still tells the payer the money waits.
+    expect(topupStatus('paid', null)).toBe('pending_claim');
   });
 });
