@@ -7,7 +7,7 @@
 // gateway, default 8788; 0 = any), YIKATONG_STATE_DIR (wrangler's --persist-to, default
 // .wrangler/state), YIKATONG_DEV_DIR (where `.dev.vars` and `.dev/gateway.json` live,
 // default the repository root).
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ALIPAY_RETRY_SCHEDULE_MS, type GatewayConfig } from '../sim/gateway/types.ts';
 import { DEMO_CARDS, DEMO_SCHOOLS } from '../sim/demo-campus.ts';
@@ -231,16 +231,51 @@ export function newestMtimeMs(paths: readonly string[]): number {
   return newest_ms;
 }
 
+// Several campuses may start at once (test files run in parallel): one builds, the others
+// wait for it and then find the build fresh. The lock is a file created exclusively; one
+// older than a build can take is left over from a killed start and is taken over.
+const PWA_BUILD_LOCK = path.join(REPO_ROOT, '.wrangler', 'pwa-build.lock');
+const PWA_LOCK_POLL_MS = 200;
+
+function pwaBuildFresh(): boolean {
+  const built = path.join(PWA_DIR, 'dist', 'index.html');
+  return existsSync(built) && statSync(built).mtimeMs >= newestMtimeMs(PWA_SOURCES);
+}
+
+async function withPwaBuildLock(run: () => Promise<void>): Promise<void> {
+  mkdirSync(path.dirname(PWA_BUILD_LOCK), { recursive: true });
+  const deadline_ms = Date.now() + PWA_BUILD_TIMEOUT_MS;
+  for (;;) {
+    try {
+      closeSync(openSync(PWA_BUILD_LOCK, 'wx'));
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const lock_age_ms = Date.now() - (statSync(PWA_BUILD_LOCK, { throwIfNoEntry: false })?.mtimeMs ?? Date.now());
+      if (lock_age_ms > PWA_BUILD_TIMEOUT_MS) rmSync(PWA_BUILD_LOCK, { force: true });
+      if (Date.now() > deadline_ms) throw new Error(`another PWA build holds ${PWA_BUILD_LOCK} for too long`);
+      await new Promise((resolve) => setTimeout(resolve, PWA_LOCK_POLL_MS));
+    }
+  }
+  try {
+    await run();
+  } finally {
+    rmSync(PWA_BUILD_LOCK, { force: true });
+  }
+}
+
 const pwaStep: Step = {
   name: 'PWA build (pwa/dist)',
   async run(context) {
-    if (!existsSync(path.join(PWA_DIR, 'vite.config.ts'))) return;
-    const built = path.join(PWA_DIR, 'dist', 'index.html');
-    if (existsSync(built) && statSync(built).mtimeMs >= newestMtimeMs(PWA_SOURCES)) return;
-    context.options.log?.('building the PWA (vite build)…');
-    await runCommand(path.join(REPO_ROOT, 'node_modules', '.bin', 'vite'), ['build', '--config', path.join(PWA_DIR, 'vite.config.ts')], {
-      cwd: REPO_ROOT,
-      timeout_ms: PWA_BUILD_TIMEOUT_MS,
+    if (!existsSync(path.join(PWA_DIR, 'vite.config.ts')) || pwaBuildFresh()) return;
+    await withPwaBuildLock(async () => {
+      // Whoever held the lock before may just have built it.
+      if (pwaBuildFresh()) return;
+      context.options.log?.('building the PWA (vite build)…');
+      await runCommand(path.join(REPO_ROOT, 'node_modules', '.bin', 'vite'), ['build', '--config', path.join(PWA_DIR, 'vite.config.ts')], {
+        cwd: REPO_ROOT,
+        timeout_ms: PWA_BUILD_TIMEOUT_MS,
+      });
     });
   },
 };
