@@ -61,6 +61,11 @@ afterAll(async () => {
   rmSync(work_dir, { recursive: true, force: true });
 }, 60_000);
 
+/** expect.poll with this file's bound: the UI reaches each state within UI_TIMEOUT_MS. */
+function poll<T>(probe: () => Promise<T> | T, options: { timeout?: number; interval?: number } = {}) {
+  return expect.poll(probe, { timeout: UI_TIMEOUT_MS, interval: 100, ...options });
+}
+
 async function screenshot(name: string): Promise<void> {
   await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: false });
 }
@@ -77,7 +82,7 @@ async function atCashier(button: '确认付款' | '取消'): Promise<string> {
 describe('PWA in Chromium', () => {
   it('tops up a new card: school, name, card, pay at the cashier, see 待圈存, card saved', async () => {
     await page.goto(`${campus.worker_url}/`);
-    await expect.poll(() => page.getByText('还没有保存的卡').count()).toBe(1);
+    await poll(() => page.getByText('还没有保存的卡').count()).toBe(1);
     await page.getByRole('link', { name: '+ 新卡充值' }).click();
     await page.waitForURL('**/topup');
 
@@ -90,7 +95,7 @@ describe('PWA in Chromium', () => {
 
     await page.getByLabel('持卡人姓名').fill('张三');
     await page.getByLabel('卡号').fill('２０２３０００１');
-    await expect.poll(() => page.getByTestId('card-preview').textContent()).toBe('将充值到卡号：20230001');
+    await poll(() => page.getByTestId('card-preview').textContent()).toBe('将充值到卡号：20230001');
     await page.getByLabel('手机号（选填，用于短信通知）').fill('13800138000');
     await page.getByLabel(/我已阅读并同意/).check();
     await page.evaluate(() => window.scrollTo(0, 0));
@@ -100,15 +105,15 @@ describe('PWA in Chromium', () => {
     const order_id = await atCashier('确认付款');
     first_order_id = order_id;
     await page.waitForURL((url) => url.pathname === `/orders/${order_id}`);
-    await expect.poll(() => page.getByTestId('order-status').textContent(), { timeout: UI_TIMEOUT_MS }).toBe('待圈存');
+    await poll(() => page.getByTestId('order-status').textContent(), { timeout: UI_TIMEOUT_MS }).toBe('待圈存');
     expect(await page.getByText(/在校园内任意 POS 机/).count()).toBe(1);
     // The provider's signed return parameters do not stay in the address bar (or a bookmark).
     expect(new URL(page.url()).search).toBe('');
 
     await page.getByRole('link', { name: '返回首页' }).click();
     const card = page.locator('article.card');
-    await expect.poll(() => card.count()).toBe(1);
-    await expect.poll(() => card.locator('.card-pending').textContent()).toContain('¥100.00 待圈存');
+    await poll(() => card.count()).toBe(1);
+    await poll(() => card.locator('.card-pending').textContent()).toContain('¥100.00 待圈存');
     expect(await card.locator('.card-name').textContent()).toBe('张*');
     expect(await card.locator('.card-kind').textContent()).toBe('学生卡');
     await screenshot('home');
@@ -122,7 +127,7 @@ describe('PWA in Chromium', () => {
     await page.getByLabel('卡号').fill('20230001');
     await page.getByLabel(/我已阅读并同意/).check();
     await page.getByRole('button', { name: '充值 ¥100.00' }).click();
-    await expect.poll(() => page.getByRole('alert').textContent()).toBe('无法完成：学校、姓名与卡号不匹配，请核对后重试。');
+    await poll(() => page.getByRole('alert').textContent()).toBe('无法完成：学校、姓名与卡号不匹配，请核对后重试。');
     expect(page.url()).toBe(`${campus.worker_url}/topup`);
   });
 
@@ -135,14 +140,16 @@ describe('PWA in Chromium', () => {
     await context.setOffline(true);
     try {
       await page.reload();
-      await expect.poll(() => page.locator('article.card').count()).toBe(1);
-      await expect.poll(() => page.getByRole('status').textContent()).toMatch(/^离线 · 截至 \d{4}\/\d{2}\/\d{2} \d{2}:\d{2}$/);
+      // The second visit rendered from the service worker's cache: nothing else answers offline.
+      expect(await page.evaluate(() => navigator.serviceWorker.controller !== null)).toBe(true);
+      await poll(() => page.locator('article.card').count()).toBe(1);
+      await poll(() => page.getByRole('status').textContent()).toMatch(/^离线 · 截至 \d{4}\/\d{2}\/\d{2} \d{2}:\d{2}$/);
       const topup = page.locator('article.card').getByRole('button', { name: '充值', exact: true });
       expect(await topup.isDisabled()).toBe(true);
       expect(await page.locator('#offline-reason').textContent()).toBe('当前离线，无法支付。联网后即可充值。');
 
       await page.getByRole('link', { name: '充值记录' }).click();
-      await expect.poll(() => page.getByTestId('record').count()).toBe(1);
+      await poll(() => page.getByTestId('record').count()).toBe(1);
       expect(await page.getByTestId('record').locator('.status').textContent()).toBe('待圈存');
       expect(await page.getByTestId('month-total').first().textContent()).toMatch(/合计 100\.00 元 · 1 笔$/);
       expect(await page.getByRole('status').textContent()).toMatch(/^离线 · 截至/);
@@ -161,15 +168,15 @@ describe('PWA in Chromium', () => {
     await page.getByRole('button', { name: '充值 ¥50.00' }).click();
     const order_id = await atCashier('确认付款');
     await page.waitForURL((url) => url.pathname === `/orders/${order_id}`);
-    await expect.poll(() => page.getByTestId('order-status').textContent()).toBe('待圈存');
+    await poll(() => page.getByTestId('order-status').textContent()).toBe('待圈存');
 
     await page.getByRole('link', { name: '查看充值记录' }).click();
-    await expect.poll(() => page.getByTestId('record').count()).toBe(2);
+    await poll(() => page.getByTestId('record').count()).toBe(2);
     expect(await page.getByTestId('month-total').first().textContent()).toMatch(/合计 150\.00 元 · 2 笔$/);
     await page.getByRole('button', { name: '刷新', exact: true }).waitFor();
     await screenshot('records');
     await page.goto(`${campus.worker_url}/`);
-    await expect.poll(() => page.locator('article.card .card-pending').textContent()).toContain('¥150.00 待圈存');
+    await poll(() => page.locator('article.card .card-pending').textContent()).toContain('¥150.00 待圈存');
   });
 
   it('shows a cancelled payment as 已关闭 once the expiry cron has closed it', async () => {
@@ -182,7 +189,7 @@ describe('PWA in Chromium', () => {
     // The cashier's "back to the merchant" link is the order page.
     await page.getByRole('link', { name: '返回商户' }).click();
     await page.waitForURL((url) => url.pathname === `/orders/${order_id}`);
-    await expect.poll(() => page.getByTestId('order-status').textContent()).toBe('待支付');
+    await poll(() => page.getByTestId('order-status').textContent()).toBe('待支付');
 
     // Move the order past its expiry instead of waiting 15 minutes, then run the cron.
     await executeLocalSql(state_dir, `UPDATE orders SET expires_at_ms = ${Date.now() - 60_000} WHERE id = ${sqlLiteral(order_id)}`);
@@ -190,12 +197,12 @@ describe('PWA in Chromium', () => {
       signal: AbortSignal.timeout(15_000),
     });
     expect(cron.status).toBe(200);
-    await expect.poll(() => page.getByTestId('order-status').textContent(), { timeout: CLOSE_TIMEOUT_MS, interval: 500 }).toBe('已关闭');
+    await poll(() => page.getByTestId('order-status').textContent(), { timeout: CLOSE_TIMEOUT_MS, interval: 500 }).toBe('已关闭');
     expect(await page.getByText('订单已关闭，未扣款。').count()).toBe(1);
 
     await page.getByRole('link', { name: '查看充值记录' }).click();
-    await expect.poll(() => page.getByTestId('record').count()).toBe(3);
-    await expect.poll(() => page.getByTestId('record').locator('.status').allTextContents()).toEqual(['已关闭', '待圈存', '待圈存']);
+    await poll(() => page.getByTestId('record').count()).toBe(3);
+    await poll(() => page.getByTestId('record').locator('.status').allTextContents()).toEqual(['已关闭', '待圈存', '待圈存']);
     // Closed money is no money: the month's total is unchanged.
     expect(await page.getByTestId('month-total').first().textContent()).toMatch(/合计 150\.00 元 · 2 笔$/);
   });
@@ -216,20 +223,32 @@ describe('PWA in Chromium', () => {
     const terminal = new Terminal({ hub_url: hub.url, terminal_id: 'canteen-1', key_hex, txn_seq_start: 0 });
     const chip = new Chip({ balance_fen: 1_282, load_counter: 3 });
     // Both paid top-ups (100.00 and 50.00) reach the hub and are loaded at one swipe.
-    await expect
-      .poll(async () => (await terminal.tap('20230001', chip)).swipe.load?.amount_fen ?? 0, { timeout: UI_TIMEOUT_MS, interval: 250 })
+    await poll(async () => (await terminal.tap('20230001', chip)).swipe.load?.amount_fen ?? 0, { timeout: UI_TIMEOUT_MS, interval: 250 })
       .toBe(15_000);
     expect(chip.read()).toEqual({ balance_fen: 16_282, load_counter: 4 });
 
     await page.goto(`${campus.worker_url}/orders/${first_order_id}`);
-    await expect.poll(() => page.getByTestId('order-status').textContent(), { timeout: CLOSE_TIMEOUT_MS, interval: 500 }).toBe('已圈存');
+    await poll(() => page.getByTestId('order-status').textContent(), { timeout: CLOSE_TIMEOUT_MS, interval: 500 }).toBe('已圈存');
     expect(await page.locator('.order-help').textContent()).toMatch(/^已圈存：\d{4}\/\d{2}\/\d{2} \d{2}:\d{2} 在终端 canteen-1 写入卡中。$/);
     await screenshot('order-claimed');
 
     await page.getByRole('link', { name: '查看充值记录' }).click();
-    await expect.poll(() => page.getByTestId('record').locator('.status').allTextContents()).toEqual(['已关闭', '已圈存', '已圈存']);
+    await poll(() => page.getByTestId('record').locator('.status').allTextContents()).toEqual(['已关闭', '已圈存', '已圈存']);
     expect(await page.getByTestId('record').nth(1).getByText('终端 canteen-1').count()).toBe(1);
     await page.goto(`${campus.worker_url}/`);
-    await expect.poll(() => page.locator('article.card .card-pending').count()).toBe(0);
+    await poll(() => page.locator('article.card .card-pending').count()).toBe(0);
+  });
+
+  it('switches to English in settings and keeps it after a reload', async () => {
+    await page.goto(`${campus.worker_url}/settings`);
+    await page.getByLabel('English').check();
+    await poll(() => page.getByRole('heading', { name: 'Settings' }).count()).toBe(1);
+    await page.reload();
+    await poll(() => page.getByRole('heading', { name: 'Settings' }).count()).toBe(1);
+    expect(await page.evaluate(() => document.documentElement.lang)).toBe('en');
+    await page.goto(`${campus.worker_url}/`);
+    await page.getByRole('link', { name: 'Records' }).click();
+    await poll(() => page.getByTestId('record').locator('.status').allTextContents()).toEqual(['Closed', 'Loaded', 'Loaded']);
+    await screenshot('records-en');
   });
 });
