@@ -280,7 +280,7 @@ const en: Record<keyof typeof zh, string> = {
   order_check: 'Check now',
   order_home: 'Home',
   order_records: 'See records',
-  records_title: 'Top-up records',
+  records_title: 'Records',
   records_empty: 'No top-ups yet.',
   month_total: '{month}: {amount} yuan · {count} top-ups',
   pull_to_refresh: 'Pull to refresh',

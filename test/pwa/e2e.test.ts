@@ -249,6 +249,7 @@ describe('PWA in Chromium', () => {
     await page.goto(`${campus.worker_url}/`);
     await page.getByRole('link', { name: 'Records' }).click();
     await poll(() => page.getByTestId('record').locator('.status').allTextContents()).toEqual(['Closed', 'Loaded', 'Loaded']);
+    await page.getByRole('button', { name: 'Refresh', exact: true }).waitFor();
     await screenshot('records-en');
   });
 });
