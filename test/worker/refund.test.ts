@@ -8,7 +8,7 @@ import { app } from '../../worker/app.ts';
 import worker from '../../worker/index.ts';
 import { creditIdForOrder } from '../../worker/ledger/payment.ts';
 import { alipayTopUp, gatewayNotification, openCashier, payAtGateway, postNotification, sim } from './helpers/gateway.ts';
-import { ORIGIN, creditRow, hubFetch, orderStatus, randomSuffix, registerHub, type TestHub } from './helpers/hub.ts';
+import { ORIGIN, creditRow, hubFetch, orderStatus, randomSuffix, registerHub, signedHeaders, type TestHub } from './helpers/hub.ts';
 import { ADMIN_AUTH } from './helpers/seed.ts';
 
 interface PaidOrder {
@@ -122,6 +122,53 @@ describe('POST /api/v1/admin/orders/{order_id}/refund', () => {
     expect(final.status).toBe(200);
     expect(await final.json()).toMatchObject({ state: 'refunded', route: 'hub' });
     expect(await gatewayRefunded(paid.order_id)).toBe(2_000);
+  });
+
+  it('voids directly when the hub has pulled the feed only up to before the credit', async () => {
+    const paid = await paidOrder(300);
+    const hub = await registerHub(paid.school_id);
+    const first = await hubFetch(hub, 'GET', '/api/v1/hub/changes?after=0&limit=1');
+    const page = (await first.json()) as ChangesResponse;
+    expect(page.changes.map((change) => change.kind)).toEqual(['card']);
+    expect(page.has_more).toBe(true);
+    const response = await refund(paid.order_id);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ state: 'refunded', route: 'direct' });
+    const rest = await hubFetch(hub, 'GET', `/api/v1/hub/changes?after=${page.next_after}&limit=10`);
+    expect(((await rest.json()) as ChangesResponse).changes).toEqual([
+      expect.objectContaining({ kind: 'credit', credit_id: paid.credit_id, state: 'voided' }),
+    ]);
+  });
+
+  it('keeps a hub-voided refund retryable when the provider fails, and the cron completes it', async () => {
+    const paid = await paidOrder(1_100);
+    const hub = await registerHub(paid.school_id);
+    await pullAll(hub);
+    expect((await refund(paid.order_id)).status).toBe(202);
+    const body = JSON.stringify({ answers: [{ credit_id: paid.credit_id, result: 'voided' }] });
+    const broken = { ...env, ALIPAY_GATEWAY: 'http://127.0.0.1:9/gateway.do' };
+    const answered = await app.fetch(
+      new Request(`${ORIGIN}/api/v1/hub/voids`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(await signedHeaders(hub, 'POST', '/api/v1/hub/voids', body)) },
+        body,
+      }),
+      broken,
+      createExecutionContext(),
+    );
+    // The hub's part is done whatever the provider says: it must not resend its answer.
+    expect(answered.status).toBe(200);
+    expect(await answered.json()).toEqual({ results: [{ credit_id: paid.credit_id, status: 'accepted' }] });
+    expect(await creditRow(paid.credit_id)).toMatchObject({ state: 'voided' });
+    expect(await orderStatus(paid.order_id)).toBe('paid');
+    const pending = await env.DB.prepare('SELECT state, route, provider_attempts FROM refunds WHERE order_id = ?').bind(paid.order_id).first();
+    expect(pending).toEqual({ state: 'provider_pending', route: 'hub', provider_attempts: 1 });
+
+    const ctx = createExecutionContext();
+    await worker.scheduled(createScheduledController({ cron: '*/5 * * * *' }), env, ctx);
+    await waitOnExecutionContext(ctx);
+    expect(await orderStatus(paid.order_id)).toBe('refunded');
+    expect(await gatewayRefunded(paid.order_id)).toBe(1_100);
   });
 
   it('refuses once the credit is claimed', async () => {
