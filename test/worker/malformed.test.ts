@@ -269,6 +269,16 @@ const ROUTES: RouteSpec[] = [
   },
   { route: 'GET /api/v1/admin/hubs', pattern: 'GET /api/v1/admin/hubs', method: 'GET', path: () => '/api/v1/admin/hubs', body: 'none', auth: 'admin', accepts: [200] },
   {
+    route: 'GET /api/v1/admin/claim-rejections',
+    pattern: 'GET /api/v1/admin/claim-rejections',
+    method: 'GET',
+    path: () => '/api/v1/admin/claim-rejections',
+    body: 'none',
+    auth: 'admin',
+    badQueries: ['?limit=0', '?limit=x', '?limit=100000', '?before=-1', '?before=abc'],
+    accepts: [200],
+  },
+  {
     route: 'GET /api/v1/admin/hubs/{hub_id}',
     pattern: 'GET /api/v1/admin/hubs/:hub_id',
     method: 'GET',
