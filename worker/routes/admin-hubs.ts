@@ -1,5 +1,6 @@
 // Admin side of hub sync (DESIGN sections 7, 8 and 10), mounted at /api/v1/admin: registering a
-// hub's public key, listing hubs and grey records, and refunding an order through its hub.
+// hub's public key, listing hubs, grey records and refused claims, and refunding an order
+// (through its hub once the hub may hold the credit).
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { ORDER_ID_PATTERN } from '../../protocol/api.ts';
