@@ -5,7 +5,8 @@
 // group commit). Prints a table and a JSON line; figures go into hub/README.md.
 //
 // Options (env): BENCH_SECONDS (per run, default 10), BENCH_CONNECTIONS (terminals, default 32),
-// BENCH_RATES (comma list of offered swipes/s, default 500,1000,2000).
+// BENCH_RATES (comma list of offered swipes/s, default 500,1000,2000), BENCH_CLAIMABLE_SAMPLES
+// (paid → claimable samples against the real Worker, default 20; 0 skips that part).
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +17,7 @@ import { openDatabase } from '../hub/store/schema.ts';
 import { generateHubKeyPair } from '../hub/sync/signer.ts';
 import type { HubChange } from '../protocol/hub.ts';
 import { runCommand, startService, type Service } from '../scripts/lib/processes.ts';
+import { measureClaimable } from './claimable.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const CARDS = 200_000;
@@ -24,6 +26,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const RATES = (process.env.BENCH_RATES ?? '500,1000,2000').split(',').map(Number);
 const SEED_CHUNK = 20_000;
+const CLAIMABLE_SAMPLES = Number(process.env.BENCH_CLAIMABLE_SAMPLES ?? 20);
 
 interface DriverResult {
   offered_swipes_per_s: number | null;
@@ -144,7 +147,22 @@ async function main(): Promise<void> {
     const ratio = results['hub saturation']!.requests_per_s / results['bare saturation']!.requests_per_s;
     process.stdout.write(`hub / bare throughput at saturation: ${ratio.toFixed(2)}\n`);
     process.stdout.write(`hub RSS: ${(rss_start / 2 ** 20).toFixed(0)} MiB after start, ${(rss_end / 2 ** 20).toFixed(0)} MiB after the runs\n`);
-    process.stdout.write(`${JSON.stringify({ results, ratio, rss_start, rss_end })}\n`);
+    for (const service of services.splice(0).reverse()) await service.stop();
+    let claimable: unknown = null;
+    if (CLAIMABLE_SAMPLES > 0) {
+      try {
+        const measured = await measureClaimable(CLAIMABLE_SAMPLES, 5_000);
+        claimable = measured;
+        process.stdout.write(
+          `paid → claimable (${CLAIMABLE_SAMPLES} top-ups, push ${measured.push_connected ? 'connected' : 'NOT connected'}, 5 s poll): ` +
+            `p50 ${measured.p50_ms} ms, p99 ${measured.p99_ms} ms\n`,
+        );
+      } catch (error) {
+        claimable = { error: String((error as Error).message ?? error).slice(0, 500) };
+        process.stdout.write(`paid → claimable: not measured (${String((error as Error).message ?? error).slice(0, 300)})\n`);
+      }
+    }
+    process.stdout.write(`${JSON.stringify({ results, ratio, rss_start, rss_end, claimable })}\n`);
   } finally {
     for (const service of services.reverse()) await service.stop();
     rmSync(dir, { recursive: true, force: true });

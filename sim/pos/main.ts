@@ -1,15 +1,17 @@
 // The POS simulator CLI: `npm run pos -- swipe <card_no> [--hub URL --terminal ID --key HEX]
 // [--fail none|write_fails|die_before_write|die_after_write] [--balance FEN --counter N]`.
 // Defaults come from POS_HUB_URL / POS_TERMINAL_ID / POS_TERMINAL_KEY, else `.dev/pos.json`
-// ({hub_url, terminal_id, key_hex}, written by `npm start`). Chips are remembered per card in
-// `.dev/pos-chips.json`, so repeated swipes see the balance and counter the last one left.
+// ({hub_url, terminal_id, key_hex}, written by `npm start`; YIKATONG_DEV_DIR moves `.dev/`).
+// Chips are remembered per card in `.dev/pos-chips.json`, so repeated swipes see the balance
+// and counter the last one left.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Chip } from './chip.ts';
 import { HubRequestError, Terminal, type FailurePoint } from './terminal.ts';
 
-const DEV_DIR = path.resolve(import.meta.dirname, '../../.dev');
+// YIKATONG_DEV_DIR as in `npm start`: where `.dev/` lives (the repository root by default).
+const DEV_DIR = path.join(process.env.YIKATONG_DEV_DIR ?? path.resolve(import.meta.dirname, '../..'), '.dev');
 const CONFIG_FILE = path.join(DEV_DIR, 'pos.json');
 const CHIPS_FILE = path.join(DEV_DIR, 'pos-chips.json');
 const FAILURES: readonly FailurePoint[] = ['none', 'write_fails', 'die_before_write', 'die_after_write'];

@@ -6,7 +6,7 @@ function decodeHtml(text: string): string {
   return text.replace(/&(amp|lt|gt|quot|#39);/g, (_, entity: string) => ({ amp: '&', lt: '<', gt: '>', quot: '"', '#39': "'" })[entity]!);
 }
 
-async function pressPay(pay_url: string): Promise<void> {
+export async function pressPay(pay_url: string): Promise<void> {
   const page = await fetch(pay_url, { redirect: 'follow', signal: AbortSignal.timeout(15_000) });
   const html = await page.text();
   if (page.status !== 200) throw new Error(`cashier page ${page.status}: ${html.slice(0, 300)}`);
@@ -51,12 +51,12 @@ export async function waitForStatus(worker_url: string, order_id: string, status
   throw new Error(`order ${order_id} not ${status} within ${timeout_ms} ms; last: ${JSON.stringify(last)}`);
 }
 
-/** Creates and pays a top-up; resolves once the Worker has it as pending_claim. */
-export async function payTopUp(
+/** Creates an unpaid Alipay top-up; returns its order id and cashier URL. */
+export async function createTopUp(
   worker_url: string,
   card: { school_id: string; name: string; card_no: string },
   amount_fen: number,
-): Promise<{ order_id: string; paid_at_ms: number }> {
+): Promise<RechargeCreated> {
   const response = await fetch(`${worker_url}/api/v1/recharges`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -65,7 +65,16 @@ export async function payTopUp(
   });
   const text = await response.text();
   if (response.status !== 201) throw new Error(`POST /api/v1/recharges ${response.status}: ${text}`);
-  const created = JSON.parse(text) as RechargeCreated;
+  return JSON.parse(text) as RechargeCreated;
+}
+
+/** Creates and pays a top-up; resolves once the Worker has it as pending_claim. */
+export async function payTopUp(
+  worker_url: string,
+  card: { school_id: string; name: string; card_no: string },
+  amount_fen: number,
+): Promise<{ order_id: string; paid_at_ms: number }> {
+  const created = await createTopUp(worker_url, card, amount_fen);
   await pressPay(created.pay_url);
   await waitForStatus(worker_url, created.order_id, 'pending_claim', 20_000);
   return { order_id: created.order_id, paid_at_ms: Date.now() };
