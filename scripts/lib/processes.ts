@@ -41,6 +41,14 @@ export interface Service {
   stop(grace_ms?: number): Promise<void>;
 }
 
+// Children run in their own process groups, so nothing reaps them when this process ends.
+// Whatever is still running when it exits (a test run ending early, an uncaught error) is
+// killed here, synchronously, as 'exit' handlers must be.
+const live_groups = new Set<number>();
+process.on('exit', () => {
+  for (const pid of live_groups) signalGroup(pid, 'SIGKILL');
+});
+
 class OutputTail {
   private text = '';
 
@@ -102,6 +110,13 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   watch(child.stderr);
 
   const pid = child.pid;
+  if (pid !== undefined) {
+    live_groups.add(pid);
+    void exited.then(() => {
+      // The leader is gone; its group may not be, so stop() still signals it by pid.
+      if (!groupAlive(pid)) live_groups.delete(pid);
+    });
+  }
   const service: Service = {
     name: options.name,
     pid: pid ?? -1,
@@ -138,6 +153,7 @@ async function stopGroup(child: ChildProcess, exited: Promise<void>, grace_ms: n
   }
   signalGroup(pid, 'SIGKILL');
   await exited;
+  live_groups.delete(pid);
 }
 
 function groupAlive(pid: number): boolean {
@@ -196,6 +212,7 @@ export async function runCommand(
     stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     detached: true,
   });
+  if (child.pid !== undefined) live_groups.add(child.pid);
   const stdout: string[] = [];
   let stdout_length = 0;
   const tail = new OutputTail();
@@ -224,6 +241,11 @@ export async function runCommand(
       resolve({ code, signal, timed_out: false });
     });
   });
+  if (child.pid !== undefined) {
+    // A command that left children behind in its group does not get to keep them.
+    signalGroup(child.pid, 'SIGKILL');
+    live_groups.delete(child.pid);
+  }
   if (outcome.code !== 0) {
     const why = outcome.timed_out ? `timed out after ${options.timeout_ms} ms` : `failed (${outcome.code ?? outcome.signal})`;
     // The command line can carry a page of SQL: its head is enough to say which call failed.

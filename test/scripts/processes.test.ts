@@ -77,6 +77,22 @@ describe('startService', () => {
   });
 });
 
+describe('a process that exits without stopping its services', () => {
+  it('takes them with it', async () => {
+    // A host that forgets to stop its child (a test run cut short, an uncaught error).
+    const host = `
+      import { startService } from ${JSON.stringify(new URL('../../scripts/lib/processes.ts', import.meta.url).pathname)};
+      const service = await startService({ name: 'orphan', command: 'sh', args: ['-c', 'echo up; sleep 300'], ready: /up/ });
+      console.log('child ' + service.pid);
+      process.exit(0);
+    `;
+    const output = await runCommand(process.execPath, ['--input-type=module', '-e', host], { timeout_ms: 20_000 });
+    const pid = Number(/child (\d+)/.exec(output)?.[1]);
+    expect(pid).toBeGreaterThan(0);
+    expect(await waitUntil(() => !alive(pid), 2_000)).toBe(true);
+  });
+});
+
 describe('runCommand', () => {
   it('returns stdout, and on failure says which command failed with its output', async () => {
     expect(await runCommand('sh', ['-c', 'echo hello'], { timeout_ms: 10_000 })).toBe('hello\n');
