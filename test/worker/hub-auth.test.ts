@@ -44,6 +44,18 @@ describe('hub registration (admin)', () => {
     expect(row).toEqual({ school_id, public_key: rotated.public_key });
   });
 
+  it('accepts only the new key once a hub’s key is rotated', async () => {
+    const hub = await registerHub(school_id);
+    const path = '/api/v1/hub/changes?after=0&limit=1';
+    expect((await hubFetch(hub, 'GET', path)).status).toBe(200);
+    const next = await generateHubKey();
+    expect((await putHub(hub.hub_id, { school_id, public_key: next.public_key })).status).toBe(200);
+    const old_key = await hubFetch(hub, 'GET', path);
+    expect(old_key.status).toBe(401);
+    expect(await errorCode(old_key)).toBe('signature_invalid');
+    expect((await hubFetch({ ...hub, ...next }, 'GET', path)).status).toBe(200);
+  });
+
   it('refuses bad input and unauthenticated callers, changing nothing', async () => {
     const key = await generateHubKey();
     const cases: [string, unknown, Record<string, string> | undefined, number, string][] = [

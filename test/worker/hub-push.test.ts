@@ -103,6 +103,24 @@ describe('GET /api/v1/hub/push', () => {
     for (const conn of [a, b, c]) conn.ws!.close(1000, 'done');
   });
 
+  it('keeps at most 8 sockets per school, closing the oldest first', async () => {
+    const school = await createSchool('pushmax', ['R1']);
+    const reconnecting = await registerHub(school);
+    const closed: number[] = [];
+    const sockets: WebSocket[] = [];
+    for (let i = 0; i < 10; i++) {
+      const conn = await connect(reconnecting);
+      expect(conn.response.status).toBe(101);
+      await waitFor(conn.messages, (m) => m.length >= 1);
+      conn.ws!.addEventListener('close', () => closed.push(i));
+      sockets.push(conn.ws!);
+    }
+    const deadline_ms = Date.now() + MESSAGE_WAIT_MS;
+    while (closed.length < 2 && Date.now() < deadline_ms) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(closed.sort((a, b) => a - b)).toEqual([0, 1]);
+    for (const ws of sockets) ws.close(1000, 'done');
+  });
+
   it('refuses an unsigned or forged upgrade and a plain GET', async () => {
     const unsigned = await SELF.fetch(`${ORIGIN}${HUB_PUSH_PATH}`, { headers: { upgrade: 'websocket' } });
     expect(unsigned.status).toBe(401);
