@@ -142,6 +142,12 @@ export class HubHarness {
 }
 
 let seq_counter = 0;
+/** The next feed sequence number; every change a test makes takes one, so they stay ordered. */
+export function nextSeq(): number {
+  seq_counter += 1;
+  return seq_counter;
+}
+
 /** Changes feed entries the way the Worker writes them (seq rises across a test file). */
 export function cardChange(card_no: string, status: 'active' | 'lost' | 'frozen' | 'closed' = 'active'): HubChange {
   seq_counter += 1;
