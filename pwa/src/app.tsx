@@ -1,8 +1,7 @@
 // The app: language, connectivity, the current screen, and the service-worker update prompt.
 import { MAX_AMOUNT_FEN_DEFAULT } from '../../protocol/money.ts';
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { refreshAllCards, refreshCard } from './data/actions.ts';
-import { ApiFailure } from './data/api.ts';
+import { attempt, followOrder, loadSchools, refreshAllCards, refreshCard, startNewCardTopup, startSavedCardTopup } from './data/actions.ts';
 import {
   forgetCard,
   getCachedSchool,
@@ -69,7 +68,7 @@ function Screen({ route, online, onLang }: { route: Route; online: boolean; onLa
     case 'home':
       return <HomeScreen online={online} />;
     case 'topup':
-      return <TopupForm online={online} />;
+      return <TopupForm online={online} loadSchools={() => attempt(loadSchools)} start={(input) => attempt(() => startNewCardTopup(input))} />;
     case 'card_topup':
       return <QuickTopupScreen card_id={route.card_id} online={online} />;
     case 'records':
@@ -93,7 +92,14 @@ function HomeScreen({ online }: { online: boolean }) {
 function QuickTopupScreen({ card_id, online }: { card_id: string; online: boolean }) {
   const card = useLive(async () => (await getCard(card_id)) ?? null, [card_id]);
   const school = useLive(async () => (card ? ((await getCachedSchool(card.school_id)) ?? null) : null), [card?.school_id]);
-  return <QuickTopup card={card} max_amount_fen={school?.max_amount_fen ?? MAX_AMOUNT_FEN_DEFAULT} online={online} />;
+  return (
+    <QuickTopup
+      card={card}
+      max_amount_fen={school?.max_amount_fen ?? MAX_AMOUNT_FEN_DEFAULT}
+      online={online}
+      start={(saved, amount_fen, channel) => attempt(() => startSavedCardTopup(saved, amount_fen, channel))}
+    />
+  );
 }
 
 function RecordsScreen({ card_id, online }: { card_id: string; online: boolean }) {
@@ -106,12 +112,7 @@ function RecordsScreen({ card_id, online }: { card_id: string; online: boolean }
       records={records}
       month_totals={month_totals}
       online={online}
-      onRefresh={() =>
-        refreshCard(card_id).then(
-          () => null,
-          (err: unknown) => (err instanceof ApiFailure ? err.code : 'unexpected'),
-        )
-      }
+      onRefresh={() => attempt(() => refreshCard(card_id)).then((outcome) => (outcome.ok ? null : outcome.code))}
     />
   );
 }
@@ -123,7 +124,14 @@ function OrderScreen({ order_id, online }: { order_id: string; online: boolean }
   useEffect(() => {
     if (location.search !== '') history.replaceState(null, '', location.pathname);
   }, [order_id]);
-  return <OrderPage order_id={order_id} order={order} online={online} />;
+  return (
+    <OrderPage
+      order_id={order_id}
+      order={order}
+      online={online}
+      follow={(onUpdate, signal) => followOrder(order_id, (record, failure) => onUpdate(record, failure?.code ?? null), signal)}
+    />
+  );
 }
 
 function SettingsScreen({ onLang }: { onLang: (lang: Lang) => void }) {

@@ -7,6 +7,7 @@ import { MOBILE_PATTERN as PROTOCOL_MOBILE_PATTERN } from '../../protocol/api.ts
 import { cacheSchools } from '../../pwa/src/data/db.ts';
 import { MOBILE_PATTERN } from '../../pwa/src/form.ts';
 import { TopupForm } from '../../pwa/src/components/TopupForm.tsx';
+import { attempt, loadSchools, startNewCardTopup } from '../../pwa/src/data/actions.ts';
 import { AmountPicker } from '../../pwa/src/components/AmountPicker.tsx';
 import { renderIn } from './render.tsx';
 import { useState } from 'preact/hooks';
@@ -18,13 +19,25 @@ const SCHOOLS: School[] = [
   { id: 'sdu-jinan', name: '山东大学', city: '济南', initial: 'S', max_amount_fen: 20_000 },
 ];
 
+/** The form wired to the real actions, as the app wires it; no Worker listens in these tests. */
+function Form(props: { online: boolean; onPay?: (pay_url: string) => void }) {
+  return (
+    <TopupForm
+      online={props.online}
+      onPay={props.onPay ?? (() => undefined)}
+      loadSchools={() => attempt(loadSchools)}
+      start={(input) => attempt(() => startNewCardTopup(input))}
+    />
+  );
+}
+
 function cardInput(): HTMLInputElement {
   return screen.getByLabelText('卡号') as HTMLInputElement;
 }
 
 describe('card number preview', () => {
   it('shows the number that will be matched, as the Worker normalises it', async () => {
-    renderIn('zh', <TopupForm online={true} onPay={() => undefined} />);
+    renderIn('zh', <Form online={true} />);
     const preview = screen.getByTestId('card-preview');
     const cases: [string, string][] = [
       ['SN：000999', '将充值到卡号：999'],
@@ -43,7 +56,7 @@ describe('card number preview', () => {
   });
 
   it('gives a hint for the kind of card chosen', async () => {
-    renderIn('en', <TopupForm online={true} onPay={() => undefined} />);
+    renderIn('en', <Form online={true} />);
     expect(screen.getByText(/Student card: your student number/)).toBeTruthy();
     fireEvent.click(screen.getByLabelText('Visitor'));
     await waitFor(() => expect(screen.getByText(/printed “SN：000999” → enter 999/)).toBeTruthy());
@@ -99,7 +112,7 @@ describe('school picker', () => {
   it('filters by city and name, indexes by initial letter, and sets the school on the form', async () => {
     // No Worker listens here: the form falls back to the schools cached on the phone.
     await cacheSchools(SCHOOLS);
-    renderIn('zh', <TopupForm online={true} onPay={() => undefined} />);
+    renderIn('zh', <Form online={true} />);
     fireEvent.click(screen.getByRole('button', { name: /学校/ }));
     await waitFor(() => expect(screen.getByRole('dialog', { name: '选择学校' })).toBeTruthy(), { timeout: 5000 });
     await waitFor(() => expect(screen.getAllByRole('button', { name: /大学|学院/ }).length).toBe(4), { timeout: 5000 });
@@ -129,7 +142,7 @@ describe('school picker', () => {
 
   it('explains what is missing when the form is sent incomplete', async () => {
     let paid = '';
-    renderIn('zh', <TopupForm online={true} onPay={(url) => (paid = url)} />);
+    renderIn('zh', <Form online={true} onPay={(url) => (paid = url)} />);
     fireEvent.click(screen.getByRole('button', { name: /充值 ¥100.00/ }));
     await waitFor(() => expect(screen.getByText('请先阅读并同意充值服务协议。')).toBeTruthy());
     expect(screen.getByText('请输入持卡人姓名')).toBeTruthy();
@@ -137,8 +150,24 @@ describe('school picker', () => {
     expect(paid).toBe('');
   });
 
+  it('keeps the form and says so when the Worker cannot be reached', async () => {
+    await cacheSchools(SCHOOLS);
+    let paid = '';
+    renderIn('zh', <Form online={true} onPay={(url) => (paid = url)} />);
+    fireEvent.click(screen.getByRole('button', { name: /学校/ }));
+    fireEvent.click(await screen.findByText('北京交通大学威海校区'));
+    fireEvent.input(screen.getByLabelText('持卡人姓名'), { target: { value: '张三' } });
+    fireEvent.input(cardInput(), { target: { value: '20230001' } });
+    fireEvent.click(screen.getByLabelText(/我已阅读并同意/));
+    fireEvent.click(screen.getByRole('button', { name: '充值 ¥100.00' }));
+    await waitFor(() => expect(screen.getByRole('alert').textContent).toBe('无法完成：网络连接失败，请检查网络后重试。'));
+    expect(paid).toBe('');
+    expect((screen.getByLabelText('持卡人姓名') as HTMLInputElement).value).toBe('张三');
+    expect((screen.getByRole('button', { name: '充值 ¥100.00' }) as HTMLButtonElement).disabled).toBe(false);
+  });
+
   it('disables paying offline and says why', async () => {
-    renderIn('zh', <TopupForm online={false} onPay={() => undefined} />);
+    renderIn('zh', <Form online={false} />);
     const submit = screen.getByRole('button', { name: /充值/ , description: '当前离线，无法支付。联网后即可充值。' });
     expect((submit as HTMLButtonElement).disabled).toBe(true);
   });

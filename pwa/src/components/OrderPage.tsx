@@ -1,7 +1,6 @@
 // Where the cashier returns the payer: the order is followed until it settles.
 import type { RechargeRecord } from '../../../protocol/api.ts';
 import { useEffect, useState } from 'preact/hooks';
-import { followOrder } from '../data/actions.ts';
 import type { FollowedOrder } from '../data/db.ts';
 import { useI18n } from '../i18n.ts';
 import { cardPath } from '../router.ts';
@@ -42,7 +41,9 @@ export function OrderStatusView({ record, order }: { record: RechargeRecord; ord
   );
 }
 
-export function OrderPage(props: { order_id: string; order: FollowedOrder | undefined; online: boolean }) {
+export type OrderFollower = (onUpdate: (record: RechargeRecord | null, failure_code: string | null) => void, signal: AbortSignal) => Promise<void>;
+
+export function OrderPage(props: { order_id: string; order: FollowedOrder | undefined; online: boolean; follow: OrderFollower }) {
   const { t } = useI18n();
   const [record, setRecord] = useState<RechargeRecord | null>(null);
   const [failure, setFailure] = useState<string | null>(null);
@@ -51,14 +52,10 @@ export function OrderPage(props: { order_id: string; order: FollowedOrder | unde
   useEffect(() => {
     if (!props.online) return;
     const controller = new AbortController();
-    void followOrder(
-      props.order_id,
-      (next, problem) => {
-        if (next !== null) setRecord(next);
-        setFailure(problem?.code ?? null);
-      },
-      controller.signal,
-    );
+    void props.follow((next, failure_code) => {
+      if (next !== null) setRecord(next);
+      setFailure(failure_code);
+    }, controller.signal);
     return () => controller.abort();
   }, [props.order_id, props.online, round]);
 

@@ -2,8 +2,7 @@
 import type { Channel } from '../../../protocol/api.ts';
 import { AMOUNT_FEN_DEFAULT, MAX_AMOUNT_FEN_DEFAULT, fenToYuan } from '../../../protocol/money.ts';
 import { useState } from 'preact/hooks';
-import { ApiFailure } from '../data/api.ts';
-import { startSavedCardTopup } from '../data/actions.ts';
+import type { Outcome } from '../data/actions.ts';
 import type { SavedCard } from '../data/db.ts';
 import { checkAmount } from '../form.ts';
 import { useI18n } from '../i18n.ts';
@@ -14,6 +13,8 @@ export function QuickTopup(props: {
   card: SavedCard | null | undefined;
   max_amount_fen: number | undefined;
   online: boolean;
+  /** Creates the order for the saved card; its value is the cashier's pay_url. */
+  start: (card: SavedCard, amount_fen: number, channel: Channel) => Promise<Outcome<string>>;
   onPay?: (pay_url: string) => void;
 }) {
   const { t } = useI18n();
@@ -45,13 +46,13 @@ export function QuickTopup(props: {
     if (!props.online) return setFailure('offline');
     if (card === null || card === undefined || !amount.ok) return;
     setBusy(true);
-    try {
-      const pay_url = await startSavedCardTopup(card, amount.value, channel);
-      (props.onPay ?? ((url: string) => location.assign(url)))(pay_url);
-    } catch (err) {
-      setFailure(err instanceof ApiFailure ? err.code : 'unexpected');
+    const outcome = await props.start(card, amount.value, channel);
+    if (!outcome.ok) {
+      setFailure(outcome.code);
       setBusy(false);
+      return;
     }
+    (props.onPay ?? ((url: string) => location.assign(url)))(outcome.value);
   }
 
   return (

@@ -4,8 +4,7 @@ import type { Channel, School } from '../../../protocol/api.ts';
 import type { CardKind } from '../../../protocol/card.ts';
 import { AMOUNT_FEN_DEFAULT, MAX_AMOUNT_FEN_DEFAULT, fenToYuan } from '../../../protocol/money.ts';
 import { useEffect, useState } from 'preact/hooks';
-import { ApiFailure } from '../data/api.ts';
-import { loadSchools, startNewCardTopup } from '../data/actions.ts';
+import type { NewCardTopup, Outcome } from '../data/actions.ts';
 import { checkAmount, checkCardNo, checkMobile, checkName } from '../form.ts';
 import { useI18n } from '../i18n.ts';
 import { AmountPicker, ChannelPicker } from './AmountPicker.tsx';
@@ -43,7 +42,13 @@ export function resetTopupDraft(): void {
   draft = emptyDraft();
 }
 
-export function TopupForm(props: { online: boolean; onPay?: (pay_url: string) => void }) {
+export function TopupForm(props: {
+  online: boolean;
+  loadSchools: () => Promise<Outcome<School[]>>;
+  /** Creates the order; its value is the cashier's pay_url. */
+  start: (input: NewCardTopup) => Promise<Outcome<string>>;
+  onPay?: (pay_url: string) => void;
+}) {
   const { t } = useI18n();
   const [form, setForm] = useState<Draft>(draft);
   const [picking, setPicking] = useState(false);
@@ -58,9 +63,11 @@ export function TopupForm(props: { online: boolean; onPay?: (pay_url: string) =>
   }, [form]);
   useEffect(() => {
     let live = true;
-    loadSchools()
-      .then((list) => live && setSchools(list))
-      .catch((err: unknown) => live && setSchoolsFailure(err instanceof ApiFailure ? err.code : 'unexpected'));
+    void props.loadSchools().then((outcome) => {
+      if (!live) return;
+      if (outcome.ok) setSchools(outcome.value);
+      else setSchoolsFailure(outcome.code);
+    });
     return () => {
       live = false;
     };
@@ -81,22 +88,22 @@ export function TopupForm(props: { online: boolean; onPay?: (pay_url: string) =>
     if (!props.online) return setFailure('offline');
     if (!valid || form.school === null || !name.ok || !card.ok || !amount.ok || !mobile.ok) return;
     setBusy(true);
-    try {
-      const pay_url = await startNewCardTopup({
-        school: form.school,
-        name: name.value,
-        card_no: card.value,
-        amount_fen: amount.value,
-        channel: form.channel,
-        agree_terms: form.agree,
-        ...(mobile.value !== undefined ? { notify_phone: mobile.value } : {}),
-      });
-      resetTopupDraft();
-      (props.onPay ?? ((url: string) => location.assign(url)))(pay_url);
-    } catch (err) {
-      setFailure(err instanceof ApiFailure ? err.code : 'unexpected');
+    const outcome = await props.start({
+      school: form.school,
+      name: name.value,
+      card_no: card.value,
+      amount_fen: amount.value,
+      channel: form.channel,
+      agree_terms: form.agree,
+      ...(mobile.value !== undefined ? { notify_phone: mobile.value } : {}),
+    });
+    if (!outcome.ok) {
+      setFailure(outcome.code);
       setBusy(false);
+      return;
     }
+    resetTopupDraft();
+    (props.onPay ?? ((url: string) => location.assign(url)))(outcome.value);
   }
 
   if (picking) {

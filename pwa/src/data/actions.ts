@@ -18,6 +18,17 @@ import {
   type SavedCard,
 } from './db.ts';
 
+/** What a screen gets back from an action: the value, or the error code to explain. */
+export type Outcome<T> = { ok: true; value: T } | { ok: false; code: string };
+
+export async function attempt<T>(action: () => Promise<T>): Promise<Outcome<T>> {
+  try {
+    return { ok: true, value: await action() };
+  } catch (err) {
+    return { ok: false, code: err instanceof ApiFailure ? err.code : 'unexpected' };
+  }
+}
+
 export interface NewCardTopup {
   school: School;
   name: string;
