@@ -7,6 +7,7 @@ import type { ChangesResponse, ClaimsResponse, RefundView, VoidsResponse } from 
 import { app } from '../../worker/app.ts';
 import worker from '../../worker/index.ts';
 import { creditIdForOrder } from '../../worker/ledger/payment.ts';
+import { REFUND_PROVIDER_ATTEMPTS_AUTO_MAX } from '../../worker/ledger/refunds.ts';
 import { alipayTopUp, gatewayNotification, openCashier, payAtGateway, postNotification, sim } from './helpers/gateway.ts';
 import { ORIGIN, creditRow, hubFetch, orderStatus, randomSuffix, registerHub, signedHeaders, type TestHub } from './helpers/hub.ts';
 import { ADMIN_AUTH } from './helpers/seed.ts';
@@ -260,6 +261,30 @@ describe('POST /api/v1/admin/orders/{order_id}/refund', () => {
     expect(await gatewayRefunded(paid.order_id)).toBe(2_200);
     const row = await env.DB.prepare('SELECT state, provider_attempts, last_error FROM refunds WHERE order_id = ?').bind(paid.order_id).first();
     expect(row).toEqual({ state: 'refunded', provider_attempts: 2, last_error: null });
+  });
+
+  it('stops retrying automatically after the attempt bound, but an administrator can still retry', async () => {
+    const paid = await paidOrder(990);
+    const broken = { ...env, ALIPAY_GATEWAY: 'http://127.0.0.1:9/gateway.do' };
+    const failed = await app.fetch(
+      new Request(`${ORIGIN}/api/v1/admin/orders/${paid.order_id}/refund`, { method: 'POST', headers: ADMIN_AUTH }),
+      broken,
+      createExecutionContext(),
+    );
+    expect(failed.status).toBe(202);
+    await env.DB.prepare('UPDATE refunds SET provider_attempts = ? WHERE order_id = ?')
+      .bind(REFUND_PROVIDER_ATTEMPTS_AUTO_MAX, paid.order_id)
+      .run();
+    const ctx = createExecutionContext();
+    await worker.scheduled(createScheduledController({ cron: '*/5 * * * *' }), env, ctx);
+    await waitOnExecutionContext(ctx);
+    expect(await orderStatus(paid.order_id)).toBe('paid');
+    expect(await gatewayRefunded(paid.order_id)).toBe(0);
+
+    const by_hand = await refund(paid.order_id);
+    expect(by_hand.status).toBe(200);
+    expect(await orderStatus(paid.order_id)).toBe('refunded');
+    expect(await gatewayRefunded(paid.order_id)).toBe(990);
   });
 
   it('refuses unknown, unpaid and malformed orders, and callers without the admin token', async () => {
