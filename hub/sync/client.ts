@@ -5,7 +5,6 @@
 import { CARD_REPORTS_BATCH_MAX, CHANGES_LIMIT_DEFAULT, CLAIMS_BATCH_MAX, GREY_RECORDS_BATCH_MAX, VOIDS_BATCH_MAX } from '../../protocol/hub.ts';
 import type {
   CardReportsRequest,
-  ChangesResponse,
   ClaimsRequest,
   ClaimsResponse,
   HubPushMessage,
@@ -16,6 +15,7 @@ import type { HubLedger } from '../ledger.ts';
 import type { Logger } from '../log.ts';
 import type { HubMetrics } from '../ops/metrics.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
+import { parseChangesPage } from './feed.ts';
 import type { HubSigner } from './signer.ts';
 
 export interface SyncOptions {
@@ -169,11 +169,11 @@ export class SyncClient {
   async #pull(): Promise<void> {
     for (let page = 0; page < PAGES_PER_ROUND_MAX && !this.#stopped; page++) {
       const after = this.#ledger.cursor;
-      const feed = await this.#request<ChangesResponse>('GET', `/api/v1/hub/changes?after=${after}&limit=${CHANGES_LIMIT_DEFAULT}`, undefined);
+      const feed = parseChangesPage(
+        await this.#request<unknown>('GET', `/api/v1/hub/changes?after=${after}&limit=${CHANGES_LIMIT_DEFAULT}`, undefined),
+        after,
+      );
       this.#metrics.sync_pulls += 1;
-      if (!Array.isArray(feed.changes) || !Number.isSafeInteger(feed.next_after) || feed.next_after < after) {
-        throw new Error(`changes feed answer is malformed (next_after ${String(feed.next_after)} after ${after})`);
-      }
       // The cursor moves in the same transaction as the changes: a crash loses neither.
       const { applied } = await this.#group.run(() => this.#ledger.applyChanges(feed.changes, feed.next_after));
       if (applied > 0) this.#log.log('info', 'changes applied', { applied, cursor: this.#ledger.cursor });
