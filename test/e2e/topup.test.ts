@@ -173,7 +173,14 @@ describe('top-up over real processes', () => {
     const paid = await pressCashierButton(created.pay_url, 'pay');
     // The cashier sends the payer back to the app's order page.
     expect(paid.status).toBe(302);
-    expect(paid.headers.get('location')).toContain(created.order_id);
+    const landing_url = paid.headers.get('location')!;
+    const landing_target = new URL(landing_url);
+    expect(landing_target.origin + landing_target.pathname).toBe(`${campus.worker_url}/orders/${created.order_id}`);
+    // …where the Worker serves the app (the PWA's order page is a client-side route).
+    const landing = await fetch(landing_url, { signal: AbortSignal.timeout(15_000) });
+    expect(landing.status).toBe(200);
+    expect(landing.headers.get('content-type')).toContain('text/html');
+    await landing.body?.cancel();
 
     const record = await waitForStatus(created.order_id, 'pending_claim');
     expect(record).toMatchObject({ order_id: created.order_id, amount_fen: 10_000 });
