@@ -21,6 +21,10 @@ export const VOIDS_BATCH_MAX = 500;
 export const CARD_REPORTS_BATCH_MAX = 500;
 // A claim loads every pending credit of one card; a card rarely has more than a handful.
 export const CLAIM_CREDITS_MAX = 100;
+// The largest hub request body the Worker reads (413 above it): room for a full claims batch
+// of ordinary claims, and below D1's 2,000,000-byte limit on one bound value, since a batch is
+// bound to SQL as one JSON text. A hub cuts a batch shorter if its JSON would not fit.
+export const HUB_BODY_BYTES_MAX = 1_900_000;
 
 /** The exact bytes a hub signs: `METHOD\nPATH?QUERY\nTIMESTAMP\nNONCE\nSHA256HEX(BODY)`. */
 export async function hubSigningString(input: {

@@ -6,6 +6,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import type { z } from 'zod';
 import { base64ToBytes, utf8 } from '../../protocol/encoding.ts';
 import {
+  HUB_BODY_BYTES_MAX,
   HUB_CLOCK_SKEW_MS_MAX,
   HUB_HEADER_ID,
   HUB_HEADER_NONCE,
@@ -26,9 +27,8 @@ export interface HubIdentity {
 
 export type HubAppEnv = AppEnv & { Variables: { hub: HubIdentity; hub_body: string } };
 
-// A claims batch of CLAIMS_BATCH_MAX claims with several credits each stays well below this;
-// the body is hashed before anything else looks at it, so it must be bounded first.
-export const HUB_BODY_BYTES_MAX = 1024 * 1024;
+// The body is hashed before anything else looks at it, so it is bounded first.
+export { HUB_BODY_BYTES_MAX };
 const ED25519_SIGNATURE_BYTES = 64;
 const SIGNATURE_BASE64_LENGTH_MAX = 128;
 // Expired nonces deleted per request: more than the one each request adds, so the table
