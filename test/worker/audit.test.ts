@@ -4,10 +4,11 @@
 import { env } from 'cloudflare:test';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { openDb } from '../../worker/db/client.ts';
-import { d1Runner, formatViolation, runAudit, type AuditReport } from '../../worker/ledger/audit.ts';
+import { formatViolation, type AuditReport } from '../../worker/ledger/audit.ts';
 import { applyClaims } from '../../worker/ledger/claims.ts';
 import { applyClosed, applyPaid, creditIdForOrder } from '../../worker/ledger/payment.ts';
 import { requestRefund } from '../../worker/ledger/refunds.ts';
+import { auditTestLedger, expectLedgerClean } from './helpers/audit.ts';
 import { ADMIN_AUTH, api, seedDemoCampus } from './helpers/seed.ts';
 
 const PAID = 'Y20261122AUDIT000001';
@@ -22,7 +23,7 @@ const HUB_ID = 'hub-audit-bjtu';
 
 let refund_id = '';
 
-const audit = (): Promise<AuditReport> => runAudit(d1Runner(env.DB));
+const audit = auditTestLedger;
 
 async function run(sql: string, ...params: (string | number)[]): Promise<void> {
   await env.DB.prepare(sql).bind(...params).run();
@@ -127,10 +128,7 @@ function expectViolations(report: AuditReport, expected: Record<string, string>)
   }
 }
 
-async function expectClean(): Promise<void> {
-  const report = await audit();
-  expect(report.violations.map(formatViolation)).toEqual([]);
-}
+const expectClean = expectLedgerClean;
 
 describe('ledger audit', () => {
   beforeEach(buildLedger);
