@@ -482,7 +482,12 @@ export function createWechatSimulator(ctx: GatewayContext): WechatSimulator {
     if (action === undefined && method === 'GET') {
       const trade = trades.get(out_trade_no);
       if (trade === undefined) return controlJson(404, { code: 'ORDER_NOT_EXIST', message: '订单不存在' });
-      return controlJson(200, { ...transactionOf(trade), notify_url: trade.request.notify_url, prepay_id: trade.prepay_id });
+      return controlJson(200, {
+        ...transactionOf(trade),
+        notify_url: trade.request.notify_url,
+        prepay_id: trade.prepay_id,
+        scene_info: trade.request.scene_info,
+      });
     }
     if (action === 'pay' && method === 'POST') return pay(request, out_trade_no);
     if (action === 'cancel' && method === 'POST') return cancel(request, out_trade_no);

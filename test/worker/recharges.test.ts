@@ -1,4 +1,4 @@
-import { env } from 'cloudflare:test';
+import { env, SELF } from 'cloudflare:test';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ORDER_ID_PATTERN, type CardLookupResponse, type RechargeCreated, type RechargeRecord, type RechargeRecordsResponse } from '../../protocol/api.ts';
 import { alipayVerify } from '../../protocol/alipay.ts';
@@ -7,6 +7,7 @@ import { verifyCardToken } from '../../worker/auth/card-token.ts';
 import { newOrderId, topupStatus } from '../../worker/ledger/orders.ts';
 import type { Env } from '../../worker/env.ts';
 import { api } from './helpers/seed.ts';
+import { schoolWithCard, sim } from './helpers/gateway.ts';
 import {
   fetchWithConfig,
   freshSchool,
@@ -199,6 +200,19 @@ describe('POST /api/v1/recharges', () => {
     }
     const orders = await env.DB.prepare('SELECT count(*) AS n FROM orders WHERE school_id = ?').bind(school_id).first();
     expect(orders).toMatchObject({ n: 0 });
+  });
+
+  it("tells WeChat Pay the payer's own address, which H5 payment is bound to", async () => {
+    const card = await schoolWithCard();
+    const response = await SELF.fetch('http://yikatong.test/api/v1/recharges', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'cf-connecting-ip': '198.51.100.23' },
+      body: JSON.stringify({ school_id: card.school_id, name: card.holder_name, card_no: card.card_no, amount_fen: 700, channel: 'wechat', agree_terms: true }),
+    });
+    expect(response.status).toBe(201);
+    const { order_id } = (await response.json()) as { order_id: string };
+    const trade = await sim<{ scene_info: { payer_client_ip: string } }>(`/sim/wechat/trades/${order_id}`);
+    expect(trade.scene_info.payer_client_ip).toBe('198.51.100.23');
   });
 
   it('answers payment_provider_error when WeChat Pay cannot be reached, and closes the order', async () => {

@@ -9,6 +9,8 @@ export interface PaymentOrder {
   /** Shown on the provider's cashier page, e.g. "北京交通大学威海校区 校园卡充值". */
   subject: string;
   expires_at_ms: number;
+  /** The payer's address: WeChat Pay H5 refuses a payment from a network other than the order's. */
+  payer_client_ip?: string | null;
 }
 
 export interface PaymentUrls {

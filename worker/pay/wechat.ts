@@ -229,10 +229,8 @@ function clip(text: string, chars_max: number): string {
 }
 
 export function wechatChannel(vars: WechatVars): PaymentChannel {
-  // `payer_client_ip` is not part of PaymentOrder yet; WeChat Pay wants the payer's address for
-  // H5 and refuses payment from another network, so the route should pass it when it has it.
   async function createPayment(
-    order: PaymentOrder & { payer_client_ip?: string },
+    order: PaymentOrder,
     urls: PaymentUrls,
   ): Promise<{ pay_url: string }> {
     assertOrderId(order.order_id);

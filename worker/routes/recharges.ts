@@ -100,7 +100,13 @@ export const rechargeRoutes = new Hono<AppEnv>()
     let pay_url: string;
     try {
       const payment = await paymentChannel(c.env, input.channel).createPayment(
-        { order_id: order.order_id, amount_fen: order.amount_fen, subject: `${card.school_name} 校园卡充值`, expires_at_ms: order.expires_at_ms },
+        {
+          order_id: order.order_id,
+          amount_fen: order.amount_fen,
+          subject: `${card.school_name} 校园卡充值`,
+          expires_at_ms: order.expires_at_ms,
+          payer_client_ip: c.req.header('cf-connecting-ip')?.trim() || null,
+        },
         {
           notify_url,
           return_url: `${origin}/orders/${order.order_id}`,
