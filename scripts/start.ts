@@ -31,7 +31,10 @@ export interface CampusOptions {
   gateway_port: number;
   state_dir: string;
   dev_dir: string;
-  /** Extra Worker vars for this run only (`wrangler dev --var`), e.g. ORDER_EXPIRY_MINUTES. */
+  /**
+   * Extra Worker vars for this run only (`wrangler dev --var`), e.g. ORDER_EXPIRY_MINUTES.
+   * wrangler lets `.dev.vars` win over `--var`, so only names `.dev.vars` does not set work here.
+   */
   worker_var_overrides?: Record<string, string>;
   /** The gateway's notification retry schedule; Alipay's real one by default. */
   notify_retry_schedule_ms?: readonly number[];
