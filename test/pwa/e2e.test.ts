@@ -130,6 +130,15 @@ describe('PWA in Chromium', () => {
   it('tops up a new card: school, name, card, pay at the cashier, see 待圈存, card saved', async () => {
     await page.goto(`${campus.worker_url}/`);
     await poll(() => page.getByText('还没有保存的卡').count()).toBe(1);
+    // Keyboard users see where they are: the skip link first, then a visible focus ring.
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('跳到正文');
+    await page.keyboard.press('Tab');
+    const ring = await page.evaluate(() => {
+      const style = getComputedStyle(document.activeElement!);
+      return { text: document.activeElement!.textContent, outline: style.outlineStyle, width_px: parseFloat(style.outlineWidth) };
+    });
+    expect(ring).toEqual({ text: '设置', outline: 'solid', width_px: 3 });
     await page.getByRole('link', { name: '+ 新卡充值' }).click();
     await page.waitForURL('**/topup');
 
