@@ -192,7 +192,10 @@ const workerStep: Step = {
     ];
     // wrangler reads .dev.vars next to wrangler.toml by itself; another directory is named.
     if (path.resolve(dev_vars_path) !== path.join(REPO_ROOT, '.dev.vars')) args.push('--env-file', dev_vars_path);
+    const from_dev_vars = new Set(Object.keys(workerVars(need(context.keys, 'keys'), need(context.gateway_url, 'gateway URL'))));
     for (const [name, value] of Object.entries(context.options.worker_var_overrides ?? {})) {
+      // It would be silently ignored: .dev.vars takes precedence over --var.
+      if (from_dev_vars.has(name)) throw new RangeError(`${name} comes from .dev.vars and cannot be overridden with --var`);
       args.push('--var', `${name}:${value}`);
     }
     const service = await startService({
