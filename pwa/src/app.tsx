@@ -14,7 +14,7 @@ import {
   setSetting,
 } from './data/db.ts';
 import { useLive, useOnline } from './hooks.ts';
-import { I18nContext, LANG_DEFAULT, isLang, makeI18n, type Lang } from './i18n.ts';
+import { I18nContext, LANG_DEFAULT, isLang, makeI18n, useI18n, type Lang } from './i18n.ts';
 import { useRoute, type Route } from './router.ts';
 import type { UpdateHandle } from './sw/register.ts';
 import { Home } from './components/Home.tsx';
@@ -52,7 +52,7 @@ export function App(props: { update?: UpdateHandle | null }) {
   return (
     <I18nContext.Provider value={i18n}>
       <a class="skip" href="#main">
-        {lang === 'zh' ? '跳到正文' : 'Skip to content'}
+        {i18n.t('skip_to_content')}
       </a>
       <Screen route={route} online={online} onLang={(next) => {
         setLang(next);
@@ -140,10 +140,11 @@ function SettingsScreen({ onLang }: { onLang: (lang: Lang) => void }) {
 }
 
 function NotFound() {
+  const { t } = useI18n();
   return (
-    <Page title="404" back="/">
+    <Page title={t('not_found_title')} back="/">
       <Link href="/" class="button button-wide">
-        一卡通充值 · Home
+        {t('order_home')}
       </Link>
     </Page>
   );

@@ -49,6 +49,15 @@ describe('navigation', () => {
     expect(parseRoute('/orders/Y1/extra')).toEqual({ name: 'not_found' });
   });
 
+  it('answers an unknown address with a page that leads home', async () => {
+    history.replaceState(null, '', '/no/such/page');
+    render(<App />);
+    await waitFor(() => expect(screen.getByRole('heading', { name: '没有这个页面' })).toBeTruthy());
+    fireEvent.click(screen.getByRole('link', { name: '返回首页' }));
+    await waitFor(() => expect(screen.getByRole('heading', { name: '一卡通充值' })).toBeTruthy());
+    expect(location.pathname).toBe('/');
+  });
+
   it('moves between screens without a reload and puts focus on the new screen', async () => {
     render(<App />);
     await waitFor(() => expect(screen.getByRole('link', { name: '设置' })).toBeTruthy());
