@@ -40,6 +40,8 @@ beforeAll(async () => {
     dev_dir: work_dir,
     // Retries a second apart instead of Alipay's minutes, so a failed first delivery shows up here.
     notify_retry_schedule_ms: [0, 1_000, 2_000, 4_000],
+    // Orders stay payable 2 minutes instead of 15 (the expiry test moves time itself anyway).
+    worker_var_overrides: { ORDER_EXPIRY_MINUTES: '2' },
   });
   card_token = (await postJson<CardLookupResponse>('/api/v1/cards/lookup', CARD)).card_token;
 }, 180_000);
@@ -167,7 +169,12 @@ describe('top-up over real processes', () => {
     const created = await postJson<RechargeCreated>('/api/v1/recharges', { ...CARD, amount_fen: 10_000, channel: 'alipay', agree_terms: true }, 201);
     first_order_id = created.order_id;
     expect(created).toMatchObject({ amount_fen: 10_000, status: 'unpaid' });
-    expect(new URL(created.pay_url).origin).toBe(campus.gateway_url);
+    const pay_url = new URL(created.pay_url);
+    expect(pay_url.origin).toBe(campus.gateway_url);
+    // Alipay is told the order's own expiry: ORDER_EXPIRY_MINUTES after the request.
+    const biz = JSON.parse(pay_url.searchParams.get('biz_content')!) as { time_expire: string };
+    const minutes = (Date.parse(biz.time_expire.replace(' ', 'T') + '+08:00') - Date.parse(pay_url.searchParams.get('timestamp')!.replace(' ', 'T') + '+08:00')) / 60_000;
+    expect(minutes).toBeCloseTo(2, 1);
     expect((await recharge(created.order_id)).status).toBe('unpaid');
 
     const paid = await pressCashierButton(created.pay_url, 'pay');
