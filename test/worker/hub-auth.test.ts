@@ -142,9 +142,12 @@ describe('hub request signatures', () => {
     const headers = await signedHeaders(hub, 'GET', path, '');
     const first = await SELF.fetch(`${ORIGIN}${path}`, { headers });
     expect(first.status).toBe(200);
+    await env.DB.prepare('UPDATE hubs SET last_seen_at_ms = 1 WHERE id = ?').bind(hub.hub_id).run();
     const replay = await SELF.fetch(`${ORIGIN}${path}`, { headers });
     expect(replay.status).toBe(401);
     expect(await errorCode(replay)).toBe('replayed');
+    // A replay is not the hub being alive.
+    expect(await env.DB.prepare('SELECT last_seen_at_ms FROM hubs WHERE id = ?').bind(hub.hub_id).first()).toEqual({ last_seen_at_ms: 1 });
     // The same nonce in a freshly signed request is a replay too.
     const reused = await hubFetch(hub, 'GET', path, undefined, { nonce: headers[HUB_HEADER_NONCE] });
     expect(await errorCode(reused)).toBe('replayed');

@@ -161,7 +161,8 @@ export const requireHub: MiddlewareHandler<HubAppEnv> = async (c, next) => {
       nonce,
       expires_at_ms,
     ),
-    c.env.DB.prepare('UPDATE hubs SET last_seen_at_ms = ? WHERE id = ?').bind(now_ms, hub_id),
+    // changes() is the nonce insert's row count: a replay does not count as the hub being seen.
+    c.env.DB.prepare('UPDATE hubs SET last_seen_at_ms = ? WHERE id = ? AND changes() = 1').bind(now_ms, hub_id),
   ]);
   if ((stored?.meta.changes ?? 0) !== 1) throw refuse('replayed', 'X-Hub-Nonce was already used');
 
