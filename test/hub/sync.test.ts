@@ -195,6 +195,92 @@ describe('hub and Worker', () => {
   });
 });
 
+describe('hub crashes with the Worker', () => {
+  it('SIGKILLed at random points during swipes and commits, restarted: audit clean, every paid top-up on its card once, Worker agrees', async () => {
+    const cards = [
+      { school_id: SCHOOL, name: '张三', card_no: '20230001' },
+      { school_id: SCHOOL, name: '李小红', card_no: '20230002' },
+      { school_id: SCHOOL, name: '王老师', card_no: 'T1001' },
+      { school_id: SCHOOL, name: '访客', card_no: '999' },
+      { school_id: SCHOOL, name: '赵六', card_no: 'F000999' },
+    ];
+    const chips = new Map(cards.map((card) => [card.card_no, new Chip({ balance_fen: 0, load_counter: 100 })]));
+    const paid = new Map<string, { card_no: string; amount_fen: number }>();
+    const pay = async (round: number) => {
+      for (const card of cards) {
+        const amount_fen = 100 * (round + 1) + card.card_no.length;
+        const { order_id } = await payTopUp(campus.worker_url, card, amount_fen);
+        paid.set(order_id, { card_no: card.card_no, amount_fen });
+      }
+    };
+    await pay(0);
+    const second_key = await hub.addTerminal('shop-2');
+    const seqs = new Map([['canteen-1', terminal.txn_seq], ['shop-2', 0]]);
+    const keys = new Map([['canteen-1', key_hex], ['shop-2', second_key]]);
+    const fails = ['none', 'none', 'die_after_write', 'die_before_write', 'write_fails'] as const;
+    let loads_before_kills = 0;
+    for (let round = 0; round < 3; round++) {
+      let alive = true;
+      const busy = new Set<string>();
+      const terminals = [...keys].map(([id, key]) => new Terminal({ hub_url: hub.url, terminal_id: id, key_hex: key, txn_seq_start: seqs.get(id)! }));
+      const work = terminals.map(async (t) => {
+        for (let taps = 0; alive && taps < 500; taps++) {
+          const free = cards.filter((card) => !busy.has(card.card_no));
+          const card = free[Math.floor(Math.random() * free.length)];
+          if (card === undefined) {
+            await new Promise((resolve) => setTimeout(resolve, 2));
+            continue;
+          }
+          busy.add(card.card_no);
+          try {
+            const tap = await t.tap(card.card_no, chips.get(card.card_no)!, fails[Math.floor(Math.random() * fails.length)]!);
+            if (tap.swipe.load !== null) loads_before_kills += 1;
+          } catch (error) {
+            if (error instanceof Error && 'status' in error) throw error;
+          } finally {
+            busy.delete(card.card_no);
+          }
+        }
+      });
+      await new Promise((resolve) => setTimeout(resolve, 100 + Math.random() * 400));
+      await hub.kill();
+      alive = false;
+      await Promise.all(work);
+      for (const t of terminals) seqs.set(t.terminal_id, t.txn_seq);
+      // Paid while the hub is down: it must pick these up after the restart.
+      await pay(round + 1);
+      await hub.start();
+    }
+    expect(loads_before_kills).toBeGreaterThan(0);
+    // Settle every card: each terminal in turn, so any reservation is resolved by its owner.
+    const [t1, t2] = [...keys].map(([id, key]) => new Terminal({ hub_url: hub.url, terminal_id: id, key_hex: key, txn_seq_start: seqs.get(id)! }));
+    await until('every credit at the hub', async () => {
+      const health = await hub.health();
+      return (health.cursor as number) > 0 && health.sync_lag_ms !== null && (health.sync_lag_ms as number) < 1_000;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    for (const card of cards) {
+      const chip = chips.get(card.card_no)!;
+      await t1!.tap(card.card_no, chip);
+      await t2!.tap(card.card_no, chip);
+      await t1!.tap(card.card_no, chip);
+      expect((await t2!.tap(card.card_no, chip)).swipe.load, card.card_no).toBeNull();
+    }
+    terminal = new Terminal({ hub_url: hub.url, terminal_id: 'canteen-1', key_hex, txn_seq_start: t1!.txn_seq });
+    for (const order_id of paid.keys()) await waitForStatus(campus.worker_url, order_id, 'claimed', WAIT_MS);
+    await until('outbox drained', async () => (await hub.health()).outbox_depth === 0);
+    for (const card of cards) {
+      const expected = [...paid.values()].filter((p) => p.card_no === card.card_no).reduce((sum, p) => sum + p.amount_fen, 0);
+      expect(chips.get(card.card_no)!.balance_fen, card.card_no).toBe(expected);
+    }
+    const report = await auditLocalD1(state_dir);
+    expect(report.violations).toEqual([]);
+    const committed = hub.query<{ claim_id: string }>("SELECT claim_id FROM claims WHERE state = 'committed' ORDER BY claim_id");
+    const [worker_claims] = await executeLocalSql(state_dir, `SELECT id FROM claims WHERE hub_id = ${sqlLiteral(HUB_ID)} ORDER BY id`);
+    expect(worker_claims!.map((row) => row.id)).toEqual(committed.map((row) => row.claim_id));
+  }, 240_000);
+});
+
 describe('the Worker refuses bad hub requests', () => {
   async function signedGet(signer: HubSigner, path_and_query: string, headers?: Record<string, string>) {
     const signed = headers ?? (await signer.headers('GET', path_and_query, ''));
