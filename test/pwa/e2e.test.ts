@@ -308,4 +308,25 @@ describe('PWA in Chromium', () => {
     await page.getByRole('button', { name: 'Refresh', exact: true }).waitFor();
     await screenshot('records-en');
   });
+
+  it('catches up by itself when the connection returns', async () => {
+    // On the records screen (English, from the test above), the phone goes offline.
+    await context.setOffline(true);
+    try {
+      await poll(() => page.getByRole('status').textContent()).toMatch(/^Offline · as of/);
+      // Meanwhile the card gets a new order from elsewhere (another phone of the family).
+      const created = await fetch(`${campus.worker_url}/api/v1/recharges`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ school_id: 'bjtu-weihai', name: '张三', card_no: '20230001', amount_fen: 700, channel: 'alipay', agree_terms: true }),
+        signal: AbortSignal.timeout(15_000),
+      });
+      expect(created.status).toBe(201);
+    } finally {
+      await context.setOffline(false);
+    }
+    // No reload, no pull: the 'online' event refreshes the saved copy.
+    await poll(() => page.getByTestId('record').locator('.status').allTextContents()).toEqual(['Awaiting payment', 'Closed', 'Loaded', 'Loaded']);
+    expect(await page.getByRole('status').count()).toBe(0);
+  });
 });
