@@ -142,6 +142,16 @@ describe('POST /api/v1/hub/claims', () => {
     expect(await creditRow(w.credit_id)).toMatchObject({ state: 'pending' });
   });
 
+  it('accepts the claim of a card reported lost after the load: the money is on the card', async () => {
+    const school = await createSchool('claimslost', ['L1']);
+    const own_hub = await registerHub(school);
+    const credit = await paidTopup(school, 'L1', 1_200);
+    await env.DB.prepare("UPDATE cards SET status = 'lost' WHERE school_id = ? AND card_no = 'L1'").bind(school).run();
+    const answer = await sendClaims(own_hub, [claim('L1', [credit.credit_id], 1_200)]);
+    expect(answer.results[0]).toMatchObject({ status: 'accepted' });
+    expect(await creditRow(credit.credit_id)).toMatchObject({ state: 'claimed' });
+  });
+
   it('does not let a hub claim credits of another school', async () => {
     const elsewhere_school = await createSchool('claimsx', ['D1']);
     const elsewhere = await paidTopup(elsewhere_school, 'D1', 900);

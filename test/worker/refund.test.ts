@@ -306,6 +306,25 @@ describe('POST /api/v1/admin/orders/{order_id}/refund', () => {
     expect(await creditRow(paid.credit_id)).toMatchObject({ state: 'pending' });
   });
 
+  it('judges each void answer of a batch on its own', async () => {
+    const first = await paidOrder(210);
+    const hub = await registerHub(first.school_id);
+    await pullAll(hub);
+    expect((await refund(first.order_id)).status).toBe(202);
+    const response = await hubFetch(hub, 'POST', '/api/v1/hub/voids', {
+      answers: [
+        { credit_id: 'C-no-such-credit', result: 'voided' },
+        { credit_id: first.credit_id, result: 'voided' },
+        { credit_id: first.credit_id, result: 'already_claimed' },
+      ],
+    });
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as VoidsResponse;
+    expect(body.results.map((r) => r.status)).toEqual(['rejected', 'accepted', 'rejected']);
+    expect(await orderStatus(first.order_id)).toBe('refunded');
+    expect(await gatewayRefunded(first.order_id)).toBe(210);
+  });
+
   it('rejects void answers for credits nobody asked to void, or of another school', async () => {
     const paid = await paidOrder(400);
     const hub = await registerHub(paid.school_id);
