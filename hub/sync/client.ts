@@ -102,20 +102,35 @@ export class SyncClient {
   }
 
   async #run(): Promise<void> {
+    // Each stage backs off on its own: a failing card-reports endpoint must not delay the
+    // changes feed or the claims, and an unreachable Worker is retried with growing pauses
+    // that wakes (new commits, push) do not cut short.
+    const stages: { name: string; run: () => Promise<void>; failures: number; next_at_ms: number }[] = [
+      { name: 'changes', run: () => this.#pull(), failures: 0, next_at_ms: 0 },
+      { name: 'claims', run: () => this.#sendClaims(), failures: 0, next_at_ms: 0 },
+      { name: 'voids', run: () => this.#sendVoids(), failures: 0, next_at_ms: 0 },
+      { name: 'card-reports', run: () => this.#sendReports(), failures: 0, next_at_ms: 0 },
+    ];
     while (!this.#stopped) {
       this.#woken = false;
-      try {
-        await this.#round();
-        this.#status.consecutive_failures = 0;
-        await this.#sleep(this.#options.poll_interval_ms, true);
-      } catch (error) {
-        this.#status.consecutive_failures += 1;
-        this.#metrics.sync_errors += 1;
-        const delay_ms = this.#backoff(this.#status.consecutive_failures);
-        this.#log.log('warn', 'sync round failed', { error: String((error as Error).message ?? error), retry_in_ms: delay_ms });
-        // Backoff is not cut short by wakes: an unreachable Worker is not hammered.
-        await this.#sleep(delay_ms, false);
+      this.#log.log('debug', 'sync round', { cursor: this.#ledger.cursor, outbox_depth: this.#ledger.outboxDepth });
+      for (const stage of stages) {
+        if (this.#stopped || Date.now() < stage.next_at_ms) continue;
+        try {
+          await stage.run();
+          stage.failures = 0;
+        } catch (error) {
+          stage.failures += 1;
+          this.#metrics.sync_errors += 1;
+          const delay_ms = this.#backoff(stage.failures);
+          stage.next_at_ms = Date.now() + delay_ms;
+          this.#log.log('warn', 'sync stage failed', { stage: stage.name, error: String((error as Error).message ?? error), retry_in_ms: delay_ms });
+        }
       }
+      this.#status.consecutive_failures = Math.max(...stages.map((stage) => stage.failures));
+      const now_ms = Date.now();
+      const retry_ms = Math.min(...stages.filter((stage) => stage.failures > 0).map((stage) => stage.next_at_ms - now_ms));
+      await this.#sleep(Math.max(0, Math.min(this.#options.poll_interval_ms, retry_ms)), true);
     }
   }
 
@@ -140,14 +155,6 @@ export class SyncClient {
         }
       };
     });
-  }
-
-  async #round(): Promise<void> {
-    this.#log.log('debug', 'sync round', { cursor: this.#ledger.cursor, outbox_depth: this.#ledger.outboxDepth });
-    await this.#pull();
-    await this.#sendClaims();
-    await this.#sendVoids();
-    await this.#sendReports();
   }
 
   async #request<T>(method: 'GET' | 'POST', path_and_query: string, body: unknown): Promise<T> {
