@@ -73,6 +73,9 @@ function assert(condition: boolean, message: string): asserts condition {
   if (!condition) throw new Error(`invariant: ${message}`);
 }
 
+// The chip's load counter is 32 bits (protocol/pos.ts chipState).
+const LOAD_COUNTER_MAX = 0xffff_ffff;
+
 export function newClaimId(): string {
   return `clm_${randomBytes(12).toString('hex')}`;
 }
@@ -220,7 +223,10 @@ export class HubLedger {
     }
     terminal.txn_seq_high = request.txn_seq;
     this.#s.setTxnSeq!.run(request.txn_seq, request.terminal_id);
-    this.#s.upsertReport!.run(request.card_no, request.chip.balance_fen, request.chip.load_counter, now_ms);
+    // Only cards of this school are reported: a terminal cannot fill the store with made-up ones.
+    if (this.#cards.has(request.card_no)) {
+      this.#s.upsertReport!.run(request.card_no, request.chip.balance_fen, request.chip.load_counter, now_ms);
+    }
 
     // The chip decides any unfinished reservation first, whatever the card's status: it is
     // the truth about what was written.
@@ -240,6 +246,8 @@ export class HubLedger {
     if (status !== 'active') return { ok: true, value: { card_status: status ?? 'unknown', load: null } };
     const pending = this.#pending.get(request.card_no);
     if (pending === undefined || pending.length === 0) return { ok: true, value: { card_status: status, load: null } };
+    // A chip whose counter cannot rise any more cannot take a load; the card office must swap it.
+    if (request.chip.load_counter >= LOAD_COUNTER_MAX) return { ok: true, value: { card_status: status, load: null } };
 
     const taken = pending.splice(0, CLAIM_CREDITS_MAX);
     if (pending.length === 0) this.#pending.delete(request.card_no);

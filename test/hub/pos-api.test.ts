@@ -27,7 +27,7 @@ async function raw(path: string, init: RequestInit): Promise<{ status: number; b
 
 const ROUNDS = 30;
 const race_cards = Array.from({ length: ROUNDS }, (_, round) => `RACE${round}`);
-const cards = ['A1', 'A2', 'A3', 'A4', 'A5', 'A6', 'LOST1', 'FROZEN1', 'A7', 'A8'];
+const cards = ['A1', 'A2', 'A3', 'A4', 'A5', 'A6', 'LOST1', 'FROZEN1', 'A7', 'A8', 'FULL1'];
 const credits = {
   A1: [creditChange('A1', 10_000), creditChange('A1', 300)],
   A2: [creditChange('A2', 5_000)],
@@ -37,6 +37,7 @@ const credits = {
   LOST1: [creditChange('LOST1', 900)],
   A6: [creditChange('A6', 1_000)],
   A7: [creditChange('A7', 1_100)],
+  FULL1: [creditChange('FULL1', 1_200)],
 };
 
 beforeAll(async () => {
@@ -236,6 +237,17 @@ describe('card status', () => {
     expect((await t1.tap('NOSUCHCARD', chip)).swipe).toEqual({ card_status: 'unknown', load: null });
     expect(chip.read()).toEqual({ balance_fen: 10, load_counter: 1 });
     expect(hub.query<{ state: string }>("SELECT state FROM credits WHERE card_no = 'LOST1'")).toEqual([{ state: 'pending' }]);
+    // Unknown cards leave no trace for the Worker.
+    expect(hub.query("SELECT 1 FROM card_reports WHERE card_no = 'NOSUCHCARD'")).toEqual([]);
+  });
+
+  it('offers nothing to a chip whose load counter is exhausted', async () => {
+    const chip = new Chip({ balance_fen: 5, load_counter: 0xffff_ffff });
+    expect((await t1.tap('FULL1', chip)).swipe).toEqual({ card_status: 'active', load: null });
+    expect((await t1.tap('FULL1', new Chip({ balance_fen: 5, load_counter: 0xffff_fffe }))).swipe.load).toMatchObject({
+      amount_fen: 1_200,
+      load_counter_after: 0xffff_ffff,
+    });
   });
 });
 
