@@ -6,6 +6,7 @@ import { HUB_PUSH_PATH, type HubPushMessage } from '../../protocol/hub.ts';
 import { notifySchoolHub } from '../../worker/hub/push.ts';
 import { ORIGIN, createSchool, generateHubKey, paidTopup, registerHub, signedHeaders, type TestHub } from './helpers/hub.ts';
 import { ADMIN_AUTH } from './helpers/seed.ts';
+import { alipayTopUp, gatewayNotification, openCashier, payAtGateway, postNotification } from './helpers/gateway.ts';
 
 const MESSAGE_WAIT_MS = 3_000;
 
@@ -58,6 +59,21 @@ describe('GET /api/v1/hub/push', () => {
     await notifySchoolHub(env, school_id);
     await waitFor(messages, (m) => m.some((message) => message.seq === seq));
     expect(messages.at(-1)).toEqual({ type: 'changes', seq });
+    ws!.close(1000, 'done');
+  });
+
+  it('is told of a credit minted by a real Alipay notification, with no call of its own', async () => {
+    const { order_id, pay_url } = await alipayTopUp(1_200);
+    const order = await env.DB.prepare('SELECT school_id FROM orders WHERE id = ?').bind(order_id).first<{ school_id: string }>();
+    const payingHub = await registerHub(order!.school_id);
+    const { ws, messages } = await connect(payingHub);
+    await waitFor(messages, (m) => m.length >= 1);
+    await openCashier(pay_url);
+    await payAtGateway(order_id);
+    const notification = await gatewayNotification(order_id);
+    expect(await (await postNotification(notification.body)).text()).toBe('success');
+    const seq = await latestSeq(order!.school_id);
+    await waitFor(messages, (m) => m.some((message) => message.seq === seq));
     ws!.close(1000, 'done');
   });
 

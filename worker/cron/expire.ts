@@ -7,6 +7,7 @@ import { and, asc, eq, lt, lte, sql } from 'drizzle-orm';
 import { openDb, type Db } from '../db/client.ts';
 import { orders } from '../db/schema.ts';
 import type { Env } from '../env.ts';
+import { notifySchoolHub } from '../hub/push.ts';
 import { applyClosed, applyPaid } from '../ledger/payment.ts';
 import { ProviderError, type PaymentChannel } from '../pay/channel.ts';
 import { paymentChannel } from '../pay/channels.ts';
@@ -29,6 +30,7 @@ type Verdict = 'paid' | 'closed' | 'deferred';
 
 interface ExpiredOrder {
   id: string;
+  school_id: string;
   channel: 'alipay' | 'wechat';
   amount_fen: number;
 }
@@ -58,7 +60,7 @@ async function settle(db: Db, provider: PaymentChannel, order: ExpiredOrder, now
 /** The batch to look at; served by the orders_status_expires index (status, then a range on expiry). */
 export function dueOrders(db: Db, now_ms: number) {
   return db
-    .select({ id: orders.id, channel: orders.channel, amount_fen: orders.amount_fen })
+    .select({ id: orders.id, school_id: orders.school_id, channel: orders.channel, amount_fen: orders.amount_fen })
     .from(orders)
     .where(and(eq(orders.status, 'unpaid'), lte(orders.expires_at_ms, now_ms), lt(orders.expiry_attempts, EXPIRY_ATTEMPTS_MAX)))
     .orderBy(asc(orders.expires_at_ms))
@@ -70,6 +72,7 @@ export async function expireUnpaidOrders(env: Env, now_ms: number): Promise<Expi
   const due = await dueOrders(db, now_ms);
   const report: ExpiryReport = { examined: due.length, paid: 0, closed: 0, deferred: 0 };
   const channels = new Map<string, PaymentChannel>();
+  const credited_schools = new Set<string>();
   for (const order of due) {
     let provider = channels.get(order.channel);
     if (provider === undefined) {
@@ -91,6 +94,9 @@ export async function expireUnpaidOrders(env: Env, now_ms: number): Promise<Expi
         .where(and(eq(orders.id, order.id), eq(orders.status, 'unpaid')));
     }
     report[verdict]++;
+    if (verdict === 'paid') credited_schools.add(order.school_id);
   }
+  // One poke per school for the whole batch: the hub pulls everything new in one go.
+  await Promise.all([...credited_schools].map((school_id) => notifySchoolHub(env, school_id)));
   return report;
 }

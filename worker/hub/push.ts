@@ -1,7 +1,8 @@
 // "Pull now" for a school's hub: called wherever a change for the hub is written (payment
 // notifications, refunds, card imports). Best effort by design: the money path never waits
 // for it and never fails because of it; the hub's polling catches whatever a poke misses.
-import type { Env } from '../env.ts';
+import type { Context } from 'hono';
+import type { AppEnv, Env } from '../env.ts';
 import type { PokeRequest } from './school-hub.ts';
 
 /**
@@ -30,4 +31,18 @@ export function schoolHubStub(env: Env, school_id: string): DurableObjectStub | 
   const namespace = env.SCHOOL_HUB;
   if (namespace === undefined) return null;
   return namespace.get(namespace.idFromName(school_id));
+}
+
+/**
+ * Pokes the school's hub once the response is on its way: the request that committed the change
+ * never waits for the hub. Without an execution context (the app called directly, as some tests
+ * do) the poke still runs, just unawaited.
+ */
+export function pushAfterResponse(c: Context<AppEnv>, school_id: string): void {
+  const poke = notifySchoolHub(c.env, school_id);
+  try {
+    c.executionCtx.waitUntil(poke);
+  } catch {
+    // Hono throws when there is no execution context; the poke is already under way.
+  }
 }

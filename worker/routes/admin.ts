@@ -16,6 +16,7 @@ import {
 } from '../../protocol/api.ts';
 import { normaliseCardNo } from '../../protocol/card.ts';
 import { MAX_AMOUNT_FEN_DEFAULT } from '../../protocol/money.ts';
+import { pushAfterResponse } from '../hub/push.ts';
 import { CARD_IMPORT_BODY_BYTES_MAX, readCardCsv, upsertCards } from '../cards/import.ts';
 import { openDb, type Db } from '../db/client.ts';
 import { credits, orders, schools } from '../db/schema.ts';
@@ -98,6 +99,8 @@ export const adminRoutes = new Hono<AppEnv>()
     }
     const parsed = await readCardCsv(c.req.raw.body);
     const imported = await upsertCards(db, school_id, parsed.rows, Date.now());
+    // New cards and status changes (a card reported lost) must reach the POS quickly.
+    if (imported > 0) pushAfterResponse(c, school_id);
     const body: CardImportResponse = { imported, rejected: parsed.rejected };
     return c.json(body);
   })

@@ -23,13 +23,15 @@ import type { AppEnv } from '../env.ts';
 import { ApiError } from '../http/errors.ts';
 import { readBodyText } from '../http/validate.ts';
 import { applyClosed, applyPaid, recordRejected, type NotificationAudit } from '../ledger/payment.ts';
+import { pushAfterResponse } from '../hub/push.ts';
 import { alipayConfig, alipayPublicKey, type AlipayConfig } from '../pay/alipay.ts';
 import { ProviderError } from '../pay/channel.ts';
 
 // An Alipay notification is about 1.5 KB; the bound keeps a flood from costing CPU or storage.
 export const ALIPAY_NOTIFY_BODY_BYTES_MAX = 16 * 1024;
 
-type Outcome = { kind: 'handled' } | { kind: 'refused'; status: ContentfulStatusCode; reason: string; order_id: string | null };
+// `credited_school_id`: the school whose hub must hear of a credit this notification minted.
+type Outcome = { kind: 'handled'; credited_school_id: string | null } | { kind: 'refused'; status: ContentfulStatusCode; reason: string; order_id: string | null };
 
 function refused(status: ContentfulStatusCode, reason: string, order_id: string | null = null): Outcome {
   return { kind: 'refused', status, reason, order_id };
@@ -65,7 +67,7 @@ async function handle(db: Db, config: AlipayConfig, params: Record<string, strin
   const order_id = params.out_trade_no ?? '';
   if (!ORDER_ID_PATTERN.test(order_id)) return refused(404, 'out_trade_no is not one of our orders');
   const [order] = await db
-    .select({ id: orders.id, channel: orders.channel, amount_fen: orders.amount_fen })
+    .select({ id: orders.id, school_id: orders.school_id, channel: orders.channel, amount_fen: orders.amount_fen })
     .from(orders)
     .where(eq(orders.id, order_id))
     .limit(1);
@@ -82,13 +84,18 @@ async function handle(db: Db, config: AlipayConfig, params: Record<string, strin
       if (trade_no.length === 0 || trade_no.length > 64) return refused(400, 'paid notification without trade_no', order_id);
       // gmt_payment is Alipay's clock; without it, the moment we learnt of the payment.
       const paid_at_ms = parseChinaTime(params.gmt_payment ?? '') ?? now_ms;
-      await applyPaid(db, { channel: 'alipay', order_id, amount_fen: order.amount_fen, provider_trade_no: trade_no, paid_at_ms }, audit, now_ms);
-      return { kind: 'handled' };
+      const verdict = await applyPaid(
+        db,
+        { channel: 'alipay', order_id, amount_fen: order.amount_fen, provider_trade_no: trade_no, paid_at_ms },
+        audit,
+        now_ms,
+      );
+      return { kind: 'handled', credited_school_id: verdict === 'applied' ? order.school_id : null };
     }
     case 'TRADE_CLOSED':
       // Also sent after a full refund of a paid trade: applyClosed leaves a paid order alone.
       await applyClosed(db, { channel: 'alipay', order_id }, audit, now_ms);
-      return { kind: 'handled' };
+      return { kind: 'handled', credited_school_id: null };
     case 'WAIT_BUYER_PAY':
       // Nothing to change, but every notification is kept.
       await db.insert(notifications).values({
@@ -100,7 +107,7 @@ async function handle(db: Db, config: AlipayConfig, params: Record<string, strin
         headers: audit.headers,
         body: audit.body,
       });
-      return { kind: 'handled' };
+      return { kind: 'handled', credited_school_id: null };
     default:
       return refused(400, `trade_status ${String(params.trade_status).slice(0, 32)} is not one Alipay notifies`, order_id);
   }
@@ -145,7 +152,10 @@ export const notifyAlipayRoutes = new Hono<AppEnv>().post('/', async (c) => {
       return fail(c, 503);
     }
     const outcome = await handle(db, config, params, audit, now_ms);
-    if (outcome.kind === 'handled') return c.text('success', 200);
+    if (outcome.kind === 'handled') {
+      if (outcome.credited_school_id !== null) pushAfterResponse(c, outcome.credited_school_id);
+      return c.text('success', 200);
+    }
     await recordRejected(db, audit, outcome.order_id, outcome.reason, now_ms);
     return fail(c, outcome.status);
   } catch (error) {

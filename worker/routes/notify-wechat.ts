@@ -27,6 +27,7 @@ import type { AppEnv } from '../env.ts';
 import { ApiError } from '../http/errors.ts';
 import { readBodyText } from '../http/validate.ts';
 import { applyClosed, applyPaid, recordRejected, type NotificationAudit } from '../ledger/payment.ts';
+import { pushAfterResponse } from '../hub/push.ts';
 import { ProviderError } from '../pay/channel.ts';
 import { wechatNotifyKeys, type WechatNotifyKeys } from '../pay/wechat.ts';
 
@@ -36,7 +37,8 @@ export const WECHAT_NOTIFY_BODY_BYTES_MAX = 16 * 1024;
 // order closes (only if still unpaid: applyClosed never touches a paid order).
 const CLOSING_STATES = new Set(['CLOSED', 'REVOKED', 'PAYERROR']);
 
-type Handled = { kind: 'handled' } | { kind: 'refused'; status: ContentfulStatusCode; code: ErrorCode; reason: string; order_id: string | null };
+// `credited_school_id`: the school whose hub must hear of a credit this notification minted.
+type Handled = { kind: 'handled'; credited_school_id: string | null } | { kind: 'refused'; status: ContentfulStatusCode; code: ErrorCode; reason: string; order_id: string | null };
 
 function refused(status: ContentfulStatusCode, code: ErrorCode, reason: string, order_id: string | null = null): Handled {
   return { kind: 'refused', status, code, reason, order_id };
@@ -108,7 +110,7 @@ async function handle(
   const order_id = transaction.out_trade_no;
   if (!ORDER_ID_PATTERN.test(order_id)) return refused(404, 'order_not_found', 'out_trade_no is not one of our orders');
   const [order] = await db
-    .select({ id: orders.id, channel: orders.channel, amount_fen: orders.amount_fen })
+    .select({ id: orders.id, school_id: orders.school_id, channel: orders.channel, amount_fen: orders.amount_fen })
     .from(orders)
     .where(eq(orders.id, order_id))
     .limit(1);
@@ -126,17 +128,17 @@ async function handle(
     if (paid_at_ms === null || !transaction.transaction_id) {
       return refused(400, 'invalid_body', 'paid transaction without transaction_id or success_time', order_id);
     }
-    await applyPaid(
+    const verdict = await applyPaid(
       db,
       { channel: 'wechat', order_id, amount_fen: order.amount_fen, provider_trade_no: transaction.transaction_id, paid_at_ms },
       audit,
       now_ms,
     );
-    return { kind: 'handled' };
+    return { kind: 'handled', credited_school_id: verdict === 'applied' ? order.school_id : null };
   }
   if (CLOSING_STATES.has(transaction.trade_state)) {
     await applyClosed(db, { channel: 'wechat', order_id }, audit, now_ms);
-    return { kind: 'handled' };
+    return { kind: 'handled', credited_school_id: null };
   }
   return refused(400, 'invalid_body', `trade_state ${transaction.trade_state} is not a notification state`, order_id);
 }
@@ -166,7 +168,10 @@ export const notifyWechatRoutes = new Hono<AppEnv>().post('/', async (c) => {
       return c.json(failBody('not_configured', 'WeChat Pay is not configured'), 503);
     }
     const outcome = await handle(c, db, keys, body, audit, now_ms);
-    if (outcome.kind === 'handled') return c.body(null, 204);
+    if (outcome.kind === 'handled') {
+      if (outcome.credited_school_id !== null) pushAfterResponse(c, outcome.credited_school_id);
+      return c.body(null, 204);
+    }
     await recordRejected(db, audit, outcome.order_id, outcome.reason, now_ms);
     return c.json(failBody(outcome.code, outcome.reason), outcome.status);
   } catch (error) {
