@@ -6,7 +6,9 @@
 // cancelled payment ends 已关闭 after the expiry cron; a swipe at a POS terminal of the real
 // hub turns 待圈存 into 已圈存 with its time and terminal. Screenshots at 360×740 go to
 // test-artifacts/pwa/.
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -328,5 +330,78 @@ describe('PWA in Chromium', () => {
     // No reload, no pull: the 'online' event refreshes the saved copy.
     await poll(() => page.getByTestId('record').locator('.status').allTextContents()).toEqual(['Awaiting payment', 'Closed', 'Loaded', 'Loaded']);
     expect(await page.getByRole('status').count()).toBe(0);
+  });
+});
+
+/**
+ * A static origin holding a copy of pwa/dist that a test may change, as a deployment does.
+ * Only this test needs a second version of the app; the Worker's own pwa/dist is shared with
+ * every other test and is never touched.
+ */
+async function serveCopyOfDist(): Promise<{ origin: string; dir: string; close: () => Promise<void> }> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'yikatong-pwa-deploy-'));
+  cpSync(path.join(REPO_ROOT, 'pwa', 'dist'), dir, { recursive: true });
+  const types: Record<string, string> = {
+    '.html': 'text/html; charset=utf-8',
+    '.js': 'text/javascript; charset=utf-8',
+    '.css': 'text/css; charset=utf-8',
+    '.png': 'image/png',
+    '.webmanifest': 'application/manifest+json',
+  };
+  const server = createServer((request, response) => {
+    const pathname = decodeURIComponent(new URL(request.url ?? '/', 'http://x').pathname);
+    let file = path.join(dir, path.normalize(pathname));
+    if (!file.startsWith(dir) || !existsSync(file) || statSync(file).isDirectory()) file = path.join(dir, 'index.html');
+    response.writeHead(200, { 'content-type': types[path.extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-cache' });
+    response.end(readFileSync(file));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address() as AddressInfo;
+  return {
+    origin: `http://127.0.0.1:${address.port}`,
+    dir,
+    close: async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+describe('PWA update in Chromium', () => {
+  it('offers a newly deployed version and switches to it when asked', async () => {
+    const deployment = await serveCopyOfDist();
+    const fresh = await browser.newContext({ viewport: VIEWPORT, locale: 'zh-CN', serviceWorkers: 'allow' });
+    fresh.setDefaultTimeout(UI_TIMEOUT_MS);
+    try {
+      const tab = await fresh.newPage();
+      await tab.goto(`${deployment.origin}/`);
+      await tab.evaluate(async () => {
+        await navigator.serviceWorker.ready;
+      });
+      expect(await tab.getByRole('alertdialog').count()).toBe(0);
+
+      // The next deployment: a service worker script that differs by a byte is a new version.
+      const sw = path.join(deployment.dir, 'sw.js');
+      writeFileSync(sw, `${readFileSync(sw, 'utf8')}\n// next deployment\n`);
+      await tab.reload();
+      const prompt = tab.getByRole('alertdialog');
+      await poll(() => prompt.count()).toBe(1);
+      expect(await prompt.textContent()).toContain('有新版本可用。');
+      await tab.screenshot({ path: path.join(ARTIFACTS, 'update-prompt.png') });
+
+      // "Later" keeps the running version, and the offer comes back at the next visit.
+      await prompt.getByRole('button', { name: '稍后' }).click();
+      expect(await prompt.count()).toBe(0);
+      await tab.reload();
+      await poll(() => prompt.count()).toBe(1);
+      // "Update now" activates the new version and reloads the page under it.
+      await Promise.all([tab.waitForEvent('load'), prompt.getByRole('button', { name: '立即更新' }).click()]);
+      await poll(() => tab.evaluate(async () => (await navigator.serviceWorker.getRegistration())?.waiting ?? null)).toBe(null);
+      expect(await tab.getByRole('alertdialog').count()).toBe(0);
+      expect(await tab.evaluate(() => navigator.serviceWorker.controller !== null)).toBe(true);
+    } finally {
+      await fresh.close();
+      await deployment.close();
+    }
   });
 });
