@@ -10,6 +10,8 @@ import { TopupForm } from '../../pwa/src/components/TopupForm.tsx';
 import { attempt, loadSchools, startNewCardTopup } from '../../pwa/src/data/actions.ts';
 import { AmountPicker } from '../../pwa/src/components/AmountPicker.tsx';
 import { renderIn } from './render.tsx';
+import { render } from '@testing-library/preact';
+import { App } from '../../pwa/src/app.tsx';
 import { useState } from 'preact/hooks';
 
 const SCHOOLS: School[] = [
@@ -164,6 +166,20 @@ describe('school picker', () => {
     expect(paid).toBe('');
     expect((screen.getByLabelText('持卡人姓名') as HTMLInputElement).value).toBe('张三');
     expect((screen.getByRole('button', { name: '充值 ¥100.00' }) as HTMLButtonElement).disabled).toBe(false);
+  });
+
+  it('links the terms page and keeps what was typed when coming back', async () => {
+    history.replaceState(null, '', '/topup');
+    render(<App />);
+    fireEvent.input(await screen.findByLabelText('持卡人姓名'), { target: { value: '李小红' } });
+    fireEvent.input(cardInput(), { target: { value: 'SN：000999' } });
+    fireEvent.click(screen.getByRole('link', { name: '《一卡通充值服务协议》' }));
+    await waitFor(() => expect(screen.getByRole('heading', { name: '一卡通充值服务协议' })).toBeTruthy());
+    expect(location.pathname).toBe('/terms');
+    expect(screen.getByText(/未支付的订单在 15 分钟后自动关闭/)).toBeTruthy();
+    history.back();
+    await waitFor(() => expect((screen.getByLabelText('持卡人姓名') as HTMLInputElement).value).toBe('李小红'));
+    expect(screen.getByTestId('card-preview').textContent).toBe('将充值到卡号：999');
   });
 
   it('disables paying offline and says why', async () => {
