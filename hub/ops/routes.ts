@@ -23,7 +23,8 @@ function health(deps: OpsDeps) {
   const sync = deps.sync?.status() ?? null;
   const caught_up_at_ms = sync?.caught_up_at_ms ?? null;
   return {
-    status: 'ok',
+    // Degraded: swipes are served, but the Worker has not been reached lately (sync failing).
+    status: (sync?.consecutive_failures ?? 0) > 0 ? 'degraded' : 'ok',
     uptime_ms: now_ms - deps.started_at_ms,
     cursor: deps.ledger.cursor,
     sync_lag_ms: caught_up_at_ms === null ? null : now_ms - caught_up_at_ms,

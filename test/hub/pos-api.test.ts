@@ -254,7 +254,8 @@ describe('card status', () => {
 describe('operations', () => {
   it('serves health and Prometheus metrics', async () => {
     const health = (await (await fetch(`${hub.url}/healthz`)).json()) as Record<string, unknown>;
-    expect(health).toMatchObject({ status: 'ok', cards: cards.length + ROUNDS, open_claims: 0 });
+    // The Worker of this test is unreachable: swipes are served, the health says degraded.
+    expect(health).toMatchObject({ status: 'degraded', cards: cards.length + ROUNDS, open_claims: 0 });
     const metrics = await (await fetch(`${hub.url}/metrics`)).text();
     expect(metrics).toMatch(/^hub_swipes_total\{result="load"\} \d+$/m);
     expect(metrics).toMatch(/^hub_pos_request_duration_seconds_bucket\{route="swipe",le="\+Inf"\} \d+$/m);

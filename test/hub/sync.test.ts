@@ -134,11 +134,12 @@ describe('hub and Worker', () => {
     expect(tap.outcome?.status).toBe('committed');
     expect(li.read()).toEqual({ balance_fen: 2_500, load_counter: 1 });
     expect((await hub.health()).outbox_depth).toBe(1);
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await until('health degraded', async () => (await hub.health()).status === 'degraded');
     expect((await recharge(campus.worker_url, order_id)).status).toBe('pending_claim');
     link.restore();
     await waitForStatus(campus.worker_url, order_id, 'claimed', WAIT_MS);
     await until('outbox drained', async () => (await hub.health()).outbox_depth === 0);
+    await until('health ok again', async () => (await hub.health()).status === 'ok');
   });
 
   it('refund of a pending credit goes through the hub void; refused once claimed', async () => {
