@@ -177,6 +177,27 @@ describe('PWA in Chromium', () => {
     await screenshot('home');
   });
 
+  it('serves the app shell from the Worker: SPA fallback, API untouched, hashed files cached for good', async () => {
+    const get = (pathname: string) => fetch(`${campus.worker_url}${pathname}`, { signal: AbortSignal.timeout(15_000) });
+    const shell = await get('/orders/Y0000000000000');
+    expect(shell.status).toBe(200);
+    const html = await shell.text();
+    expect(html).toContain('<div id="app">');
+    const api = await get('/api/v1/no-such-route');
+    expect(api.status).toBe(404);
+    expect(((await api.json()) as { error: { code: string } }).error.code).toBe('not_found');
+    const script = /src="(\/assets\/index-[^"]+\.js)"/.exec(html)?.[1];
+    expect(script).toBeDefined();
+    expect((await get(script!)).headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    expect((await get('/sw.js')).headers.get('cache-control')).not.toContain('immutable');
+    const manifest = (await (await get('/manifest.webmanifest')).json()) as { icons: { src: string; sizes: string }[]; start_url: string };
+    expect(manifest.start_url).toBe('/');
+    for (const icon of manifest.icons) {
+      const png = await get(icon.src);
+      expect(png.headers.get('content-type'), icon.src).toBe('image/png');
+    }
+  });
+
   it('refuses a wrong name with a message that does not say which field was wrong', async () => {
     await page.goto(`${campus.worker_url}/topup`);
     await page.getByRole('button', { name: /学校/ }).click();
