@@ -271,10 +271,38 @@ describe('top-up over real processes', () => {
     ]);
   });
 
+  it('refunds a paid, unclaimed top-up through the provider: the credit is voided and the money goes back', async () => {
+    const created = await postJson<RechargeCreated>('/api/v1/recharges', { card_token, amount_fen: 1_111, channel: 'alipay', agree_terms: true }, 201);
+    expect((await pressCashierButton(created.pay_url, 'pay')).status).toBe(302);
+    await waitForStatus(created.order_id, 'pending_claim');
+
+    // No hub has ever pulled this school's changes, so the Worker may void the credit itself.
+    const response = await worker(`/api/v1/admin/orders/${created.order_id}/refund`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${campus.keys.admin_token}` },
+    });
+    const text = await response.text();
+    expect(response.status, text).toBe(200);
+    expect(JSON.parse(text)).toMatchObject({ order_id: created.order_id, state: 'refunded', route: 'direct', amount_fen: 1_111 });
+    const record = await recharge(created.order_id);
+    expect(record.status).toBe('refunded');
+    expect(await creditsOf(created.order_id)).toEqual([expect.objectContaining({ state: 'voided', amount_fen: 1_111 })]);
+    // The gateway returned the money.
+    const { trade } = await gatewayJson<{ trade: { refunded_fen: number } }>(`/sim/alipay/trades/${created.order_id}`);
+    expect(trade.refunded_fen).toBe(1_111);
+  });
+
   it('leaves a ledger that passes the audit', async () => {
     const report = await auditLocalD1(state_dir);
     expect(report.violations).toEqual([]);
-    expect(report.totals).toMatchObject({ orders_paid: 3, credits_pending: 3, pending_fen: 10_000 + 2_345 + 8_800 });
+    expect(report.totals).toMatchObject({
+      orders: 5,
+      orders_paid: 3,
+      orders_refunded: 1,
+      credits_pending: 3,
+      credits_voided: 1,
+      pending_fen: 10_000 + 2_345 + 8_800,
+    });
   });
 
   it('npm run audit: exit 0 and a summary when clean, exit 1 naming the credit when its amount is tampered with', async () => {
@@ -286,7 +314,7 @@ describe('top-up over real processes', () => {
       });
     const clean = audit();
     expect(clean.status, clean.stderr).toBe(0);
-    expect(clean.stdout).toMatch(/^audit clean: 4 orders \(3 paid, 0 refunded\), 3 credits \(3 pending/m);
+    expect(clean.stdout).toMatch(/^audit clean: 5 orders \(3 paid, 1 refunded\), 4 credits \(3 pending, 0 claimed, 1 voided\)/m);
 
     const credit = (await creditsOf(first_order_id))[0]!;
     await executeLocalSql(state_dir, `UPDATE credits SET amount_fen = amount_fen + 1 WHERE id = ${sqlLiteral(credit.credit_id)}`);
