@@ -58,6 +58,7 @@ export async function measureClaimable(samples: number, poll_interval_ms: number
     const at = (p: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!);
     return { samples_ms: samples_ms.map(Math.round), p50_ms: at(0.5), p99_ms: at(0.99), push_connected };
   } finally {
+    if (process.env.BENCH_DEBUG !== undefined) process.stderr.write(hub.service?.output() ?? '');
     await hub.cleanup();
     await campus.stop();
     rmSync(work_dir, { recursive: true, force: true });
