@@ -294,6 +294,29 @@ describe('ledger audit', () => {
     await expectClean();
   });
 
+  it('names a credit the hub could never hear of: missing from the changes feed', async () => {
+    const [change] = (
+      await env.DB.prepare(`SELECT * FROM changes WHERE kind = 'credit' AND ref = ?`).bind(creditIdForOrder(PAID)).all<Record<string, string | number>>()
+    ).results;
+    expect(change).toBeDefined();
+    await run('DELETE FROM changes WHERE seq = ?', change!.seq!);
+    try {
+      const report = await audit();
+      expectViolations(report, { credit_missing_from_hub_feed: creditIdForOrder(PAID) });
+      expect(report.violations[0]!.detail).toBe('no credit change');
+    } finally {
+      await run(
+        'INSERT INTO changes (seq, school_id, kind, ref, created_at_ms) VALUES (?, ?, ?, ?, ?)',
+        change!.seq!,
+        change!.school_id!,
+        change!.kind!,
+        change!.ref!,
+        change!.created_at_ms!,
+      );
+    }
+    await expectClean();
+  });
+
   it('bounds what it reports per check', async () => {
     const now_ms = Date.now();
     const statements = [];

@@ -152,6 +152,21 @@ export const AUDIT_CHECKS: readonly AuditCheck[] = [
       WHERE h.id IS NULL OR h.school_id <> cl.school_id ORDER BY cl.id ${LIMIT}`,
   },
   {
+    // The hub learns of credits only through the changes feed (written by triggers): a credit
+    // missing from it could never be loaded, and a void request missing from it never answered.
+    name: 'credit_missing_from_hub_feed',
+    invariant: 5,
+    description: "a credit, or a credit's void request, is missing from its school's changes feed",
+    sql: `SELECT c.id AS ids,
+        CASE WHEN NOT EXISTS (SELECT 1 FROM changes ch WHERE ch.ref = c.id AND ch.kind = 'credit' AND ch.school_id = c.school_id)
+          THEN 'no credit change' ELSE 'void requested, no void change' END AS detail
+      FROM credits c
+      WHERE NOT EXISTS (SELECT 1 FROM changes ch WHERE ch.ref = c.id AND ch.kind = 'credit' AND ch.school_id = c.school_id)
+        OR (c.void_requested_at_ms IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM changes ch WHERE ch.ref = c.id AND ch.kind = 'void' AND ch.school_id = c.school_id))
+      ORDER BY c.id ${LIMIT}`,
+  },
+  {
     // A refund voids the credit first and marks the order refunded once the provider has
     // returned the money; in between, its refund row is 'provider_pending'. That is the one
     // voided credit of a not-yet-refunded order the ledger may hold.
