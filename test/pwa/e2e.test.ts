@@ -352,6 +352,19 @@ describe('PWA in Chromium', () => {
     await poll(() => page.getByTestId('record').locator('.status').allTextContents()).toEqual(['Awaiting payment', 'Closed', 'Loaded', 'Loaded']);
     expect(await page.getByRole('status').count()).toBe(0);
   });
+
+  it('pays with WeChat Pay when chosen', async () => {
+    await page.goto(`${campus.worker_url}/`);
+    await page.locator('article.card').getByRole('link', { name: 'Top up', exact: true }).click();
+    await page.getByLabel('WeChat Pay').check();
+    await page.getByRole('button', { name: '200.00' }).click();
+    await page.getByRole('button', { name: 'Top up ¥200.00' }).click();
+    await page.waitForURL((url) => url.origin === campus.gateway_url);
+    await page.getByRole('button', { name: '确认支付' }).click();
+    await page.waitForURL((url) => url.origin === campus.worker_url && url.pathname.startsWith('/orders/'));
+    await poll(() => page.getByTestId('order-status').textContent()).toBe('Pending');
+    expect(await page.locator('.order-amount').textContent()).toBe('¥200.00');
+  });
 });
 
 /**
