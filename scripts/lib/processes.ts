@@ -117,15 +117,7 @@ export async function startService(options: ServiceOptions): Promise<Service> {
       if (!groupAlive(pid)) live_groups.delete(pid);
     });
   }
-  const service: Service = {
-    name: options.name,
-    pid: pid ?? -1,
-    child,
-    ready_match: [] as unknown as RegExpMatchArray,
-    output: () => tail.toString(),
-    exited: () => exited,
-    stop: (grace_ms = STOP_GRACE_MS_DEFAULT) => stopGroup(child, exited, grace_ms),
-  };
+  const stop = (grace_ms = STOP_GRACE_MS_DEFAULT) => stopGroup(child, exited, grace_ms);
 
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<'timeout'>((resolve) => {
@@ -133,12 +125,20 @@ export async function startService(options: ServiceOptions): Promise<Service> {
   });
   const outcome = await Promise.race([readyLine, exited.then(() => 'exited' as const), timeout]);
   clearTimeout(timer);
-  if (outcome === 'timeout' || outcome === 'exited') {
-    await service.stop();
+  if (outcome === 'timeout' || outcome === 'exited' || pid === undefined) {
+    await stop();
     const why = outcome === 'timeout' ? `not ready within ${ready_timeout_ms} ms` : `exited (${exit_status}) before it was ready`;
     throw new Error(`${options.name} ${why}; its output:\n${tail.toString()}`);
   }
-  return { ...service, ready_match: outcome };
+  return {
+    name: options.name,
+    pid,
+    child,
+    ready_match: outcome,
+    output: () => tail.toString(),
+    exited: () => exited,
+    stop,
+  };
 }
 
 async function stopGroup(child: ChildProcess, exited: Promise<void>, grace_ms: number): Promise<void> {
