@@ -36,8 +36,12 @@ export function buildHubApp(options: HubAppOptions): HubApp {
   const { config, log } = options;
   const db = openDatabase({ path: config.db_path, busy_timeout_ms: BUSY_TIMEOUT_MS });
   const metrics = new HubMetrics();
-  const ledger = new HubLedger(db, { write_window_ms: config.write_window_ms, now_ms: Date.now });
   let sync: SyncClient | null = null;
+  const ledger = new HubLedger(db, {
+    write_window_ms: config.write_window_ms,
+    now_ms: Date.now,
+    on_reserved: (reserved_at_ms) => sync?.scheduleGrey(reserved_at_ms),
+  });
   const group = new GroupCommit(db, {
     ops_per_batch_max: OPS_PER_BATCH_MAX,
     on_commit: (ops) => {

@@ -43,6 +43,8 @@ interface PendingCredit {
 export interface LedgerOptions {
   write_window_ms: number;
   now_ms: () => number;
+  /** Told of every new reservation (the sync client reports it if it turns grey). */
+  on_reserved?: (reserved_at_ms: number) => void;
 }
 
 export interface VoidAnswerRow {
@@ -154,6 +156,10 @@ export class HubLedger {
                   'resolved' AS status
              FROM grey_reported g JOIN claims c ON c.claim_id = g.claim_id
             WHERE g.status = 'open' AND c.state <> 'open' LIMIT ?)`,
+      ),
+      oldestUnreported: p(
+        `SELECT min(c.reserved_at_ms) AS at_ms FROM claims c WHERE c.state = 'open'
+           AND NOT EXISTS (SELECT 1 FROM grey_reported g WHERE g.claim_id = c.claim_id)`,
       ),
       markGreySent: p(
         'INSERT INTO grey_reported (claim_id, status) VALUES (?, ?) ON CONFLICT (claim_id) DO UPDATE SET status = excluded.status',
@@ -282,6 +288,7 @@ export class HubLedger {
       assert(changed === 1, `credit ${credit_id} was pending on disk as in memory`);
     }
     this.#openByCard.set(claim.card_no, claim);
+    this.#options.on_reserved?.(now_ms);
     return {
       ok: true,
       value: {
@@ -532,6 +539,12 @@ export class HubLedger {
       reserved_at_ms: row.reserved_at_ms,
       status: row.status,
     }));
+  }
+
+  /** When the oldest open reservation not yet reported becomes grey (null: none open). */
+  nextGreyDueAt(older_than_ms: number): number | null {
+    const row = this.#s.oldestUnreported!.get() as { at_ms: number | null };
+    return row.at_ms === null ? null : row.at_ms + older_than_ms;
   }
 
   markGreySent(records: readonly GreyRecord[]): void {

@@ -35,6 +35,9 @@ const BATCHES_PER_ROUND_MAX = 200;
 // Proxies close WebSockets idle for about 100 s; the Durable Object answers "ping" without
 // waking (its auto-response), so this keeps the channel open for free.
 const PUSH_PING_INTERVAL_MS = 30_000;
+// A grey record due in the past (its report failed) is retried by the stage's own backoff;
+// this only keeps the loop from spinning on it.
+const GREY_CHECK_MS_MIN = 250;
 
 export interface SyncStatus {
   cursor: number;
@@ -61,6 +64,12 @@ export class SyncClient {
   readonly #options: SyncOptions;
   #stopped = false;
   #woken = false;
+  // What the next round runs: everything (poll, push, commits) or only some stages (a grey
+  // record falling due should not cost a changes pull).
+  #wantAll = true;
+  readonly #wantStages = new Set<string>();
+  #greyTimer: NodeJS.Timeout | null = null;
+  #greyDueAtMs = Infinity;
   #wakeSleep: (() => void) | null = null;
   #loop: Promise<void> | null = null;
   #push: WebSocket | null = null;
@@ -85,6 +94,7 @@ export class SyncClient {
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    if (this.#greyTimer !== null) clearTimeout(this.#greyTimer);
     this.wake();
     if (this.#pushTimer !== null) clearTimeout(this.#pushTimer);
     this.#push?.close();
@@ -93,8 +103,29 @@ export class SyncClient {
 
   /** Asks for a round now (new commits, a push message); cheap to call often. */
   wake(): void {
+    this.#wantAll = true;
     this.#woken = true;
     this.#wakeSleep?.();
+  }
+
+  #wakeStage(name: string): void {
+    this.#wantStages.add(name);
+    this.#woken = true;
+    this.#wakeSleep?.();
+  }
+
+  /** A reservation made at `reserved_at_ms` becomes grey later: report it when it does. */
+  scheduleGrey(reserved_at_ms: number): void {
+    const due_at_ms = reserved_at_ms + this.#options.grey_after_ms;
+    if (this.#stopped || due_at_ms >= this.#greyDueAtMs) return;
+    if (this.#greyTimer !== null) clearTimeout(this.#greyTimer);
+    this.#greyDueAtMs = due_at_ms;
+    this.#greyTimer = setTimeout(() => {
+      this.#greyTimer = null;
+      this.#greyDueAtMs = Infinity;
+      this.#wakeStage('card-reports');
+    }, Math.max(0, due_at_ms - Date.now()) + GREY_CHECK_MS_MIN);
+    this.#greyTimer.unref();
   }
 
   status(): SyncStatus {
@@ -111,11 +142,20 @@ export class SyncClient {
       { name: 'voids', run: () => this.#sendVoids(), failures: 0, next_at_ms: 0 },
       { name: 'card-reports', run: () => this.#sendReports(), failures: 0, next_at_ms: 0 },
     ];
+    let last_all_at_ms = 0;
     while (!this.#stopped) {
+      // Everything runs when asked (push, commits) and at least once per poll interval.
+      const all = this.#wantAll || Date.now() - last_all_at_ms >= this.#options.poll_interval_ms;
+      if (all) last_all_at_ms = Date.now();
+      const only = new Set(this.#wantStages);
+      this.#wantAll = false;
+      this.#wantStages.clear();
       this.#woken = false;
-      this.#log.log('debug', 'sync round', { cursor: this.#ledger.cursor, outbox_depth: this.#ledger.outboxDepth });
+      this.#log.log('debug', 'sync round', { all, only: [...only], cursor: this.#ledger.cursor, outbox_depth: this.#ledger.outboxDepth });
       for (const stage of stages) {
         if (this.#stopped || Date.now() < stage.next_at_ms) continue;
+        // A failed stage retries when its backoff is over, whatever woke the loop.
+        if (!all && !only.has(stage.name) && stage.failures === 0) continue;
         try {
           await stage.run();
           stage.failures = 0;
@@ -130,7 +170,12 @@ export class SyncClient {
       this.#status.consecutive_failures = Math.max(...stages.map((stage) => stage.failures));
       const now_ms = Date.now();
       const retry_ms = Math.min(...stages.filter((stage) => stage.failures > 0).map((stage) => stage.next_at_ms - now_ms));
-      await this.#sleep(Math.max(0, Math.min(this.#options.poll_interval_ms, retry_ms)), true);
+      // Open reservations from before a restart (or not yet due) get their grey timer here.
+      const grey_due_at_ms = this.#ledger.nextGreyDueAt(this.#options.grey_after_ms);
+      // Past-due ones were just sent, or their stage is failing and retries on its own backoff.
+      if (grey_due_at_ms !== null && grey_due_at_ms > now_ms) this.scheduleGrey(grey_due_at_ms - this.#options.grey_after_ms);
+      const poll_ms = last_all_at_ms + this.#options.poll_interval_ms - now_ms;
+      await this.#sleep(Math.max(0, Math.min(poll_ms, retry_ms)), true);
     }
   }
 
@@ -140,18 +185,19 @@ export class SyncClient {
     return Math.round(exp / 2 + Math.random() * (exp / 2));
   }
 
-  #sleep(ms: number, wakeable: boolean): Promise<void> {
-    if (this.#stopped || (wakeable && this.#woken)) return Promise.resolve();
+  /** Resolves true when the time ran out, false when woken (or stopping). */
+  #sleep(ms: number, wakeable: boolean): Promise<boolean> {
+    if (this.#stopped || (wakeable && this.#woken)) return Promise.resolve(false);
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
+      const timer = setTimeout(() => {
+        this.#wakeSleep = null;
+        resolve(true);
+      }, ms);
       this.#wakeSleep = () => {
         if (wakeable || this.#stopped) {
           this.#wakeSleep = null;
-          done();
+          clearTimeout(timer);
+          resolve(false);
         }
       };
     });
