@@ -1,33 +1,46 @@
-// `npm run audit [-- --persist-to DIR]`: checks the ledger invariants (DESIGN section 3) against
-// the local D1 that `wrangler dev` / `npm start` use. Prints every violation with the records
-// involved and exits 1, or prints one summary line and exits 0.
+// `npm run audit [-- --persist-to DIR | --remote]`: checks the ledger invariants (DESIGN
+// section 3) against the local D1 that `wrangler dev` / `npm start` use, or the deployed one.
+// Prints every violation with the records involved and exits 1, or prints one summary line and
+// exits 0; exits 2 when it cannot run at all.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { auditReportFrom, auditStatements, formatTotals, formatViolation, type AuditReport } from '../worker/ledger/audit.ts';
-import { DEFAULT_PERSIST_DIR, executeLocalSql } from './lib/local-d1.ts';
+import { DEFAULT_PERSIST_DIR, executeD1Sql, type D1Target } from './lib/local-d1.ts';
 
 /** Runs the audit against the local D1 under persist_dir (all checks in one wrangler call). */
-export async function auditLocalD1(persist_dir: string): Promise<AuditReport> {
-  const results = await executeLocalSql(persist_dir, auditStatements().join(';\n'));
+export function auditLocalD1(persist_dir: string): Promise<AuditReport> {
+  return auditD1({ local: persist_dir });
+}
+
+export async function auditD1(target: D1Target): Promise<AuditReport> {
+  const results = await executeD1Sql(target, auditStatements().join(';\n'));
   return auditReportFrom(results);
 }
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
-    options: { 'persist-to': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { 'persist-to': { type: 'string' }, remote: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
     strict: true,
   });
   if (values.help) {
     console.log('usage: npm run audit [-- --persist-to DIR]   (default .wrangler/state)');
+    console.log('       npm run audit -- --remote            (the deployed D1; after wrangler login)');
     return 0;
   }
-  const persist_dir = path.resolve(values['persist-to'] ?? process.env.YIKATONG_STATE_DIR ?? DEFAULT_PERSIST_DIR);
-  if (!existsSync(path.join(persist_dir, 'v3', 'd1'))) {
-    console.error(`audit: no local D1 under ${persist_dir} (run npm start first, or pass --persist-to DIR)`);
-    return 2;
+  let target: D1Target;
+  if (values.remote) {
+    if (values['persist-to'] !== undefined) throw new Error('--remote and --persist-to exclude each other');
+    target = { remote: true };
+  } else {
+    const persist_dir = path.resolve(values['persist-to'] ?? process.env.YIKATONG_STATE_DIR ?? DEFAULT_PERSIST_DIR);
+    if (!existsSync(path.join(persist_dir, 'v3', 'd1'))) {
+      console.error(`audit: no local D1 under ${persist_dir} (run npm start first, or pass --persist-to DIR)`);
+      return 2;
+    }
+    target = { local: persist_dir };
   }
-  const report = await auditLocalD1(persist_dir);
+  const report = await auditD1(target);
   if (report.violations.length > 0) {
     for (const violation of report.violations) console.log(formatViolation(violation));
     console.log(`audit FAILED: ${report.violations.length} violations; ledger: ${formatTotals(report.totals)}`);

@@ -17,8 +17,12 @@ interface ExecuteResult {
   success?: boolean;
 }
 
-function wranglerEnv(): NodeJS.ProcessEnv {
-  return { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: 'true', NO_COLOR: '1' };
+function wranglerEnv(options: { interactive: boolean } = { interactive: false }): NodeJS.ProcessEnv {
+  // CI=true keeps wrangler from asking questions a script cannot answer; the remote database
+  // needs the operator's own `wrangler login` session instead, which CI mode would not use.
+  const env: NodeJS.ProcessEnv = { ...process.env, WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1' };
+  if (!options.interactive) env.CI = 'true';
+  return env;
 }
 
 /** Applies every migration in migrations/ that the local database has not seen yet. */
@@ -30,17 +34,26 @@ export async function applyLocalMigrations(persist_dir: string): Promise<void> {
   });
 }
 
+/** Which D1: the local one under a persist directory, or the deployed one (`--remote`). */
+export type D1Target = { local: string } | { remote: true };
+
 /**
  * Runs one or more `;`-separated statements against the local database and returns the rows
  * of each statement, in order.
  */
-export async function executeLocalSql(persist_dir: string, statements: string): Promise<Row[][]> {
+export function executeLocalSql(persist_dir: string, statements: string): Promise<Row[][]> {
+  return executeD1Sql({ local: persist_dir }, statements);
+}
+
+/** As executeLocalSql, against either D1; the remote one needs `wrangler login` and network. */
+export async function executeD1Sql(target: D1Target, statements: string): Promise<Row[][]> {
   if (statements.trim().length === 0) throw new RangeError('no SQL to execute');
-  const stdout = await runCommand(
-    WRANGLER_BIN,
-    ['d1', 'execute', 'DB', '--local', '--persist-to', persist_dir, '--json', '--command', statements],
-    { cwd: REPO_ROOT, env: wranglerEnv(), timeout_ms: WRANGLER_TIMEOUT_MS },
-  );
+  const where = 'local' in target ? ['--local', '--persist-to', target.local] : ['--remote'];
+  const stdout = await runCommand(WRANGLER_BIN, ['d1', 'execute', 'DB', ...where, '--json', '--command', statements], {
+    cwd: REPO_ROOT,
+    env: wranglerEnv({ interactive: !('local' in target) }),
+    timeout_ms: WRANGLER_TIMEOUT_MS,
+  });
   // --json prints only the JSON array on stdout; anything before it would be a wrangler banner.
   const start = stdout.indexOf('[');
   if (start < 0) throw new Error(`wrangler d1 execute printed no JSON:\n${stdout}`);
