@@ -24,9 +24,12 @@ describe('npm run audit', () => {
     }
   });
 
-  it('refuses an unknown option', () => {
-    const result = audit('--persist', 'x');
-    expect(result.status).toBe(2);
-    expect(result.stderr).toMatch(/Unknown option '--persist'/);
+  it('refuses an unknown option, and a local directory together with --remote', () => {
+    const unknown = audit('--persist', 'x');
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toMatch(/Unknown option '--persist'/);
+    const both = audit('--remote', '--persist-to', 'x');
+    expect(both.status).toBe(2);
+    expect(both.stderr).toContain('--remote and --persist-to exclude each other');
   });
 });
