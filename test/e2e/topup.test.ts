@@ -203,6 +203,9 @@ describe('top-up over real processes', () => {
     ]);
     const again = await postJson<CardLookupResponse>('/api/v1/cards/lookup', CARD);
     expect(again.pending_fen).toBe(10_000);
+    // The visitor card as printed on it (full-width colon, leading zeros) is the seeded card 999.
+    const visitor = await postJson<CardLookupResponse>('/api/v1/cards/lookup', { school_id: 'bjtu-weihai', name: '访客', card_no: 'SN：000999' });
+    expect(visitor).toMatchObject({ card_no: '999', kind: 'visitor', pending_fen: 0 });
     const records = (await (await worker(`/api/v1/recharges?card_token=${encodeURIComponent(card_token)}`)).json()) as RechargeRecordsResponse;
     expect(records.records.find((r) => r.order_id === created.order_id)?.status).toBe('pending_claim');
   });
