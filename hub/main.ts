@@ -9,9 +9,9 @@ import { ConfigError, loadConfig } from './config.ts';
 import { jsonLogger } from './log.ts';
 import { listen } from './server.ts';
 import { openDatabase } from './store/schema.ts';
-import { generateHubKeyPair, loadSigner } from './sync/signer.ts';
+import { generateHubKeyPair, loadSigner, publicKeyOfFile } from './sync/signer.ts';
 
-const USAGE = `usage: npm run hub -- keygen [--force]
+const USAGE = `usage: npm run hub -- keygen [--force | --print]
        npm run hub -- terminal add <terminal_id>
        npm run hub -- start
 environment: HUB_WORKER_URL, HUB_ID, HUB_KEY_FILE, HUB_DB, HUB_LISTEN (host:port, default 0.0.0.0:7700)`;
@@ -20,6 +20,11 @@ const TERMINAL_ID_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
 
 async function keygen(args: string[]): Promise<void> {
   const config = loadConfig(process.env, { worker: false, key: true, db: false });
+  if (args.includes('--print')) {
+    // The public key of the existing private key, e.g. to register it again.
+    process.stdout.write(`${await publicKeyOfFile(config.key_file)}\n`);
+    return;
+  }
   if (existsSync(config.key_file) && !args.includes('--force')) {
     throw new ConfigError(`${config.key_file} exists; pass --force to replace it (the Worker must then get the new public key)`);
   }

@@ -61,3 +61,11 @@ export async function generateHubKeyPair(): Promise<{ private_pem: string; publi
   const body = bytesToBase64(pkcs8).replace(/(.{64})/g, '$1\n').trim();
   return { private_pem: `-----BEGIN PRIVATE KEY-----\n${body}\n-----END PRIVATE KEY-----\n`, public_spki_base64: bytesToBase64(spki) };
 }
+
+/** The SPKI base64 public key of a PKCS#8 PEM Ed25519 private key file. */
+export async function publicKeyOfFile(key_file: string): Promise<string> {
+  const { createPrivateKey, createPublicKey } = await import('node:crypto');
+  const pem = readFileSync(key_file, 'utf8');
+  const spki = createPublicKey(createPrivateKey(pem)).export({ type: 'spki', format: 'der' });
+  return bytesToBase64(new Uint8Array(spki));
+}
