@@ -36,7 +36,8 @@ export function readBody(req: IncomingMessage, bytes_max: number): Promise<Buffe
     req.on('end', () => {
       if (!refused) resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, length));
     });
-    req.on('error', reject);
+    // A terminal that hangs up mid-body: nothing was asked, nothing is done.
+    req.on('error', () => reject(new HttpError(400, 'invalid_body', 'request body was cut off')));
   });
 }
 
