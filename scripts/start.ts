@@ -87,9 +87,15 @@ const sandboxKeysStep: Step = {
     const config_path = path.join(dev_dir, 'gateway.json');
     let keys: SandboxKeys;
     if (existsSync(config_path)) {
-      keys = (JSON.parse(readFileSync(config_path, 'utf8')) as GatewayConfig).keys;
+      let stored: Partial<GatewayConfig> | null;
+      try {
+        stored = JSON.parse(readFileSync(config_path, 'utf8')) as Partial<GatewayConfig> | null;
+      } catch (error) {
+        throw new Error(`${config_path} is not JSON (${(error as Error).message}); delete it to generate new keys`);
+      }
+      keys = stored?.keys as SandboxKeys;
       if (keys?.alipay?.app_id === undefined || typeof keys.admin_token !== 'string') {
-        throw new Error(`${config_path} has no sandbox keys; delete it (and .dev.vars) to generate new ones`);
+        throw new Error(`${config_path} has no sandbox keys; delete it to generate new ones`);
       }
     } else {
       context.options.log?.(`generating sandbox keys into ${path.relative(process.cwd(), config_path) || config_path}`);

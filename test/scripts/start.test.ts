@@ -1,7 +1,8 @@
 // `npm start` as a user runs it, on free ports and in a temporary state and key directory:
 // it comes up, prints where everything is, serves the seeded demo schools, stops cleanly on
 // SIGTERM, and on a second start reuses its keys and follows the gateway to a new port.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -90,6 +91,27 @@ describe('npm start', () => {
     expect(admin.status).toBe(200);
     await second.service.stop(20_000);
     await expectRefused(`${second.worker_url}/api/v1/schools`);
+  });
+
+  it('names a damaged key file instead of replacing the keys in it', { timeout: 120_000 }, async () => {
+    const dev_dir = mkdtempSync(path.join(tmpdir(), 'yikatong-start-keys-'));
+    try {
+      mkdirSync(path.join(dev_dir, '.dev'));
+      const config_path = path.join(dev_dir, '.dev', 'gateway.json');
+      writeFileSync(config_path, '{"keys": ');
+      const result = spawnSync('npm', ['start', '--silent'], {
+        cwd: REPO_ROOT,
+        env: { ...process.env, PORT: '0', GATEWAY_PORT: '0', YIKATONG_DEV_DIR: dev_dir, YIKATONG_STATE_DIR: path.join(dev_dir, 'state') },
+        encoding: 'utf8',
+        timeout: 100_000,
+      });
+      expect(result.status).toBe(1);
+      expect(result.stderr).toContain(`sandbox keys failed: ${config_path} is not JSON`);
+      // The operator's file is left as it was, for them to look at.
+      expect(readFileSync(config_path, 'utf8')).toBe('{"keys": ');
+    } finally {
+      rmSync(dev_dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses to start on a port that is taken, naming the variable to change', { timeout: 120_000 }, async () => {
