@@ -1,6 +1,8 @@
 // The process helpers every real-process test and `npm start` rely on: ready detection,
 // output kept for errors, and stopping a whole process tree by its leader's pid.
 import { describe, expect, it } from 'vitest';
+import { sqlLiteral } from '../../scripts/lib/local-d1.ts';
+import { cardsCsv } from '../../scripts/seed.ts';
 import { upsertDevVars } from '../../scripts/start.ts';
 import { freePort, portInUse, runCommand, startService, stripAnsi } from '../../scripts/lib/processes.ts';
 
@@ -122,6 +124,22 @@ describe('helpers of npm start', () => {
     const updated = upsertDevVars(existing, { ALIPAY_GATEWAY: 'http://127.0.0.1:2/gateway.do', ADMIN_TOKEN: 'abc' });
     expect(updated).toBe('# my notes\nALIPAY_GATEWAY="http://127.0.0.1:2/gateway.do"\nMY_FLAG="1"\nADMIN_TOKEN="abc"\n');
     expect(upsertDevVars('', { A: 'x' })).toBe('A="x"\n');
+  });
+
+  it('cardsCsv writes the registry file the import reads, quoting what needs quoting', () => {
+    expect(
+      cardsCsv([
+        { school_id: 's', card_no: '1', holder_name: '张三', kind: 'student', status: 'active' },
+        { school_id: 's', card_no: '2', holder_name: 'Li, "Lei"', kind: 'staff', status: 'lost' },
+      ]),
+    ).toBe('card_no,name,kind,status\n1,张三,student,active\n2,"Li, ""Lei""",staff,lost\n');
+  });
+
+  it('sqlLiteral quotes strings and refuses what is not a safe integer', () => {
+    expect(sqlLiteral("O'Brien")).toBe("'O''Brien'");
+    expect(sqlLiteral(42)).toBe('42');
+    expect(sqlLiteral(null)).toBe('NULL');
+    expect(() => sqlLiteral(1.5)).toThrow(RangeError);
   });
 
   it('stripAnsi leaves the text wrangler coloured', () => {
