@@ -13,7 +13,15 @@ import { createTopUp, pressPay } from '../test/hub/helpers/payer.ts';
 
 const SWIPE_EVERY_MS = 20;
 const WAIT_MS_MAX = 30_000;
-const CARD = { school_id: 'bjtu-weihai', name: '张三', card_no: '20230001' };
+// The Worker rate-limits top-ups per card (10 a minute): the samples rotate over the demo
+// school's active cards.
+const CARDS = [
+  { school_id: 'bjtu-weihai', name: '张三', card_no: '20230001' },
+  { school_id: 'bjtu-weihai', name: '李小红', card_no: '20230002' },
+  { school_id: 'bjtu-weihai', name: '王老师', card_no: 'T1001' },
+  { school_id: 'bjtu-weihai', name: '访客', card_no: '999' },
+  { school_id: 'bjtu-weihai', name: '赵六', card_no: 'F000999' },
+] as const;
 
 export interface ClaimableResult {
   samples_ms: number[];
@@ -31,24 +39,26 @@ export async function measureClaimable(samples: number, poll_interval_ms: number
     const registered = await fetch(`${campus.worker_url}/api/v1/admin/hubs/bench-claimable`, {
       method: 'PUT',
       headers: { authorization: `Bearer ${campus.keys.admin_token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ school_id: CARD.school_id, public_key }),
+      body: JSON.stringify({ school_id: CARDS[0].school_id, public_key }),
     });
     if (!registered.ok) throw new Error(`hub registration: ${registered.status} ${await registered.text()}`);
     const key_hex = await hub.addTerminal('bench-pos');
     await hub.start();
     const terminal = new Terminal({ hub_url: hub.url, terminal_id: 'bench-pos', key_hex, txn_seq_start: 0 });
-    const chip = new Chip();
+    const chips = new Map(CARDS.map((card) => [card.card_no, new Chip()]));
     // Wait (bounded) for the first pull and the push channel.
     for (let i = 0; i < 200 && !(await hub.health()).push_connected; i++) await new Promise((r) => setTimeout(r, 50));
     const push_connected = (await hub.health()).push_connected === true;
     const samples_ms: number[] = [];
     for (let i = 0; i < samples; i++) {
-      const created = await createTopUp(campus.worker_url, CARD, 100 + i);
+      const card = CARDS[i % CARDS.length]!;
+      const chip = chips.get(card.card_no)!;
+      const created = await createTopUp(campus.worker_url, card, 100 + i);
       const paid_at = performance.now();
       await pressPay(created.pay_url);
       let loaded = false;
       while (!loaded && performance.now() - paid_at < WAIT_MS_MAX) {
-        const tap = await terminal.tap(CARD.card_no, chip);
+        const tap = await terminal.tap(card.card_no, chip);
         if (tap.swipe.load !== null) loaded = true;
         else await new Promise((r) => setTimeout(r, SWIPE_EVERY_MS));
       }
