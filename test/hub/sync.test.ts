@@ -117,6 +117,12 @@ describe('hub and Worker', () => {
       return body.balance_fen === 11_282 ? body : null;
     });
     expect(card.pending_fen).toBe(0);
+    // And the card's own records say so.
+    const token = ((await lookup.json()) as { card_token: string }).card_token;
+    const records = (await (await fetch(`${campus.worker_url}/api/v1/recharges?card_token=${encodeURIComponent(token)}`)).json()) as {
+      records: { order_id: string; status: string }[];
+    };
+    expect(records.records.find((record) => record.order_id === order_id)?.status).toBe('claimed');
   });
 
   it('refuses a lost card at the POS', async () => {
