@@ -1,5 +1,6 @@
 // The POS API against the real hub process: authentication, validation, the load / commit /
 // abort cycle, resolution of unfinished loads by the card's counter, and refused cards.
+import { Agent, request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Chip } from '../../sim/pos/chip.ts';
 import { HubRequestError, Terminal } from '../../sim/pos/terminal.ts';
@@ -248,6 +249,30 @@ describe('card status', () => {
       amount_fen: 1_200,
       load_counter_after: 0xffff_ffff,
     });
+  });
+});
+
+describe('connections', () => {
+  it('keeps one HTTP/1.1 connection alive across a terminal\'s requests', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const reused: boolean[] = [];
+    const chip = new Chip({ balance_fen: 0, load_counter: 0 });
+    for (let i = 0; i < 3; i++) {
+      const body = t1.swipeBody('A6-NOT-A-CARD', chip);
+      const url = new URL(`${hub.url}/pos/v1/swipe`);
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', agent, headers: t1.sign(body) }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.on('error', reject);
+        req.end(body);
+        reused.push(req.reusedSocket);
+      });
+      expect(status).toBe(200);
+    }
+    agent.destroy();
+    expect(reused).toEqual([false, true, true]);
   });
 });
 
