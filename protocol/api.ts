@@ -110,9 +110,19 @@ export interface MonthTotal {
   amount_fen: number;
   count: number;
 }
+/** The card as the token names it: enough for the PWA to refresh a saved card without its name. */
+export interface RecordsCard {
+  kind: (typeof CARD_KINDS)[number];
+  status: (typeof CARD_STATUSES)[number];
+  balance_fen: number | null;
+  balance_as_of: number | null;
+  pending_fen: number;
+}
 export interface RechargeRecordsResponse {
   records: RechargeRecord[];
   month_totals: MonthTotal[];
+  /** Not in DESIGN section 10: added so a saved card's balance follows the POS reports. */
+  card: RecordsCard;
 }
 
 export const adminSchoolRequest = z.strictObject({

@@ -343,6 +343,23 @@ describe('GET /api/v1/recharges?card_token=', () => {
     }
   });
 
+  it("carries the card's last reported balance and pending amount, so a saved card follows the POS", async () => {
+    const school_id = await freshSchool({ extra: [{ card_no: '8002', holder_name: '钱多' }] });
+    const found = (await (await postFrom(uniqueIp(), '/api/v1/cards/lookup', { school_id, name: '钱多', card_no: '8002' })).json()) as CardLookupResponse;
+    const records = async () =>
+      (await (await api(`/api/v1/recharges?card_token=${encodeURIComponent(found.card_token)}`)).json()) as RechargeRecordsResponse;
+    expect((await records()).card).toMatchObject({ balance_fen: null, balance_as_of: null, pending_fen: 0, status: 'active' });
+
+    const order = { order_id: testOrderId(Date.now()), school_id, card_no: '8002', amount_fen: 1_500, status: 'paid' as const, created_at_ms: Date.now(), paid_at_ms: Date.now() };
+    await insertOrder(order);
+    await insertCredit(order, { state: 'pending' });
+    const reported_at_ms = Date.now();
+    await env.DB.prepare('UPDATE cards SET balance_fen = 12282, balance_as_of_ms = ? WHERE school_id = ? AND card_no = ?')
+      .bind(reported_at_ms, school_id, '8002')
+      .run();
+    expect((await records()).card).toEqual({ kind: 'student', status: 'active', balance_fen: 12_282, balance_as_of: reported_at_ms, pending_fen: 1_500 });
+  });
+
   it('refuses a missing or extra query parameter with invalid_query', async () => {
     for (const query of ['', '?card_token=', '?card_token=a&x=1', `?card_token=${'a'.repeat(600)}`]) {
       const res = await api(`/api/v1/recharges${query}`);

@@ -12,7 +12,7 @@ import {
 import { AMOUNT_FEN_MIN, fenToYuan } from '../../protocol/money.ts';
 import { normaliseCardNo } from '../../protocol/card.ts';
 import { signCardToken, verifyCardToken } from '../auth/card-token.ts';
-import { findCardByName, findCardByNumber, type FoundCard } from '../cards/lookup.ts';
+import { findCardByName, findCardByNumber, pendingFen, type FoundCard } from '../cards/lookup.ts';
 import { openDb } from '../db/client.ts';
 import type { AppEnv } from '../env.ts';
 import { ApiError } from '../http/errors.ts';
@@ -132,7 +132,16 @@ export const rechargeRoutes = new Hono<AppEnv>()
     const query = readQuery(c, rechargesQuery);
     const now_ms = Date.now();
     const claims = await verifyCardToken(c.env.CARD_TOKEN_SECRET, query.card_token, now_ms);
-    const body: RechargeRecordsResponse = await cardRecords(openDb(c.env.DB), claims, now_ms);
+    const db = openDb(c.env.DB);
+    const [history, card, pending_fen] = await Promise.all([
+      cardRecords(db, claims, now_ms),
+      findCardByNumber(db, claims.school_id, claims.card_no),
+      pendingFen(db, claims.school_id, claims.card_no),
+    ]);
+    const body: RechargeRecordsResponse = {
+      ...history,
+      card: { kind: card.kind, status: card.status, balance_fen: card.balance_fen, balance_as_of: card.balance_as_of_ms, pending_fen },
+    };
     return c.json(body, 200, NO_STORE);
   })
   .get('/:order_id', async (c) => {

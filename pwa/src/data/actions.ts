@@ -189,10 +189,9 @@ export async function refreshCard(id: string, now_ms: number = Date.now()): Prom
 }
 
 /**
- * The card's last POS-reported balance, if the records answer carries one. DESIGN section 10's
- * records answer has no balance (only a lookup with the holder's name does, and the phone
- * keeps only the token), so this reads an optional, additive `card` object and otherwise keeps
- * the balance the first lookup gave.
+ * The card's last POS-reported balance from the records answer's `card` (the phone keeps only
+ * the token, not the holder's name a lookup needs). Checked field by field: a cached answer
+ * from an older Worker without `card` keeps the balance the first lookup gave.
  */
 function balanceOf(response: object): { balance_fen: number | null; balance_as_of: number | null } | undefined {
   const card = (response as { card?: { balance_fen?: unknown; balance_as_of?: unknown } }).card;
