@@ -6,7 +6,8 @@
 // Environment: PORT (Worker, default 8787; 0 = any free port), GATEWAY_PORT (simulated
 // gateway, default 8788; 0 = any), YIKATONG_STATE_DIR (wrangler's --persist-to, default
 // .wrangler/state), YIKATONG_DEV_DIR (where `.dev.vars` and `.dev/gateway.json` live,
-// default the repository root).
+// default the repository root), HUB_PORT (the demo school's campus hub, default 7700; 0 = any
+// free port; `off` starts no hub).
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ALIPAY_RETRY_SCHEDULE_MS, type GatewayConfig } from '../sim/gateway/types.ts';
@@ -15,6 +16,7 @@ import { generateSandboxKeys, toDevVars, workerVars, type SandboxKeys } from '..
 import { applyLocalMigrations, DEFAULT_PERSIST_DIR, REPO_ROOT } from './lib/local-d1.ts';
 import { portInUse, runCommand, startService, type Service } from './lib/processes.ts';
 import { seedDemoCampus } from './seed.ts';
+import { DEMO_HUB_PORT_DEFAULT, startDemoHub, type DemoHub } from '../hub/dev.ts';
 
 export const WORKER_PORT_DEFAULT = 8787;
 export const GATEWAY_PORT_DEFAULT = 8788;
@@ -36,6 +38,11 @@ export interface CampusOptions {
    * wrangler lets `.dev.vars` win over `--var`, so only names `.dev.vars` does not set work here.
    */
   worker_var_overrides?: Record<string, string>;
+  /**
+   * The demo school's hub: its port (0 = any free one), or null for none. Tests that run hubs of
+   * their own leave it null; `npm start` starts one on HUB_PORT.
+   */
+  hub_port?: number | null;
   /** The gateway's notification retry schedule; Alipay's real one by default. */
   notify_retry_schedule_ms?: readonly number[];
   /** Where the children's output goes (npm start prints it; tests keep it quiet). */
@@ -54,6 +61,8 @@ export interface Campus {
   gateway_config_path: string;
   state_dir: string;
   services: readonly Service[];
+  /** The demo school's hub, when one was asked for. */
+  hub: DemoHub | null;
   /** Stops every process, last started first. Safe to call more than once. */
   stop(): Promise<void>;
 }
@@ -67,6 +76,7 @@ interface StartContext {
   dev_vars_path?: string;
   gateway_url?: string;
   worker_url?: string;
+  hub?: DemoHub;
 }
 
 interface Step {
@@ -299,8 +309,31 @@ const seedStep: Step = {
   },
 };
 
-// Order matters: the gateway's address goes into .dev.vars before wrangler reads it.
-export const STEPS: readonly Step[] = [pwaStep, sandboxKeysStep, gatewayStep, devVarsStep, migrationsStep, workerStep, seedStep];
+/** The hub of the first demo school, registered at the Worker like an operator would. */
+const hubStep: Step = {
+  name: 'campus hub (demo school)',
+  async run(context) {
+    const port = context.options.hub_port ?? null;
+    if (port === null) return;
+    if (port !== 0 && (await portInUse(port))) {
+      throw new Error(`port ${port} is in use (the hub's); set HUB_PORT to another port, or HUB_PORT=off`);
+    }
+    const hub = await startDemoHub({
+      worker_url: need(context.worker_url, 'Worker URL'),
+      admin_token: need(context.keys, 'keys').admin_token,
+      school_id: DEMO_SCHOOLS[0]!.id,
+      dev_dir: context.options.dev_dir,
+      port,
+      echo: context.options.echo,
+    });
+    context.services.push(hub.service);
+    context.hub = hub;
+  },
+};
+
+// Order matters: the gateway's address goes into .dev.vars before wrangler reads it, and the
+// hub registers at a Worker whose demo school is already seeded.
+export const STEPS: readonly Step[] = [pwaStep, sandboxKeysStep, gatewayStep, devVarsStep, migrationsStep, workerStep, seedStep, hubStep];
 
 async function stopAll(services: Service[]): Promise<void> {
   // Last started first: the Worker goes before the gateway it talks to. Bounded by the list.
@@ -332,6 +365,7 @@ export async function startCampus(options: CampusOptions): Promise<Campus> {
     gateway_config_path: need(context.gateway_config_path, 'gateway config'),
     state_dir: options.state_dir,
     services: context.services,
+    hub: context.hub ?? null,
     stop: () => (stopping ??= stopAll(context.services)),
   };
 }
@@ -356,6 +390,9 @@ export function guide(campus: Campus): string {
     `  Simulated gateway      ${campus.gateway_url}  (plays Alipay and WeChat Pay: cashier pages, notifications)`,
     `  Admin token            ADMIN_TOKEN in ${dev_vars}  (Authorization: Bearer …)`,
     `  Local D1               ${campus.state_dir}`,
+    ...(campus.hub === null
+      ? []
+      : [`  Campus hub             ${campus.hub.hub_url}  (${campus.hub.hub_id}; terminal ${campus.hub.terminal_id}; /healthz, /metrics)`]),
     '',
     `Demo card: ${school.name} (${school.id}), card ${card.card_no}, holder ${card.holder_name}.`,
     '',
@@ -365,6 +402,12 @@ export function guide(campus: Campus): string {
     `  curl -s -X POST ${w}/api/v1/recharges -H 'content-type: application/json' -d '${topup}'`,
     '    → open its pay_url in a browser: the simulated cashier; pay (or cancel) there.',
     `  curl -s ${w}/api/v1/recharges/<order_id>      → "pending_claim" once the notification arrived`,
+    ...(campus.hub === null
+      ? []
+      : [
+          `  ${campus.hub.swipe_command(card.card_no)}   → swipe the card at a simulated POS: the top-up is loaded onto it`,
+          `  curl -s ${w}/api/v1/recharges/<order_id>      → "claimed" once the hub has sent the claim`,
+        ]),
     `  curl -s '${w}/cdn-cgi/handler/scheduled?cron=*/5+*+*+*+*'   → run the expiry cron now`,
     `  ${audit}   → check the ledger invariants`,
     '',
@@ -384,6 +427,7 @@ async function main(): Promise<void> {
   const options: CampusOptions = {
     worker_port: portFromEnv('PORT', WORKER_PORT_DEFAULT),
     gateway_port: portFromEnv('GATEWAY_PORT', GATEWAY_PORT_DEFAULT),
+    hub_port: process.env.HUB_PORT?.trim() === 'off' ? null : portFromEnv('HUB_PORT', DEMO_HUB_PORT_DEFAULT),
     state_dir: path.resolve(process.env.YIKATONG_STATE_DIR ?? DEFAULT_PERSIST_DIR),
     dev_dir: path.resolve(process.env.YIKATONG_DEV_DIR ?? REPO_ROOT),
     echo: (line) => console.log(line),

@@ -29,6 +29,7 @@ async function npmStart(ports: { worker: number; gateway: number }): Promise<{ s
       ...process.env,
       PORT: String(ports.worker),
       GATEWAY_PORT: String(ports.gateway),
+      HUB_PORT: '0',
       YIKATONG_STATE_DIR: path.join(work_dir, 'state'),
       YIKATONG_DEV_DIR: work_dir,
     },
@@ -42,6 +43,17 @@ async function npmStart(ports: { worker: number; gateway: number }): Promise<{ s
 function devVar(name: string): string | undefined {
   const text = readFileSync(path.join(work_dir, '.dev.vars'), 'utf8');
   return new RegExp(`^${name}="([^"]*)"$`, 'm').exec(text)?.[1];
+}
+
+/** Polls the order, bounded, until it reaches `status`. */
+async function waitForStatus(worker_url: string, order_id: string, status: string): Promise<void> {
+  let last = '';
+  for (let attempt = 0; attempt < 150; attempt++) {
+    last = ((await (await fetch(`${worker_url}/api/v1/recharges/${order_id}`)).json()) as { status: string }).status;
+    if (last === status) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`order ${order_id} stayed ${last}, never ${status}`);
 }
 
 async function expectRefused(url: string): Promise<void> {
@@ -71,11 +83,48 @@ describe('npm start', () => {
     const gateway_config = JSON.parse(readFileSync(path.join(work_dir, '.dev', 'gateway.json'), 'utf8'));
     expect(gateway_config.keys.admin_token).toBe(admin_token);
 
+    // What the guide says to try: pay for a top-up, then swipe the card at the demo hub.
+    const hub_url = /Campus hub\s+(http:\/\/\S+)/.exec(output)?.[1];
+    expect(hub_url).toBeDefined();
+    expect(output).toContain('npm run pos -- swipe 20230001');
+    const created = await fetch(`${first.worker_url}/api/v1/recharges`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ school_id: 'bjtu-weihai', name: '张三', card_no: '20230001', amount_fen: 10_000, channel: 'alipay', agree_terms: true }),
+    });
+    expect(created.status).toBe(201);
+    const { order_id, pay_url } = (await created.json()) as { order_id: string; pay_url: string };
+    expect((await fetch(pay_url)).status).toBe(200);
+    const paid = await fetch(`${first.gateway_url}/sim/alipay/trades/${order_id}/pay`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
+    expect(paid.status).toBe(200);
+    await waitForStatus(first.worker_url, order_id, 'pending_claim');
+    let swipe = '';
+    // The hub hears of the credit by push within about a second; a few tries cover a slow machine.
+    for (let attempt = 0; attempt < 20 && !swipe.includes('load offered'); attempt++) {
+      const result = spawnSync('npm', ['run', '--silent', 'pos', '--', 'swipe', '20230001'], {
+        cwd: REPO_ROOT,
+        env: { ...process.env, YIKATONG_DEV_DIR: work_dir },
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+      expect(result.status, result.stderr).toBe(0);
+      swipe = result.stdout;
+      if (!swipe.includes('load offered')) await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    expect(swipe).toContain('load offered: 100.00 yuan');
+    expect(swipe).toContain('hub: claim committed');
+    await waitForStatus(first.worker_url, order_id, 'claimed');
+
     await first.service.stop(20_000);
     expect(first.service.child.exitCode ?? first.service.child.signalCode).not.toBeNull();
     expect(first.service.output()).toContain('[start] stopped');
     await expectRefused(`${first.worker_url}/api/v1/schools`);
     await expectRefused(`${first.gateway_url}/sim/health`);
+    await expectRefused(`${hub_url}/healthz`);
 
     // Second start: a fixed gateway port this time. Same keys, .dev.vars follows the gateway,
     // seeding again changes nothing.
