@@ -145,7 +145,11 @@ describe('card token', () => {
     const body = (await (await lookup({ school_id, name: '张三', card_no: '20230001' })).json()) as CardLookupResponse;
     const res = await records(body.card_token);
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ records: [], month_totals: [] });
+    expect(await res.json()).toEqual({
+      records: [],
+      month_totals: [],
+      card: { kind: 'student', status: 'active', balance_fen: null, balance_as_of: null, pending_fen: 0 },
+    });
   });
 
   it('refuses tampered, foreign, expired and future tokens with card_token_invalid', async () => {
