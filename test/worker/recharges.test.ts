@@ -318,8 +318,11 @@ describe('GET /api/v1/recharges?card_token=', () => {
     await insertCredit(april, { state: 'pending' });
     await insertCredit(aprilClaimed, { state: 'claimed', claimed_at_ms: APRIL_EARLY_MS + 3_700_000, terminal_id: 'SHOP-1' });
     await insertCredit(aprilRefunded, { state: 'voided', voided_at_ms: APRIL_EARLY_MS + 9_500_000 });
+    await insertCredit(ancient, { state: 'claimed', claimed_at_ms: now_ms - 399 * 86_400_000 });
     // Another card's money never shows.
-    await insertOrder({ ...make(APRIL_EARLY_MS, 99_999, 'paid', { paid_at_ms: APRIL_EARLY_MS }), card_no: '20230001' });
+    const otherCard = { ...make(APRIL_EARLY_MS, 99_999, 'paid', { paid_at_ms: APRIL_EARLY_MS }), card_no: '20230001' };
+    await insertOrder(otherCard);
+    await insertCredit(otherCard, { state: 'pending' });
 
     const found = (await (await postFrom(uniqueIp(), '/api/v1/cards/lookup', { school_id, name: '孙月', card_no: '8001' })).json()) as CardLookupResponse;
     const res = await api(`/api/v1/recharges?card_token=${encodeURIComponent(found.card_token)}`);

@@ -13,6 +13,7 @@ import {
   type GreyRecordsResponse,
 } from '../../protocol/hub.ts';
 import type { AppEnv } from '../env.ts';
+import { hubs } from '../db/schema.ts';
 import { ApiError } from '../http/errors.ts';
 import { readJson, readQuery } from '../http/validate.ts';
 import { importHubPublicKey } from '../hub/auth.ts';
@@ -21,16 +22,8 @@ import { requestRefund } from '../ledger/refunds.ts';
 
 const HUBS_LIST_MAX = 200;
 
-interface HubRow {
-  id: string;
-  school_id: string;
-  public_key: string;
-  created_at_ms: number;
-  updated_at_ms: number;
-  last_seen_at_ms: number | null;
-  last_cursor: number | null;
-  sent_through_seq: number | null;
-}
+// Read with raw SQL (`SELECT *`), so the row is the table's own shape.
+type HubRow = typeof hubs.$inferSelect;
 
 function toAdminHub(row: HubRow): AdminHub {
   return {

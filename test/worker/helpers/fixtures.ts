@@ -107,7 +107,12 @@ export async function insertOrder(order: LedgerOrder): Promise<void> {
     .run();
 }
 
-/** The credit a paid order mints; claimed ones get a claim row at `terminal_id`. */
+/**
+ * The credit a paid order mints, with what the ledger's invariants require around it (every
+ * workerd test file ends with the audit): a claimed credit gets a claim from a hub registered
+ * for its school; a voided credit of an order still paid gets the refund waiting for the
+ * provider that explains it.
+ */
 export async function insertCredit(
   order: LedgerOrder,
   credit: { state: 'pending' | 'claimed' | 'voided'; claimed_at_ms?: number; terminal_id?: string; voided_at_ms?: number },
@@ -116,11 +121,24 @@ export async function insertCredit(
   const claim_id = credit.state === 'claimed' ? `K${order.order_id.slice(1)}` : null;
   const statements: D1PreparedStatement[] = [];
   if (claim_id !== null) {
+    const hub_id = `hub-${order.school_id}`.slice(0, 48);
     statements.push(
       env.DB.prepare(
+        `INSERT OR IGNORE INTO hubs (id, school_id, public_key, created_at_ms, updated_at_ms) VALUES (?, ?, 'fixture', 0, 0)`,
+      ).bind(hub_id, order.school_id),
+      env.DB.prepare(
         `INSERT INTO claims (id, school_id, card_no, hub_id, terminal_id, amount_fen, committed_at_ms, received_at_ms)
-         VALUES (?, ?, ?, 'hub-test', ?, ?, ?, ?)`,
-      ).bind(claim_id, order.school_id, order.card_no, credit.terminal_id ?? 'POS-1', order.amount_fen, credit.claimed_at_ms ?? 0, credit.claimed_at_ms ?? 0),
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ).bind(claim_id, order.school_id, order.card_no, hub_id, credit.terminal_id ?? 'POS-1', order.amount_fen, credit.claimed_at_ms ?? 0, credit.claimed_at_ms ?? 0),
+    );
+  }
+  if (credit.state === 'voided' && order.status === 'paid') {
+    const at_ms = credit.voided_at_ms ?? order.created_at_ms;
+    statements.push(
+      env.DB.prepare(
+        `INSERT INTO refunds (id, order_id, credit_id, school_id, amount_fen, state, route, created_at_ms, updated_at_ms, voided_at_ms)
+         VALUES (?, ?, ?, ?, ?, 'provider_pending', 'hub', ?, ?, ?)`,
+      ).bind(`R${order.order_id.slice(1)}`, order.order_id, credit_id, order.school_id, order.amount_fen, at_ms, at_ms, at_ms),
     );
   }
   statements.push(
