@@ -1,7 +1,8 @@
 // Amount: presets and a custom field, default 100.00, checked against the school's maximum.
 import { fenToYuan } from '../../../protocol/money.ts';
-import { AMOUNT_PRESETS_FEN, checkAmount } from '../form.ts';
+import { AMOUNT_PRESETS_FEN, checkAmount, type Checked } from '../form.ts';
 import { useI18n } from '../i18n.ts';
+import { ErrorText } from './common.tsx';
 
 export function AmountPicker(props: { text: string; onChange: (text: string) => void; max_amount_fen: number; touched: boolean }) {
   const { t } = useI18n();
@@ -58,5 +59,28 @@ export function ChannelPicker(props: { value: 'alipay' | 'wechat'; onChange: (ch
         ))}
       </div>
     </fieldset>
+  );
+}
+
+/** The end of both top-up forms: why paying is off while offline, the refusal, and 充值 ¥amount. */
+export function PayButton(props: { online: boolean; busy: boolean; failure: string | null; amount: Checked<number> }) {
+  const { t } = useI18n();
+  return (
+    <>
+      {!props.online ? (
+        <p class="note" id="pay-offline">
+          {t('pay_disabled_offline')}
+        </p>
+      ) : null}
+      <ErrorText code={props.failure} />
+      <button
+        type="submit"
+        class="button button-wide"
+        disabled={props.busy || !props.online}
+        aria-describedby={!props.online ? 'pay-offline' : undefined}
+      >
+        {props.busy ? t('submitting') : props.amount.ok ? `${t('submit')} ¥${fenToYuan(props.amount.value)}` : t('submit')}
+      </button>
+    </>
   );
 }

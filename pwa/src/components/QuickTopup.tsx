@@ -6,7 +6,7 @@ import type { Outcome } from '../data/actions.ts';
 import type { SavedCard } from '../data/db.ts';
 import { checkAmount } from '../form.ts';
 import { useI18n } from '../i18n.ts';
-import { AmountPicker, ChannelPicker } from './AmountPicker.tsx';
+import { AmountPicker, ChannelPicker, PayButton } from './AmountPicker.tsx';
 import { ErrorText, Link, Page } from './common.tsx';
 
 export function QuickTopup(props: {
@@ -66,15 +66,7 @@ export function QuickTopup(props: {
         <AmountPicker text={amountText} onChange={setAmountText} max_amount_fen={max_amount_fen} touched={submitted} />
         <ChannelPicker value={channel} onChange={setChannel} />
         <p class="muted small">{t('terms_agreed_before')} <Link href="/terms">{t('terms_link')}</Link></p>
-        {!props.online ? (
-          <p class="note" id="pay-offline">
-            {t('pay_disabled_offline')}
-          </p>
-        ) : null}
-        <ErrorText code={failure} />
-        <button type="submit" class="button button-wide" disabled={busy || !props.online} aria-describedby={!props.online ? 'pay-offline' : undefined}>
-          {busy ? t('submitting') : amount.ok ? `${t('submit')} ¥${fenToYuan(amount.value)}` : t('submit')}
-        </button>
+        <PayButton online={props.online} busy={busy} failure={failure} amount={amount} />
       </form>
     </Page>
   );

@@ -7,8 +7,8 @@ import { useEffect, useState } from 'preact/hooks';
 import type { NewCardTopup, Outcome } from '../data/actions.ts';
 import { checkAmount, checkCardNo, checkMobile, checkName } from '../form.ts';
 import { useI18n } from '../i18n.ts';
-import { AmountPicker, ChannelPicker } from './AmountPicker.tsx';
-import { ErrorText, Link, Page } from './common.tsx';
+import { AmountPicker, ChannelPicker, PayButton } from './AmountPicker.tsx';
+import { Link, Page } from './common.tsx';
 import { SchoolPicker } from './SchoolPicker.tsx';
 
 interface Draft {
@@ -227,15 +227,7 @@ export function TopupForm(props: {
           ) : null}
         </div>
 
-        {!props.online ? (
-          <p class="note" id="pay-offline">
-            {t('pay_disabled_offline')}
-          </p>
-        ) : null}
-        <ErrorText code={failure} />
-        <button type="submit" class="button button-wide" disabled={busy || !props.online} aria-describedby={!props.online ? 'pay-offline' : undefined}>
-          {busy ? t('submitting') : amount.ok ? `${t('submit')} ¥${fenToYuan(amount.value)}` : t('submit')}
-        </button>
+        <PayButton online={props.online} busy={busy} failure={failure} amount={amount} />
       </form>
     </Page>
   );
