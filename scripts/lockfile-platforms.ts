@@ -49,9 +49,11 @@ for (const [parent, entry] of Object.entries(packages)) {
     }
     const meta = platforms.get(name)!;
     const target = found === null ? `node_modules/${name}` : parent === '' ? `node_modules/${name}` : `${parent}/node_modules/${name}`;
+    // Fields in npm's own order, so a later `npm install` leaves the file as it is.
     packages[target] = {
       version: spec,
       cpu: meta.cpu,
+      ...(entry.dev === true ? { dev: true } : {}),
       ...(meta.libc === undefined ? {} : { libc: meta.libc }),
       license: meta.license,
       optional: true,
