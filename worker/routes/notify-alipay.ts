@@ -20,8 +20,7 @@ import { yuanToFen } from '../../protocol/money.ts';
 import { openDb, type Db } from '../db/client.ts';
 import { notifications, orders } from '../db/schema.ts';
 import type { AppEnv } from '../env.ts';
-import { ApiError } from '../http/errors.ts';
-import { readBodyText } from '../http/validate.ts';
+import { auditHeaders, readNotification } from '../http/notification.ts';
 import { applyClosed, applyPaid, recordRejected, type NotificationAudit } from '../ledger/payment.ts';
 import { pushAfterResponse } from '../hub/push.ts';
 import { alipayConfig, alipayPublicKey, type AlipayConfig } from '../pay/alipay.ts';
@@ -35,15 +34,6 @@ type Outcome = { kind: 'handled'; credited_school_id: string | null } | { kind: 
 
 function refused(status: ContentfulStatusCode, reason: string, order_id: string | null = null): Outcome {
   return { kind: 'refused', status, reason, order_id };
-}
-
-function auditHeaders(c: Context): string {
-  const kept: Record<string, string> = {};
-  for (const name of ['Content-Type', 'User-Agent']) {
-    const value = c.req.header(name);
-    if (value !== undefined) kept[name] = value.slice(0, 256);
-  }
-  return JSON.stringify(kept);
 }
 
 /** The form as a plain record; null when a name repeats (ambiguous: which value was signed?) or there are too many. */
@@ -120,17 +110,12 @@ function fail(c: Context, status: ContentfulStatusCode): Response {
 export const notifyAlipayRoutes = new Hono<AppEnv>().post('/', async (c) => {
   const now_ms = Date.now();
   const db = openDb(c.env.DB);
-  const headers = auditHeaders(c);
+  const headers = auditHeaders(c, ['Content-Type', 'User-Agent'], 256);
   try {
-    let body: string;
-    try {
-      body = await readBodyText(c, ALIPAY_NOTIFY_BODY_BYTES_MAX);
-    } catch (error) {
-      if (!(error instanceof ApiError)) throw error;
-      await recordRejected(db, { channel: 'alipay', headers, body: '' }, null, error.message, now_ms);
-      return fail(c, error.status);
-    }
-    const audit: NotificationAudit = { channel: 'alipay', headers, body };
+    const read = await readNotification(c, db, { channel: 'alipay', headers, body_bytes_max: ALIPAY_NOTIFY_BODY_BYTES_MAX, now_ms });
+    if (!read.ok) return fail(c, read.error.status);
+    const { audit } = read;
+    const body = audit.body;
     if (!/^application\/x-www-form-urlencoded\b/i.test(c.req.header('content-type') ?? '')) {
       await recordRejected(db, audit, null, 'not application/x-www-form-urlencoded', now_ms);
       return fail(c, 415);

@@ -24,8 +24,7 @@ import { openDb, type Db } from '../db/client.ts';
 import { orders } from '../db/schema.ts';
 import { eq } from 'drizzle-orm';
 import type { AppEnv } from '../env.ts';
-import { ApiError } from '../http/errors.ts';
-import { readBodyText } from '../http/validate.ts';
+import { auditHeaders, readNotification } from '../http/notification.ts';
 import { applyClosed, applyPaid, recordRejected, type NotificationAudit } from '../ledger/payment.ts';
 import { pushAfterResponse } from '../hub/push.ts';
 import { ProviderError } from '../pay/channel.ts';
@@ -45,15 +44,6 @@ function refused(status: ContentfulStatusCode, code: ErrorCode, reason: string, 
 }
 
 /** Only the headers a dispute needs, never cookies or anything a proxy added. */
-function auditHeaders(c: Context): string {
-  const kept: Record<string, string> = {};
-  for (const name of [...Object.values(WECHATPAY_HEADER), 'Content-Type', 'Request-ID']) {
-    const value = c.req.header(name);
-    if (value !== undefined) kept[name] = value.slice(0, 1024);
-  }
-  return JSON.stringify(kept);
-}
-
 function failBody(code: ErrorCode, message: string) {
   return { code: 'FAIL', message, error: { code, message } };
 }
@@ -146,18 +136,12 @@ async function handle(
 export const notifyWechatRoutes = new Hono<AppEnv>().post('/', async (c) => {
   const now_ms = Date.now();
   const db = openDb(c.env.DB);
-  const headers = auditHeaders(c);
+  const headers = auditHeaders(c, [...Object.values(WECHATPAY_HEADER), 'Content-Type', 'Request-ID'], 1024);
   try {
-    let body: string;
-    try {
-      // Read once, as text: the signature is over these exact bytes.
-      body = await readBodyText(c, WECHAT_NOTIFY_BODY_BYTES_MAX);
-    } catch (error) {
-      if (!(error instanceof ApiError)) throw error;
-      await recordRejected(db, { channel: 'wechat', headers, body: '' }, null, error.message, now_ms);
-      return c.json(failBody(error.code, error.message), error.status);
-    }
-    const audit: NotificationAudit = { channel: 'wechat', headers, body };
+    const read = await readNotification(c, db, { channel: 'wechat', headers, body_bytes_max: WECHAT_NOTIFY_BODY_BYTES_MAX, now_ms });
+    if (!read.ok) return c.json(failBody(read.error.code, read.error.message), read.error.status);
+    const { audit } = read;
+    const body = audit.body;
     let keys: WechatNotifyKeys;
     try {
       keys = await wechatNotifyKeys(c.env);
