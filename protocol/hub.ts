@@ -56,6 +56,9 @@ export type HubChange =
       card_no: string;
       status: (typeof CARD_STATUSES)[number];
       card_kind: (typeof CARD_KINDS)[number];
+      /** The chip's application serial number (16 upper-case hex), from which the hub derives
+       * the card's keys; null when the registry has none: such a card is never offered a load. */
+      asn: string | null;
     };
 
 export interface ChangesResponse {
@@ -75,15 +78,31 @@ export const changesQuery = z.object({
   limit: z.coerce.number().int().min(1).max(CHANGES_LIMIT_MAX).default(CHANGES_LIMIT_DEFAULT),
 });
 
+/**
+ * What proves the card wrote a claim (DESIGN section 3, invariant 7): its TAC from CREDIT FOR
+ * LOAD (`tac`), the TAC read back with GET TRANSACTION PROVE (`prove`), or the card's
+ * MAC1-verified online serial seen past the load's at its next load (`serial`).
+ */
+export const claimProof = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('tac'), tac: z.string().regex(/^[0-9A-F]{8}$/) }),
+  z.strictObject({ kind: z.literal('prove'), tac: z.string().regex(/^[0-9A-F]{8}$/) }),
+  z.strictObject({ kind: z.literal('serial'), online_serial_seen: z.number().int().min(1).max(0xffff) }),
+]);
+export type ClaimProof = z.infer<typeof claimProof>;
+
 export const hubClaim = z.strictObject({
   claim_id: id,
   card_no: cardNo,
   terminal_id: id,
+  /** The 6 bytes the card saw as terminal id (12 upper-case hex), part of MAC2 and the TAC. */
+  card_terminal_id: z.string().regex(/^[0-9A-F]{12}$/),
   amount_fen: fen.min(1),
   credit_ids: z.array(id).min(1).max(CLAIM_CREDITS_MAX),
   balance_after_fen: fen,
-  load_counter_after: z.number().int().min(0),
+  /** The card's online serial after the load (the serial before it + 1). */
+  online_serial_after: z.number().int().min(1).max(0xffff),
   committed_at_ms: ms,
+  proof: claimProof,
 });
 export type HubClaim = z.infer<typeof hubClaim>;
 export const claimsRequest = z.strictObject({ claims: z.array(hubClaim).min(1).max(CLAIMS_BATCH_MAX) });
@@ -106,7 +125,7 @@ export interface VoidsResponse {
 export const cardReport = z.strictObject({
   card_no: cardNo,
   balance_fen: fen,
-  load_counter: z.number().int().min(0),
+  online_serial: z.number().int().min(0).max(0xffff),
   seen_at_ms: ms,
 });
 export const GREY_RECORDS_BATCH_MAX = 500;
@@ -122,7 +141,7 @@ export const greyRecord = z.strictObject({
   terminal_id: id,
   amount_fen: fen.min(1),
   credit_ids: z.array(id).min(1).max(CLAIM_CREDITS_MAX),
-  load_counter_after: z.number().int().min(0),
+  online_serial_after: z.number().int().min(1).max(0xffff),
   reserved_at_ms: ms,
   status: z.enum(['open', 'resolved']).default('open'),
 });
@@ -210,7 +229,7 @@ export interface GreyRecordView {
   terminal_id: string;
   amount_fen: number;
   credit_ids: string[];
-  load_counter_after: number;
+  online_serial_after: number;
   reserved_at_ms: number;
   status: 'open' | 'resolved';
   reported_at_ms: number;
