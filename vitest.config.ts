@@ -31,7 +31,7 @@ export default defineConfig({
       {
         test: {
           name: 'node',
-          include: ['test/{sim,e2e,hub,pwa,scripts}/**/*.test.ts'],
+          include: ['test/{protocol,sim,e2e,hub,pwa,scripts}/**/*.test.ts'],
           environment: 'node',
           testTimeout: 60_000,
           hookTimeout: 120_000,
