@@ -7,6 +7,8 @@ export interface HubConfig {
   worker_url: string | null;
   hub_id: string;
   key_file: string;
+  /** The school's card master keys (`npm run hub -- card-keys init` writes them). */
+  card_keys_file: string;
   db_path: string;
   listen_host: string;
   listen_port: number;
@@ -46,7 +48,7 @@ function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): nu
 }
 
 /** `needs` says which parts the command uses: `keygen` needs no database, `terminal` no Worker. */
-export function loadConfig(env: NodeJS.ProcessEnv, needs: { worker: boolean; key: boolean; db: boolean }): HubConfig {
+export function loadConfig(env: NodeJS.ProcessEnv, needs: { worker: boolean; key: boolean; db: boolean; card_keys?: boolean }): HubConfig {
   let worker_url: string | null = null;
   if (needs.worker) {
     const text = required(env, 'HUB_WORKER_URL', 'the Worker origin, for example https://yikatong.example.edu.cn');
@@ -62,12 +64,14 @@ export function loadConfig(env: NodeJS.ProcessEnv, needs: { worker: boolean; key
   const hub_id = needs.worker ? required(env, 'HUB_ID', 'the id this hub was registered with at the Worker') : (env.HUB_ID ?? '');
   if (needs.worker && !HUB_ID_PATTERN.test(hub_id)) throw new ConfigError(`HUB_ID must match ${HUB_ID_PATTERN}, got "${hub_id}"`);
   const key_file = needs.key ? required(env, 'HUB_KEY_FILE', 'path of the PKCS#8 PEM private key (`npm run hub -- keygen` writes it)') : (env.HUB_KEY_FILE ?? '');
+  const card_keys_file = needs.card_keys === true ? required(env, 'HUB_CARD_KEYS_FILE', 'path of the card master keys JSON (`npm run hub -- card-keys init` writes it)') : (env.HUB_CARD_KEYS_FILE ?? '');
   const db_path = needs.db ? required(env, 'HUB_DB', 'path of the hub SQLite file, for example /var/lib/yikatong-hub/hub.db') : (env.HUB_DB ?? '');
   const { host, port } = parseListen(env.HUB_LISTEN ?? HUB_LISTEN_DEFAULT);
   return {
     worker_url,
     hub_id,
     key_file,
+    card_keys_file,
     db_path,
     listen_host: host,
     listen_port: port,

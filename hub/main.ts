@@ -4,17 +4,17 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { HUB_PUSH_PATH } from '../protocol/hub.ts';
-import { buildHubApp } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
+import { CARD_KEY_VERSION_DEFAULT, CardKeysError, initCardKeysFile } from './keys/file.ts';
 import { jsonLogger } from './log.ts';
-import { listen } from './server.ts';
 import { openDatabase } from './store/schema.ts';
 import { generateHubKeyPair, loadSigner, publicKeyOfFile } from './sync/signer.ts';
 
 const USAGE = `usage: npm run hub -- keygen [--force | --print]
        npm run hub -- terminal add <terminal_id>
+       npm run hub -- card-keys init
        npm run hub -- start
-environment: HUB_WORKER_URL, HUB_ID, HUB_KEY_FILE, HUB_DB, HUB_LISTEN (host:port, default 0.0.0.0:7700)`;
+environment: HUB_WORKER_URL, HUB_ID, HUB_KEY_FILE, HUB_CARD_KEYS_FILE, HUB_DB, HUB_LISTEN (host:port, default 0.0.0.0:7700)`;
 
 const TERMINAL_ID_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
 
@@ -51,7 +51,21 @@ function terminalAdd(args: string[]): void {
   process.stdout.write(`terminal ${id} registered in ${config.db_path}; its key (64 hex):\n${key_hex}\n`);
 }
 
+function cardKeysInit(): void {
+  const config = loadConfig(process.env, { worker: false, key: false, db: false, card_keys: true });
+  try {
+    initCardKeysFile(config.card_keys_file, { key_version: CARD_KEY_VERSION_DEFAULT });
+  } catch (error) {
+    if (error instanceof CardKeysError) throw new ConfigError(error.message);
+    throw error;
+  }
+  // The keys stay in the file: personalise cards from it, never from this output.
+  process.stdout.write(`card master keys (key_version ${CARD_KEY_VERSION_DEFAULT}) written to ${config.card_keys_file} (mode 0600)\n`);
+}
+
 async function start(): Promise<void> {
+  // Loaded here, not at the top: the key and terminal commands need none of the service.
+  const [{ buildHubApp }, { listen }] = await Promise.all([import('./app.ts'), import('./server.ts')]);
   const config = loadConfig(process.env, { worker: true, key: true, db: true });
   const log = jsonLogger({ quiet_below: (process.env.HUB_LOG_LEVEL as 'info' | undefined) ?? 'info' });
   const signer = await loadSigner(config.hub_id, config.key_file);
@@ -84,6 +98,7 @@ async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === 'keygen') return keygen(rest);
   if (command === 'terminal' && rest[0] === 'add') return terminalAdd(rest.slice(1));
+  if (command === 'card-keys' && rest[0] === 'init') return cardKeysInit();
   if (command === 'start') return start();
   throw new ConfigError(USAGE);
 }
