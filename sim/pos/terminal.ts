@@ -229,7 +229,8 @@ export class Terminal {
   // ---- the three requests --------------------------------------------------------------
 
   swipeBody(card_no: string, chip: { balance_fen: number; online_serial: number }): string {
-    return JSON.stringify({ terminal_id: this.terminal_id, txn_seq: this.nextTxnSeq(), card_no, chip });
+    const state = { balance_fen: chip.balance_fen, online_serial: chip.online_serial };
+    return JSON.stringify({ terminal_id: this.terminal_id, txn_seq: this.nextTxnSeq(), card_no, chip: state });
   }
 
   swipe(card_no: string, chip: { balance_fen: number; online_serial: number }): Promise<SwipeResponse> {
