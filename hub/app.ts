@@ -3,7 +3,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HubConfig } from './config.ts';
 import { sendError, sendJson } from './http.ts';
-import { HubLedger } from './ledger.ts';
+import type { CardKeyStore } from './keys/store.ts';
+import { HubLedger } from './ledger/index.ts';
 import type { Logger } from './log.ts';
 import { HubMetrics } from './ops/metrics.ts';
 import { handleOps } from './ops/routes.ts';
@@ -30,6 +31,8 @@ export interface HubAppOptions {
   log: Logger;
   push_path: string;
   backoff_max_ms: number;
+  /** The school's card keys (hub/keys/): MAC1 verified, MAC2 made, TAC verified. */
+  keys: CardKeyStore;
 }
 
 export function buildHubApp(options: HubAppOptions): HubApp {
@@ -39,8 +42,9 @@ export function buildHubApp(options: HubAppOptions): HubApp {
   let sync: SyncClient | null = null;
   const ledger = new HubLedger(db, {
     write_window_ms: config.write_window_ms,
+    purse_limit_fen: config.purse_limit_fen,
     now_ms: Date.now,
-    on_reserved: (reserved_at_ms) => sync?.scheduleGrey(reserved_at_ms),
+    on_reserved: (reserved_at_ms: number) => sync?.scheduleGrey(reserved_at_ms),
   });
   const group = new GroupCommit(db, {
     ops_per_batch_max: OPS_PER_BATCH_MAX,
@@ -68,8 +72,8 @@ export function buildHubApp(options: HubAppOptions): HubApp {
       },
     });
   }
-  const deps = { ledger, group, metrics, now_ms: Date.now };
-  const ops = { ledger, group, metrics, sync, grey_after_ms: config.grey_after_ms, started_at_ms: Date.now() };
+  const deps = { ledger, group, keys: options.keys, metrics, now_ms: Date.now };
+  const ops = { ledger, group, metrics, sync, grey_after_ms: config.grey_after_ms, operator_token: config.operator_token, started_at_ms: Date.now() };
   log.log('info', 'hub store open', { db: config.db_path, cursor: ledger.cursor, ...ledger.counts() });
 
   return {

@@ -1,7 +1,8 @@
 // The hub's configuration (DESIGN section 6 names), validated once at start with errors that
 // say which variable is wrong and how to fix it.
 import { HUB_ID_PATTERN } from '../protocol/hub.ts';
-import { WRITE_WINDOW_MS_DEFAULT } from '../protocol/pos.ts';
+import { CARD_KINDS, type CardKind } from '../protocol/card.ts';
+import { PURSE_BALANCE_FEN_MAX, PURSE_LIMIT_FEN_DEFAULT, WRITE_WINDOW_MS_DEFAULT } from '../protocol/pos.ts';
 
 export interface HubConfig {
   worker_url: string | null;
@@ -10,6 +11,9 @@ export interface HubConfig {
   /** The school's card master keys (`npm run hub -- card-keys init` writes them). */
   card_keys_file: string;
   db_path: string;
+  /** Bearer token for /grey-records; null: that page answers on loopback connections only. */
+  operator_token: string | null;
+  purse_limit_fen: Record<CardKind, number>;
   listen_host: string;
   listen_port: number;
   write_window_ms: number;
@@ -47,6 +51,25 @@ function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): nu
   return value;
 }
 
+/**
+ * `HUB_PURSE_LIMITS`: the school's purse limit per card kind in fen, as `kind=fen` pairs
+ * (`student=100000,staff=200000`); kinds not named keep PURSE_LIMIT_FEN_DEFAULT (1,000.00 yuan).
+ */
+export function parsePurseLimits(text: string | undefined): Record<CardKind, number> {
+  const limits = Object.fromEntries(CARD_KINDS.map((kind) => [kind, PURSE_LIMIT_FEN_DEFAULT])) as Record<CardKind, number>;
+  if (text === undefined || text.trim() === '') return limits;
+  for (const pair of text.split(',')) {
+    const match = /^\s*([a-z]+)\s*=\s*([0-9]{1,10})\s*$/.exec(pair);
+    const kind = match?.[1] as CardKind | undefined;
+    const fen = Number(match?.[2]);
+    if (match === null || !CARD_KINDS.includes(kind!) || !(fen >= 1 && fen <= PURSE_BALANCE_FEN_MAX)) {
+      throw new ConfigError(`HUB_PURSE_LIMITS must be kind=fen pairs (kinds ${CARD_KINDS.join(', ')}; 1 to ${PURSE_BALANCE_FEN_MAX} fen), got "${text}"`);
+    }
+    limits[kind!] = fen;
+  }
+  return limits;
+}
+
 /** `needs` says which parts the command uses: `keygen` needs no database, `terminal` no Worker. */
 export function loadConfig(env: NodeJS.ProcessEnv, needs: { worker: boolean; key: boolean; db: boolean; card_keys?: boolean }): HubConfig {
   let worker_url: string | null = null;
@@ -66,13 +89,17 @@ export function loadConfig(env: NodeJS.ProcessEnv, needs: { worker: boolean; key
   const key_file = needs.key ? required(env, 'HUB_KEY_FILE', 'path of the PKCS#8 PEM private key (`npm run hub -- keygen` writes it)') : (env.HUB_KEY_FILE ?? '');
   const card_keys_file = needs.card_keys === true ? required(env, 'HUB_CARD_KEYS_FILE', 'path of the card master keys JSON (`npm run hub -- card-keys init` writes it)') : (env.HUB_CARD_KEYS_FILE ?? '');
   const db_path = needs.db ? required(env, 'HUB_DB', 'path of the hub SQLite file, for example /var/lib/yikatong-hub/hub.db') : (env.HUB_DB ?? '');
+  const operator_token = env.HUB_OPERATOR_TOKEN?.trim() || null;
+  if (operator_token !== null && operator_token.length < 16) throw new ConfigError('HUB_OPERATOR_TOKEN must be at least 16 characters');
   const { host, port } = parseListen(env.HUB_LISTEN ?? HUB_LISTEN_DEFAULT);
   return {
     worker_url,
     hub_id,
     key_file,
-    card_keys_file,
     db_path,
+    card_keys_file,
+    operator_token,
+    purse_limit_fen: parsePurseLimits(env.HUB_PURSE_LIMITS),
     listen_host: host,
     listen_port: port,
     write_window_ms: positiveInt(env, 'HUB_WRITE_WINDOW_MS', WRITE_WINDOW_MS_DEFAULT),

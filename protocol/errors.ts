@@ -35,6 +35,15 @@ export const ERROR_CODES = [
   'claim_not_found',
   'claim_conflict',
   'txn_seq_replayed',
+  // POS v2 loads (DESIGN section 6): the card's own evidence refused or in doubt.
+  'mac1_invalid',
+  'asn_mismatch',
+  'card_keys_unsupported',
+  'tac_invalid',
+  'offer_changed',
+  'card_busy',
+  'card_frozen',
+  'serial_exhausted',
   // The hub push channel is a WebSocket: a plain GET of it gets 426.
   'upgrade_required',
   'hub_not_found',

@@ -19,14 +19,14 @@ class Histogram {
   }
 }
 
-export type PosRoute = 'swipe' | 'commit' | 'abort';
+export type PosRoute = 'swipe' | 'load' | 'commit';
 
 export class HubMetrics {
   readonly swipes = new Map<string, number>();
   readonly commits = new Map<string, number>();
-  readonly aborts = new Map<string, number>();
+  readonly loads = new Map<string, number>();
   readonly refusals = new Map<string, number>();
-  readonly latency = { swipe: new Histogram(), commit: new Histogram(), abort: new Histogram() };
+  readonly latency = { swipe: new Histogram(), load: new Histogram(), commit: new Histogram() };
   group_commits = 0;
   group_commit_ops = 0;
   sync_pulls = 0;
@@ -44,8 +44,8 @@ export class HubMetrics {
       for (const [value, n] of map) out.push(`${name}{${label}="${value}"} ${n}`);
     };
     counter('hub_swipes_total', 'POS swipes answered, by outcome.', 'result', this.swipes);
+    counter('hub_loads_total', 'POS loads answered, by outcome (reserved: MAC2 released).', 'result', this.loads);
     counter('hub_commits_total', 'POS commits answered, by outcome.', 'result', this.commits);
-    counter('hub_aborts_total', 'POS aborts answered, by outcome.', 'result', this.aborts);
     counter('hub_pos_refusals_total', 'POS requests refused, by error code.', 'code', this.refusals);
     out.push('# HELP hub_pos_request_duration_seconds POS request latency, body read to answer.');
     out.push('# TYPE hub_pos_request_duration_seconds histogram');

@@ -1,7 +1,11 @@
 // Operations endpoints: /healthz (sync lag, outbox depth, last contact), /metrics
-// (Prometheus), /grey-records (uncertain loads for the card office).
+// (Prometheus), /grey-records (uncertain loads for the card office). The first two say nothing
+// about any card and stay open on the LAN; grey records name cards, so they need the operator
+// token, or, when none is configured, a connection on a loopback address.
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { HubLedger } from '../ledger.ts';
+import { isIP } from 'node:net';
+import type { HubLedger } from '../ledger/index.ts';
 import { sendError, sendJson, sendText } from '../http.ts';
 import type { SyncClient } from '../sync/client.ts';
 import type { HubMetrics } from './metrics.ts';
@@ -13,7 +17,31 @@ export interface OpsDeps {
   metrics: HubMetrics;
   sync: SyncClient | null;
   grey_after_ms: number;
+  operator_token: string | null;
   started_at_ms: number;
+}
+
+function isLoopback(address: string | undefined): boolean {
+  if (address === undefined || isIP(address) === 0) return false;
+  return address === '::1' || /^(::ffff:)?127\./.test(address);
+}
+
+function sha256(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+/** Null when the request may read grey records; else the refusal. */
+function operatorRefusal(deps: OpsDeps, req: IncomingMessage): { status: 401 | 403; message: string } | null {
+  if (deps.operator_token === null) {
+    // The local address is loopback only for a connection from this machine.
+    return isLoopback(req.socket.localAddress) ? null : { status: 403, message: 'grey records are served on loopback only unless HUB_OPERATOR_TOKEN is set' };
+  }
+  const given = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+  // Hashes of equal length, so the comparison takes the same time whatever was sent.
+  if (given === undefined || !timingSafeEqual(sha256(given), sha256(deps.operator_token))) {
+    return { status: 401, message: 'send Authorization: Bearer <HUB_OPERATOR_TOKEN>' };
+  }
+  return null;
 }
 
 const GREY_RECORDS_MAX = 1000;
@@ -44,6 +72,11 @@ export function handleOps(deps: OpsDeps, req: IncomingMessage, res: ServerRespon
   if (path === '/healthz') {
     sendJson(res, 200, health(deps));
   } else if (path === '/grey-records') {
+    const refusal = operatorRefusal(deps, req);
+    if (refusal !== null) {
+      sendError(res, refusal.status, refusal.status === 401 ? 'unauthorized' : 'forbidden', refusal.message);
+      return true;
+    }
     sendJson(res, 200, { records: deps.ledger.greyRecords(deps.grey_after_ms, GREY_RECORDS_MAX) });
   } else {
     const h = health(deps);
@@ -52,7 +85,7 @@ export function handleOps(deps: OpsDeps, req: IncomingMessage, res: ServerRespon
       hub_sync_lag_seconds: { help: 'Seconds since the hub last caught up with the changes feed (-1: never).', value: h.sync_lag_ms === null ? -1 : h.sync_lag_ms / 1000 },
       hub_last_contact_age_seconds: { help: 'Seconds since the Worker last answered (-1: never).', value: h.last_contact_at_ms === null ? -1 : (Date.now() - h.last_contact_at_ms) / 1000 },
       hub_pending_credits: { help: 'Credits offerable at the next swipe of their card.', value: h.pending_credits },
-      hub_open_claims: { help: 'Reservations waiting for a commit, an abort or the next swipe.', value: h.open_claims },
+      hub_open_claims: { help: 'Reservations whose MAC2 is out, waiting for the card\'s TAC, prove or next load.', value: h.open_claims },
       hub_cards: { help: 'Cards known to the hub.', value: h.cards },
       hub_push_connected: { help: '1 while the push channel is open.', value: h.push_connected ? 1 : 0 },
       process_resident_memory_bytes: { help: 'Resident set size.', value: process.memoryUsage.rss() },

@@ -1,20 +1,30 @@
-// The POS API (DESIGN section 6; hub/openapi.yaml): swipe, commit, abort. Refusals of bad
-// input are answered at once and change nothing; every answer that depends on state goes
-// through the group commit, so it is sent only after what it promises is on disk.
+// The POS API v2 (DESIGN section 6; hub/openapi.yaml): swipe, load, commit. Refusals of bad
+// input are answered at once and change nothing. A swipe is read-only and answered from
+// memory; a load's MAC2 and a commit's answer go through the group commit, so they are sent
+// only after what they promise is on disk.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { z } from 'zod';
-import { abortRequest, commitRequest, POS_BODY_BYTES_MAX, swipeRequest } from '../../protocol/pos.ts';
-import type { Outcome, HubLedger } from '../ledger.ts';
-import { HttpError, readBody, sendError, sendJson } from '../http.ts';
+import {
+  commitRequest,
+  loadRequest,
+  POS_BODY_BYTES_MAX,
+  POS_COMMIT_PATH_PATTERN,
+  POS_PATH_LOADS,
+  POS_PATH_SWIPE,
+  PURSE_BALANCE_FEN_MAX,
+  swipeRequest,
+} from '../../protocol/pos.ts';
+import type { CardKeyStore } from '../keys/store.ts';
+import type { HubLedger, Outcome } from '../ledger/index.ts';
+import { HttpError, readBody } from '../http.ts';
 import type { HubMetrics, PosRoute } from '../ops/metrics.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
-import { authenticateTerminal } from './auth.ts';
-
-const CLAIM_PATH = /^\/pos\/v1\/claims\/([A-Za-z0-9_-]{1,64})\/(commit|abort)$/;
+import { authenticateTerminal, sendPos, sendPosError, type AuthenticatedTerminal } from './auth.ts';
 
 export interface PosDeps {
   ledger: HubLedger;
   group: GroupCommit;
+  keys: CardKeyStore;
   metrics: HubMetrics;
   now_ms: () => number;
 }
@@ -39,53 +49,66 @@ export function isPosPath(path: string): boolean {
   return path.startsWith('/pos/');
 }
 
+function routeOf(path: string): { route: PosRoute; claim_id: string } | null {
+  if (path === POS_PATH_SWIPE) return { route: 'swipe', claim_id: '' };
+  if (path === POS_PATH_LOADS) return { route: 'load', claim_id: '' };
+  const match = POS_COMMIT_PATH_PATTERN.exec(path);
+  return match === null ? null : { route: 'commit', claim_id: match[1]! };
+}
+
+function sameTerminal(body_terminal_id: string, terminal: AuthenticatedTerminal): void {
+  if (body_terminal_id !== terminal.terminal_id) throw new HttpError(403, 'forbidden', 'terminal_id differs from the signing terminal');
+}
+
+/** A replay is refused before the key store (perhaps an HSM) spends a call on it. */
+function fresh(deps: PosDeps, request: { terminal_id: string; txn_seq: number }): void {
+  if (!deps.ledger.txnSeqFresh(request.terminal_id, request.txn_seq)) throw new HttpError(409, 'txn_seq_replayed', `txn_seq ${request.txn_seq} was already used`);
+}
+
 export async function handlePos(deps: PosDeps, req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
   const started_ms = performance.now();
-  let route: PosRoute | null = null;
-  let claim_id = '';
-  if (path === '/pos/v1/swipe') route = 'swipe';
-  else {
-    const match = CLAIM_PATH.exec(path);
-    if (match !== null) {
-      claim_id = match[1]!;
-      route = match[2] as PosRoute;
-    }
-  }
+  const target = routeOf(path);
+  let terminal: AuthenticatedTerminal | null = null;
   try {
-    if (route === null) throw new HttpError(404, 'not_found', `no route ${req.method} ${path}`);
+    if (target === null) throw new HttpError(404, 'not_found', `no route ${req.method} ${path}`);
     if (req.method !== 'POST') throw new HttpError(405, 'method_not_allowed', `${path} takes POST`);
     if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) {
       throw new HttpError(415, 'unsupported_media_type', 'send the body as application/json');
     }
     const body = await readBody(req, POS_BODY_BYTES_MAX);
-    const terminal_id = authenticateTerminal(req, body, (id, reload) => deps.ledger.terminalKey(id, reload), deps.now_ms());
+    terminal = authenticateTerminal(req, path, body, (id, reload) => deps.ledger.terminal(id, reload), deps.now_ms());
     let outcome: Outcome<unknown>;
-    if (route === 'swipe') {
+    if (target.route === 'swipe') {
       const request = parse(swipeRequest, body);
-      if (request.terminal_id !== terminal_id) throw new HttpError(403, 'forbidden', 'terminal_id differs from the signing terminal');
-      outcome = await deps.group.run(() => deps.ledger.swipe(request));
-      if (outcome.ok) {
-        const load = (outcome.value as { load: unknown }).load;
-        deps.metrics.count(deps.metrics.swipes, load === null ? 'no_load' : 'load');
+      sameTerminal(request.terminal_id, terminal);
+      const answer = deps.ledger.swipe(request);
+      // Read-only: answered now; the txn_seq and the chip report ride the next group commit.
+      if (answer.ok) void deps.group.run(() => deps.ledger.recordSwipe(request));
+      outcome = answer;
+      if (answer.ok) deps.metrics.count(deps.metrics.swipes, answer.value.settle !== null ? 'settle' : answer.value.offer_fen > 0 ? 'offer' : 'no_offer');
+    } else if (target.route === 'load') {
+      const request = parse(loadRequest, body);
+      sameTerminal(request.terminal_id, terminal);
+      if (request.init.balance_fen + request.amount_fen > PURSE_BALANCE_FEN_MAX) {
+        throw new HttpError(400, 'amount_out_of_range', `balance ${request.init.balance_fen} + amount ${request.amount_fen} exceeds the purse's 4 bytes`);
       }
-    } else if (route === 'commit') {
-      const request = parse(commitRequest, body);
-      if (request.terminal_id !== terminal_id) throw new HttpError(403, 'forbidden', 'terminal_id differs from the signing terminal');
-      outcome = await deps.group.run(() => deps.ledger.commit(claim_id, terminal_id, request.chip));
-      deps.metrics.count(deps.metrics.commits, outcome.ok ? 'committed' : outcome.code);
+      fresh(deps, request);
+      outcome = await deps.ledger.load(deps.keys, deps.group, request);
+      deps.metrics.count(deps.metrics.loads, outcome.ok ? 'reserved' : outcome.code);
     } else {
-      const request = parse(abortRequest, body);
-      if (request.terminal_id !== terminal_id) throw new HttpError(403, 'forbidden', 'terminal_id differs from the signing terminal');
-      outcome = await deps.group.run(() => deps.ledger.abort(claim_id, terminal_id));
-      deps.metrics.count(deps.metrics.aborts, outcome.ok ? 'aborted' : outcome.code);
+      const request = parse(commitRequest, body);
+      sameTerminal(request.terminal_id, terminal);
+      fresh(deps, request);
+      outcome = await deps.ledger.commit(deps.keys, deps.group, target.claim_id, request);
+      deps.metrics.count(deps.metrics.commits, outcome.ok ? `committed_${request.proof}` : outcome.code);
     }
     if (!outcome.ok) throw new HttpError(outcome.status, outcome.code, outcome.message);
-    sendJson(res, 200, outcome.value);
+    sendPos(res, terminal, 200, outcome.value);
   } catch (error) {
     if (!(error instanceof HttpError)) throw error;
     deps.metrics.count(deps.metrics.refusals, error.code);
-    sendError(res, error.status, error.code, error.message);
+    sendPosError(res, terminal, error.status, error.code, error.message);
   } finally {
-    if (route !== null) deps.metrics.latency[route].observe((performance.now() - started_ms) / 1000);
+    if (target !== null) deps.metrics.latency[target.route].observe((performance.now() - started_ms) / 1000);
   }
 }

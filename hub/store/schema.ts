@@ -1,16 +1,23 @@
-// The hub's durable store (node:sqlite, WAL). Everything a swipe, a commit or a sync changes
-// is here before it is answered; the in-memory index is only a cache rebuilt from it at start.
+// The hub's durable store (node:sqlite, WAL). Everything a load, a commit or a sync changes is
+// here before it is answered; the in-memory index is only a cache rebuilt from it at start.
 import { DatabaseSync } from 'node:sqlite';
 
-const SCHEMA_VERSION = 1;
+// 2: POS v2 (PBOC loads: cards carry their asn, reservations their MAC1 session, terminals
+// their card_terminal_id). Nothing ran v1 in production, so a v1 store is refused, not migrated.
+export const SCHEMA_VERSION = 2;
 
 const DDL = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
 
+-- last_online_serial: the card's online serial after the last load this hub committed; a
+-- MAC1-verified serial ahead of it means loads this hub forgot (a restored store): frozen = 1.
 CREATE TABLE IF NOT EXISTS cards (
   card_no TEXT PRIMARY KEY,
   status TEXT NOT NULL CHECK (status IN ('active','lost','frozen','closed')),
   kind TEXT NOT NULL,
+  asn TEXT CHECK (asn IS NULL OR (length(asn) = 16 AND asn NOT GLOB '*[^0-9A-F]*')),
+  last_online_serial INTEGER CHECK (last_online_serial BETWEEN 0 AND 65535),
+  frozen INTEGER NOT NULL DEFAULT 0 CHECK (frozen IN (0,1)),
   updated_seq INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
 
@@ -22,7 +29,7 @@ CREATE TABLE IF NOT EXISTS credits (
   amount_fen INTEGER NOT NULL CHECK (amount_fen > 0),
   state TEXT NOT NULL CHECK (state IN ('pending','reserved','claimed','voided')),
   claim_id TEXT,
-  -- A void request arrived while the credit was reserved: answered when the claim resolves.
+  -- A void request arrived while the credit was reserved: answered when the claim settles.
   void_requested INTEGER NOT NULL DEFAULT 0 CHECK (void_requested IN (0,1)),
   created_at_ms INTEGER NOT NULL,
   received_seq INTEGER NOT NULL,
@@ -30,25 +37,35 @@ CREATE TABLE IF NOT EXISTS credits (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS credits_pending ON credits(card_no) WHERE state = 'pending';
 
--- One row per load offered. open → committed (card written) | aborted (terminal said the
--- write failed) | released (the card's load counter said it was not written).
+-- One row per MAC2 released. open → committed (the card's TAC, its transaction prove, or its
+-- serial seen past the load) | released (the card's MAC1-verified serial said not written).
 CREATE TABLE IF NOT EXISTS claims (
   claim_id TEXT PRIMARY KEY,
   card_no TEXT NOT NULL,
+  asn TEXT NOT NULL,
+  key_version INTEGER NOT NULL,
   terminal_id TEXT NOT NULL,
+  card_terminal_id TEXT NOT NULL,
   amount_fen INTEGER NOT NULL CHECK (amount_fen > 0),
   credit_ids TEXT NOT NULL,
-  balance_before_fen INTEGER NOT NULL,
-  load_counter_before INTEGER NOT NULL,
-  balance_after_fen INTEGER NOT NULL,
-  load_counter_after INTEGER NOT NULL,
-  state TEXT NOT NULL CHECK (state IN ('open','committed','aborted','released')),
+  balance_before_fen INTEGER NOT NULL CHECK (balance_before_fen BETWEEN 0 AND 4294967295),
+  online_serial_before INTEGER NOT NULL CHECK (online_serial_before BETWEEN 0 AND 65534),
+  balance_after_fen INTEGER NOT NULL CHECK (balance_after_fen BETWEEN 1 AND 4294967295),
+  random TEXT NOT NULL,
+  terminal_time TEXT NOT NULL,
+  mac2 TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('open','committed','released')),
+  proof_kind TEXT CHECK (proof_kind IN ('tac','prove','serial')),
+  proof_value TEXT,
   reserved_at_ms INTEGER NOT NULL,
   resolved_at_ms INTEGER,
   resolved_by TEXT,
-  CHECK ((state = 'open') = (resolved_at_ms IS NULL))
+  CHECK ((state = 'open') = (resolved_at_ms IS NULL)),
+  CHECK ((state = 'committed') = (proof_kind IS NOT NULL))
 ) STRICT, WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS claims_open ON claims(card_no) WHERE state = 'open';
+CREATE UNIQUE INDEX IF NOT EXISTS claims_open ON claims(card_no) WHERE state = 'open';
+-- One INITIALIZE FOR LOAD answer makes at most one reservation: a replayed one is refused.
+CREATE UNIQUE INDEX IF NOT EXISTS claims_session ON claims(card_no, online_serial_before, random);
 
 -- Committed claims waiting to be sent to the Worker, in commit order.
 CREATE TABLE IF NOT EXISTS outbox (
@@ -60,6 +77,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE TABLE IF NOT EXISTS terminals (
   terminal_id TEXT PRIMARY KEY,
   key_hex TEXT NOT NULL CHECK (length(key_hex) = 64),
+  card_terminal_id TEXT NOT NULL UNIQUE CHECK (length(card_terminal_id) = 12 AND card_terminal_id NOT GLOB '*[^0-9A-F]*'),
   txn_seq_high INTEGER NOT NULL DEFAULT -1,
   created_at_ms INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
@@ -68,7 +86,7 @@ CREATE TABLE IF NOT EXISTS terminals (
 CREATE TABLE IF NOT EXISTS card_reports (
   card_no TEXT PRIMARY KEY,
   balance_fen INTEGER NOT NULL,
-  load_counter INTEGER NOT NULL,
+  online_serial INTEGER NOT NULL,
   seen_at_ms INTEGER NOT NULL,
   dirty INTEGER NOT NULL CHECK (dirty IN (0,1))
 ) STRICT, WITHOUT ROWID;
@@ -84,18 +102,20 @@ CREATE TABLE IF NOT EXISTS void_answers (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS void_answers_unsent ON void_answers(answered_at_ms) WHERE sent = 0;
 
--- Which unresolved reservations the Worker has been told of, and in which status.
+-- Which open reservations the Worker has been told of, and in which status.
 CREATE TABLE IF NOT EXISTS grey_reported (
   claim_id TEXT PRIMARY KEY,
   status TEXT NOT NULL CHECK (status IN ('open','resolved'))
 ) STRICT, WITHOUT ROWID;
 
--- Uncertain outcomes for the card office: a commit for a claim already released, or a
--- claim the Worker rejected. Open reservations never seen again are listed from claims.
+-- Events for the card office: a card that could not make MAC1 or presented another card's
+-- number, a TAC that did not verify, a card whose serial ran ahead of this hub's record, a
+-- claim the Worker rejected. Open reservations are listed from claims.
 CREATE TABLE IF NOT EXISTS grey_records (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
-  claim_id TEXT NOT NULL,
+  claim_id TEXT,
   card_no TEXT NOT NULL,
+  terminal_id TEXT,
   reason TEXT NOT NULL,
   detail TEXT NOT NULL,
   at_ms INTEGER NOT NULL
@@ -108,20 +128,28 @@ export interface OpenOptions {
   busy_timeout_ms: number;
 }
 
+export class StoreVersionError extends Error {}
+
 export function openDatabase(options: OpenOptions): DatabaseSync {
   const db = new DatabaseSync(options.path);
   db.exec(`PRAGMA busy_timeout = ${Math.trunc(options.busy_timeout_ms)}`);
   db.exec('PRAGMA journal_mode = WAL');
-  // FULL: every commit syncs the WAL, so an answered swipe or commit survives power loss.
+  // FULL: every commit syncs the WAL, so an answered load or commit survives power loss.
   // The group commit amortises that sync over every request of one event-loop turn.
   db.exec('PRAGMA synchronous = FULL');
   db.exec('PRAGMA foreign_keys = ON');
-  db.exec(DDL);
+  db.exec('CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT');
+  // Checked before the DDL: a v1 store has tables of the same names and other columns.
   const row = db.prepare("SELECT value FROM meta WHERE key = 'schema_version'").get() as { value: string } | undefined;
-  if (row === undefined) {
-    db.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', ?)").run(String(SCHEMA_VERSION));
-  } else if (Number(row.value) !== SCHEMA_VERSION) {
-    throw new Error(`hub database ${options.path} has schema ${row.value}, this hub knows ${SCHEMA_VERSION}`);
+  if (row !== undefined && Number(row.value) !== SCHEMA_VERSION) {
+    db.close();
+    throw new StoreVersionError(
+      `hub database ${options.path} has schema ${row.value}, this hub knows ${SCHEMA_VERSION} (POS v2). ` +
+        'A v1 store cannot load PBOC cards and is not migrated: move it aside and start with an empty HUB_DB; ' +
+        'the hub re-syncs from the Worker.',
+    );
   }
+  db.exec(DDL);
+  if (row === undefined) db.prepare("INSERT INTO meta (key, value) VALUES ('schema_version', ?)").run(String(SCHEMA_VERSION));
   return db;
 }

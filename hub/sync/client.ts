@@ -11,7 +11,7 @@ import type {
   VoidsRequest,
   VoidsResponse,
 } from '../../protocol/hub.ts';
-import type { HubLedger } from '../ledger.ts';
+import type { HubLedger } from '../ledger/index.ts';
 import type { Logger } from '../log.ts';
 import type { HubMetrics } from '../ops/metrics.ts';
 import type { GroupCommit } from '../store/group-commit.ts';

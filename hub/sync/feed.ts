@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import { CARD_KINDS, CARD_NO_LENGTH_MAX, CARD_STATUSES } from '../../protocol/card.ts';
 import { CHANGES_LIMIT_MAX, type ChangesResponse } from '../../protocol/hub.ts';
+import { asnHex } from '../../protocol/pos.ts';
 
 const seq = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 const id = z.string().min(1).max(64);
@@ -21,7 +22,8 @@ const change = z.discriminatedUnion('kind', [
     created_at_ms: z.number().int().min(0),
   }),
   z.object({ seq, kind: z.literal('void'), credit_id: id, card_no: cardNo }),
-  z.object({ seq, kind: z.literal('card'), card_no: cardNo, status: z.enum(CARD_STATUSES), card_kind: z.enum(CARD_KINDS) }),
+  // The asn the hub derives the card's keys from: exactly 16 upper-case hex digits, or none.
+  z.object({ seq, kind: z.literal('card'), card_no: cardNo, status: z.enum(CARD_STATUSES), card_kind: z.enum(CARD_KINDS), asn: asnHex.nullable() }),
 ]);
 
 const page = z.object({

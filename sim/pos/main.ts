@@ -1,24 +1,27 @@
-// The POS simulator CLI: `npm run pos -- swipe <card_no> [--hub URL --terminal ID --key HEX]
-// [--fail none|write_fails|die_before_write|die_after_write] [--balance FEN --counter N]`.
-// Defaults come from POS_HUB_URL / POS_TERMINAL_ID / POS_TERMINAL_KEY, else `.dev/pos.json`
-// ({hub_url, terminal_id, key_hex}, written by `npm start`; YIKATONG_DEV_DIR moves `.dev/`).
-// Chips are remembered per card in `.dev/pos-chips.json`, so repeated swipes see the balance
-// and counter the last one left.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+// The POS simulator CLI: `npm run pos -- swipe <card_no> [--die POINT]` loads a paid top-up
+// onto a simulated card in one command; `npm run pos -- spend <card_no> <fen>` buys something
+// with it (PURCHASE, for demos). The terminal comes from `--hub --terminal --key
+// --card-terminal-id`, POS_HUB_URL / POS_TERMINAL_ID / POS_TERMINAL_KEY / POS_CARD_TERMINAL_ID,
+// else `.dev/pos.json` ({hub_url, terminal_id, key_hex, card_terminal_id}, written by
+// `npm start`; YIKATONG_DEV_DIR moves `.dev/`). Cards live in `.dev/pos-cards.json`
+// ({txn_seq, cards: {card_no: PurseCardState}}): personalised by `npm start` as the card
+// issuer would, and saved back after every command, so the next one sees what the chip holds.
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Chip } from './chip.ts';
-import { HubRequestError, Terminal, type FailurePoint } from './terminal.ts';
+import { parsePurchase, purchaseApdu, SW_OK } from './apdu.ts';
+import { PurseCard, type PurseCardState } from './card.ts';
+import { CardStatusError, DEATH_POINTS, ForgedAnswerError, HubRequestError, Terminal, type DeathPoint } from './terminal.ts';
 
 // YIKATONG_DEV_DIR as in `npm start`: where `.dev/` lives (the repository root by default).
 const DEV_DIR = path.join(process.env.YIKATONG_DEV_DIR ?? path.resolve(import.meta.dirname, '../..'), '.dev');
-const CONFIG_FILE = path.join(DEV_DIR, 'pos.json');
-const CHIPS_FILE = path.join(DEV_DIR, 'pos-chips.json');
-const FAILURES: readonly FailurePoint[] = ['none', 'write_fails', 'die_before_write', 'die_after_write'];
+export const POS_CONFIG_FILE = path.join(DEV_DIR, 'pos.json');
+export const POS_CARDS_FILE = path.join(DEV_DIR, 'pos-cards.json');
 
-interface Saved {
+export interface PosCardsFile {
+  /** The terminal's last txn_seq, so the next run continues above it. */
   txn_seq: number;
-  chips: Record<string, { balance_fen: number; load_counter: number }>;
+  cards: Record<string, PurseCardState>;
 }
 
 function readJson<T>(file: string): T | null {
@@ -29,6 +32,10 @@ function yuan(fen: number): string {
   return `${Math.floor(fen / 100)}.${String(fen % 100).padStart(2, '0')}`;
 }
 
+const USAGE = `usage: npm run pos -- swipe <card_no> [--die ${DEATH_POINTS.join('|')}]
+       npm run pos -- spend <card_no> <fen>
+       [--hub URL --terminal ID --key HEX --card-terminal-id HEX]`;
+
 async function main(): Promise<number> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
@@ -36,60 +43,77 @@ async function main(): Promise<number> {
       hub: { type: 'string' },
       terminal: { type: 'string' },
       key: { type: 'string' },
-      fail: { type: 'string', default: 'none' },
-      balance: { type: 'string' },
-      counter: { type: 'string' },
+      'card-terminal-id': { type: 'string' },
+      die: { type: 'string', default: 'none' },
     },
   });
-  const [command, card_no] = positionals;
-  if (command !== 'swipe' || card_no === undefined) {
-    process.stderr.write('usage: npm run pos -- swipe <card_no> [--hub URL --terminal ID --key HEX] [--fail POINT] [--balance FEN --counter N]\n');
+  const [command, card_no, amount] = positionals;
+  if ((command !== 'swipe' && command !== 'spend') || card_no === undefined || (command === 'spend' && !/^[1-9][0-9]{0,9}$/.test(amount ?? ''))) {
+    process.stderr.write(`${USAGE}\n`);
     return 2;
   }
-  const fail = values.fail as FailurePoint;
-  if (!FAILURES.includes(fail)) {
-    process.stderr.write(`--fail must be one of ${FAILURES.join(', ')}\n`);
+  const die = values.die as DeathPoint;
+  if (!DEATH_POINTS.includes(die)) {
+    process.stderr.write(`--die must be one of ${DEATH_POINTS.join(', ')}\n`);
     return 2;
   }
-  const defaults = readJson<{ hub_url?: string; terminal_id?: string; key_hex?: string }>(CONFIG_FILE) ?? {};
+  const saved = readJson<PosCardsFile>(POS_CARDS_FILE) ?? { txn_seq: 0, cards: {} };
+  const state = saved.cards[card_no];
+  if (state === undefined) {
+    process.stderr.write(`card ${card_no} is not in ${POS_CARDS_FILE}: \`npm start\` personalises the demo cards there\n`);
+    return 2;
+  }
+  const card = new PurseCard(state);
+  const save = () => {
+    saved.cards[card_no] = card.toState();
+    mkdirSync(DEV_DIR, { recursive: true });
+    // Written aside and renamed: a run killed mid-write never leaves half a card.
+    writeFileSync(`${POS_CARDS_FILE}.tmp`, `${JSON.stringify(saved, null, 2)}\n`, { mode: 0o600 });
+    renameSync(`${POS_CARDS_FILE}.tmp`, POS_CARDS_FILE);
+  };
+  process.stdout.write(`card ${card_no}: chip balance ${yuan(card.balance_fen)} yuan, online serial ${card.online_serial}\n`);
+
+  if (command === 'spend') {
+    const answer = card.transmit(purchaseApdu({ amount_fen: Number(amount) }));
+    if (answer.sw !== SW_OK) {
+      process.stderr.write(`card refused the purchase: status ${answer.sw.toString(16).toUpperCase()}\n`);
+      return 1;
+    }
+    process.stdout.write(`spent ${yuan(Number(amount))} yuan: chip balance ${yuan(parsePurchase(answer.data).balance_fen)} yuan\n`);
+    save();
+    return 0;
+  }
+
+  const defaults = readJson<{ hub_url?: string; terminal_id?: string; key_hex?: string; card_terminal_id?: string }>(POS_CONFIG_FILE) ?? {};
   const hub_url = values.hub ?? process.env.POS_HUB_URL ?? defaults.hub_url;
   const terminal_id = values.terminal ?? process.env.POS_TERMINAL_ID ?? defaults.terminal_id;
   const key_hex = values.key ?? process.env.POS_TERMINAL_KEY ?? defaults.key_hex;
-  if (hub_url === undefined || terminal_id === undefined || key_hex === undefined) {
-    process.stderr.write(`no hub/terminal/key: pass --hub --terminal --key, set POS_HUB_URL etc., or run \`npm start\` (writes ${CONFIG_FILE})\n`);
+  const card_terminal_id = values['card-terminal-id'] ?? process.env.POS_CARD_TERMINAL_ID ?? defaults.card_terminal_id;
+  if (hub_url === undefined || terminal_id === undefined || key_hex === undefined || card_terminal_id === undefined) {
+    process.stderr.write(`no hub/terminal: pass --hub --terminal --key --card-terminal-id, set POS_HUB_URL etc., or run \`npm start\` (writes ${POS_CONFIG_FILE})\n`);
     return 2;
   }
-  const saved = readJson<Saved>(CHIPS_FILE) ?? { txn_seq: 0, chips: {} };
-  const remembered = saved.chips[card_no] ?? { balance_fen: 0, load_counter: 0 };
-  const chip = new Chip({
-    balance_fen: values.balance === undefined ? remembered.balance_fen : Number(values.balance),
-    load_counter: values.counter === undefined ? remembered.load_counter : Number(values.counter),
-  });
   // Wall-clock milliseconds keep txn_seq rising across runs of this CLI without coordination.
-  const terminal = new Terminal({ hub_url, terminal_id, key_hex, txn_seq_start: Math.max(Date.now(), saved.txn_seq) });
-  process.stdout.write(`card ${card_no}: chip balance ${yuan(chip.balance_fen)} yuan, load counter ${chip.load_counter}\n`);
+  const terminal = new Terminal({ hub_url, terminal_id, key_hex, card_terminal_id, txn_seq_start: Math.max(Date.now(), saved.txn_seq) });
   try {
-    const result = await terminal.tap(card_no, chip, fail);
-    process.stdout.write(`hub: card_status ${result.swipe.card_status}\n`);
-    const load = result.swipe.load;
-    if (load === null) process.stdout.write('no load offered (nothing pending, or the card is not active)\n');
-    else {
-      process.stdout.write(`load offered: ${yuan(load.amount_fen)} yuan (claim ${load.claim_id})\n`);
-      process.stdout.write(result.written ? `card written: balance ${yuan(chip.balance_fen)} yuan, counter ${chip.load_counter}\n` : 'card NOT written\n');
-      if (result.outcome !== null) process.stdout.write(`hub: claim ${result.outcome.status}\n`);
-      else process.stdout.write(`terminal "died" (${fail}); the next swipe of this card resolves the claim by its load counter\n`);
-    }
+    const tap = await terminal.tap(card_no, card, die);
+    process.stdout.write(`hub: card_status ${tap.swipe.card_status}, pending ${yuan(tap.swipe.pending_fen)} yuan, offer ${yuan(tap.swipe.offer_fen)} yuan\n`);
+    if (tap.settled !== null) process.stdout.write(`settled an earlier load (claim ${tap.settled.claim_id}) with the card's transaction prove\n`);
+    if (tap.swipe.offer_fen === 0) process.stdout.write('no load offered (nothing pending, the card is not active, or the purse is full)\n');
+    if (tap.load !== null) process.stdout.write(`hub: MAC2 for ${yuan(tap.load.amount_fen)} yuan (claim ${tap.load.claim_id})\n`);
+    if (tap.written) process.stdout.write(`card written: balance ${yuan(card.balance_fen)} yuan, online serial ${card.online_serial}\n`);
+    if (tap.committed !== null) process.stdout.write(`hub: claim committed\n`);
+    if (tap.died !== null) process.stdout.write(`terminal "died" (${tap.died}); the card's next tap at any terminal settles the load by its own evidence\n`);
   } catch (error) {
-    if (error instanceof HubRequestError) {
-      process.stderr.write(`hub refused: ${error.message}\n`);
+    if (error instanceof HubRequestError || error instanceof ForgedAnswerError || error instanceof CardStatusError) {
+      process.stderr.write(`refused: ${error.message}\n`);
       return 1;
     }
     throw error;
   } finally {
+    terminal.close();
     saved.txn_seq = terminal.txn_seq;
-    saved.chips[card_no] = chip.read();
-    mkdirSync(DEV_DIR, { recursive: true });
-    writeFileSync(CHIPS_FILE, `${JSON.stringify(saved, null, 2)}\n`);
+    save();
   }
   return 0;
 }

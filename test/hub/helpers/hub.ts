@@ -1,14 +1,22 @@
-// Runs the real hub as a child process on a free port with its own SQLite file and key, the
-// way an operator would: `keygen`, `terminal add`, `start` through the CLI.
+// Runs the real hub as a child process on a free port with its own SQLite file and keys, the
+// way an operator would: `keygen`, `card-keys init`, `terminal add`, `start` through the CLI.
+// Cards are personalised from the hub's master keys as the card issuer would (sim/pos).
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { runCommand, signalGroup, startService, type Service } from '../../../scripts/lib/processes.ts';
-import { HubLedger } from '../../../hub/ledger.ts';
+import { readCardKeysFile, type CardMasterKeys } from '../../../hub/keys/file.ts';
+import { HubLedger } from '../../../hub/ledger/index.ts';
 import { GroupCommit } from '../../../hub/store/group-commit.ts';
 import { openDatabase } from '../../../hub/store/schema.ts';
+import type { CardKind } from '../../../protocol/card.ts';
 import type { HubChange } from '../../../protocol/hub.ts';
+import { PURSE_LIMIT_FEN_DEFAULT } from '../../../protocol/pos.ts';
+import type { PurseCard } from '../../../sim/pos/card.ts';
+import { personaliseCard } from '../../../sim/pos/personalise.ts';
+import { Terminal } from '../../../sim/pos/terminal.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 const MAIN = path.join(ROOT, 'hub/main.ts');
@@ -22,12 +30,21 @@ export interface HubHarnessOptions {
   poll_interval_ms?: number;
   backoff_max_ms?: number;
   grey_after_ms?: number;
+  operator_token?: string;
+  purse_limits?: string;
+}
+
+export interface RegisteredTerminal {
+  terminal_id: string;
+  key_hex: string;
+  card_terminal_id: string;
 }
 
 export class HubHarness {
   readonly dir: string;
   readonly db_path: string;
   readonly key_file: string;
+  readonly card_keys_file: string;
   readonly options: HubHarnessOptions;
   service: Service | null = null;
   url = '';
@@ -38,6 +55,7 @@ export class HubHarness {
     this.dir = mkdtempSync(path.join(tmpdir(), 'yikatong-hub-'));
     this.db_path = path.join(this.dir, 'hub.db');
     this.key_file = path.join(this.dir, 'hub-key.pem');
+    this.card_keys_file = path.join(this.dir, 'card-keys.json');
   }
 
   env(): NodeJS.ProcessEnv {
@@ -47,6 +65,9 @@ export class HubHarness {
       HUB_ID: this.options.hub_id ?? 'test-hub',
       HUB_KEY_FILE: this.key_file,
       HUB_DB: this.db_path,
+      HUB_CARD_KEYS_FILE: this.card_keys_file,
+      ...(this.options.operator_token === undefined ? {} : { HUB_OPERATOR_TOKEN: this.options.operator_token }),
+      ...(this.options.purse_limits === undefined ? {} : { HUB_PURSE_LIMITS: this.options.purse_limits }),
       HUB_LISTEN: '127.0.0.1:0',
       HUB_WRITE_WINDOW_MS: String(this.options.write_window_ms ?? 10_000),
       HUB_POLL_INTERVAL_MS: String(this.options.poll_interval_ms ?? 5_000),
@@ -67,10 +88,36 @@ export class HubHarness {
     return this.public_key;
   }
 
-  /** `terminal add <id>`: returns the 64-hex key (the CLI's last line). */
-  async addTerminal(terminal_id: string): Promise<string> {
-    const out = await this.cli(['terminal', 'add', terminal_id]);
-    return out.trim().split('\n').at(-1)!;
+  /** `keygen` and `card-keys init`: what every hub needs before `start`. */
+  async init(): Promise<void> {
+    await this.keygen();
+    await this.cli(['card-keys', 'init']);
+  }
+
+  /** `terminal add <id>`: its key (the CLI's last line) and card_terminal_id. */
+  async addTerminal(terminal_id: string, card_terminal_id?: string): Promise<RegisteredTerminal> {
+    const out = await this.cli(['terminal', 'add', terminal_id, ...(card_terminal_id === undefined ? [] : ['--card-terminal-id', card_terminal_id])]);
+    const lines = out.trim().split('\n');
+    const id_line = lines.find((line) => line.startsWith('card_terminal_id '));
+    if (id_line === undefined) throw new Error(`terminal add printed no card_terminal_id:\n${out}`);
+    return { terminal_id, key_hex: lines.at(-1)!, card_terminal_id: id_line.slice('card_terminal_id '.length) };
+  }
+
+  /** A terminal simulator for a registered terminal, talking to the running hub. */
+  terminal(registered: RegisteredTerminal, txn_seq_start = 0, options: { keep_sent?: boolean; clock_skew_ms?: number } = {}): Terminal {
+    return new Terminal({ hub_url: this.url, ...registered, txn_seq_start, ...options });
+  }
+
+  #master: CardMasterKeys | null = null;
+  /** The school's master keys, as the card issuer holds them. */
+  master(): CardMasterKeys {
+    this.#master ??= readCardKeysFile(this.card_keys_file);
+    return this.#master;
+  }
+
+  /** A card of `card_no` personalised as the issuer would: keys diversified by its asn. */
+  card(card_no: string, state: { balance_fen: number; online_serial: number } = { balance_fen: 0, online_serial: 0 }): PurseCard {
+    return personaliseCard(this.master(), asnOf(card_no), state);
   }
 
   async health(): Promise<Record<string, unknown>> {
@@ -117,7 +164,8 @@ export class HubHarness {
   seedChanges(changes: HubChange[]): void {
     if (this.service !== null) throw new Error('seed only while the hub is stopped');
     const db = openDatabase({ path: this.db_path, busy_timeout_ms: 5_000 });
-    const ledger = new HubLedger(db, { write_window_ms: 10_000, now_ms: Date.now });
+    const purse_limit_fen = { student: PURSE_LIMIT_FEN_DEFAULT, staff: PURSE_LIMIT_FEN_DEFAULT, visitor: PURSE_LIMIT_FEN_DEFAULT };
+    const ledger = new HubLedger(db, { write_window_ms: 10_000, purse_limit_fen, now_ms: Date.now });
     const group = new GroupCommit(db, { ops_per_batch_max: 1 });
     const next_after = Math.max(ledger.cursor, ...changes.map((change) => change.seq));
     void group.run(() => ledger.applyChanges(changes, next_after));
@@ -148,10 +196,19 @@ export function nextSeq(): number {
   return seq_counter;
 }
 
+/** The asn a test card of `card_no` was issued with (16 upper-case hex, fixed per number). */
+export function asnOf(card_no: string): string {
+  return createHash('sha256').update(`asn:${card_no}`).digest('hex').slice(0, 16).toUpperCase();
+}
+
 /** Changes feed entries the way the Worker writes them (seq rises across a test file). */
-export function cardChange(card_no: string, status: 'active' | 'lost' | 'frozen' | 'closed' = 'active'): HubChange {
+export function cardChange(
+  card_no: string,
+  status: 'active' | 'lost' | 'frozen' | 'closed' = 'active',
+  options: { card_kind?: CardKind; asn?: string | null } = {},
+): HubChange {
   seq_counter += 1;
-  return { seq: seq_counter, kind: 'card', card_no, status, card_kind: 'student' };
+  return { seq: seq_counter, kind: 'card', card_no, status, card_kind: options.card_kind ?? 'student', asn: options.asn === undefined ? asnOf(card_no) : options.asn };
 }
 
 export function creditChange(card_no: string, amount_fen: number): HubChange & { kind: 'credit' } {

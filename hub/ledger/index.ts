@@ -1,0 +1,151 @@
+// The hub's money logic (DESIGN section 6), one concern a module over one store:
+// offers.ts (swipe), loads.ts (MAC1 → reservation → MAC2, settlement by TAC, prove or serial),
+// changes.ts (the Worker's feed), outbox.ts (claims and void answers owed to the Worker),
+// reports.ts (card reports, grey records). This class only binds them to one store and clock.
+// Every write must run inside GroupCommit.run (see store.ts).
+import type { DatabaseSync } from 'node:sqlite';
+import type { CardKind } from '../../protocol/card.ts';
+import type { GreyRecord, HubChange, HubClaim } from '../../protocol/hub.ts';
+import type { z } from 'zod';
+import type { commitRequest, CommitResponse, LoadRequest, LoadResponse, SwipeRequest, SwipeResponse } from '../../protocol/pos.ts';
+import { applyChanges } from './changes.ts';
+import type { CardKeyStore, CardLoadSession, Mac2Result } from '../keys/store.ts';
+import { commit, commitWrite, load, loadSession } from './loads.ts';
+import { swipe } from './offers.ts';
+import { ackOutbox, markVoidAnswersSent, outboxBatch, voidAnswersBatch, type VoidAnswerRow } from './outbox.ts';
+import { cardReportsBatch, greyBatch, greyRecords, markCardReportsSent, markGreySent, nextGreyDueAt, type CardReportRow, type HubGreyRecord } from './reports.ts';
+import type { GroupCommit } from '../store/group-commit.ts';
+import { assert, LedgerStore, type Outcome, type TerminalEntry } from './store.ts';
+
+export type { Outcome } from './store.ts';
+export type { CardReportRow } from './reports.ts';
+export type { VoidAnswerRow } from './outbox.ts';
+
+export interface LedgerOptions {
+  write_window_ms: number;
+  purse_limit_fen: Readonly<Record<CardKind, number>>;
+  now_ms: () => number;
+  /** Told of every new reservation (the sync client reports it if it turns grey). */
+  on_reserved?: (reserved_at_ms: number) => void;
+}
+
+export interface LedgerCounts {
+  cards: number;
+  pending_credits: number;
+  open_claims: number;
+  outbox_depth: number;
+}
+
+export class HubLedger {
+  readonly #store: LedgerStore;
+  readonly #options: LedgerOptions;
+
+  constructor(db: DatabaseSync, options: LedgerOptions) {
+    assert(options.write_window_ms > 0, 'write window is positive');
+    this.#store = new LedgerStore(db);
+    this.#options = options;
+  }
+
+  /** A cheap early refusal of a replay before the key store is asked (the ledger step re-checks). */
+  txnSeqFresh(terminal_id: string, txn_seq: number): boolean {
+    const terminal = this.#store.terminals.get(terminal_id);
+    return terminal !== undefined && txn_seq > terminal.txn_seq_high;
+  }
+
+  terminal(terminal_id: string, reload: boolean): TerminalEntry | null {
+    return this.#store.terminal(terminal_id, reload);
+  }
+
+  /** Read-only and from memory: answered at once. Call `recordSwipe` for what it leaves behind. */
+  swipe(request: SwipeRequest): Outcome<SwipeResponse> {
+    const seq = this.#store.takeTxnSeq(request.terminal_id, request.txn_seq);
+    if (!seq.ok) return seq;
+    return { ok: true, value: swipe(this.#store, this.#options, request, this.#options.now_ms()) };
+  }
+
+  /** The swipe's txn_seq and the chip state it reported, written in the next group commit. */
+  recordSwipe(request: SwipeRequest): void {
+    this.#store.persistTxnSeq(request.terminal_id, request.txn_seq);
+    // Only cards of this school are reported: a terminal cannot fill the store with made-up ones.
+    if (this.#store.cards.has(request.card_no)) {
+      this.#store.s.upsertReport.run(request.card_no, request.chip.balance_fen, request.chip.online_serial, this.#options.now_ms());
+    }
+  }
+
+  /**
+   * A load: the key store is asked first (MAC1 verified, MAC2 made) with the card's registered
+   * asn, then the ledger decides in one synchronous step of the group commit, and the answer
+   * carrying MAC2 waits for that step to be durable.
+   */
+  async load(keys: CardKeyStore, group: GroupCommit, request: LoadRequest): Promise<Outcome<LoadResponse>> {
+    const session: CardLoadSession | null = loadSession(this.#store, request);
+    let asked: { session: CardLoadSession; verdict: Mac2Result } | null = null;
+    if (session !== null) asked = { session, verdict: await keys.makeMac2(session, request.init.mac1, request.terminal_time) };
+    return group.run(() => load({ store: this.#store, options: this.#options, on_reserved: this.#options.on_reserved }, request, asked, this.#options.now_ms()));
+  }
+
+  /** A commit: the TAC is checked by the key store, then settled in the group commit. */
+  async commit(keys: CardKeyStore, group: GroupCommit, claim_id: string, request: z.output<typeof commitRequest>): Promise<Outcome<CommitResponse>> {
+    const write = commitWrite(this.#store, claim_id);
+    const verdict = write === null ? null : await keys.verifyTac(write, request.tac);
+    return group.run(() => commit(this.#store, claim_id, request, verdict, this.#options.now_ms()));
+  }
+
+  get cursor(): number {
+    return this.#store.cursor;
+  }
+
+  applyChanges(changes: readonly HubChange[], next_after: number): { applied: number } {
+    return applyChanges(this.#store, changes, next_after, this.#options.now_ms());
+  }
+
+  outboxBatch(limit: number): HubClaim[] {
+    return outboxBatch(this.#store, limit);
+  }
+
+  ackOutbox(results: readonly { claim_id: string; status: string; reason?: string }[], card_of: ReadonlyMap<string, string>): void {
+    ackOutbox(this.#store, results, card_of, this.#options.now_ms());
+  }
+
+  get outboxDepth(): number {
+    return this.#store.outbox_depth;
+  }
+
+  voidAnswersBatch(limit: number): VoidAnswerRow[] {
+    return voidAnswersBatch(this.#store, limit);
+  }
+
+  markVoidAnswersSent(answers: readonly VoidAnswerRow[]): void {
+    markVoidAnswersSent(this.#store, answers);
+  }
+
+  cardReportsBatch(limit: number): CardReportRow[] {
+    return cardReportsBatch(this.#store, limit);
+  }
+
+  markCardReportsSent(reports: readonly CardReportRow[]): void {
+    markCardReportsSent(this.#store, reports);
+  }
+
+  greyBatch(older_than_ms: number, limit: number): GreyRecord[] {
+    return greyBatch(this.#store, this.#options.now_ms() - older_than_ms, limit);
+  }
+
+  nextGreyDueAt(older_than_ms: number): number | null {
+    return nextGreyDueAt(this.#store, older_than_ms);
+  }
+
+  markGreySent(records: readonly GreyRecord[]): void {
+    markGreySent(this.#store, records);
+  }
+
+  greyRecords(older_than_ms: number, limit: number): HubGreyRecord[] {
+    return greyRecords(this.#store, this.#options.now_ms() - older_than_ms, limit);
+  }
+
+  counts(): LedgerCounts {
+    let pending_credits = 0;
+    for (const list of this.#store.pending.values()) pending_credits += list.length;
+    return { cards: this.#store.cards.size, pending_credits, open_claims: this.#store.open.size, outbox_depth: this.#store.outbox_depth };
+  }
+}
