@@ -26,11 +26,11 @@ function csvField(value: string): string {
   return /[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
 }
 
-/** The registry file a card office would upload: header, then `card_no,name,kind,status` rows. */
+/** The registry file a card office would upload: header, then `card_no,name,kind,status,asn` rows. */
 export function cardsCsv(cards: readonly DemoCard[]): string {
-  const lines = ['card_no,name,kind,status'];
+  const lines = ['card_no,name,kind,status,asn'];
   for (const card of cards) {
-    lines.push([card.card_no, card.holder_name, card.kind, card.status].map(csvField).join(','));
+    lines.push([card.card_no, card.holder_name, card.kind, card.status, card.asn].map(csvField).join(','));
   }
   return `${lines.join('\n')}\n`;
 }

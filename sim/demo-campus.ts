@@ -16,6 +16,8 @@ export interface DemoCard {
   holder_name: string;
   kind: CardKind;
   status: CardStatus;
+  /** The chip's application serial number, written at issuance (16 upper-case hex). */
+  asn: string;
 }
 
 export const DEMO_SCHOOLS: readonly DemoSchool[] = [
@@ -25,14 +27,14 @@ export const DEMO_SCHOOLS: readonly DemoSchool[] = [
 ];
 
 export const DEMO_CARDS: readonly DemoCard[] = [
-  { school_id: 'bjtu-weihai', card_no: '20230001', holder_name: '张三', kind: 'student', status: 'active' },
-  { school_id: 'bjtu-weihai', card_no: '20230002', holder_name: '李小红', kind: 'student', status: 'active' },
-  { school_id: 'bjtu-weihai', card_no: 'T1001', holder_name: '王老师', kind: 'staff', status: 'active' },
-  { school_id: 'bjtu-weihai', card_no: '999', holder_name: '访客', kind: 'visitor', status: 'active' },
-  { school_id: 'bjtu-weihai', card_no: 'F000999', holder_name: '赵六', kind: 'visitor', status: 'active' },
-  { school_id: 'bjtu-weihai', card_no: '20230003', holder_name: '陈挂失', kind: 'student', status: 'lost' },
-  { school_id: 'hrbust-rongcheng', card_no: '1900123', holder_name: '刘洋', kind: 'student', status: 'active' },
-  { school_id: 'hrbust-rongcheng', card_no: 'S2001', holder_name: '周教授', kind: 'staff', status: 'active' },
-  { school_id: 'whovc', card_no: '330001', holder_name: 'Li Lei', kind: 'student', status: 'active' },
-  { school_id: 'whovc', card_no: '330002', holder_name: '韩梅梅', kind: 'student', status: 'active' },
+  { school_id: 'bjtu-weihai', card_no: '20230001', holder_name: '张三', kind: 'student', status: 'active', asn: '0100000020230001' },
+  { school_id: 'bjtu-weihai', card_no: '20230002', holder_name: '李小红', kind: 'student', status: 'active', asn: '0100000020230002' },
+  { school_id: 'bjtu-weihai', card_no: 'T1001', holder_name: '王老师', kind: 'staff', status: 'active', asn: '01000000000A1001' },
+  { school_id: 'bjtu-weihai', card_no: '999', holder_name: '访客', kind: 'visitor', status: 'active', asn: '0100000000000999' },
+  { school_id: 'bjtu-weihai', card_no: 'F000999', holder_name: '赵六', kind: 'visitor', status: 'active', asn: '01000000F0000999' },
+  { school_id: 'bjtu-weihai', card_no: '20230003', holder_name: '陈挂失', kind: 'student', status: 'lost', asn: '0100000020230003' },
+  { school_id: 'hrbust-rongcheng', card_no: '1900123', holder_name: '刘洋', kind: 'student', status: 'active', asn: '0200000001900123' },
+  { school_id: 'hrbust-rongcheng', card_no: 'S2001', holder_name: '周教授', kind: 'staff', status: 'active', asn: '02000000000B2001' },
+  { school_id: 'whovc', card_no: '330001', holder_name: 'Li Lei', kind: 'student', status: 'active', asn: '0300000000330001' },
+  { school_id: 'whovc', card_no: '330002', holder_name: '韩梅梅', kind: 'student', status: 'active', asn: '0300000000330002' },
 ];

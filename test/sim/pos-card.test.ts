@@ -1,7 +1,10 @@
 // The simulated PBOC purse at APDU level, loaded through the hub's file key store exactly as a
 // terminal would drive it: what it writes, what it refuses, how it tears, what it remembers.
 import { randomBytes } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { FileCardKeyStore, type CardMasterKeys } from '../../hub/keys/file.ts';
 import type { CardLoadSession } from '../../hub/keys/store.ts';
 import { ONLINE_SERIAL_MAX, PURSE_BALANCE_FEN_MAX } from '../../protocol/pos.ts';
@@ -32,6 +35,7 @@ import {
   SW_WRONG_LENGTH,
 } from '../../sim/pos/apdu.ts';
 import { CardTornError, PROVES_KEPT_MAX, PurseCard } from '../../sim/pos/card.ts';
+import { loadCard, personaliseCards, readCardsFile, saveCard } from '../../sim/pos/cards-file.ts';
 import { foreignCard, personalise, personaliseCard } from '../../sim/pos/personalise.ts';
 
 const master: CardMasterKeys = { key_version: 1, load_mk: randomBytes(16), tac_mk: randomBytes(16) };
@@ -185,5 +189,35 @@ describe('a load, APDU by APDU, through the file key store', () => {
     // The reloaded card goes on loading under the same keys.
     const next = await hostLoad(again, 5);
     expect(next.mac1).toEqual({ ok: true });
+  });
+});
+
+describe('the cards file `npm run pos` keeps its cards in', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'yikatong-pos-cards-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('personalises each card once, keeps what a swipe left on it, and re-issues it for new keys', async () => {
+    const file = path.join(dir, 'cards.json');
+    const demo = [
+      { card_no: '20230001', asn: ASN },
+      { card_no: '20230002', asn: '2023000200000002' },
+    ];
+    expect(personaliseCards(file, master, demo)).toEqual(['20230001', '20230002']);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const card = loadCard(file, '20230001')!;
+    const { mac2 } = await hostLoad(card, 700);
+    if (!mac2.ok) throw new Error('MAC2 refused');
+    ok(card.transmit(creditForLoadApdu({ terminal_time: TIME, mac2: mac2.mac2 })));
+    saveCard(file, '20230001', card);
+
+    // `npm start` again: the same keys keep every card as the last swipe left it.
+    expect(personaliseCards(file, master, demo)).toEqual([]);
+    expect(loadCard(file, '20230001')!.toState()).toMatchObject({ balance_fen: 700, online_serial: 1 });
+    expect(loadCard(file, '20230003')).toBeNull();
+
+    // Other master keys (a new key file): the cards are issued afresh, or no MAC1 would verify.
+    const other: CardMasterKeys = { key_version: 1, load_mk: randomBytes(16), tac_mk: randomBytes(16) };
+    expect(personaliseCards(file, other, demo)).toEqual(['20230001', '20230002']);
+    expect(readCardsFile(file).cards['20230001']).toMatchObject({ balance_fen: 0, online_serial: 0 });
   });
 });

@@ -100,9 +100,11 @@ async function buildLedger(): Promise<void> {
         terminal_id: 'pos-1',
         amount_fen: 6_234,
         credit_ids: [creditIdForOrder(CLAIMED_A), creditIdForOrder(CLAIMED_B)],
+        card_terminal_id: '0000000000A1',
         balance_after_fen: 16_234,
-        load_counter_after: 8,
+        online_serial_after: 8,
         committed_at_ms: now_ms,
+        proof: { kind: 'tac', tac: '0F1E2D3C' },
       },
     ],
     now_ms,
@@ -230,6 +232,27 @@ describe('ledger audit', () => {
       expect(report.violations[0]!.detail).toContain('CL-missing');
     } finally {
       await run(`UPDATE credits SET state = 'pending', claim_id = NULL WHERE id = ?`, creditIdForOrder(PAID));
+    }
+    await expectClean();
+  });
+
+  it('names a claim without the card\'s proof of the write, or with a serial that does not prove it', async () => {
+    const stored = await env.DB.prepare('SELECT proof_kind, proof_tac, online_serial_seen FROM claims WHERE id = ?').bind(CLAIM_ID).first();
+    expect(stored).toEqual({ proof_kind: 'tac', proof_tac: '0F1E2D3C', online_serial_seen: null });
+    await run('UPDATE claims SET proof_kind = NULL, proof_tac = NULL WHERE id = ?', CLAIM_ID);
+    try {
+      const report = await audit();
+      expectViolations(report, { claim_without_card_proof: CLAIM_ID });
+      expect(report.violations[0]!.detail).toBe('proof missing');
+      // The serial seen at the next load is 7, but the load left the card at 8: not proven.
+      await run("UPDATE claims SET proof_kind = 'serial', online_serial_seen = 7 WHERE id = ?", CLAIM_ID);
+      expectViolations(await audit(), { claim_without_card_proof: CLAIM_ID });
+      await run("UPDATE claims SET proof_kind = 'prove', proof_tac = NULL, online_serial_seen = NULL WHERE id = ?", CLAIM_ID);
+      expectViolations(await audit(), { claim_without_card_proof: CLAIM_ID });
+      await run("UPDATE claims SET proof_kind = 'serial', online_serial_seen = 8 WHERE id = ?", CLAIM_ID);
+      await expectClean();
+    } finally {
+      await run("UPDATE claims SET proof_kind = 'tac', proof_tac = '0F1E2D3C', online_serial_seen = NULL WHERE id = ?", CLAIM_ID);
     }
     await expectClean();
   });

@@ -119,7 +119,7 @@ describe('hub request signatures', () => {
   });
 
   it('refuses a body changed after signing, and a query changed after signing', async () => {
-    const claims = { claims: [{ claim_id: 'x', card_no: 'B1', terminal_id: 't', amount_fen: 1, credit_ids: ['c'], balance_after_fen: 1, load_counter_after: 1, committed_at_ms: 1 }] };
+    const claims = { claims: [{ claim_id: 'x', card_no: 'B1', terminal_id: 't', amount_fen: 1, credit_ids: ['c'], balance_after_fen: 1, online_serial_after: 1, committed_at_ms: 1, card_terminal_id: '000000000001', proof: { kind: 'tac', tac: '00000000' } }] };
     const tampered = await hubFetch(hub, 'POST', '/api/v1/hub/claims', claims, { signed_body: '{"claims":[]}' });
     expect(tampered.status).toBe(401);
     expect(await errorCode(tampered)).toBe('signature_invalid');
@@ -214,7 +214,7 @@ describe('hub request signatures', () => {
       ['/api/v1/hub/claims', { claims: [{ claim_id: 'x' }] }, 400, 'invalid_body'],
       ['/api/v1/hub/voids', { answers: [{ credit_id: 'c', result: 'maybe' }] }, 400, 'invalid_body'],
       ['/api/v1/hub/card-reports', { reports: [] }, 400, 'invalid_body'],
-      ['/api/v1/hub/card-reports', { reports: [{ card_no: 'B1', balance_fen: -1, load_counter: 0, seen_at_ms: 1 }] }, 400, 'invalid_body'],
+      ['/api/v1/hub/card-reports', { reports: [{ card_no: 'B1', balance_fen: -1, online_serial: 0, seen_at_ms: 1 }] }, 400, 'invalid_body'],
     ];
     for (const [route, body, status, code] of cases) {
       const response = await hubFetch(hub, 'POST', route, body);

@@ -44,8 +44,8 @@ describe('POST /api/v1/hub/card-reports', () => {
     const seen_at_ms = Date.now() - 1_000;
     const answer = await report(hub, {
       reports: [
-        { card_no: 'E1', balance_fen: 4_200, load_counter: 3, seen_at_ms: seen_at_ms - 5_000 },
-        { card_no: 'E1', balance_fen: 3_750, load_counter: 3, seen_at_ms },
+        { card_no: 'E1', balance_fen: 4_200, online_serial: 3, seen_at_ms: seen_at_ms - 5_000 },
+        { card_no: 'E1', balance_fen: 3_750, online_serial: 3, seen_at_ms },
       ],
     });
     expect(answer.accepted).toBe(2);
@@ -53,9 +53,9 @@ describe('POST /api/v1/hub/card-reports', () => {
     expect(after).toMatchObject({ balance_fen: 3_750, balance_as_of: seen_at_ms });
 
     // A report older than what the Worker has changes nothing, a newer one replaces it.
-    await report(hub, { reports: [{ card_no: 'E1', balance_fen: 1, load_counter: 2, seen_at_ms: seen_at_ms - 60_000 }] });
+    await report(hub, { reports: [{ card_no: 'E1', balance_fen: 1, online_serial: 2, seen_at_ms: seen_at_ms - 60_000 }] });
     expect((await lookup(school_id, 'E1')).balance_fen).toBe(3_750);
-    await report(hub, { reports: [{ card_no: 'E1', balance_fen: 3_000, load_counter: 3, seen_at_ms: seen_at_ms + 500 }] });
+    await report(hub, { reports: [{ card_no: 'E1', balance_fen: 3_000, online_serial: 3, seen_at_ms: seen_at_ms + 500 }] });
     expect(await lookup(school_id, 'E1')).toMatchObject({ balance_fen: 3_000, balance_as_of: seen_at_ms + 500 });
   });
 
@@ -70,9 +70,11 @@ describe('POST /api/v1/hub/card-reports', () => {
         terminal_id: 'pos-02',
         amount_fen: 10_000,
         credit_ids: [credit.credit_id],
+        card_terminal_id: '0000000000A2',
         balance_after_fen: 12_282,
-        load_counter_after: 9,
+        online_serial_after: 9,
         committed_at_ms,
+        proof: { kind: 'tac', tac: '5E6F7A8B' },
       },
     ];
     expect((await hubFetch(hub, 'POST', '/api/v1/hub/claims', { claims })).status).toBe(200);
@@ -82,11 +84,11 @@ describe('POST /api/v1/hub/card-reports', () => {
   it('ignores reports stamped in the future and cards of other schools', async () => {
     const other_school = await createSchool('reportsx', ['E1']);
     const answer = await report(hub, {
-      reports: [{ card_no: 'E1', balance_fen: 99, load_counter: 1, seen_at_ms: Date.now() + 3_600_000 }],
+      reports: [{ card_no: 'E1', balance_fen: 99, online_serial: 1, seen_at_ms: Date.now() + 3_600_000 }],
     });
     expect(answer.accepted).toBe(0);
     expect((await lookup(school_id, 'E1')).balance_fen).not.toBe(99);
-    await report(hub, { reports: [{ card_no: 'E1', balance_fen: 77, load_counter: 1, seen_at_ms: Date.now() }] });
+    await report(hub, { reports: [{ card_no: 'E1', balance_fen: 77, online_serial: 1, seen_at_ms: Date.now() }] });
     expect((await lookup(other_school, 'E1')).balance_fen).toBeNull();
   });
 });
@@ -102,7 +104,7 @@ describe('grey records', () => {
       terminal_id: 'pos-09',
       amount_fen: 500,
       credit_ids: [`C${randomSuffix(8)}`],
-      load_counter_after: 4,
+      online_serial_after: 4,
       reserved_at_ms: Date.now() - 86_400_000,
       ...extra,
     };
@@ -157,9 +159,12 @@ describe('grey records', () => {
       terminal_id: 'pos-09',
       amount_fen: 500,
       credit_ids: [credit.credit_id],
+      card_terminal_id: '0000000000A9',
       balance_after_fen: 500,
-      load_counter_after: 4,
+      online_serial_after: 4,
       committed_at_ms: Date.now(),
+      // The card came back with its serial past the load: that is its proof.
+      proof: { kind: 'serial', online_serial_seen: 4 },
     };
     const claimed = await hubFetch(hub, 'POST', '/api/v1/hub/claims', { claims: [claim] });
     expect(((await claimed.json()) as { results: { status: string }[] }).results[0]!.status).toBe('accepted');

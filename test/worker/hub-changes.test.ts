@@ -3,7 +3,7 @@
 import { env } from 'cloudflare:test';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ChangesResponse, HubChange } from '../../protocol/hub.ts';
-import { createSchool, hubFetch, paidTopup, registerHub, type TestHub } from './helpers/hub.ts';
+import { createSchool, hubFetch, paidTopup, registerHub, testAsn, type TestHub } from './helpers/hub.ts';
 
 async function pull(hub: TestHub, after: number, limit: number): Promise<ChangesResponse> {
   const response = await hubFetch(hub, 'GET', `/api/v1/hub/changes?after=${after}&limit=${limit}`);
@@ -61,7 +61,12 @@ describe('GET /api/v1/hub/changes', () => {
       expect.objectContaining({ credit_id: b.credit_id, order_id: b.order_id, amount_fen: 2_500, state: 'pending' }),
       expect.objectContaining({ credit_id: c.credit_id, order_id: c.order_id, amount_fen: 50, state: 'pending' }),
     ]);
-    expect(changes[0]).toMatchObject({ kind: 'card', status: 'active', card_kind: 'student' });
+    // Each card change carries the chip's asn, from which the hub derives the card's keys.
+    expect(changes.slice(0, 3)).toEqual([
+      expect.objectContaining({ kind: 'card', card_no: 'C1', status: 'active', card_kind: 'student', asn: testAsn(0) }),
+      expect.objectContaining({ kind: 'card', card_no: 'C2', asn: testAsn(1) }),
+      expect.objectContaining({ kind: 'card', card_no: 'C3', asn: testAsn(2) }),
+    ]);
 
     const other = await pullAll(other_hub, 0, 100);
     expect(other.changes.every((change) => change.card_no === 'Z1')).toBe(true);
@@ -81,6 +86,24 @@ describe('GET /api/v1/hub/changes', () => {
       expect.objectContaining({ kind: 'credit', credit_id: d.credit_id, amount_fen: 300, state: 'pending' }),
     ]);
     expect(next.next_after).toBe(next.changes.at(-1)!.seq);
+  });
+
+  it('tells the hub when a card gets a new chip or another kind, and never an asn of the wrong form', async () => {
+    const { cursor } = await pullAll(hub, 0, 1000);
+    await env.DB.prepare("UPDATE cards SET asn = 'B0000000000000C2' WHERE school_id = ? AND card_no = 'C2'").bind(school_id).run();
+    await env.DB.prepare("UPDATE cards SET kind = 'staff' WHERE school_id = ? AND card_no = 'C1'").bind(school_id).run();
+    // Written past the registry import (which refuses it): the feed withholds it all the same.
+    await env.DB.prepare("UPDATE cards SET asn = 'not-hex' WHERE school_id = ? AND card_no = 'C3'").bind(school_id).run();
+    const next = await pull(hub, cursor, 10);
+    expect(next.changes).toEqual([
+      expect.objectContaining({ kind: 'card', card_no: 'C2', asn: 'B0000000000000C2' }),
+      expect.objectContaining({ kind: 'card', card_no: 'C1', card_kind: 'staff', asn: testAsn(0) }),
+      expect.objectContaining({ kind: 'card', card_no: 'C3', asn: null }),
+    ]);
+    // An unchanged value is no change.
+    await env.DB.prepare("UPDATE cards SET asn = 'B0000000000000C2', kind = 'student' WHERE school_id = ? AND card_no = 'C2'").bind(school_id).run();
+    expect((await pull(hub, next.next_after, 10)).changes).toEqual([]);
+    await env.DB.prepare("UPDATE cards SET asn = ? WHERE school_id = ? AND card_no = 'C3'").bind(testAsn(2), school_id).run();
   });
 
   it('records the cursor the hub holds and how far the Worker has sent', async () => {

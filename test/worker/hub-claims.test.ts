@@ -13,9 +13,11 @@ function claim(card_no: string, credit_ids: string[], amount_fen: number, extra:
     terminal_id: 'pos-01',
     amount_fen,
     credit_ids,
+    card_terminal_id: '0000000000A1',
     balance_after_fen: 12_345,
-    load_counter_after: 7,
+    online_serial_after: 7,
     committed_at_ms: Date.now(),
+    proof: { kind: 'tac', tac: '1A2B3C4D' },
     ...extra,
   };
 }
@@ -42,17 +44,18 @@ describe('POST /api/v1/hub/claims', () => {
   it('claims all listed credits of the card at once and records the claim and the balance', async () => {
     const a = await paidTopup(school_id, 'D1', 500);
     const b = await paidTopup(school_id, 'D1', 300);
-    const k = claim('D1', [a.credit_id, b.credit_id], 800, { balance_after_fen: 1_800, load_counter_after: 3 });
+    const k = claim('D1', [a.credit_id, b.credit_id], 800, { balance_after_fen: 1_800, online_serial_after: 3 });
     expect(await sendClaims(hub, [k])).toEqual({ results: [{ claim_id: k.claim_id, status: 'accepted' }] });
     for (const id of [a.credit_id, b.credit_id]) {
       expect(await creditRow(id)).toMatchObject({ state: 'claimed', claim_id: k.claim_id });
     }
     const stored = await env.DB.prepare('SELECT * FROM claims WHERE id = ?').bind(k.claim_id).first();
-    expect(stored).toMatchObject({ school_id, card_no: 'D1', hub_id: hub.hub_id, terminal_id: 'pos-01', amount_fen: 800, load_counter_after: 3 });
-    const card = await env.DB.prepare('SELECT balance_fen, balance_as_of_ms FROM cards WHERE school_id = ? AND card_no = ?')
+    expect(stored).toMatchObject({ school_id, card_no: 'D1', hub_id: hub.hub_id, terminal_id: 'pos-01', amount_fen: 800, online_serial_after: 3,
+      card_terminal_id: '0000000000A1', proof_kind: 'tac', proof_tac: '1A2B3C4D', online_serial_seen: null });
+    const card = await env.DB.prepare('SELECT balance_fen, online_serial, balance_as_of_ms FROM cards WHERE school_id = ? AND card_no = ?')
       .bind(school_id, 'D1')
       .first();
-    expect(card).toEqual({ balance_fen: 1_800, balance_as_of_ms: k.committed_at_ms });
+    expect(card).toEqual({ balance_fen: 1_800, online_serial: 3, balance_as_of_ms: k.committed_at_ms });
   });
 
   it('answers the same batch again with duplicate and claims nothing twice', async () => {
@@ -112,6 +115,37 @@ describe('POST /api/v1/hub/claims', () => {
     const shown = body.rejections.find((r) => r.claim_id === wrong_amount.claim_id);
     expect(shown).toMatchObject({ reason: expect.stringMatching(/sum/), claim: { amount_fen: 701, credit_ids: [mine.credit_id] } });
     expect((await SELF.fetch(`${ORIGIN}/api/v1/admin/claim-rejections`)).status).toBe(401);
+  });
+
+  it('keeps the card\'s proof with each claim, and refuses a claim whose proof is missing or does not prove the write', async () => {
+    const by_prove = await paidTopup(school_id, 'D1', 210);
+    const by_serial = await paidTopup(school_id, 'D1', 220);
+    const unproven = await paidTopup(school_id, 'D1', 230);
+    const prove = claim('D1', [by_prove.credit_id], 210, { online_serial_after: 11, proof: { kind: 'prove', tac: 'ABCDEF01' } });
+    const serial = claim('D1', [by_serial.credit_id], 220, { online_serial_after: 12, proof: { kind: 'serial', online_serial_seen: 13 } });
+    // The card was seen at serial 12 again: the load to 13 was not written, so this is no proof.
+    const short = claim('D1', [unproven.credit_id], 230, { online_serial_after: 13, proof: { kind: 'serial', online_serial_seen: 12 } });
+    const answer = await sendClaims(hub, [prove, serial, short]);
+    expect(answer.results.map((r) => r.status)).toEqual(['accepted', 'accepted', 'rejected']);
+    expect(answer.results[2]!.reason).toMatch(/does not show the load/);
+    const rows = await env.DB.prepare(
+      'SELECT id, online_serial_after, proof_kind, proof_tac, online_serial_seen FROM claims WHERE id IN (?, ?) ORDER BY online_serial_after',
+    )
+      .bind(prove.claim_id, serial.claim_id)
+      .all();
+    expect(rows.results).toEqual([
+      { id: prove.claim_id, online_serial_after: 11, proof_kind: 'prove', proof_tac: 'ABCDEF01', online_serial_seen: null },
+      { id: serial.claim_id, online_serial_after: 12, proof_kind: 'serial', proof_tac: null, online_serial_seen: 13 },
+    ]);
+    expect(await creditRow(unproven.credit_id)).toMatchObject({ state: 'pending', claim_id: null });
+
+    // Without a proof, or with a TAC that is not 8 hex digits, the batch is refused whole.
+    const { proof: _, ...bare } = claim('D1', [unproven.credit_id], 230);
+    for (const bad of [bare, claim('D1', [unproven.credit_id], 230, { proof: { kind: 'tac', tac: 'abc' } })]) {
+      const response = await hubFetch(hub, 'POST', '/api/v1/hub/claims', { claims: [bad] });
+      expect(response.status).toBe(400);
+    }
+    expect(await creditRow(unproven.credit_id)).toMatchObject({ state: 'pending', claim_id: null });
   });
 
   it('applies the good claims of a mixed batch and none of a bad one', async () => {

@@ -62,9 +62,11 @@ async function sendClaim(hub: TestHub, paid: PaidOrder): Promise<ClaimsResponse>
     terminal_id: 'pos-01',
     amount_fen: paid.amount_fen,
     credit_ids: [paid.credit_id],
+    card_terminal_id: '0000000000A1',
     balance_after_fen: paid.amount_fen,
-    load_counter_after: 1,
+    online_serial_after: 1,
     committed_at_ms: Date.now(),
+    proof: { kind: 'tac', tac: '0A0B0C0D' },
   };
   const response = await hubFetch(hub, 'POST', '/api/v1/hub/claims', { claims: [claim] });
   expect(response.status).toBe(200);

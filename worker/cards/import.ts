@@ -1,4 +1,4 @@
-// The card office's registry import: CSV rows `card_no,name,kind,status` (DESIGN section 10).
+// The card office's registry import: CSV rows `card_no,name,kind,status,asn` (DESIGN section 10).
 // The parser takes the body chunk by chunk, so a 50,000-row file is read as it arrives, and
 // every dimension is bounded: bytes, rows, columns, field length. Bad lines are named by their
 // line number and reason; good lines are upserted in batches of D1 statements.
@@ -19,13 +19,19 @@ import { ApiError } from '../http/errors.ts';
 
 // 50,000 rows of a long name and number fit in well under this.
 export const CARD_IMPORT_BODY_BYTES_MAX = 8 * 1024 * 1024;
-export const CARD_IMPORT_COLUMNS = ['card_no', 'name', 'kind', 'status'] as const;
+export const CARD_IMPORT_COLUMNS = ['card_no', 'name', 'kind', 'status', 'asn'] as const;
+// A row without the fifth column (a registry export from before chips carried an asn) keeps
+// the asn the card already has; a card with none is never offered a load.
+const CARD_IMPORT_COLUMNS_MIN = CARD_IMPORT_COLUMNS.length - 1;
+const ASN_PATTERN = /^[0-9A-F]{16}$/;
 // No field of a registry row is near this; longer is a broken file, not a name.
 const CSV_FIELD_CHARS_MAX = 256;
 // Fields kept per record: enough to see "too many columns" without storing a runaway row.
 const CSV_FIELDS_KEPT_MAX = CARD_IMPORT_COLUMNS.length + 1;
-// D1 binds at most 100 parameters per statement: 7 columns × 14 rows = 98.
-const ROWS_PER_STATEMENT = 14;
+// D1 binds at most 100 parameters per statement: 8 columns × 12 rows = 96.
+const ROWS_PER_STATEMENT = 12;
+// asns looked up per query when checking that none belongs to another card.
+const ASNS_PER_QUERY = 5_000;
 // Statements per D1 batch (one transaction each): big enough to be quick, small enough to
 // stay far from D1's per-batch limits.
 const STATEMENTS_PER_BATCH = 50;
@@ -170,6 +176,8 @@ export interface CardImportRow {
   holder_name: string;
   kind: CardKind;
   status: CardStatus;
+  /** 16 upper-case hex, or null when the row does not say (the card keeps its asn). */
+  asn: string | null;
 }
 
 export interface Rejected {
@@ -184,7 +192,8 @@ function quoted(value: string): string {
 
 function isHeader(record: CsvRecord): boolean {
   return (
-    record.field_count === CARD_IMPORT_COLUMNS.length &&
+    record.field_count >= CARD_IMPORT_COLUMNS_MIN &&
+    record.field_count <= CARD_IMPORT_COLUMNS.length &&
     record.fields.every((field, i) => field.trim().toLowerCase() === CARD_IMPORT_COLUMNS[i])
   );
 }
@@ -198,10 +207,10 @@ export function validateRecord(record: CsvRecord): CardImportRow | string {
   if (record.field_count > CARD_IMPORT_COLUMNS.length) {
     return `too many columns: ${record.field_count}, expected ${CARD_IMPORT_COLUMNS.join(',')}`;
   }
-  if (record.field_count < CARD_IMPORT_COLUMNS.length) {
+  if (record.field_count < CARD_IMPORT_COLUMNS_MIN) {
     return `too few columns: ${record.field_count}, expected ${CARD_IMPORT_COLUMNS.join(',')}`;
   }
-  const [raw_card_no, raw_name, raw_kind, raw_status] = record.fields as [string, string, string, string];
+  const [raw_card_no, raw_name, raw_kind, raw_status, raw_asn = ''] = record.fields as [string, string, string, string, string?];
   const card_no = normaliseCardNo(raw_card_no);
   if (card_no === null) return `bad card number ${quoted(raw_card_no)}`;
   const holder_name = raw_name.normalize('NFKC').trim().replace(/\s+/gu, ' ');
@@ -214,7 +223,10 @@ export function validateRecord(record: CsvRecord): CardImportRow | string {
   if (!(CARD_STATUSES as readonly string[]).includes(status)) {
     return `bad status ${quoted(raw_status)}, expected ${CARD_STATUSES.join('/')}`;
   }
-  return { line: record.line, card_no, holder_name, kind: kind as CardKind, status: status as CardStatus };
+  const asn_text = raw_asn.trim().toUpperCase();
+  if (asn_text !== '' && !ASN_PATTERN.test(asn_text)) return `bad asn ${quoted(raw_asn)}, expected 16 hex digits`;
+  const asn = asn_text === '' ? null : asn_text;
+  return { line: record.line, card_no, holder_name, kind: kind as CardKind, status: status as CardStatus, asn };
 }
 
 /** Accumulates validated rows: skips the header, names duplicates, enforces the row limit. */
@@ -222,6 +234,7 @@ export class CardImportCollector {
   readonly rows: CardImportRow[] = [];
   readonly rejected: Rejected[] = [];
   #first_line_of = new Map<string, number>();
+  #asn_line_of = new Map<string, number>();
   #seen_record = false;
   #data_records = 0;
 
@@ -243,8 +256,51 @@ export class CardImportCollector {
       this.rejected.push({ line: record.line, reason: `duplicate in file: card ${row.card_no} is also on line ${earlier}` });
       return;
     }
+    // One chip is one card: two numbers sharing an asn would let one spend the other's money.
+    const asn_earlier = row.asn === null ? undefined : this.#asn_line_of.get(row.asn);
+    if (asn_earlier !== undefined) {
+      this.rejected.push({ line: record.line, reason: `duplicate in file: asn ${row.asn} is also on line ${asn_earlier}` });
+      return;
+    }
     this.#first_line_of.set(row.card_no, row.line);
+    if (row.asn !== null) this.#asn_line_of.set(row.asn, row.line);
     this.rows.push(row);
+  }
+
+  /**
+   * Moves rows whose asn another card of the school already has to the rejected lines, so
+   * the upsert never meets the unique index (that would fail the whole batch).
+   * Bounded: one lookup per ASNS_PER_QUERY asns, one pass over the rows.
+   */
+  async rejectTakenAsns(db: Db, school_id: string): Promise<void> {
+    const owner_of = new Map<string, string>();
+    const asns = [...new Set(this.rows.flatMap((row) => (row.asn === null ? [] : [row.asn])))];
+    for (let start = 0; start < asns.length; start += ASNS_PER_QUERY) {
+      const found = await db
+        .select({ card_no: cards.card_no, asn: cards.asn })
+        .from(cards)
+        .where(sql`${cards.school_id} = ${school_id} AND ${cards.asn} IN (SELECT value FROM json_each(${JSON.stringify(asns.slice(start, start + ASNS_PER_QUERY))}))`);
+      for (const row of found) if (row.asn !== null) owner_of.set(row.asn, row.card_no);
+    }
+    if (owner_of.size === 0) return;
+    const kept: CardImportRow[] = [];
+    // A chip may move to another card when its card gets another chip on an EARLIER line:
+    // rows are written in line order, so the unique index never sees both at once.
+    const released_by = new Map<string, string>();
+    const asn_of_card = new Map([...owner_of].map(([asn, card_no]) => [card_no, asn]));
+    for (const row of this.rows) {
+      const owner = row.asn === null ? undefined : owner_of.get(row.asn);
+      if (owner !== undefined && owner !== row.card_no && released_by.get(owner) !== row.asn) {
+        this.rejected.push({ line: row.line, reason: `asn ${row.asn} belongs to card ${owner}` });
+        continue;
+      }
+      kept.push(row);
+      const held = asn_of_card.get(row.card_no);
+      if (held !== undefined && row.asn !== null && row.asn !== held) released_by.set(row.card_no, held);
+    }
+    this.rows.length = 0;
+    for (const row of kept) this.rows.push(row);
+    this.rejected.sort((a, b) => a.line - b.line);
   }
 }
 
@@ -303,6 +359,7 @@ export async function upsertCards(db: Db, school_id: string, rows: readonly Card
       holder_name_key: holderNameKey(row.holder_name),
       kind: row.kind,
       status: row.status,
+      asn: row.asn,
       updated_at_ms: now_ms,
     }));
     statements.push(
@@ -316,16 +373,25 @@ export async function upsertCards(db: Db, school_id: string, rows: readonly Card
             holder_name_key: sql`excluded.holder_name_key`,
             kind: sql`excluded.kind`,
             status: sql`excluded.status`,
+            asn: sql`COALESCE(excluded.asn, ${cards.asn})`,
             updated_at_ms: sql`excluded.updated_at_ms`,
           },
           setWhere: sql`${cards.holder_name} IS NOT excluded.holder_name OR ${cards.kind} IS NOT excluded.kind
-            OR ${cards.status} IS NOT excluded.status`,
+            OR ${cards.status} IS NOT excluded.status OR (excluded.asn IS NOT NULL AND ${cards.asn} IS NOT excluded.asn)`,
         }),
     );
   }
   for (let start = 0; start < statements.length; start += STATEMENTS_PER_BATCH) {
     const batch = statements.slice(start, start + STATEMENTS_PER_BATCH);
-    await db.batch(batch as [(typeof batch)[number], ...(typeof batch)[number][]]);
+    try {
+      await db.batch(batch as [(typeof batch)[number], ...(typeof batch)[number][]]);
+    } catch (error) {
+      // Another import of the same school took an asn between rejectTakenAsns and here.
+      if (/UNIQUE constraint failed: cards\.school_id, cards\.asn/.test(String((error as Error)?.message))) {
+        throw new ApiError(409, 'conflict', 'an asn in the file was just given to another card; import the file again');
+      }
+      throw error;
+    }
   }
   return rows.length;
 }

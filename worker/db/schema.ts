@@ -27,9 +27,20 @@ export const cards = sqliteTable(
     // Last chip balance a POS reported, and when; null until the first report.
     balance_fen: integer('balance_fen'),
     balance_as_of_ms: integer('balance_as_of_ms'),
+    // The chip's online transaction serial at that report (DESIGN section 6): what a hub that
+    // lost its store learns back, so it never offers again a load the card already has.
+    online_serial: integer('online_serial'),
+    // The chip's application serial number (16 upper-case hex), from the registry: the hub
+    // derives the card's keys from it. Null until the card office imports it; such a card
+    // is never offered a load.
+    asn: text('asn'),
     updated_at_ms: integer('updated_at_ms').notNull(),
   },
-  (t) => [primaryKey({ columns: [t.school_id, t.card_no] })],
+  (t) => [
+    primaryKey({ columns: [t.school_id, t.card_no] }),
+    // Two card numbers with one chip would let one card spend the other's money.
+    uniqueIndex('cards_school_asn').on(t.school_id, t.asn),
+  ],
 );
 
 export const orders = sqliteTable(
@@ -100,7 +111,16 @@ export const claims = sqliteTable(
     terminal_id: text('terminal_id').notNull(),
     amount_fen: integer('amount_fen').notNull(),
     balance_after_fen: integer('balance_after_fen'),
-    load_counter_after: integer('load_counter_after'),
+    online_serial_after: integer('online_serial_after'),
+    // The 6 bytes the card saw as terminal id (12 hex): part of the TAC.
+    card_terminal_id: text('card_terminal_id'),
+    // The card's proof of the write (DESIGN invariant 7): 'tac' from CREDIT FOR LOAD, 'prove'
+    // read back with GET TRANSACTION PROVE (both in proof_tac), or 'serial': the card's
+    // MAC1-verified serial seen past the load (online_serial_seen). Null only on a ledger bug,
+    // which the audit names.
+    proof_kind: text('proof_kind', { enum: ['tac', 'prove', 'serial'] }),
+    proof_tac: text('proof_tac'),
+    online_serial_seen: integer('online_serial_seen'),
     committed_at_ms: integer('committed_at_ms').notNull(),
     received_at_ms: integer('received_at_ms').notNull(),
   },
@@ -214,7 +234,7 @@ export const greyRecords = sqliteTable(
     amount_fen: integer('amount_fen').notNull(),
     // JSON array of credit ids.
     credit_ids: text('credit_ids').notNull(),
-    load_counter_after: integer('load_counter_after').notNull(),
+    online_serial_after: integer('online_serial_after').notNull(),
     reserved_at_ms: integer('reserved_at_ms').notNull(),
     status: text('status', { enum: ['open', 'resolved'] }).notNull(),
     reported_at_ms: integer('reported_at_ms').notNull(),

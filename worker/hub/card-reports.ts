@@ -17,18 +17,19 @@ const CARD_BALANCES_MAX = Math.max(CARD_REPORTS_BATCH_MAX, CLAIMS_BATCH_MAX);
 
 // The LIMIT makes SQLite materialise the reports and look each card up by its key,
 // instead of walking every card of the school.
-export const CARD_BALANCE_SQL = `UPDATE cards SET balance_fen = r.balance_fen, balance_as_of_ms = r.as_of_ms
+export const CARD_BALANCE_SQL = `UPDATE cards SET balance_fen = r.balance_fen, online_serial = r.online_serial, balance_as_of_ms = r.as_of_ms
    FROM (SELECT ?1 AS school_id, json_extract(value, '$.card_no') AS card_no,
-                json_extract(value, '$.balance_fen') AS balance_fen, json_extract(value, '$.as_of_ms') AS as_of_ms
+                json_extract(value, '$.balance_fen') AS balance_fen, json_extract(value, '$.online_serial') AS online_serial,
+                json_extract(value, '$.as_of_ms') AS as_of_ms
            FROM json_each(?2) LIMIT ${CARD_BALANCES_MAX}) AS r
   WHERE cards.school_id = r.school_id AND cards.card_no = r.card_no
     AND (cards.balance_as_of_ms IS NULL OR cards.balance_as_of_ms < r.as_of_ms)`;
 
 export const GREY_UPSERT_SQL = `INSERT INTO grey_records (hub_id, claim_id, school_id, card_no, terminal_id, amount_fen, credit_ids,
-                            load_counter_after, reserved_at_ms, status, reported_at_ms, resolved_at_ms)
+                            online_serial_after, reserved_at_ms, status, reported_at_ms, resolved_at_ms)
   SELECT ?1, json_extract(g.value, '$.claim_id'), ?2, json_extract(g.value, '$.card_no'),
          json_extract(g.value, '$.terminal_id'), json_extract(g.value, '$.amount_fen'),
-         json_extract(g.value, '$.credit_ids'), json_extract(g.value, '$.load_counter_after'),
+         json_extract(g.value, '$.credit_ids'), json_extract(g.value, '$.online_serial_after'),
          json_extract(g.value, '$.reserved_at_ms'),
          CASE WHEN json_extract(g.value, '$.status') = 'resolved'
                 OR EXISTS (SELECT 1 FROM claims c WHERE c.id = json_extract(g.value, '$.claim_id'))
@@ -46,6 +47,8 @@ export const GREY_UPSERT_SQL = `INSERT INTO grey_records (hub_id, claim_id, scho
 export interface CardBalance {
   card_no: string;
   balance_fen: number;
+  /** The chip's online serial with that balance. */
+  online_serial: number;
   as_of_ms: number;
 }
 
@@ -75,7 +78,7 @@ export async function applyCardReports(
     accepted += 1;
     const known = newest.get(report.card_no);
     if (known === undefined || known.as_of_ms < report.seen_at_ms) {
-      newest.set(report.card_no, { card_no: report.card_no, balance_fen: report.balance_fen, as_of_ms: report.seen_at_ms });
+      newest.set(report.card_no, { card_no: report.card_no, balance_fen: report.balance_fen, online_serial: report.online_serial, as_of_ms: report.seen_at_ms });
     }
   }
   const statements: D1PreparedStatement[] = [];

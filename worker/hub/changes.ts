@@ -15,7 +15,7 @@ export const SENT_MARK_SQL = `UPDATE hubs SET
 export const CHANGES_PAGE_SQL = `SELECT ch.seq, ch.kind, ch.ref,
         cr.id AS credit_id, cr.order_id, cr.card_no AS credit_card_no, cr.amount_fen, cr.state,
         cr.created_at_ms AS credit_created_at_ms,
-        cd.status AS card_status, cd.kind AS card_kind
+        cd.status AS card_status, cd.kind AS card_kind, cd.asn AS card_asn
    FROM changes ch
    LEFT JOIN credits cr ON ch.kind IN ('credit', 'void') AND cr.id = ch.ref AND cr.school_id = ch.school_id
    LEFT JOIN cards cd ON ch.kind = 'card' AND cd.school_id = ch.school_id AND cd.card_no = ch.ref
@@ -35,6 +35,7 @@ interface ChangeRow {
   credit_created_at_ms: number | null;
   card_status: string | null;
   card_kind: string | null;
+  card_asn: string | null;
 }
 
 function toHubChange(row: ChangeRow): HubChange | null {
@@ -56,7 +57,10 @@ function toHubChange(row: ChangeRow): HubChange | null {
   const status = CARD_STATUSES.find((s) => s === row.card_status);
   const card_kind = CARD_KINDS.find((k) => k === row.card_kind);
   if (status === undefined || card_kind === undefined) return null;
-  return { seq: row.seq, kind: 'card', card_no: row.ref, status, card_kind };
+  // The registry import only stores asns of this form; anything else is withheld, so the hub
+  // never derives keys from a value that is not a chip's serial.
+  const asn = row.card_asn !== null && /^[0-9A-F]{16}$/.test(row.card_asn) ? row.card_asn : null;
+  return { seq: row.seq, kind: 'card', card_no: row.ref, status, card_kind, asn };
 }
 
 /**

@@ -1,4 +1,4 @@
-// The ledger audit: DESIGN section 3's invariants 1-3, and 5 as far as the Worker's data goes,
+// The ledger audit: DESIGN section 3's invariants 1-3, 5 as far as the Worker's data goes, and 7,
 // as plain SQL over D1. The same queries run inside workerd (tests) and from Node through
 // wrangler (`npm run audit`), so this module imports nothing but types: each side brings a
 // function that runs a list of statements and returns each one's rows.
@@ -16,7 +16,7 @@ export interface AuditCheck {
   /** Stable name, printed with every violation: tests and operators grep for it. */
   name: string;
   /** DESIGN section 3 invariant number. */
-  invariant: 1 | 2 | 3 | 5;
+  invariant: 1 | 2 | 3 | 5 | 7;
   description: string;
   sql: string;
 }
@@ -150,6 +150,24 @@ export const AUDIT_CHECKS: readonly AuditCheck[] = [
         CASE WHEN h.id IS NULL THEN 'unknown hub' ELSE 'hub of ' || h.school_id || ', claim for ' || cl.school_id END AS detail
       FROM claims cl LEFT JOIN hubs h ON h.id = cl.hub_id
       WHERE h.id IS NULL OR h.school_id <> cl.school_id ORDER BY cl.id ${LIMIT}`,
+  },
+  {
+    // The Worker cannot check a TAC (it holds no card keys), but it can insist that every
+    // claim names the card's evidence of the write, and that the evidence has its form.
+    name: 'claim_without_card_proof',
+    invariant: 7,
+    description: "a claim carries no proof from the card (TAC, transaction prove, or serial seen past the load)",
+    sql: `SELECT cl.id AS ids, 'proof ' || coalesce(cl.proof_kind, 'missing')
+          || CASE WHEN cl.proof_kind IN ('tac', 'prove') THEN ', tac ' || coalesce(cl.proof_tac, 'missing')
+                  WHEN cl.proof_kind = 'serial' THEN ', serial seen ' || coalesce(cl.online_serial_seen, 'missing')
+                    || ' for serial after ' || coalesce(cl.online_serial_after, 'missing')
+                  ELSE '' END AS detail
+      FROM claims cl
+      WHERE cl.proof_kind IS NULL OR cl.proof_kind NOT IN ('tac', 'prove', 'serial')
+        OR (cl.proof_kind IN ('tac', 'prove') AND (cl.proof_tac IS NULL OR length(cl.proof_tac) <> 8))
+        OR (cl.proof_kind = 'serial' AND (cl.online_serial_seen IS NULL OR cl.online_serial_after IS NULL
+          OR cl.online_serial_seen < cl.online_serial_after))
+      ORDER BY cl.id ${LIMIT}`,
   },
   {
     // The hub learns of credits only through the changes feed (written by triggers): a credit

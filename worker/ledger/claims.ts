@@ -10,10 +10,13 @@ export const CLAIM_CREDITS_READ_SQL = `SELECT id, school_id, card_no, amount_fen
   WHERE id IN (SELECT value FROM json_each(?1))`;
 
 export const CLAIM_INSERT_SQL = `INSERT INTO claims (id, school_id, card_no, hub_id, terminal_id, amount_fen, balance_after_fen,
-                      load_counter_after, committed_at_ms, received_at_ms)
+                      online_serial_after, card_terminal_id, proof_kind, proof_tac, online_serial_seen,
+                      committed_at_ms, received_at_ms)
   SELECT json_extract(j.value, '$.claim_id'), ?1, json_extract(j.value, '$.card_no'), ?2,
          json_extract(j.value, '$.terminal_id'), json_extract(j.value, '$.amount_fen'),
-         json_extract(j.value, '$.balance_after_fen'), json_extract(j.value, '$.load_counter_after'),
+         json_extract(j.value, '$.balance_after_fen'), json_extract(j.value, '$.online_serial_after'),
+         json_extract(j.value, '$.card_terminal_id'), json_extract(j.value, '$.proof.kind'),
+         json_extract(j.value, '$.proof.tac'), json_extract(j.value, '$.proof.online_serial_seen'),
          json_extract(j.value, '$.committed_at_ms'), ?3
     FROM json_each(?4) j
    WHERE NOT EXISTS (SELECT 1 FROM claims c WHERE c.id = json_extract(j.value, '$.claim_id'))
@@ -132,6 +135,10 @@ function judge(hub: HubIdentity, claim: HubClaim, view: LedgerView, taken: Set<s
       : reject(`claim_id ${claim.claim_id} was already applied with other credits`);
   }
   if (new Set(claim.credit_ids).size !== claim.credit_ids.length) return reject('a credit is listed twice');
+  // A serial proves the write only when the card was seen at or past the serial the load left.
+  if (claim.proof.kind === 'serial' && claim.proof.online_serial_seen < claim.online_serial_after) {
+    return reject(`online serial ${claim.proof.online_serial_seen} seen does not show the load to ${claim.online_serial_after} written`);
+  }
   let sum_fen = 0;
   for (const credit_id of claim.credit_ids) {
     const credit = view.credits.get(credit_id);
@@ -186,7 +193,12 @@ function newestBalances(claims: readonly HubClaim[], now_ms: number): CardBalanc
     if (claim.committed_at_ms > now_ms + BALANCE_FUTURE_MS_MAX) continue;
     const known = newest.get(claim.card_no);
     if (known === undefined || known.as_of_ms < claim.committed_at_ms) {
-      newest.set(claim.card_no, { card_no: claim.card_no, balance_fen: claim.balance_after_fen, as_of_ms: claim.committed_at_ms });
+      newest.set(claim.card_no, {
+        card_no: claim.card_no,
+        balance_fen: claim.balance_after_fen,
+        online_serial: claim.online_serial_after,
+        as_of_ms: claim.committed_at_ms,
+      });
     }
   }
   return [...newest.values()];

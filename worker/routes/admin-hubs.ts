@@ -46,7 +46,7 @@ interface GreyRow {
   terminal_id: string;
   amount_fen: number;
   credit_ids: string;
-  load_counter_after: number;
+  online_serial_after: number;
   reserved_at_ms: number;
   status: 'open' | 'resolved';
   reported_at_ms: number;

@@ -98,6 +98,7 @@ export const adminRoutes = new Hono<AppEnv>()
       throw new ApiError(404, 'school_not_found', `no school ${school_id}; create it with PUT /api/v1/admin/schools/${school_id}`);
     }
     const parsed = await readCardCsv(c.req.raw.body);
+    await parsed.rejectTakenAsns(db, school_id);
     const imported = await upsertCards(db, school_id, parsed.rows, Date.now());
     // New cards and status changes (a card reported lost) must reach the POS quickly.
     if (imported > 0) pushAfterResponse(c, school_id);

@@ -27,6 +27,7 @@ export interface TestCard {
   status?: CardStatus;
   balance_fen?: number | null;
   balance_as_of_ms?: number | null;
+  asn?: string | null;
 }
 
 /**
@@ -45,8 +46,8 @@ export async function freshSchool(options: { max_amount_fen?: number; extra?: Te
   for (const card of [...demo, ...(options.extra ?? [])]) {
     statements.push(
       env.DB.prepare(
-        `INSERT INTO cards (school_id, card_no, holder_name, holder_name_key, kind, status, balance_fen, balance_as_of_ms, updated_at_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO cards (school_id, card_no, holder_name, holder_name_key, kind, status, balance_fen, balance_as_of_ms, asn, updated_at_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ).bind(
         school_id,
         card.card_no,
@@ -56,6 +57,7 @@ export async function freshSchool(options: { max_amount_fen?: number; extra?: Te
         card.status ?? 'active',
         card.balance_fen ?? null,
         card.balance_as_of_ms ?? null,
+        card.asn ?? null,
         now_ms,
       ),
     );
@@ -127,8 +129,9 @@ export async function insertCredit(
         `INSERT OR IGNORE INTO hubs (id, school_id, public_key, created_at_ms, updated_at_ms) VALUES (?, ?, 'fixture', 0, 0)`,
       ).bind(hub_id, order.school_id),
       env.DB.prepare(
-        `INSERT INTO claims (id, school_id, card_no, hub_id, terminal_id, amount_fen, committed_at_ms, received_at_ms)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO claims (id, school_id, card_no, hub_id, terminal_id, amount_fen, online_serial_after, card_terminal_id,
+                             proof_kind, proof_tac, committed_at_ms, received_at_ms)
+         VALUES (?, ?, ?, ?, ?, ?, 1, '0000000000A1', 'tac', '0A1B2C3D', ?, ?)`,
       ).bind(claim_id, order.school_id, order.card_no, hub_id, credit.terminal_id ?? 'POS-1', order.amount_fen, credit.claimed_at_ms ?? 0, credit.claimed_at_ms ?? 0),
     );
   }

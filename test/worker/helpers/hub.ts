@@ -32,6 +32,11 @@ export function newNonce(): string {
   return `n${randomSuffix(12)}`;
 }
 
+/** The asn of a test school's i-th card: unique within the school, as the registry insists. */
+export function testAsn(i: number): string {
+  return `A5${i.toString(16).toUpperCase().padStart(14, '0')}`;
+}
+
 /** A school of its own with a few active cards (and one lost one), straight into D1. */
 export async function createSchool(prefix: string, card_nos: readonly string[]): Promise<string> {
   const school_id = `${prefix}-${randomSuffix(4)}`;
@@ -43,9 +48,9 @@ export async function createSchool(prefix: string, card_nos: readonly string[]):
     ).bind(school_id, `测试学校 ${school_id}`, now_ms, now_ms),
     ...card_nos.map((card_no, i) =>
       env.DB.prepare(
-        `INSERT INTO cards (school_id, card_no, holder_name, holder_name_key, kind, status, updated_at_ms)
-         VALUES (?, ?, ?, ?, 'student', 'active', ?)`,
-      ).bind(school_id, card_no, `持卡人${i}`, holderNameKey(`持卡人${i}`), now_ms),
+        `INSERT INTO cards (school_id, card_no, holder_name, holder_name_key, kind, status, asn, updated_at_ms)
+         VALUES (?, ?, ?, ?, 'student', 'active', ?, ?)`,
+      ).bind(school_id, card_no, `持卡人${i}`, holderNameKey(`持卡人${i}`), testAsn(i), now_ms),
     ),
   ];
   await env.DB.batch(statements);
