@@ -117,7 +117,7 @@ describe('POS CLI', () => {
     mkdirSync(path.join(dev_dir, '.dev'), { recursive: true });
     writeFileSync(path.join(dev_dir, '.dev', 'pos.json'), JSON.stringify({ hub_url: hub.url, ...terminal }));
     const card = hub.card('20230001', { balance_fen: 1_282, online_serial: 9 });
-    writeFileSync(path.join(dev_dir, '.dev', 'pos-cards.json'), JSON.stringify({ txn_seq: 0, cards: { '20230001': card.toState() } }));
+    writeFileSync(path.join(dev_dir, '.dev', 'pos-cards.json'), JSON.stringify({ cards: { '20230001': card.toState() } }));
     const env = { ...process.env, YIKATONG_DEV_DIR: dev_dir };
     const pos = (args: string[]) => runCommand(process.execPath, ['sim/pos/main.ts', ...args], { cwd: ROOT, env, timeout_ms: 30_000 });
     const first = await pos(['swipe', '20230001']);
