@@ -16,7 +16,7 @@ import { generateSandboxKeys, toDevVars, workerVars, type SandboxKeys } from '..
 import { applyLocalMigrations, DEFAULT_PERSIST_DIR, REPO_ROOT } from './lib/local-d1.ts';
 import { portInUse, runCommand, startService, type Service } from './lib/processes.ts';
 import { seedDemoCampus } from './seed.ts';
-import { DEMO_HUB_PORT_DEFAULT, startDemoHub, type DemoHub } from '../hub/dev.ts';
+import { DEMO_HUB_PORT_DEFAULT, startDemoHub, type DemoHub } from './lib/demo-hub.ts';
 
 export const WORKER_PORT_DEFAULT = 8787;
 export const GATEWAY_PORT_DEFAULT = 8788;
@@ -318,10 +318,13 @@ const hubStep: Step = {
     if (port !== 0 && (await portInUse(port))) {
       throw new Error(`port ${port} is in use (the hub's); set HUB_PORT to another port, or HUB_PORT=off`);
     }
+    const school_id = DEMO_SCHOOLS[0]!.id;
     const hub = await startDemoHub({
       worker_url: need(context.worker_url, 'Worker URL'),
       admin_token: need(context.keys, 'keys').admin_token,
-      school_id: DEMO_SCHOOLS[0]!.id,
+      school_id,
+      // The cards the seed step registered, each with its asn: the simulator's chips.
+      cards: DEMO_CARDS.filter((card) => card.school_id === school_id),
       dev_dir: context.options.dev_dir,
       port,
       echo: context.options.echo,
@@ -392,7 +395,10 @@ export function guide(campus: Campus): string {
     `  Local D1               ${campus.state_dir}`,
     ...(campus.hub === null
       ? []
-      : [`  Campus hub             ${campus.hub.hub_url}  (${campus.hub.hub_id}; terminal ${campus.hub.terminal_id}; /healthz, /metrics)`]),
+      : [
+          `  Campus hub             ${campus.hub.hub_url}  (${campus.hub.hub_id}; terminal ${campus.hub.terminal_id}, card terminal id ${campus.hub.card_terminal_id}; /healthz, /metrics)`,
+          `  Simulated cards        ${path.relative(process.cwd(), campus.hub.cards_file) || campus.hub.cards_file}  (PBOC purses personalised from the school's card keys)`,
+        ]),
     '',
     `Demo card: ${school.name} (${school.id}), card ${card.card_no}, holder ${card.holder_name}.`,
     '',

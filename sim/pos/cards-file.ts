@@ -1,8 +1,8 @@
 // The simulator's wallet of cards: personalised PBOC purses kept in one JSON file
 // (`.dev/pos-cards.json` for `npm start`), so `npm run pos -- swipe` finds the card it swiped
 // last time with the balance, serial and proofs that swipe left on it.
-// Format: `{"cards": {"<card_no>": PurseCardState}}`, written atomically with mode 0600 (it
-// holds the cards' own keys, as the chips do).
+// Format (sim/pos/main.ts reads the same): `{"txn_seq": N, "cards": {"<card_no>": PurseCardState}}`,
+// written atomically with mode 0600 (it holds the cards' own keys, as the chips do).
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { CardMasterKeys } from '../../hub/keys/file.ts';
@@ -14,11 +14,13 @@ import { personalise } from './personalise.ts';
 export const CARDS_FILE_CARDS_MAX = 10_000;
 
 export interface CardsFile {
+  /** The simulated terminal's last txn_seq, so its next run continues above it. */
+  txn_seq: number;
   cards: Record<string, PurseCardState>;
 }
 
 export function readCardsFile(file: string): CardsFile {
-  if (!existsSync(file)) return { cards: {} };
+  if (!existsSync(file)) return { txn_seq: 0, cards: {} };
   let json: unknown;
   try {
     json = JSON.parse(readFileSync(file, 'utf8'));
@@ -28,7 +30,8 @@ export function readCardsFile(file: string): CardsFile {
   const cards = (json as Partial<CardsFile> | null)?.cards;
   if (typeof cards !== 'object' || cards === null || Array.isArray(cards)) throw new Error(`${file} has no "cards" object`);
   if (Object.keys(cards).length > CARDS_FILE_CARDS_MAX) throw new Error(`${file} holds more than ${CARDS_FILE_CARDS_MAX} cards`);
-  return { cards: cards as Record<string, PurseCardState> };
+  const txn_seq = (json as Partial<CardsFile>).txn_seq;
+  return { txn_seq: Number.isSafeInteger(txn_seq) ? txn_seq! : 0, cards: cards as Record<string, PurseCardState> };
 }
 
 export function writeCardsFile(file: string, contents: CardsFile): void {

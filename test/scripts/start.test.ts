@@ -2,12 +2,12 @@
 // it comes up, prints where everything is, serves the seeded demo schools, stops cleanly on
 // SIGTERM, and on a second start reuses its keys and follows the gateway to a new port.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { SchoolsResponse } from '../../protocol/api.ts';
-import { DEMO_SCHOOLS } from '../../sim/demo-campus.ts';
+import { DEMO_CARDS, DEMO_SCHOOLS } from '../../sim/demo-campus.ts';
 import { freePort, startService, type Service } from '../../scripts/lib/processes.ts';
 import { REPO_ROOT } from '../../scripts/lib/local-d1.ts';
 
@@ -56,6 +56,24 @@ async function waitForStatus(worker_url: string, order_id: string, status: strin
   throw new Error(`order ${order_id} stayed ${last}, never ${status}`);
 }
 
+/** `npm run pos -- …` as a user types it, against the campus `npm start` wrote `.dev/` for. */
+function pos(args: string[]): string {
+  const result = spawnSync('npm', ['run', '--silent', 'pos', '--', ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, YIKATONG_DEV_DIR: work_dir },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  expect(result.status, `${result.stdout}\n${result.stderr}`).toBe(0);
+  return result.stdout;
+}
+
+/** What the simulated chip holds (the cards file `npm run pos` keeps). */
+function chip(card_no: string): Record<string, unknown> | undefined {
+  const file = JSON.parse(readFileSync(path.join(work_dir, '.dev', 'pos-cards.json'), 'utf8')) as { cards: Record<string, Record<string, unknown>> };
+  return file.cards[card_no];
+}
+
 async function expectRefused(url: string): Promise<void> {
   await expect(fetch(url, { signal: AbortSignal.timeout(2_000) })).rejects.toThrow();
 }
@@ -102,22 +120,32 @@ describe('npm start', () => {
     });
     expect(paid.status).toBe(200);
     await waitForStatus(first.worker_url, order_id, 'pending_claim');
+    // npm start played the card issuer: the school's master keys (0600, never printed) and
+    // the demo cards personalised from them, with the asns the registry gave the Worker.
+    const card_keys_file = path.join(work_dir, '.dev', 'hub', 'card-keys.json');
+    expect(statSync(card_keys_file).mode & 0o777).toBe(0o600);
+    const card_keys = readFileSync(card_keys_file, 'utf8');
+    const master = JSON.parse(card_keys) as { load_mk: string; tac_mk: string };
+    expect(output).not.toContain(master.load_mk);
+    expect(output).not.toContain(master.tac_mk);
+    const demo_card = DEMO_CARDS.find((card) => card.card_no === '20230001')!;
+    expect(chip('20230001')).toMatchObject({ asn: demo_card.asn, balance_fen: 0, online_serial: 0 });
+
     let swipe = '';
     // The hub hears of the credit by push within about a second; a few tries cover a slow machine.
-    for (let attempt = 0; attempt < 20 && !swipe.includes('load offered'); attempt++) {
-      const result = spawnSync('npm', ['run', '--silent', 'pos', '--', 'swipe', '20230001'], {
-        cwd: REPO_ROOT,
-        env: { ...process.env, YIKATONG_DEV_DIR: work_dir },
-        encoding: 'utf8',
-        timeout: 30_000,
-      });
-      expect(result.status, result.stderr).toBe(0);
-      swipe = result.stdout;
-      if (!swipe.includes('load offered')) await new Promise((resolve) => setTimeout(resolve, 500));
+    for (let attempt = 0; attempt < 20 && !swipe.includes('hub: MAC2 for'); attempt++) {
+      swipe = pos(['swipe', '20230001']);
+      if (!swipe.includes('hub: MAC2 for')) await new Promise((resolve) => setTimeout(resolve, 500));
     }
-    expect(swipe).toContain('load offered: 100.00 yuan');
+    expect(swipe).toContain('hub: MAC2 for 100.00 yuan');
+    expect(swipe).toContain('card written: balance 100.00 yuan, online serial 1');
     expect(swipe).toContain('hub: claim committed');
     await waitForStatus(first.worker_url, order_id, 'claimed');
+    // The card is the truth: paid 100.00, spent 25.00 at the till, 75.00 on the chip; a second
+    // swipe finds nothing more to load.
+    expect(pos(['spend', '20230001', '2500'])).toContain('chip balance 75.00 yuan');
+    expect(pos(['swipe', '20230001'])).not.toContain('hub: MAC2 for');
+    expect(chip('20230001')).toMatchObject({ balance_fen: 7_500, online_serial: 1 });
 
     await first.service.stop(20_000);
     expect(first.service.child.exitCode ?? first.service.child.signalCode).not.toBeNull();
@@ -135,6 +163,9 @@ describe('npm start', () => {
     expect(devVar('ADMIN_TOKEN')).toBe(admin_token);
     const again = (await (await fetch(`${second.worker_url}/api/v1/schools`)).json()) as SchoolsResponse;
     expect(again.schools).toEqual(body.schools);
+    // The card keys are kept, and so are the cards with what the last swipe left on them.
+    expect(readFileSync(card_keys_file, 'utf8')).toBe(card_keys);
+    expect(chip('20230001')).toMatchObject({ balance_fen: 7_500, online_serial: 1 });
     // The admin API takes the kept token: the Worker really runs on the reused keys.
     const admin = await fetch(`${second.worker_url}/api/v1/admin/orders`, { headers: { authorization: `Bearer ${admin_token}` } });
     expect(admin.status).toBe(200);
