@@ -15,8 +15,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { executeLocalSql, REPO_ROOT, sqlLiteral } from '../../scripts/lib/local-d1.ts';
 import { startCampus, type Campus } from '../../scripts/start.ts';
-import { Chip } from '../../sim/pos/chip.ts';
-import { Terminal } from '../../sim/pos/terminal.ts';
+import { DEMO_CARDS } from '../../sim/demo-campus.ts';
 import { HubHarness } from '../hub/helpers/hub.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -289,7 +288,8 @@ describe('PWA in Chromium', () => {
   it('swipes the card at a POS terminal and shows 已圈存 with the time and the terminal', async () => {
     // The campus hub, started through its CLI the way an operator does, registered with the Worker.
     hub = new HubHarness({ worker_url: campus.worker_url, hub_id: 'bjtu-hub-pwa', poll_interval_ms: 1_000, backoff_max_ms: 500 });
-    const public_key = await hub.keygen();
+    await hub.init();
+    const public_key = hub.public_key;
     const registered = await fetch(`${campus.worker_url}/api/v1/admin/hubs/bjtu-hub-pwa`, {
       method: 'PUT',
       headers: { authorization: `Bearer ${campus.keys.admin_token}`, 'content-type': 'application/json' },
@@ -297,14 +297,16 @@ describe('PWA in Chromium', () => {
       signal: AbortSignal.timeout(15_000),
     });
     expect(registered.status, await registered.clone().text()).toBeLessThan(300);
-    const key_hex = await hub.addTerminal('canteen-1');
+    const registered_terminal = await hub.addTerminal('canteen-1');
     await hub.start();
-    const terminal = new Terminal({ hub_url: hub.url, terminal_id: 'canteen-1', key_hex, txn_seq_start: 0 });
-    const chip = new Chip({ balance_fen: 1_282, load_counter: 3 });
-    // Both paid top-ups (100.00 and 50.00) reach the hub and are loaded at one swipe.
-    await poll(async () => (await terminal.tap('20230001', chip)).swipe.load?.amount_fen ?? 0, { timeout: UI_TIMEOUT_MS, interval: 250 })
+    const terminal = hub.terminal(registered_terminal);
+    // The card itself, personalised from the hub's master keys with its registered asn.
+    const card = hub.card('20230001', { balance_fen: 1_282, online_serial: 3 }, DEMO_CARDS.find((demo) => demo.card_no === '20230001')!.asn);
+    // Both paid top-ups (100.00 and 50.00) reach the hub and are loaded at one tap.
+    await poll(async () => (await terminal.tap('20230001', card)).load?.amount_fen ?? 0, { timeout: UI_TIMEOUT_MS, interval: 250 })
       .toBe(15_000);
-    expect(chip.read()).toEqual({ balance_fen: 16_282, load_counter: 4 });
+    terminal.close();
+    expect([card.balance_fen, card.online_serial]).toEqual([16_282, 4]);
 
     await page.goto(`${campus.worker_url}/orders/${first_order_id}`);
     await poll(() => page.getByTestId('order-status').textContent(), { timeout: CLOSE_TIMEOUT_MS, interval: 500 }).toBe('已圈存');
