@@ -169,8 +169,11 @@ describe('hub and Worker', () => {
     expect((await hub.health()).outbox_depth).toBe(1);
     await until('health degraded', async () => (await hub.health()).status === 'degraded');
     expect((await recharge(campus.worker_url, order_id)).status).toBe('pending_claim');
+    await until('push channel down with the link', async () => (await hub.health()).push_connected === false);
     link.restore();
     await waitForStatus(campus.worker_url, order_id, 'claimed', WAIT_MS);
+    // And the push channel reconnects by itself.
+    await until('push channel back', async () => (await hub.health()).push_connected === true);
     await until('outbox drained', async () => (await hub.health()).outbox_depth === 0);
     await until('health ok again', async () => (await hub.health()).status === 'ok');
   });
