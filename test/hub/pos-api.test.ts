@@ -5,16 +5,12 @@
 import { createHmac } from 'node:crypto';
 import { Agent, createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeMac1, diversifyKey, sessionLoadKey } from '../../protocol/pboc.ts';
 import { HUB_ANSWER_HEADER_SIGNATURE, hubAnswerSigningString, LOAD_TRANSACTION_TYPE, POS_PATH_LOADS, POS_PATH_SWIPE } from '../../protocol/pos.ts';
 import { foreignCard } from '../../sim/pos/personalise.ts';
 import { ForgedAnswerError, HubRequestError, Terminal, terminalTimeOf } from '../../sim/pos/terminal.ts';
 import { asnOf, cardChange, creditChange, HubHarness, type RegisteredTerminal } from './helpers/hub.ts';
-
-beforeEach(() => {
-  expect.hasAssertions();
-});
 
 const OPERATOR_TOKEN = 'operator-token-for-tests-0123456789';
 const hub = new HubHarness({ write_window_ms: 10_000, operator_token: OPERATOR_TOKEN, purse_limits: 'staff=200000' });
