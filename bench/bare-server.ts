@@ -1,6 +1,6 @@
-// The yardstick of `npm run bench:hub`: a bare node:http server that answers the POS routes
-// with the same JSON from a Map, with no authentication, validation or durability. The hub's
-// throughput is reported as a ratio of this one's.
+// The yardstick of `npm run bench:hub`: a bare node:http server that answers the three POS v2
+// routes with JSON of the same shape from a Map, with no authentication, validation,
+// cryptography or durability. The hub's throughput is reported as a ratio of this one's.
 import { createServer } from 'node:http';
 
 const CARDS = Number(process.env.BENCH_CARDS ?? 200_000);
@@ -9,6 +9,7 @@ const BODY_BYTES_MAX = 4096;
 
 const pending = new Map<string, number>();
 for (let i = 0; i < CARDS; i += CREDIT_EVERY) pending.set(`C${i}`, 10_000);
+const reserved = new Map<string, { card_no: string; balance_after_fen: number; online_serial_after: number }>();
 let claim_seq = 0;
 
 const server = createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
@@ -21,27 +22,25 @@ const server = createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
   req.on('end', () => {
     const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
       card_no?: string;
-      chip?: { balance_fen: number; load_counter: number };
+      amount_fen?: number;
+      init?: { balance_fen: number; online_serial: number };
     };
     let answer: unknown;
-    if (req.url === '/pos/v1/swipe') {
-      const amount_fen = pending.get(body.card_no ?? '');
-      if (amount_fen === undefined) answer = { card_status: 'active', load: null };
-      else {
-        pending.delete(body.card_no!);
-        claim_seq += 1;
-        answer = {
-          card_status: 'active',
-          load: {
-            claim_id: `clm_${claim_seq}`,
-            amount_fen,
-            balance_after_fen: body.chip!.balance_fen + amount_fen,
-            load_counter_after: body.chip!.load_counter + 1,
-          },
-        };
-      }
+    if (req.url === '/pos/v2/swipe') {
+      const amount_fen = pending.get(body.card_no ?? '') ?? 0;
+      answer = { card_status: 'active', pending_fen: amount_fen, offer_fen: amount_fen, settle: null };
+    } else if (req.url === '/pos/v2/loads') {
+      pending.delete(body.card_no!);
+      claim_seq += 1;
+      const claim_id = `clm_${claim_seq.toString(16).padStart(24, '0')}`;
+      const claim = { card_no: body.card_no!, balance_after_fen: body.init!.balance_fen + body.amount_fen!, online_serial_after: body.init!.online_serial + 1 };
+      reserved.set(claim_id, claim);
+      answer = { claim_id, amount_fen: body.amount_fen, mac2: '00000000', balance_after_fen: claim.balance_after_fen, online_serial_after: claim.online_serial_after };
     } else {
-      answer = { claim_id: req.url!.split('/')[4], status: 'committed' };
+      const claim_id = req.url!.split('/')[4]!;
+      const claim = reserved.get(claim_id);
+      reserved.delete(claim_id);
+      answer = { claim_id, status: 'committed', balance_after_fen: claim?.balance_after_fen ?? 0, online_serial_after: claim?.online_serial_after ?? 0 };
     }
     const text = JSON.stringify(answer);
     res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });

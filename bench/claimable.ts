@@ -6,8 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startCampus } from '../scripts/start.ts';
-import { Chip } from '../sim/pos/chip.ts';
-import { Terminal } from '../sim/pos/terminal.ts';
+import { DEMO_CARDS } from '../sim/demo-campus.ts';
 import { HubHarness } from '../test/hub/helpers/hub.ts';
 import { createTopUp, pressPay } from '../test/hub/helpers/payer.ts';
 
@@ -35,17 +34,19 @@ export async function measureClaimable(samples: number, poll_interval_ms: number
   const campus = await startCampus({ worker_port: 0, gateway_port: 0, state_dir: path.join(work_dir, 'state'), dev_dir: work_dir });
   const hub = new HubHarness({ worker_url: campus.worker_url, hub_id: 'bench-claimable', poll_interval_ms });
   try {
-    const public_key = await hub.keygen();
+    await hub.init();
+    const public_key = hub.public_key;
     const registered = await fetch(`${campus.worker_url}/api/v1/admin/hubs/bench-claimable`, {
       method: 'PUT',
       headers: { authorization: `Bearer ${campus.keys.admin_token}`, 'content-type': 'application/json' },
       body: JSON.stringify({ school_id: CARDS[0].school_id, public_key }),
     });
     if (!registered.ok) throw new Error(`hub registration: ${registered.status} ${await registered.text()}`);
-    const key_hex = await hub.addTerminal('bench-pos');
+    const registered_terminal = await hub.addTerminal('bench-pos');
     await hub.start();
-    const terminal = new Terminal({ hub_url: hub.url, terminal_id: 'bench-pos', key_hex, txn_seq_start: 0 });
-    const chips = new Map(CARDS.map((card) => [card.card_no, new Chip()]));
+    const terminal = hub.terminal(registered_terminal);
+    const asnOf = (card_no: string) => DEMO_CARDS.find((demo) => demo.card_no === card_no)!.asn;
+    const chips = new Map(CARDS.map((card) => [card.card_no, hub.card(card.card_no, { balance_fen: 0, online_serial: 0 }, asnOf(card.card_no))]));
     // Wait (bounded) for the first pull and the push channel.
     for (let i = 0; i < 200 && !(await hub.health()).push_connected; i++) await new Promise((r) => setTimeout(r, 50));
     const push_connected = (await hub.health()).push_connected === true;
@@ -59,13 +60,14 @@ export async function measureClaimable(samples: number, poll_interval_ms: number
       let loaded = false;
       while (!loaded && performance.now() - paid_at < WAIT_MS_MAX) {
         const tap = await terminal.tap(card.card_no, chip);
-        if (tap.swipe.load !== null) loaded = true;
+        if (tap.load !== null) loaded = true;
         else await new Promise((r) => setTimeout(r, SWIPE_EVERY_MS));
       }
       samples_ms.push(loaded ? performance.now() - paid_at : Number.POSITIVE_INFINITY);
     }
     const sorted = [...samples_ms].sort((a, b) => a - b);
     const at = (p: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!);
+    terminal.close();
     return { samples_ms: samples_ms.map(Math.round), p50_ms: at(0.5), p99_ms: at(0.99), push_connected };
   } finally {
     if (process.env.BENCH_DEBUG !== undefined) process.stderr.write(hub.service?.output() ?? '');

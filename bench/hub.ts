@@ -1,22 +1,27 @@
-// `npm run bench:hub` (issue 3): the hub with 200,000 cards and 50,000 pending credits, driven
-// from a separate process over loopback keep-alive connections — saturation throughput, then
-// fixed offered loads with p50/p99/p99.9 — and, in the same run, a bare node:http server that
-// answers the same JSON from a Map, for the ratio. Commits are durable (synchronous=FULL,
-// group commit). Prints a table and a JSON line; figures go into hub/README.md.
+// `npm run bench:hub` (issues 3 and 7): the hub with 200,000 cards and 50,000 pending credits,
+// driven from a separate process over loopback keep-alive connections with the POS v2
+// three-request tap (swipe, load with MAC1 → MAC2, commit with the card's TAC) and simulated
+// PBOC cards — fixed offered tap rates with p50/p99/p99.9, then saturation — and, in the same
+// run, a bare node:http server that answers the same routes with the same JSON from a Map,
+// for the ratio. Reservations and commits are durable (synchronous=FULL, group commit).
+// Prints a table and a JSON line; figures go into hub/README.md.
 //
 // Options (env): BENCH_SECONDS (per run, default 10), BENCH_CONNECTIONS (terminals, default 32),
-// BENCH_RATES (comma list of offered swipes/s, default 500,1000,2000), BENCH_CLAIMABLE_SAMPLES
+// BENCH_RATES (comma list of offered taps/s, default 500,1000,2000), BENCH_CLAIMABLE_SAMPLES
 // (paid → claimable samples against the real Worker, default 20; 0 skips that part).
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { HubLedger } from '../hub/ledger.ts';
+import { initCardKeysFile, readCardKeysFile } from '../hub/keys/file.ts';
+import { HubLedger } from '../hub/ledger/index.ts';
 import { GroupCommit } from '../hub/store/group-commit.ts';
 import { openDatabase } from '../hub/store/schema.ts';
 import { generateHubKeyPair } from '../hub/sync/signer.ts';
 import type { HubChange } from '../protocol/hub.ts';
 import { runCommand, startService, type Service } from '../scripts/lib/processes.ts';
+import { PURSE_LIMIT_FEN_DEFAULT } from '../protocol/pos.ts';
+import { benchAsn } from './cards.ts';
 import { measureClaimable } from './claimable.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -28,26 +33,37 @@ const RATES = (process.env.BENCH_RATES ?? '500,1000,2000').split(',').map(Number
 const SEED_CHUNK = 20_000;
 const CLAIMABLE_SAMPLES = Number(process.env.BENCH_CLAIMABLE_SAMPLES ?? 20);
 
+type Latency = { n: number; p50_ms: number; p99_ms: number; p999_ms: number; max_ms: number };
 interface DriverResult {
-  offered_swipes_per_s: number | null;
+  offered_taps_per_s: number | null;
+  taps_per_s: number;
   swipes_per_s: number;
   requests_per_s: number;
   loads: number;
   errors: number;
-  swipe: { n: number; p50_ms: number; p99_ms: number; p999_ms: number; max_ms: number };
-  commit: { n: number; p50_ms: number; p99_ms: number; p999_ms: number; max_ms: number };
+  swipe: Latency;
+  load: Latency;
+  commit: Latency;
+  tap: Latency;
 }
 
-function seed(db_path: string, terminals: { id: string; key_hex: string }[]): void {
+interface BenchTerminal {
+  terminal_id: string;
+  key_hex: string;
+  card_terminal_id: string;
+}
+
+function seed(db_path: string, terminals: BenchTerminal[]): void {
   const db = openDatabase({ path: db_path, busy_timeout_ms: 5_000 });
-  const ledger = new HubLedger(db, { write_window_ms: 10_000, now_ms: Date.now });
+  const purse_limit_fen = { student: PURSE_LIMIT_FEN_DEFAULT, staff: PURSE_LIMIT_FEN_DEFAULT, visitor: PURSE_LIMIT_FEN_DEFAULT };
+  const ledger = new HubLedger(db, { write_window_ms: 10_000, purse_limit_fen, now_ms: Date.now });
   const group = new GroupCommit(db, { ops_per_batch_max: 1 });
   let seq = 0;
   const now_ms = Date.now();
   for (let start = 0; start < CARDS; start += SEED_CHUNK) {
     const changes: HubChange[] = [];
     for (let i = start; i < Math.min(CARDS, start + SEED_CHUNK); i++) {
-      changes.push({ seq: ++seq, kind: 'card', card_no: `C${i}`, status: 'active', card_kind: 'student' });
+      changes.push({ seq: ++seq, kind: 'card', card_no: `C${i}`, status: 'active', card_kind: 'student', asn: benchAsn(i) });
       if (i % CREDIT_EVERY === 0) {
         changes.push({
           seq: ++seq,
@@ -63,17 +79,19 @@ function seed(db_path: string, terminals: { id: string; key_hex: string }[]): vo
     }
     void group.run(() => ledger.applyChanges(changes, seq));
   }
-  const insert = db.prepare('INSERT INTO terminals (terminal_id, key_hex, created_at_ms) VALUES (?, ?, ?)');
+  const insert = db.prepare('INSERT INTO terminals (terminal_id, key_hex, card_terminal_id, created_at_ms) VALUES (?, ?, ?, ?)');
   void group.run(() => {
-    for (const t of terminals) insert.run(t.id, t.key_hex, now_ms);
+    for (const t of terminals) insert.run(t.terminal_id, t.key_hex, t.card_terminal_id, now_ms);
   });
   group.flush();
   db.close();
 }
 
-async function drive(url: string, terminals: { id: string; key_hex: string }[], rate: number | null): Promise<DriverResult> {
-  const args = ['bench/driver.ts', '--url', url, '--keys', JSON.stringify(terminals), '--seconds', String(SECONDS), '--cards', String(CARDS)];
+async function drive(url: string, terminals: BenchTerminal[], master: string, rate: number | null, bare: boolean, swipe_only = false): Promise<DriverResult> {
+  const args = ['--disable-warning=ExperimentalWarning', 'bench/driver.ts', '--url', url, '--terminals', JSON.stringify(terminals), '--master', master, '--seconds', String(SECONDS), '--cards', String(CARDS)];
   if (rate !== null) args.push('--rate', String(rate));
+  if (bare) args.push('--bare');
+  if (swipe_only) args.push('--swipe-only');
   const out = await runCommand(process.execPath, args, { cwd: ROOT, timeout_ms: (SECONDS + 60) * 1000 });
   return JSON.parse(out.trim().split('\n').at(-1)!) as DriverResult;
 }
@@ -85,15 +103,24 @@ async function rssBytes(url: string): Promise<number> {
 
 function row(label: string, r: DriverResult): string {
   const cell = (x: number) => String(x).padStart(8);
-  return `${label.padEnd(22)}${cell(r.swipes_per_s)}${cell(r.requests_per_s)}${cell(r.swipe.p50_ms)}${cell(r.swipe.p99_ms)}${cell(r.swipe.p999_ms)}${cell(r.commit.p50_ms)}${cell(r.commit.p99_ms)}${cell(r.errors)}`;
+  return `${label.padEnd(22)}${cell(r.taps_per_s)}${cell(r.requests_per_s)}${cell(r.swipe.p50_ms)}${cell(r.swipe.p99_ms)}${cell(r.swipe.p999_ms)}${cell(r.load.p99_ms)}${cell(r.commit.p99_ms)}${cell(r.tap.p99_ms)}${cell(r.errors)}`;
 }
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(tmpdir(), 'yikatong-bench-'));
   const services: Service[] = [];
   try {
-    const terminals = Array.from({ length: CONNECTIONS }, (_, i) => ({ id: `bench-${i}`, key_hex: randomBytes(32).toString('hex') }));
+    const terminals: BenchTerminal[] = Array.from({ length: CONNECTIONS }, (_, i) => ({
+      terminal_id: `bench-${i}`,
+      key_hex: randomBytes(32).toString('hex'),
+      card_terminal_id: (0xbe0000000000 + i).toString(16).toUpperCase(),
+    }));
     const db_path = path.join(dir, 'hub.db');
+    const card_keys_file = path.join(dir, 'card-keys.json');
+    initCardKeysFile(card_keys_file, { key_version: 1 });
+    const keys = readCardKeysFile(card_keys_file);
+    // The issuer's master keys, for the driver's chips (a bench is its own card issuer).
+    const master = JSON.stringify({ key_version: keys.key_version, load_mk: keys.load_mk.toString('hex'), tac_mk: keys.tac_mk.toString('hex') });
     const seed_started = performance.now();
     seed(db_path, terminals);
     process.stdout.write(`seeded ${CARDS} cards, ${CARDS / CREDIT_EVERY} pending credits in ${Math.round(performance.now() - seed_started)} ms\n`);
@@ -111,6 +138,7 @@ async function main(): Promise<void> {
         HUB_ID: 'bench-hub',
         HUB_KEY_FILE: key_file,
         HUB_DB: db_path,
+        HUB_CARD_KEYS_FILE: card_keys_file,
         HUB_LISTEN: '127.0.0.1:0',
         HUB_BACKOFF_MAX_MS: '60000',
       },
@@ -132,20 +160,23 @@ async function main(): Promise<void> {
     services.push(bare);
     const bare_url = `http://127.0.0.1:${bare.ready_match[1]}`;
 
-    const header = `${'run'.padEnd(22)}${'swipe/s'.padStart(8)}${'req/s'.padStart(8)}${'p50'.padStart(8)}${'p99'.padStart(8)}${'p99.9'.padStart(8)}${'c.p50'.padStart(8)}${'c.p99'.padStart(8)}${'errors'.padStart(8)}`;
-    process.stdout.write(`${CONNECTIONS} terminals (keep-alive connections), ${SECONDS} s per run, latencies in ms (c. = commit)\n${header}\n`);
+    const header = `${'run'.padEnd(22)}${'taps/s'.padStart(8)}${'req/s'.padStart(8)}${'s.p50'.padStart(8)}${'s.p99'.padStart(8)}${'s.p99.9'.padStart(8)}${'l.p99'.padStart(8)}${'c.p99'.padStart(8)}${'tap.p99'.padStart(8)}${'errors'.padStart(8)}`;
+    process.stdout.write(`${CONNECTIONS} terminals (keep-alive connections), ${SECONDS} s per run, latencies in ms (s. swipe, l. load, c. commit)\n${header}\n`);
     const results: Record<string, DriverResult> = {};
-    const run = async (label: string, url: string, rate: number | null) => {
-      results[label] = await drive(url, terminals, rate);
+    const run = async (label: string, url: string, rate: number | null, bare: boolean, swipe_only = false) => {
+      results[label] = await drive(url, terminals, master, rate, bare, swipe_only);
       process.stdout.write(`${row(label, results[label]!)}\n`);
     };
-    for (const rate of RATES) await run(`hub @ ${rate}/s`, hub_url, rate);
-    await run('hub saturation', hub_url, null);
-    await run('bare saturation', bare_url, null);
-    for (const rate of RATES) await run(`bare @ ${rate}/s`, bare_url, rate);
+    for (const rate of RATES) await run(`hub @ ${rate}/s`, hub_url, rate, false);
+    await run('hub saturation', hub_url, null, false);
+    await run('bare saturation', bare_url, null, true);
+    await run('hub swipes only, sat.', hub_url, null, false, true);
+    await run('bare swipes only, sat.', bare_url, null, true, true);
+    for (const rate of RATES) await run(`bare @ ${rate}/s`, bare_url, rate, true);
     const rss_end = await rssBytes(hub_url);
     const ratio = results['hub saturation']!.requests_per_s / results['bare saturation']!.requests_per_s;
-    process.stdout.write(`hub / bare throughput at saturation: ${ratio.toFixed(2)}\n`);
+    const swipe_ratio = results['hub swipes only, sat.']!.swipes_per_s / results['bare swipes only, sat.']!.swipes_per_s;
+    process.stdout.write(`hub / bare throughput at saturation: three-request taps ${ratio.toFixed(2)} (requests/s), read-only swipes ${swipe_ratio.toFixed(2)}\n`);
     process.stdout.write(`hub RSS: ${(rss_start / 2 ** 20).toFixed(0)} MiB after start, ${(rss_end / 2 ** 20).toFixed(0)} MiB after the runs\n`);
     for (const service of services.splice(0).reverse()) await service.stop();
     let claimable: unknown = null;
@@ -162,7 +193,7 @@ async function main(): Promise<void> {
         process.stdout.write(`paid → claimable: not measured (${String((error as Error).message ?? error).slice(0, 300)})\n`);
       }
     }
-    process.stdout.write(`${JSON.stringify({ results, ratio, rss_start, rss_end, claimable })}\n`);
+    process.stdout.write(`${JSON.stringify({ results, ratio, swipe_ratio, rss_start, rss_end, claimable })}\n`);
   } finally {
     for (const service of services.reverse()) await service.stop();
     rmSync(dir, { recursive: true, force: true });

@@ -4,25 +4,19 @@
 // --card-terminal-id`, POS_HUB_URL / POS_TERMINAL_ID / POS_TERMINAL_KEY / POS_CARD_TERMINAL_ID,
 // else `.dev/pos.json` ({hub_url, terminal_id, key_hex, card_terminal_id}, written by
 // `npm start`; YIKATONG_DEV_DIR moves `.dev/`). Cards live in `.dev/pos-cards.json`
-// ({txn_seq, cards: {card_no: PurseCardState}}): personalised by `npm start` as the card
-// issuer would, and saved back after every command, so the next one sees what the chip holds.
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+// (sim/pos/cards-file.ts): personalised by `npm start` as the card issuer would, and saved
+// back after every command, so the next one sees what the chip holds.
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parsePurchase, purchaseApdu, SW_OK } from './apdu.ts';
-import { PurseCard, type PurseCardState } from './card.ts';
+import { loadCard, saveCard } from './cards-file.ts';
 import { CardStatusError, DEATH_POINTS, ForgedAnswerError, HubRequestError, Terminal, type DeathPoint } from './terminal.ts';
 
 // YIKATONG_DEV_DIR as in `npm start`: where `.dev/` lives (the repository root by default).
 const DEV_DIR = path.join(process.env.YIKATONG_DEV_DIR ?? path.resolve(import.meta.dirname, '../..'), '.dev');
 export const POS_CONFIG_FILE = path.join(DEV_DIR, 'pos.json');
 export const POS_CARDS_FILE = path.join(DEV_DIR, 'pos-cards.json');
-
-export interface PosCardsFile {
-  /** The terminal's last txn_seq, so the next run continues above it. */
-  txn_seq: number;
-  cards: Record<string, PurseCardState>;
-}
 
 function readJson<T>(file: string): T | null {
   return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as T) : null;
@@ -57,20 +51,12 @@ async function main(): Promise<number> {
     process.stderr.write(`--die must be one of ${DEATH_POINTS.join(', ')}\n`);
     return 2;
   }
-  const saved = readJson<PosCardsFile>(POS_CARDS_FILE) ?? { txn_seq: 0, cards: {} };
-  const state = saved.cards[card_no];
-  if (state === undefined) {
+  const card = loadCard(POS_CARDS_FILE, card_no);
+  if (card === null) {
     process.stderr.write(`card ${card_no} is not in ${POS_CARDS_FILE}: \`npm start\` personalises the demo cards there\n`);
     return 2;
   }
-  const card = new PurseCard(state);
-  const save = () => {
-    saved.cards[card_no] = card.toState();
-    mkdirSync(DEV_DIR, { recursive: true });
-    // Written aside and renamed: a run killed mid-write never leaves half a card.
-    writeFileSync(`${POS_CARDS_FILE}.tmp`, `${JSON.stringify(saved, null, 2)}\n`, { mode: 0o600 });
-    renameSync(`${POS_CARDS_FILE}.tmp`, POS_CARDS_FILE);
-  };
+  const save = () => saveCard(POS_CARDS_FILE, card_no, card);
   process.stdout.write(`card ${card_no}: chip balance ${yuan(card.balance_fen)} yuan, online serial ${card.online_serial}\n`);
 
   if (command === 'spend') {
@@ -93,8 +79,9 @@ async function main(): Promise<number> {
     process.stderr.write(`no hub/terminal: pass --hub --terminal --key --card-terminal-id, set POS_HUB_URL etc., or run \`npm start\` (writes ${POS_CONFIG_FILE})\n`);
     return 2;
   }
-  // Wall-clock milliseconds keep txn_seq rising across runs of this CLI without coordination.
-  const terminal = new Terminal({ hub_url, terminal_id, key_hex, card_terminal_id, txn_seq_start: Math.max(Date.now(), saved.txn_seq) });
+  // Wall-clock microseconds keep txn_seq rising across runs of this CLI without coordination
+  // (and stay below 2^53 for a few centuries).
+  const terminal = new Terminal({ hub_url, terminal_id, key_hex, card_terminal_id, txn_seq_start: Date.now() * 1_000 });
   try {
     const tap = await terminal.tap(card_no, card, die);
     process.stdout.write(`hub: card_status ${tap.swipe.card_status}, pending ${yuan(tap.swipe.pending_fen)} yuan, offer ${yuan(tap.swipe.offer_fen)} yuan\n`);
@@ -112,7 +99,6 @@ async function main(): Promise<number> {
     throw error;
   } finally {
     terminal.close();
-    saved.txn_seq = terminal.txn_seq;
     save();
   }
   return 0;

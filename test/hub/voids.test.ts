@@ -1,15 +1,19 @@
 // Void requests (refunds) as the hub sees them in the changes feed: a pending credit is voided
 // at once; a reserved one waits for the card to settle its reservation, then is answered by
-// what the card says; a claimed one is answered already_claimed. Restarts in between, since
-// the feed only arrives while the hub runs its sync.
-import { afterAll, beforeAll, expect, it } from 'vitest';
+// what the card says (its verified serial at the next load, or its transaction prove); a
+// claimed one is answered already_claimed. Restarts in between, since the feed only arrives
+// while the hub runs its sync.
+import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import type { HubChange } from '../../protocol/hub.ts';
-import { Chip } from '../../sim/pos/chip.ts';
-import { Terminal } from '../../sim/pos/terminal.ts';
-import { cardChange, creditChange, HubHarness, nextSeq } from './helpers/hub.ts';
+import type { Terminal } from '../../sim/pos/terminal.ts';
+import { cardChange, creditChange, HubHarness, nextSeq, type RegisteredTerminal } from './helpers/hub.ts';
+
+beforeEach(() => {
+  expect.hasAssertions();
+});
 
 const hub = new HubHarness({ write_window_ms: 10_000 });
-let key_hex = '';
+let reg: RegisteredTerminal;
 let txn_seq = 0;
 
 function voidChange(credit: { credit_id: string; card_no: string }): HubChange {
@@ -18,12 +22,12 @@ function voidChange(credit: { credit_id: string; card_no: string }): HubChange {
 
 async function terminal(): Promise<Terminal> {
   await hub.start();
-  const t = new Terminal({ hub_url: hub.url, terminal_id: 'till-1', key_hex, txn_seq_start: txn_seq });
-  return t;
+  return hub.terminal(reg, txn_seq);
 }
 
 async function restartWith(changes: HubChange[], t: Terminal): Promise<Terminal> {
   txn_seq = t.txn_seq;
+  t.close();
   await hub.stop();
   hub.seedChanges(changes);
   return terminal();
@@ -34,8 +38,8 @@ function answers() {
 }
 
 beforeAll(async () => {
-  await hub.keygen();
-  key_hex = await hub.addTerminal('till-1');
+  await hub.init();
+  reg = await hub.addTerminal('till-1');
   hub.seedChanges([cardChange('V1'), cardChange('V2'), cardChange('V3'), cardChange('V4')]);
 });
 
@@ -47,8 +51,9 @@ it('a pending credit is voided at once and never offered', async () => {
   const credit = creditChange('V1', 1_000);
   hub.seedChanges([credit, voidChange(credit)]);
   const t = await terminal();
-  expect((await t.tap('V1', new Chip())).swipe.load).toBeNull();
+  expect((await t.tap('V1', hub.card('V1'))).swipe).toMatchObject({ pending_fen: 0, offer_fen: 0 });
   txn_seq = t.txn_seq;
+  t.close();
   await hub.stop();
   expect(answers()).toContainEqual({ credit_id: credit.credit_id, result: 'voided', claim_id: null });
 });
@@ -58,17 +63,21 @@ it('a reserved credit not written: the void waits, then is voided when the card 
   const other = creditChange('V2', 500);
   hub.seedChanges([credit, other]);
   let t = await terminal();
-  const chip = new Chip({ balance_fen: 0, load_counter: 4 });
-  const died = await t.tap('V2', chip, 'die_before_write');
-  expect(died.swipe.load?.amount_fen).toBe(2_500);
+  const chip = hub.card('V2', { balance_fen: 0, online_serial: 4 });
+  const died = await t.tap('V2', chip, 'after_mac2');
+  expect(died.load?.amount_fen).toBe(2_500);
   t = await restartWith([voidChange(credit)], t);
-  // The reservation stands (the terminal may be writing); no answer yet.
+  // The reservation stands (MAC2 is out, the card may be written); no answer yet.
   expect(answers().some((a) => a.credit_id === credit.credit_id)).toBe(false);
-  // The card comes back unwritten: released; the refunded credit is voided, the other offered.
+  // The card comes back unwritten; the swipe still counts the refunded credit (only the
+  // card's verified serial at the load releases it), so the terminal's load is told the offer
+  // changed; swiped again, only the other credit is offered.
+  await expect(t.tap('V2', chip)).rejects.toMatchObject({ status: 409, code: 'offer_changed' });
   const next = await t.tap('V2', chip);
-  expect(next.swipe.load?.amount_fen).toBe(500);
-  expect(chip.read()).toEqual({ balance_fen: 500, load_counter: 5 });
+  expect(next.load?.amount_fen).toBe(500);
+  expect([chip.balance_fen, chip.online_serial]).toEqual([500, 5]);
   txn_seq = t.txn_seq;
+  t.close();
   await hub.stop();
   expect(answers()).toContainEqual({ credit_id: credit.credit_id, result: 'voided', claim_id: null });
   expect(hub.query('SELECT state FROM credits WHERE credit_id = ?', credit.credit_id)).toEqual([{ state: 'voided' }]);
@@ -78,25 +87,30 @@ it('a reserved credit that was written: the void is answered already_claimed', a
   const credit = creditChange('V3', 3_000);
   hub.seedChanges([credit]);
   let t = await terminal();
-  const chip = new Chip({ balance_fen: 10, load_counter: 0 });
-  const died = await t.tap('V3', chip, 'die_after_write');
+  const chip = hub.card('V3', { balance_fen: 10, online_serial: 0 });
+  const died = await t.tap('V3', chip, 'after_credit');
   t = await restartWith([voidChange(credit)], t);
   expect(answers().some((a) => a.credit_id === credit.credit_id)).toBe(false);
-  expect((await t.tap('V3', chip)).swipe.load).toBeNull();
+  // The card comes back written: the swipe asks for its prove, which commits the claim.
+  const next = await t.tap('V3', chip);
+  expect(next.settled).toMatchObject({ claim_id: died.load!.claim_id, status: 'committed' });
+  expect(next.swipe.offer_fen).toBe(0);
   txn_seq = t.txn_seq;
+  t.close();
   await hub.stop();
-  expect(answers()).toContainEqual({ credit_id: credit.credit_id, result: 'already_claimed', claim_id: died.swipe.load!.claim_id });
-  expect(chip.read()).toEqual({ balance_fen: 3_010, load_counter: 1 });
+  expect(answers()).toContainEqual({ credit_id: credit.credit_id, result: 'already_claimed', claim_id: died.load!.claim_id });
+  expect([chip.balance_fen, chip.online_serial]).toEqual([3_010, 1]);
 });
 
 it('a claimed credit is answered already_claimed; a repeated void gets the same answer', async () => {
   const credit = creditChange('V4', 4_000);
   hub.seedChanges([credit]);
   let t = await terminal();
-  const tap = await t.tap('V4', new Chip());
-  expect(tap.outcome?.status).toBe('committed');
+  const tap = await t.tap('V4', hub.card('V4'));
+  expect(tap.committed?.status).toBe('committed');
   t = await restartWith([voidChange(credit), voidChange(credit)], t);
   txn_seq = t.txn_seq;
+  t.close();
   await hub.stop();
-  expect(answers()).toContainEqual({ credit_id: credit.credit_id, result: 'already_claimed', claim_id: tap.swipe.load!.claim_id });
+  expect(answers()).toContainEqual({ credit_id: credit.credit_id, result: 'already_claimed', claim_id: tap.load!.claim_id });
 });

@@ -1,62 +1,102 @@
 // The write window and grey records on the hub itself: a reservation is never released by a
-// timer alone, only by the card's next swipe; once the window has passed, another terminal's
-// swipe settles it by the counter; one never seen again is listed for the card office.
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { Chip } from '../../sim/pos/chip.ts';
-import { Terminal } from '../../sim/pos/terminal.ts';
-import { cardChange, creditChange, HubHarness } from './helpers/hub.ts';
+// timer, only by the card's own evidence at its next load; inside the window another terminal
+// is refused (the first may be writing the card right now); a TAC for a reservation the card's
+// serial had released is refused and kept for the card office.
+import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+import { computeTac, diversifyKey } from '../../protocol/pboc.ts';
+import { LOAD_TRANSACTION_TYPE } from '../../protocol/pos.ts';
+import { initializeForLoadApdu, LOAD_KEY_INDEX, parseInitForLoad } from '../../sim/pos/apdu.ts';
+import { HubRequestError, terminalTimeOf, type Terminal } from '../../sim/pos/terminal.ts';
+import { asnOf, cardChange, creditChange, HubHarness, type RegisteredTerminal } from './helpers/hub.ts';
+
+beforeEach(() => {
+  expect.hasAssertions();
+});
 
 const WRITE_WINDOW_MS = 300;
 const hub = new HubHarness({ write_window_ms: WRITE_WINDOW_MS, grey_after_ms: 400 });
+let ra: RegisteredTerminal;
 let a: Terminal;
 let b: Terminal;
 
 beforeAll(async () => {
-  await hub.keygen();
-  const key_a = await hub.addTerminal('a');
-  const key_b = await hub.addTerminal('b');
+  await hub.init();
+  ra = await hub.addTerminal('a');
+  const rb = await hub.addTerminal('b');
   hub.seedChanges([cardChange('W1'), cardChange('W2'), creditChange('W1', 700), creditChange('W2', 900)]);
   await hub.start();
-  a = new Terminal({ hub_url: hub.url, terminal_id: 'a', key_hex: key_a, txn_seq_start: 0 });
-  b = new Terminal({ hub_url: hub.url, terminal_id: 'b', key_hex: key_b, txn_seq_start: 0 });
+  a = hub.terminal(ra);
+  b = hub.terminal(rb);
 });
 
 afterAll(async () => {
+  a?.close();
+  b?.close();
   await hub.cleanup();
 });
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+async function until<T>(what: string, probe: () => Promise<T | null>, timeout_ms = 10_000): Promise<T> {
+  const deadline_ms = Date.now() + timeout_ms;
+  while (Date.now() < deadline_ms) {
+    const value = await probe();
+    if (value !== null) return value;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`${what}: not within ${timeout_ms} ms`);
+}
 
-it('keeps a reservation past its window until the card comes back, then lets the counter decide', async () => {
-  const chip = new Chip({ balance_fen: 0, load_counter: 2 });
-  const died = await a.tap('W1', chip, 'die_before_write');
-  const claim_id = died.swipe.load!.claim_id;
-  await sleep(WRITE_WINDOW_MS * 3);
-  const health = await hub.health();
-  expect(health.open_claims).toBe(1);
-  // Listed for the card office while nobody has seen the card.
-  const grey = (await (await fetch(`${hub.url}/grey-records`)).json()) as { records: { claim_id: string; reason: string }[] };
-  expect(grey.records).toContainEqual(expect.objectContaining({ claim_id, reason: 'unresolved_reservation' }));
-  // Another terminal, after the window: not written, so released and offered to it, once.
-  const tap = await b.tap('W1', chip);
-  expect(tap.swipe.load).toMatchObject({ amount_fen: 700, load_counter_after: 3 });
-  expect(chip.read()).toEqual({ balance_fen: 700, load_counter: 3 });
-  expect((await a.tap('W1', chip)).swipe.load).toBeNull();
-  const after = (await (await fetch(`${hub.url}/grey-records`)).json()) as { records: { claim_id: string }[] };
-  expect(after.records.some((record) => record.claim_id === claim_id)).toBe(false);
+async function grey(): Promise<{ reason: string; claim_id: string | null }[]> {
+  return ((await (await fetch(`${hub.url}/grey-records`)).json()) as { records: { reason: string; claim_id: string | null }[] }).records;
+}
+
+it('keeps a reservation past its window until the card comes back; another terminal is refused inside the window', async () => {
+  const card = hub.card('W1', { balance_fen: 0, online_serial: 2 });
+  const died = await a.tap('W1', card, 'after_mac2');
+  const claim_id = died.load!.claim_id;
+  // b at once: the card is busy (a may be writing it), for the swipe and for a load alike.
+  expect((await b.tap('W1', card)).swipe).toMatchObject({ pending_fen: 700, offer_fen: 0 });
+  const init = parseInitForLoad(card.transmit(initializeForLoadApdu({ key_index: LOAD_KEY_INDEX, amount_fen: 700, card_terminal_id: b.card_terminal_id })).data);
+  const early = b.load({ card_no: 'W1', asn: card.asn, amount_fen: 700, init, terminal_time: terminalTimeOf(Date.now()) });
+  await expect(early).rejects.toMatchObject({ status: 409, code: 'card_busy' });
+  // Listed for the card office once it is older than the grey delay: a positive signal that
+  // time has passed, after which it is still open (no timer released it).
+  await until('listed as grey', async () => ((await grey()).some((record) => record.claim_id === claim_id) ? true : null));
+  expect((await hub.health()).open_claims).toBe(1);
+  // b after the window: the card's verified serial says not written: released, loaded once.
+  const tap = await b.tap('W1', card);
+  expect(tap.committed).toMatchObject({ status: 'committed', online_serial_after: 3 });
+  expect([card.balance_fen, card.online_serial]).toEqual([700, 3]);
+  expect((await a.tap('W1', card)).swipe.offer_fen).toBe(0);
+  expect((await grey()).some((record) => record.claim_id === claim_id)).toBe(false);
+  expect(hub.query('SELECT state, resolved_by FROM claims WHERE claim_id = ?', claim_id)).toEqual([{ state: 'released', resolved_by: 'load:b' }]);
 });
 
-it('a late commit for a reservation the card already released is refused and kept as a grey record', async () => {
-  const chip = new Chip({ balance_fen: 50, load_counter: 8 });
-  const first = await a.swipe('W2', chip);
-  const offer = first.load!;
-  await sleep(WRITE_WINDOW_MS + 100);
-  // The card moved on unwritten; b settles it by the counter and loads it.
-  const tap = await b.tap('W2', chip);
-  expect(tap.swipe.load?.amount_fen).toBe(900);
-  // a claims it wrote the card after all: the chip it shows has the counter of its offer.
-  const lying = new Chip({ balance_fen: offer.balance_after_fen, load_counter: offer.load_counter_after });
-  await expect(a.commit(offer.claim_id, lying)).rejects.toMatchObject({ status: 409, code: 'claim_conflict' });
-  const grey = (await (await fetch(`${hub.url}/grey-records`)).json()) as { records: { claim_id: string; reason: string }[] };
-  expect(grey.records).toContainEqual(expect.objectContaining({ claim_id: offer.claim_id, reason: 'commit_after_release' }));
+it('a TAC for a reservation the card\'s serial released is refused and kept as a grey record', async () => {
+  const card = hub.card('W2', { balance_fen: 50, online_serial: 8 });
+  const read = a.readCard(card);
+  const swipe = await a.swipe('W2', read);
+  const init = parseInitForLoad(card.transmit(initializeForLoadApdu({ key_index: LOAD_KEY_INDEX, amount_fen: swipe.offer_fen, card_terminal_id: a.card_terminal_id })).data);
+  const terminal_time = terminalTimeOf(Date.now());
+  const load = await a.load({ card_no: 'W2', asn: read.asn, amount_fen: swipe.offer_fen, init, terminal_time });
+  // The card moves on unwritten; after the window b settles it by the serial and loads it.
+  const tap = await until('loaded at b', async () => {
+    const next = await b.tap('W2', card);
+    return next.committed === null ? null : next;
+  });
+  expect(tap.committed?.status).toBe('committed');
+  // Then a TAC for the released reservation arrives, genuine for its values: a card that
+  // proves a write its serial had denied. (Made with the issuer's keys: no real card could.)
+  const tac = computeTac(diversifyKey(hub.master().tac_mk, asnOf('W2')), {
+    balance_after_fen: 950,
+    online_serial: 8,
+    amount_fen: 900,
+    transaction_type: LOAD_TRANSACTION_TYPE,
+    card_terminal_id: ra.card_terminal_id,
+    terminal_time,
+  });
+  const late = await a.commit(load.claim_id, tac).catch((error: unknown) => error);
+  expect(late).toBeInstanceOf(HubRequestError);
+  expect(late).toMatchObject({ status: 409, code: 'claim_conflict' });
+  expect(await grey()).toContainEqual(expect.objectContaining({ claim_id: load.claim_id, reason: 'tac_after_release' }));
+  expect(card.balance_fen).toBe(950);
 });

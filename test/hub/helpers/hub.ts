@@ -116,8 +116,8 @@ export class HubHarness {
   }
 
   /** A card of `card_no` personalised as the issuer would: keys diversified by its asn. */
-  card(card_no: string, state: { balance_fen: number; online_serial: number } = { balance_fen: 0, online_serial: 0 }): PurseCard {
-    return personaliseCard(this.master(), asnOf(card_no), state);
+  card(card_no: string, state: { balance_fen: number; online_serial: number } = { balance_fen: 0, online_serial: 0 }, asn = asnOf(card_no)): PurseCard {
+    return personaliseCard(this.master(), asn, state);
   }
 
   async health(): Promise<Record<string, unknown>> {
@@ -171,6 +171,17 @@ export class HubHarness {
     void group.run(() => ledger.applyChanges(changes, next_after));
     group.flush();
     db.close();
+  }
+
+  /** A write into the store while the hub is stopped: a test playing a corrupted or foreign store. */
+  write(sql: string, ...params: (string | number)[]): void {
+    if (this.service !== null) throw new Error('write only while the hub is stopped');
+    const db = new DatabaseSync(this.db_path);
+    try {
+      db.prepare(sql).run(...params);
+    } finally {
+      db.close();
+    }
   }
 
   /** Read-only look at the durable store, for assertions after the hub stopped or died. */
