@@ -129,10 +129,10 @@ describe('helpers of npm start', () => {
   it('cardsCsv writes the registry file the import reads, quoting what needs quoting', () => {
     expect(
       cardsCsv([
-        { school_id: 's', card_no: '1', holder_name: '张三', kind: 'student', status: 'active' },
-        { school_id: 's', card_no: '2', holder_name: 'Li, "Lei"', kind: 'staff', status: 'lost' },
+        { school_id: 's', card_no: '1', holder_name: '张三', kind: 'student', status: 'active', asn: '0100000000000001' },
+        { school_id: 's', card_no: '2', holder_name: 'Li, "Lei"', kind: 'staff', status: 'lost', asn: '0100000000000002' },
       ]),
-    ).toBe('card_no,name,kind,status\n1,张三,student,active\n2,"Li, ""Lei""",staff,lost\n');
+    ).toBe('card_no,name,kind,status,asn\n1,张三,student,active,0100000000000001\n2,"Li, ""Lei""",staff,lost,0100000000000002\n');
   });
 
   it('sqlLiteral quotes strings and refuses what is not a safe integer', () => {
