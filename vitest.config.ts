@@ -1,5 +1,6 @@
 // Two kinds of test: inside workerd with a real local D1 (test/worker), and in Node against
-// real processes, sockets and files (everything else under test/).
+// real processes, sockets and files (everything else under test/). Every project's setup starts
+// with test/helpers/assertions.ts: a test that asserts nothing fails.
 import path from 'node:path';
 import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-plugin';
 import { defineConfig } from 'vitest/config';
@@ -24,7 +25,7 @@ export default defineConfig({
         test: {
           name: 'worker',
           include: ['test/worker/**/*.test.ts'],
-          setupFiles: ['test/worker/setup/apply-migrations.ts'],
+          setupFiles: ['test/helpers/assertions.ts', 'test/worker/setup/apply-migrations.ts'],
           globalSetup: ['test/worker/setup/global.ts'],
         },
       },
@@ -33,6 +34,7 @@ export default defineConfig({
           name: 'node',
           include: ['test/{protocol,sim,e2e,hub,pwa,scripts}/**/*.test.ts'],
           environment: 'node',
+          setupFiles: ['test/helpers/assertions.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },
@@ -45,7 +47,7 @@ export default defineConfig({
           name: 'pwa',
           include: ['test/pwa/**/*.test.tsx'],
           environment: 'happy-dom',
-          setupFiles: ['test/pwa/setup.ts'],
+          setupFiles: ['test/helpers/assertions.ts', 'test/pwa/setup.ts'],
         },
       },
     ],

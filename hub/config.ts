@@ -28,6 +28,13 @@ const POLL_INTERVAL_MS_DEFAULT = 5_000;
 // A reservation whose card has not come back in this long is worth a person's look.
 const GREY_AFTER_MS_DEFAULT = 10 * 60_000;
 
+/** 127.0.0.0/8, ::1 and localhost: the only hosts a hub may reach over plain http. */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  if (host === 'localhost' || host === '::1') return true;
+  return /^127\.(?:[0-9]{1,3})\.(?:[0-9]{1,3})\.(?:[0-9]{1,3})$/.test(host) && host.split('.').every((part) => Number(part) <= 255);
+}
+
 export function parseListen(text: string): { host: string; port: number } {
   const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})$/.exec(text.trim());
   const port = match === null ? NaN : Number(match[2]);
@@ -81,7 +88,11 @@ export function loadConfig(env: NodeJS.ProcessEnv, needs: { worker: boolean; key
     } catch {
       throw new ConfigError(`HUB_WORKER_URL is not a URL: "${text}"`);
     }
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError('HUB_WORKER_URL must be http(s)');
+    if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
+      // Plain http would let anyone on the campus uplink read card numbers and, worse, answer
+      // as the Worker: only a Worker on this very machine (local development) may go without TLS.
+      throw new ConfigError(`HUB_WORKER_URL must be https: (http: only for a loopback address), got "${text}"`);
+    }
     worker_url = url.origin;
   }
   const hub_id = needs.worker ? required(env, 'HUB_ID', 'the id this hub was registered with at the Worker') : (env.HUB_ID ?? '');

@@ -47,6 +47,8 @@ export const ERROR_CODES = [
   // The hub push channel is a WebSocket: a plain GET of it gets 426.
   'upgrade_required',
   'hub_not_found',
+  // A hub key registered for another hub (DESIGN section 6: one key, one hub).
+  'public_key_in_use',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

@@ -26,8 +26,12 @@ export const CLAIM_CREDITS_MAX = 100;
 // bound to SQL as one JSON text. A hub cuts a batch shorter if its JSON would not fit.
 export const HUB_BODY_BYTES_MAX = 1_900_000;
 
-/** The exact bytes a hub signs: `METHOD\nPATH?QUERY\nTIMESTAMP\nNONCE\nSHA256HEX(BODY)`. */
+/**
+ * The exact bytes a hub signs: `HUB_ID\nMETHOD\nPATH?QUERY\nTIMESTAMP\nNONCE\nSHA256HEX(BODY)`.
+ * The hub id comes first so that a signature vouches for who is asking, not only for what.
+ */
 export async function hubSigningString(input: {
+  hub_id: string;
   method: string;
   path_and_query: string;
   timestamp_ms: number;
@@ -35,7 +39,7 @@ export async function hubSigningString(input: {
   body: string | Uint8Array;
 }): Promise<string> {
   const body_sha256 = await sha256Hex(input.body);
-  return `${input.method.toUpperCase()}\n${input.path_and_query}\n${input.timestamp_ms}\n${input.nonce}\n${body_sha256}`;
+  return `${input.hub_id}\n${input.method.toUpperCase()}\n${input.path_and_query}\n${input.timestamp_ms}\n${input.nonce}\n${body_sha256}`;
 }
 
 export type HubChange =

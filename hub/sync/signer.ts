@@ -42,7 +42,7 @@ export class HubSigner {
   async headers(method: string, path_and_query: string, body: string): Promise<Record<string, string>> {
     const timestamp_ms = Date.now();
     const nonce = bytesToBase64Url(randomBytes(18));
-    const text = await hubSigningString({ method, path_and_query, timestamp_ms, nonce, body });
+    const text = await hubSigningString({ hub_id: this.hub_id, method, path_and_query, timestamp_ms, nonce, body });
     const signature = new Uint8Array(await crypto.subtle.sign('Ed25519', this.#key, new TextEncoder().encode(text)));
     return {
       [HUB_HEADER_ID]: this.hub_id,

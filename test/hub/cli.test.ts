@@ -90,6 +90,7 @@ describe('hub CLI', () => {
       [{ HUB_DB: '' }, /HUB_DB is not set/],
       [{ HUB_WORKER_URL: '' }, /HUB_WORKER_URL is not set/],
       [{ HUB_WORKER_URL: 'not a url' }, /HUB_WORKER_URL is not a URL/],
+      [{ HUB_WORKER_URL: 'http://yikatong.example.edu.cn' }, /HUB_WORKER_URL must be https:/],
       [{ HUB_ID: 'Bad_Id' }, /HUB_ID must match/],
       [{ HUB_LISTEN: 'localhost' }, /HUB_LISTEN must be host:port/],
       [{ HUB_WRITE_WINDOW_MS: '-5' }, /HUB_WRITE_WINDOW_MS must be a positive integer/],

@@ -99,8 +99,11 @@ describe('pull to refresh', () => {
     const area = document.querySelector('.pull')!;
     fireEvent.touchStart(area, { touches: [{ clientY: 100 }] });
     fireEvent.touchMove(area, { touches: [{ clientY: 130 }] });
+    // The pull registered, short of the threshold.
+    await waitFor(() => expect(screen.getByText('下拉刷新')).toBeTruthy());
     fireEvent.touchEnd(area, { touches: [] });
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The hint is gone once the release was handled, and the release is where a refresh starts.
+    await waitFor(() => expect(screen.queryByText('下拉刷新')).toBeNull());
     expect(refreshes).toBe(1);
     fireEvent.touchStart(area, { touches: [{ clientY: 100 }] });
     fireEvent.touchMove(area, { touches: [{ clientY: 200 }] });
@@ -115,8 +118,10 @@ describe('pull to refresh', () => {
     const area = document.querySelector('.pull')!;
     fireEvent.touchStart(area, { touches: [{ clientY: 100 }] });
     fireEvent.touchMove(area, { touches: [{ clientY: 250 }] });
+    // Pulled far enough: online, letting go now would refresh.
+    await waitFor(() => expect(screen.getByText('松开刷新')).toBeTruthy());
     fireEvent.touchEnd(area, { touches: [] });
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await waitFor(() => expect(screen.queryByText('松开刷新')).toBeNull());
     expect(refreshes).toBe(0);
     expect((screen.getByRole('button', { name: '刷新' }) as HTMLButtonElement).disabled).toBe(true);
   });

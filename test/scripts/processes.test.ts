@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { sqlLiteral } from '../../scripts/lib/local-d1.ts';
 import { cardsCsv } from '../../scripts/seed.ts';
 import { upsertDevVars } from '../../scripts/start.ts';
-import { freePort, portInUse, runCommand, startService, stripAnsi } from '../../scripts/lib/processes.ts';
+import { freePort, portInUse, runCommand, signalGroup, startService, stripAnsi } from '../../scripts/lib/processes.ts';
+import { until } from '../helpers/wait.ts';
 
 function alive(pid: number): boolean {
   try {
@@ -15,13 +16,9 @@ function alive(pid: number): boolean {
   }
 }
 
-async function waitUntil(condition: () => boolean, timeout_ms: number): Promise<boolean> {
-  const deadline_ms = Date.now() + timeout_ms;
-  while (Date.now() < deadline_ms) {
-    if (condition()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return condition();
+/** Resolves once `pid` is gone; fails the test if it outlives the bound. */
+function gone(what: string, pid: number): Promise<true> {
+  return until(`${what} (pid ${pid}) gone`, () => !alive(pid), { timeout_ms: 5_000 });
 }
 
 describe('startService', () => {
@@ -34,12 +31,16 @@ describe('startService', () => {
       ready: /ready on (http:\/\/\S+)/,
       ready_timeout_ms: 10_000,
     });
-    expect(service.ready_match[1]).toBe('http://127.0.0.1:4321');
-    const grandchild = Number(/grandchild (\d+)/.exec(service.output())?.[1]);
-    expect(alive(grandchild)).toBe(true);
-    await service.stop(2_000);
+    let grandchild = 0;
+    try {
+      expect(service.ready_match[1]).toBe('http://127.0.0.1:4321');
+      grandchild = Number(/grandchild (\d+)/.exec(service.output())?.[1]);
+      expect(alive(grandchild)).toBe(true);
+    } finally {
+      await service.stop(2_000);
+    }
     expect(alive(service.pid)).toBe(false);
-    expect(await waitUntil(() => !alive(grandchild), 2_000)).toBe(true);
+    expect(await gone('grandchild', grandchild)).toBe(true);
   });
 
   it('kills a child that ignores SIGTERM once the grace period is over', async () => {
@@ -50,9 +51,16 @@ describe('startService', () => {
       ready: /^up$/,
       ready_timeout_ms: 10_000,
     });
-    const started_ms = Date.now();
-    await service.stop(300);
-    expect(Date.now() - started_ms).toBeGreaterThanOrEqual(300);
+    let stopped_after_ms = 0;
+    try {
+      const started_ms = Date.now();
+      await service.stop(300);
+      stopped_after_ms = Date.now() - started_ms;
+    } finally {
+      // Whatever the first stop did, the group does not outlive the test.
+      if (alive(service.pid)) signalGroup(service.pid, 'SIGKILL');
+    }
+    expect(stopped_after_ms).toBeGreaterThanOrEqual(300);
     expect(alive(service.pid)).toBe(false);
   });
 
@@ -74,8 +82,12 @@ describe('startService', () => {
     expect(error).toBeInstanceOf(Error);
     expect((error as Error).message).toMatch(/silent not ready within 500 ms/);
     pid = Number(/pid (\d+)/.exec((error as Error).message)?.[1]);
-    expect(pid).toBeGreaterThan(0);
-    expect(await waitUntil(() => !alive(pid), 2_000)).toBe(true);
+    try {
+      expect(pid).toBeGreaterThan(0);
+      expect(await gone('the silent child', pid)).toBe(true);
+    } finally {
+      if (pid > 0 && alive(pid)) signalGroup(pid, 'SIGKILL');
+    }
   });
 });
 
@@ -90,8 +102,13 @@ describe('a process that exits without stopping its services', () => {
     `;
     const output = await runCommand(process.execPath, ['--input-type=module', '-e', host], { timeout_ms: 20_000 });
     const pid = Number(/child (\d+)/.exec(output)?.[1]);
-    expect(pid).toBeGreaterThan(0);
-    expect(await waitUntil(() => !alive(pid), 2_000)).toBe(true);
+    try {
+      expect(pid).toBeGreaterThan(0);
+      expect(await gone('the orphan', pid)).toBe(true);
+    } finally {
+      // Had the host's exit handler failed, the orphan would otherwise sleep on for minutes.
+      if (pid > 0 && alive(pid)) signalGroup(pid, 'SIGKILL');
+    }
   });
 });
 

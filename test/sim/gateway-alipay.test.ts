@@ -23,6 +23,8 @@ import {
 import { importRsaPrivateKey, importRsaPublicKey, rsaVerify } from '../../protocol/rsa.ts';
 import { spawnGateway, type GatewayProcess } from '../../sim/gateway/process.ts';
 import { generateSandboxKeys, type SandboxKeys } from '../../sim/keys.ts';
+import { unreachableOrigin } from '../helpers/ports.ts';
+import { until } from '../helpers/wait.ts';
 
 const SCHEDULE_MS = [0, 150, 400, 800];
 
@@ -149,17 +151,6 @@ async function openTrade(order_id: string, amount = '100.00', options: Parameter
   return html;
 }
 
-async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeout_ms = 5_000): Promise<T> {
-  const deadline = Date.now() + timeout_ms;
-  for (let i = 0; i < 1_000; i++) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) break;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 interface DeliveryView {
   id: number;
   state: string;
@@ -230,7 +221,7 @@ describe('cashier', () => {
     const { from: _from, ...signed_sync } = sync;
     expect(await alipayVerify(alipayPublic, signed_sync, 'notification')).toBe(true);
 
-    const note = await waitFor('notification', () => received.find((r) => r.params.out_trade_no === order_id));
+    const note = await until('notification', () => received.find((r) => r.params.out_trade_no === order_id));
     expect(note.content_type).toMatch(/^application\/x-www-form-urlencoded/);
     expect(await alipayVerify(alipayPublic, note.params, 'notification')).toBe(true);
     expect(note.params).toMatchObject({
@@ -265,11 +256,12 @@ describe('cashier', () => {
       body: `out_trade_no=${order_id}`,
     });
     expect(await cancel.text()).toContain('已取消支付');
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(received.filter((r) => r.params.out_trade_no === order_id)).toHaveLength(0);
     expect((await openapi('alipay.trade.query', { out_trade_no: order_id })).node).toMatchObject({ code: '10000', trade_status: 'WAIT_BUYER_PAY' });
     expect((await control(`/sim/alipay/trades/${order_id}/pay`, { body: {} })).status).toBe(200);
-    await waitFor('notification', () => received.find((r) => r.params.out_trade_no === order_id));
+    // The payment's notification comes after anything the cancel would have sent: it is the only one.
+    await until('notification', () => received.find((r) => r.params.out_trade_no === order_id));
+    expect(received.filter((r) => r.params.out_trade_no === order_id).map((r) => r.params.trade_status)).toEqual(['TRADE_SUCCESS']);
+    expect(await deliveries(order_id)).toHaveLength(1);
   });
 
   it('takes the wap-pay request as an auto-submitted POST form too, as SDKs send it', async () => {
@@ -300,7 +292,7 @@ describe('cashier', () => {
     const expire_at_ms = Date.now() + 1_500;
     await openTrade(order_id, '3.00', { biz: { time_expire: formatChinaTime(expire_at_ms) } });
     // Nobody asks about the trade: Alipay's own clock closes it and notifies.
-    const note = await waitFor('closed notification', () => received.find((r) => r.params.out_trade_no === order_id), 6_000);
+    const note = await until('closed notification', () => received.find((r) => r.params.out_trade_no === order_id));
     expect(note.at_ms).toBeGreaterThanOrEqual(Math.floor(expire_at_ms / 1000) * 1000);
     expect(note.params.trade_status).toBe('TRADE_CLOSED');
     expect(note.params.gmt_payment).toBeUndefined();
@@ -329,7 +321,7 @@ describe('notification delivery', () => {
   it('retries on the schedule until the answer is exactly `success`', async () => {
     answers = ['fail', 'SUCCESS', 'success\n', ' success'];
     const order_id = await paid();
-    const [delivery] = await waitFor('delivered', async () => {
+    const [delivery] = await until('delivered', async () => {
       const list = await deliveries(order_id);
       return list.every(settled) && list.length > 0 ? list : undefined;
     });
@@ -344,21 +336,29 @@ describe('notification delivery', () => {
   it('stops retrying at the first `success`', async () => {
     answers = ['fail', 'fail', 'success'];
     const order_id = await paid();
-    const [delivery] = await waitFor('delivered', async () => {
+    const [delivery] = await until('delivered', async () => {
       const list = await deliveries(order_id);
       return list[0]?.state === 'delivered' ? list : undefined;
     });
     expect(delivery!.attempts.map((a) => a.acknowledged)).toEqual([false, false, true]);
-    await new Promise((resolve) => setTimeout(resolve, 900));
+    // A notification paid now runs the whole schedule, never acknowledged: by its last attempt
+    // the first one's fourth slot (800 ms after its first attempt) has long passed.
+    answers = ['fail', 'fail', 'fail', 'fail'];
+    const marker = await paid();
+    await until('the later notification settled', async () => {
+      const list = await deliveries(marker);
+      return list.length > 0 && list.every(settled);
+    });
     expect(received.filter((r) => r.params.out_trade_no === order_id)).toHaveLength(3);
+    expect(received.filter((r) => r.params.out_trade_no === marker)).toHaveLength(4);
   });
 
   it('retries an unreachable notify_url and gives up after the schedule', async () => {
     await control('/sim/retry-schedule', { method: 'PUT', body: { schedule_ms: [0, 50] } });
     const order_id = orderId();
-    await openTrade(order_id, '1.00', { notify_url: 'http://127.0.0.1:1/notify' });
+    await openTrade(order_id, '1.00', { notify_url: `${await unreachableOrigin()}/notify` });
     await control(`/sim/alipay/trades/${order_id}/pay`, { body: {} });
-    const [delivery] = await waitFor('failed', async () => {
+    const [delivery] = await until('failed', async () => {
       const list = await deliveries(order_id);
       return list[0]?.state === 'failed' ? list : undefined;
     });
@@ -370,7 +370,9 @@ describe('notification delivery', () => {
     const order_id = orderId();
     expect((await control('/sim/faults', { body: { action: 'drop', out_trade_no: order_id } })).status).toBe(201);
     await paid(order_id);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // A notification paid after it arrives: the dropped one, due first, would have by then.
+    const marker = await paid();
+    await until('a later notification', () => received.find((r) => r.params.out_trade_no === marker));
     expect(received.filter((r) => r.params.out_trade_no === order_id)).toHaveLength(0);
     expect((await deliveries(order_id)).map((d) => d.state)).toEqual(['dropped']);
   });
@@ -379,7 +381,7 @@ describe('notification delivery', () => {
     const order_id = orderId();
     await control('/sim/faults', { body: { action: 'duplicate', out_trade_no: order_id, copies: 2 } });
     await paid(order_id);
-    const copies = await waitFor('3 copies', () => {
+    const copies = await until('3 copies', () => {
       const list = received.filter((r) => r.params.out_trade_no === order_id);
       return list.length === 3 ? list : undefined;
     });
@@ -391,7 +393,7 @@ describe('notification delivery', () => {
     await control('/sim/faults', { body: { action: 'delay', delay_ms: 500 } });
     const paid_at = Date.now();
     await paid(order_id);
-    const note = await waitFor('delayed', () => received.find((r) => r.params.out_trade_no === order_id));
+    const note = await until('delayed', () => received.find((r) => r.params.out_trade_no === order_id));
     expect(note.at_ms - paid_at).toBeGreaterThanOrEqual(450);
   });
 
@@ -401,26 +403,28 @@ describe('notification delivery', () => {
     await control('/sim/faults', { body: { action: 'hold', count: 2 } });
     await paid(first);
     await paid(second);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // The rule was for two notifications only: the next one goes straight out, and once it has
+    // arrived the two held ones, due before it, would have too.
+    const third = await paid();
+    await until('unheld', () => received.find((r) => r.params.out_trade_no === third));
     expect(received.filter((r) => r.params.out_trade_no === first || r.params.out_trade_no === second)).toHaveLength(0);
     const { body } = await control<{ released: number[] }>('/sim/faults/release', { body: { order: 'reverse' } });
     expect(body.released).toHaveLength(2);
     const arrivals = received.filter((r) => r.params.out_trade_no === first || r.params.out_trade_no === second);
     expect(arrivals.map((r) => r.params.out_trade_no)).toEqual([second, first]);
-    // The rule was for two notifications only: the next one goes straight out.
-    const third = await paid();
-    await waitFor('unheld', () => received.find((r) => r.params.out_trade_no === third));
   });
 
   it('builds a signed notification on request without sending it', async () => {
     const order_id = await paid();
-    await waitFor('first', () => received.find((r) => r.params.out_trade_no === order_id));
+    await until('first', () => received.find((r) => r.params.out_trade_no === order_id));
     const { body } = await control<{ params: Record<string, string>; body: string }>(`/sim/alipay/trades/${order_id}/notification`, {
       body: { trade_status: 'TRADE_FINISHED' },
     });
     expect(body.params.trade_status).toBe('TRADE_FINISHED');
     expect(await alipayVerify(alipayPublic, Object.fromEntries(new URLSearchParams(body.body)), 'notification')).toBe(true);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Had it been sent, it would have arrived before a notification paid after it.
+    const marker = await paid();
+    await until('a later notification', () => received.find((r) => r.params.out_trade_no === marker));
     expect(received.filter((r) => r.params.out_trade_no === order_id)).toHaveLength(1);
   });
 });
@@ -435,20 +439,20 @@ describe('query, close, refund', () => {
     expect((await openapi('alipay.trade.close', { out_trade_no: unpaid })).node).toMatchObject({ code: '10000', out_trade_no: unpaid });
     expect((await openapi('alipay.trade.query', { out_trade_no: unpaid })).node).toMatchObject({ trade_status: 'TRADE_CLOSED' });
     expect((await openapi('alipay.trade.close', { out_trade_no: orderId() })).node).toMatchObject({ code: '40004', sub_code: 'ACQ.TRADE_NOT_EXIST' });
-    await new Promise((resolve) => setTimeout(resolve, 200));
     // A close the merchant asked for is notified only to a notify_url given with the close itself.
-    expect(received.filter((r) => r.params.out_trade_no === unpaid)).toHaveLength(0);
     const notified = orderId();
-    await openTrade(notified, '2.00', { notify_url: 'http://127.0.0.1:1/payment-notify' });
+    await openTrade(notified, '2.00', { notify_url: `${await unreachableOrigin()}/payment-notify` });
     expect((await openapi('alipay.trade.close', { out_trade_no: notified }, { notify_url: receiver_url })).node).toMatchObject({ code: '10000' });
-    const close_note = await waitFor('close notification', () => received.find((r) => r.params.out_trade_no === notified));
+    const close_note = await until('close notification', () => received.find((r) => r.params.out_trade_no === notified));
+    // The first close, earlier, would have arrived before this one.
+    expect(received.filter((r) => r.params.out_trade_no === unpaid)).toHaveLength(0);
     expect(close_note.params).toMatchObject({ trade_status: 'TRADE_CLOSED' });
     expect(close_note.params.gmt_close).toBeTruthy();
 
     const order_id = orderId();
     await openTrade(order_id, '10.00');
     await control(`/sim/alipay/trades/${order_id}/pay`, { body: {} });
-    await waitFor('paid notification', () => received.find((r) => r.params.out_trade_no === order_id));
+    await until('paid notification', () => received.find((r) => r.params.out_trade_no === order_id));
     const paid = (await openapi('alipay.trade.query', { out_trade_no: order_id })).node;
     expect(paid).toMatchObject({ code: '10000', trade_status: 'TRADE_SUCCESS', total_amount: '10.00', receipt_amount: '10.00' });
     expect(parseChinaTime(paid.send_pay_date!)).not.toBeNull();
@@ -465,7 +469,7 @@ describe('query, close, refund', () => {
     const rest = (await openapi('alipay.trade.refund', { out_trade_no: order_id, refund_amount: '6.00', out_request_no: 'R3' })).node;
     expect(rest).toMatchObject({ code: '10000', fund_change: 'Y', refund_fee: '10.00' });
     // Partial refund: TRADE_SUCCESS with refund_fee; full refund: TRADE_CLOSED.
-    const notes = await waitFor('refund notifications', () => {
+    const notes = await until('refund notifications', () => {
       const list = received.filter((r) => r.params.out_trade_no === order_id);
       return list.length === 3 ? list : undefined;
     });
@@ -576,9 +580,12 @@ describe('control API and process', () => {
 
   it('a second gateway starts on its own port and exits on SIGTERM', async () => {
     const other = await spawnGateway({ config_path: path.join(config_dir, 'gateway.json') });
-    expect(other.origin).not.toBe(gateway.origin);
-    expect((await fetch(`${other.origin}/sim/health`)).status).toBe(200);
-    await other.stop();
+    try {
+      expect(other.origin).not.toBe(gateway.origin);
+      expect((await fetch(`${other.origin}/sim/health`)).status).toBe(200);
+    } finally {
+      await other.stop();
+    }
     expect(() => process.kill(other.pid, 0)).toThrow();
   });
 });

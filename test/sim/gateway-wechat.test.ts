@@ -27,6 +27,8 @@ import type { OutgoingNotification } from '../../sim/gateway/types.ts';
 import { generateSandboxKeys, workerVars, type SandboxKeys } from '../../sim/keys.ts';
 import { ProviderError } from '../../worker/pay/channel.ts';
 import { wechatChannel } from '../../worker/pay/wechat.ts';
+import { unreachableOrigin } from '../helpers/ports.ts';
+import { until } from '../helpers/wait.ts';
 
 let keys: SandboxKeys;
 let gateway: RunningGateway;
@@ -355,7 +357,7 @@ describe('simulated WeChat Pay: notifications', () => {
       });
       expect(pay.status).toBe(303);
       expect(pay.headers.get('location')).toBe('https://yikatong.example/orders/x');
-      for (let i = 0; i < 100 && received.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      await until('the notification', () => received.length > 0);
       expect(received).toHaveLength(1);
       const verdict = await verifySignedBody(
         platformPublicKey,
@@ -389,7 +391,7 @@ describe('simulated WeChat Pay: notifications', () => {
       const order_id = newOrderId();
       await signedCall('POST', '/v3/pay/transactions/h5', h5Order(order_id, 300, { notify_url: `http://127.0.0.1:${port}/n` }));
       await fetch(`${gateway.origin}/sim/wechat/trades/${order_id}/pay`, { method: 'POST' });
-      for (let i = 0; i < 100 && received.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      await until('the retry', () => received.length >= 2);
       expect(received).toHaveLength(2);
       const nonces = received.map((r) => r.headers['wechatpay-nonce']);
       expect(nonces[0]).not.toBe(nonces[1]);
@@ -526,11 +528,7 @@ describe("the Worker's WeChat channel against the simulated gateway", () => {
   });
 
   it('reports an unreachable gateway as a transient failure', async () => {
-    const closed: Server = createServer();
-    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
-    const port = (closed.address() as AddressInfo).port;
-    await new Promise<void>((resolve) => closed.close(() => resolve()));
-    const error = await wechatChannel(workerVars(keys, `http://127.0.0.1:${port}`)).queryTrade(newOrderId()).catch((e) => e);
+    const error = await wechatChannel(workerVars(keys, await unreachableOrigin())).queryTrade(newOrderId()).catch((e) => e);
     expect(error).toMatchObject({ provider_code: 'network', transient: true });
   });
 });

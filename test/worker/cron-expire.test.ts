@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import worker from '../../worker/index.ts';
 import { dueOrders, EXPIRY_ATTEMPTS_MAX, EXPIRY_BATCH_MAX, expireUnpaidOrders } from '../../worker/cron/expire.ts';
 import { openDb } from '../../worker/db/client.ts';
-import { alipayTopUp, gatewayOrigin, openCashier, payAtGateway, sandboxKeys, topUp } from './helpers/gateway.ts';
+import { alipayTopUp, gatewayOrigin, openCashier, payAtGateway, sandboxKeys, topUp, unreachableOrigin } from './helpers/gateway.ts';
 
 async function expire(order_id: string): Promise<void> {
   await env.DB.prepare('UPDATE orders SET expires_at_ms = ? WHERE id = ?').bind(Date.now() - 1_000, order_id).run();
@@ -72,7 +72,7 @@ describe('cron: expiry of unpaid orders', () => {
     const { order_id, pay_url } = await alipayTopUp(1_100);
     await openCashier(pay_url);
     await expire(order_id);
-    const unreachable = { ...env, ALIPAY_GATEWAY: 'http://127.0.0.1:1/gateway.do' };
+    const unreachable = { ...env, ALIPAY_GATEWAY: `${unreachableOrigin()}/gateway.do` };
     const report = await expireUnpaidOrders(unreachable, Date.now());
     expect(report.deferred).toBeGreaterThanOrEqual(1);
     expect(await order(order_id)).toMatchObject({ status: 'unpaid', expiry_attempts: 1 });

@@ -44,6 +44,23 @@ describe('hub registration (admin)', () => {
     expect(row).toEqual({ school_id, public_key: rotated.public_key });
   });
 
+  it('refuses a public key that another hub already holds, for a new hub and for a rotation', async () => {
+    const holder = await registerHub(school_id);
+    const taken = await putHub('hub-reg-copy', { school_id, public_key: holder.public_key });
+    expect(taken.status).toBe(409);
+    expect(await errorCode(taken)).toBe('public_key_in_use');
+    expect(await env.DB.prepare('SELECT id FROM hubs WHERE id = ?').bind('hub-reg-copy').first()).toBeNull();
+
+    const other = await registerHub(school_id);
+    const rotation = await putHub(other.hub_id, { school_id, public_key: holder.public_key });
+    expect(rotation.status).toBe(409);
+    expect(await errorCode(rotation)).toBe('public_key_in_use');
+    const row = await env.DB.prepare('SELECT public_key FROM hubs WHERE id = ?').bind(other.hub_id).first();
+    expect(row).toEqual({ public_key: other.public_key });
+    // Re-registering a hub with its own key is still a harmless no-op.
+    expect((await putHub(holder.hub_id, { school_id, public_key: holder.public_key })).status).toBe(200);
+  });
+
   it('accepts only the new key once a hub’s key is rotated', async () => {
     const hub = await registerHub(school_id);
     const path = '/api/v1/hub/changes?after=0&limit=1';
@@ -114,6 +131,12 @@ describe('hub request signatures', () => {
   it('refuses a signature made with another key', async () => {
     const forger = await generateHubKey();
     const response = await hubFetch(hub, 'GET', path, undefined, { signing_key: forger.private_key });
+    expect(response.status).toBe(401);
+    expect(await errorCode(response)).toBe('signature_invalid');
+  });
+
+  it('refuses a signature over another hub id: the signature covers who is asking', async () => {
+    const response = await hubFetch(hub, 'GET', path, undefined, { signed_hub_id: 'some-other-hub' });
     expect(response.status).toBe(401);
     expect(await errorCode(response)).toBe('signature_invalid');
   });

@@ -7,6 +7,7 @@ import { notifySchoolHub } from '../../worker/hub/push.ts';
 import { ORIGIN, createSchool, generateHubKey, paidTopup, registerHub, signedHeaders, type TestHub } from './helpers/hub.ts';
 import { ADMIN_AUTH } from './helpers/seed.ts';
 import { alipayTopUp, gatewayNotification, openCashier, payAtGateway, postNotification } from './helpers/gateway.ts';
+import { until } from '../helpers/wait.ts';
 
 const MESSAGE_WAIT_MS = 3_000;
 
@@ -27,11 +28,7 @@ async function connect(hub: TestHub, options: { signing_key?: CryptoKey } = {}):
 
 /** Waits, bounded, until `predicate` holds for the messages received so far. */
 async function waitFor(messages: HubPushMessage[], predicate: (m: HubPushMessage[]) => boolean): Promise<void> {
-  const deadline_ms = Date.now() + MESSAGE_WAIT_MS;
-  while (!predicate(messages)) {
-    if (Date.now() > deadline_ms) throw new Error(`no such push message; got ${JSON.stringify(messages)}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  await until(`push message (got ${JSON.stringify(messages)})`, () => predicate(messages), { timeout_ms: MESSAGE_WAIT_MS, interval_ms: 20 });
 }
 
 async function latestSeq(school_id: string): Promise<number> {
@@ -86,6 +83,8 @@ describe('GET /api/v1/hub/push', () => {
     const seq = await latestSeq(school_id);
     await notifySchoolHub(env, school_id);
     await waitFor(messages, (m) => m.some((message) => message.seq === seq));
+    // The object that woke read the feed's head from D1 itself: the poke carried no seq.
+    expect(messages.at(-1)).toEqual({ type: 'changes', seq });
     ws!.close(1000, 'done');
   });
 
@@ -114,8 +113,12 @@ describe('GET /api/v1/hub/push', () => {
     await notifySchoolHub(env, school_id, seq);
     await waitFor(a.messages, (m) => m.some((message) => message.seq === seq));
     await waitFor(b.messages, (m) => m.some((message) => message.seq === seq));
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(c.messages).toHaveLength(1);
+    // The other school is poked after this one, with a marker seq: once its hub has the marker,
+    // a stray message about this school, sent before it, would have arrived.
+    const marker_seq = seq + 1_000_000;
+    await notifySchoolHub(env, other.school_id, marker_seq);
+    await waitFor(c.messages, (m) => m.some((message) => message.seq === marker_seq));
+    expect(c.messages.slice(1)).toEqual([{ type: 'changes', seq: marker_seq }]);
     for (const conn of [a, b, c]) conn.ws!.close(1000, 'done');
   });
 
@@ -131,8 +134,7 @@ describe('GET /api/v1/hub/push', () => {
       conn.ws!.addEventListener('close', () => closed.push(i));
       sockets.push(conn.ws!);
     }
-    const deadline_ms = Date.now() + MESSAGE_WAIT_MS;
-    while (closed.length < 2 && Date.now() < deadline_ms) await new Promise((resolve) => setTimeout(resolve, 20));
+    await until('the two oldest sockets closed', () => closed.length >= 2, { timeout_ms: MESSAGE_WAIT_MS, interval_ms: 20 });
     expect(closed.sort((a, b) => a - b)).toEqual([0, 1]);
     for (const ws of sockets) ws.close(1000, 'done');
   });

@@ -433,7 +433,7 @@ async function buildWorld(): Promise<World> {
     async hubSign(method, path_and_query, body) {
       const timestamp_ms = Date.now();
       const nonce = bytesToBase64Url(crypto.getRandomValues(new Uint8Array(18)));
-      const signed = await hubSigningString({ method, path_and_query, timestamp_ms, nonce, body });
+      const signed = await hubSigningString({ hub_id, method, path_and_query, timestamp_ms, nonce, body });
       const signature = new Uint8Array(await crypto.subtle.sign({ name: 'Ed25519' }, pair.privateKey, utf8(signed)));
       return { 'X-Hub-Id': hub_id, 'X-Hub-Timestamp': String(timestamp_ms), 'X-Hub-Nonce': nonce, 'X-Hub-Signature': bytesToBase64(signature) };
     },

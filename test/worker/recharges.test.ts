@@ -7,7 +7,8 @@ import { verifyCardToken } from '../../worker/auth/card-token.ts';
 import { newOrderId, topupStatus } from '../../worker/ledger/orders.ts';
 import type { Env } from '../../worker/env.ts';
 import { api } from './helpers/seed.ts';
-import { schoolWithCard, sim } from './helpers/gateway.ts';
+import { chinaMonthBeginMs, chinaMonthLabel, MINUTE_MS } from '../helpers/clock.ts';
+import { schoolWithCard, sim, unreachableOrigin } from './helpers/gateway.ts';
 import {
   fetchWithConfig,
   freshSchool,
@@ -226,8 +227,8 @@ describe('POST /api/v1/recharges', () => {
       WECHATPAY_PUBLIC_KEY: pair.public_key,
       WECHATPAY_PUBLIC_KEY_ID: 'PUB_KEY_ID_0000000001',
       WECHATPAY_SERIAL_NO: '0000000000000000000000000000000000000001',
-      // Nothing listens on the discard port.
-      WECHATPAY_GATEWAY: 'http://127.0.0.1:9',
+      // Nothing listens there: a port bound and closed by the global setup.
+      WECHATPAY_GATEWAY: unreachableOrigin(),
     };
     const res = await topup(wechat, { school_id, name: '张三', card_no: '20230001', amount_fen: 100, channel: 'wechat', agree_terms: true });
     expect(res.status).toBe(503);
@@ -285,13 +286,14 @@ describe('GET /api/v1/recharges/{order_id}', () => {
 });
 
 describe('GET /api/v1/recharges?card_token=', () => {
-  // 2026-03-31 23:30 and 2026-04-01 00:30 in China are one hour apart but in different months.
-  const MARCH_LATE_MS = Date.UTC(2026, 2, 31, 15, 30);
-  const APRIL_EARLY_MS = Date.UTC(2026, 2, 31, 16, 30);
-
   it('lists a card’s records newest first with paid money per China-time month', async () => {
     const school_id = await freshSchool({ extra: [{ card_no: '8001', holder_name: '孙月' }] });
     const now_ms = Date.now();
+    // Half an hour either side of the China-time midnight that began the month before last:
+    // one hour apart, two months, and always inside the 12-month window, whatever today is.
+    const boundary_ms = chinaMonthBeginMs(now_ms, 2);
+    const MARCH_LATE_MS = boundary_ms - 30 * MINUTE_MS;
+    const APRIL_EARLY_MS = boundary_ms + 30 * MINUTE_MS;
     const make = (at_ms: number, amount_fen: number, status: LedgerOrder['status'], extra: Partial<LedgerOrder> = {}): LedgerOrder => ({
       order_id: testOrderId(at_ms),
       school_id,
@@ -301,8 +303,6 @@ describe('GET /api/v1/recharges?card_token=', () => {
       created_at_ms: at_ms,
       ...extra,
     });
-    // The window is the last 12 China-time months; pin "now" later than the fixed dates.
-    const inWindow = now_ms < Date.UTC(2027, 1, 1);
     const march = make(MARCH_LATE_MS, 1_000, 'paid', { paid_at_ms: MARCH_LATE_MS + 60_000 });
     const april = make(APRIL_EARLY_MS, 2_000, 'paid', { paid_at_ms: APRIL_EARLY_MS + 60_000 });
     const aprilClaimed = make(APRIL_EARLY_MS + 3_600_000, 3_000, 'paid', { paid_at_ms: APRIL_EARLY_MS + 3_660_000 });
@@ -329,21 +329,18 @@ describe('GET /api/v1/recharges?card_token=', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('cache-control')).toBe('no-store');
     const body = (await res.json()) as RechargeRecordsResponse;
-    const expectedOrders = inWindow ? [current, aprilRefunding, aprilRefunded, aprilClosed, aprilClaimed, april, march] : [current];
+    // The one older than 12 months is left out.
+    const expectedOrders = [current, aprilRefunding, aprilRefunded, aprilClosed, aprilClaimed, april, march];
     expect(body.records.map((r) => r.order_id)).toEqual(expectedOrders.map((o) => o.order_id));
-    expect(body.records.map((r) => r.status)).toEqual(
-      inWindow ? ['unpaid', 'refunded', 'refunded', 'closed', 'claimed', 'pending_claim', 'pending_claim'] : ['unpaid'],
-    );
-    if (inWindow) {
-      expect(body.records[1]).toMatchObject({ refunded_at: APRIL_EARLY_MS + 10_500_000 });
-      expect(body.records[4]).toMatchObject({ terminal_id: 'SHOP-1', claimed_at: APRIL_EARLY_MS + 3_700_000 });
-      expect(body.month_totals).toEqual([
-        { month: '2026-04', amount_fen: 5_000, count: 2 },
-        { month: '2026-03', amount_fen: 1_000, count: 1 },
-      ]);
-    } else {
-      expect(body.month_totals).toEqual([]);
-    }
+    expect(body.records.map((r) => r.status)).toEqual(['unpaid', 'refunded', 'refunded', 'closed', 'claimed', 'pending_claim', 'pending_claim']);
+    expect(body.records[1]).toMatchObject({ refunded_at: APRIL_EARLY_MS + 10_500_000 });
+    expect(body.records[4]).toMatchObject({ terminal_id: 'SHOP-1', claimed_at: APRIL_EARLY_MS + 3_700_000 });
+    // Paid money per China-time month: refunded (or refunding), unpaid and closed orders count nothing.
+    expect(body.month_totals).toEqual([
+      { month: chinaMonthLabel(APRIL_EARLY_MS), amount_fen: 5_000, count: 2 },
+      { month: chinaMonthLabel(MARCH_LATE_MS), amount_fen: 1_000, count: 1 },
+    ]);
+    expect(chinaMonthLabel(APRIL_EARLY_MS)).not.toBe(chinaMonthLabel(MARCH_LATE_MS));
   });
 
   it("carries the card's last reported balance and pending amount, so a saved card follows the POS", async () => {

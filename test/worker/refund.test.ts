@@ -8,7 +8,7 @@ import { app } from '../../worker/app.ts';
 import worker from '../../worker/index.ts';
 import { creditIdForOrder } from '../../worker/ledger/payment.ts';
 import { REFUND_PROVIDER_ATTEMPTS_AUTO_MAX } from '../../worker/ledger/refunds.ts';
-import { alipayTopUp, gatewayNotification, openCashier, payAtGateway, postNotification, sim } from './helpers/gateway.ts';
+import { alipayTopUp, gatewayNotification, openCashier, payAtGateway, postNotification, sim, unreachableOrigin } from './helpers/gateway.ts';
 import { ORIGIN, creditRow, hubFetch, orderStatus, randomSuffix, registerHub, signedHeaders, type TestHub } from './helpers/hub.ts';
 import { ADMIN_AUTH } from './helpers/seed.ts';
 
@@ -149,7 +149,7 @@ describe('POST /api/v1/admin/orders/{order_id}/refund', () => {
     await pullAll(hub);
     expect((await refund(paid.order_id)).status).toBe(202);
     const body = JSON.stringify({ answers: [{ credit_id: paid.credit_id, result: 'voided' }] });
-    const broken = { ...env, ALIPAY_GATEWAY: 'http://127.0.0.1:9/gateway.do' };
+    const broken = { ...env, ALIPAY_GATEWAY: `${unreachableOrigin()}/gateway.do` };
     const answered = await app.fetch(
       new Request(`${ORIGIN}/api/v1/hub/voids`, {
         method: 'POST',
@@ -222,7 +222,7 @@ describe('POST /api/v1/admin/orders/{order_id}/refund', () => {
 
   it('leaves a retryable refund when the provider fails, and completes it on retry', async () => {
     const paid = await paidOrder(1_500);
-    const broken = { ...env, ALIPAY_GATEWAY: 'http://127.0.0.1:9/gateway.do' };
+    const broken = { ...env, ALIPAY_GATEWAY: `${unreachableOrigin()}/gateway.do` };
     const ctx = createExecutionContext();
     const failed = await app.fetch(
       new Request(`${ORIGIN}/api/v1/admin/orders/${paid.order_id}/refund`, { method: 'POST', headers: ADMIN_AUTH }),
@@ -247,7 +247,7 @@ describe('POST /api/v1/admin/orders/{order_id}/refund', () => {
 
   it('retries a failed provider refund from the cron until the money is back', async () => {
     const paid = await paidOrder(2_200);
-    const broken = { ...env, ALIPAY_GATEWAY: 'http://127.0.0.1:9/gateway.do' };
+    const broken = { ...env, ALIPAY_GATEWAY: `${unreachableOrigin()}/gateway.do` };
     const failed = await app.fetch(
       new Request(`${ORIGIN}/api/v1/admin/orders/${paid.order_id}/refund`, { method: 'POST', headers: ADMIN_AUTH }),
       broken,
@@ -267,7 +267,7 @@ describe('POST /api/v1/admin/orders/{order_id}/refund', () => {
 
   it('stops retrying automatically after the attempt bound, but an administrator can still retry', async () => {
     const paid = await paidOrder(990);
-    const broken = { ...env, ALIPAY_GATEWAY: 'http://127.0.0.1:9/gateway.do' };
+    const broken = { ...env, ALIPAY_GATEWAY: `${unreachableOrigin()}/gateway.do` };
     const failed = await app.fetch(
       new Request(`${ORIGIN}/api/v1/admin/orders/${paid.order_id}/refund`, { method: 'POST', headers: ADMIN_AUTH }),
       broken,

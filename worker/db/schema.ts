@@ -147,19 +147,24 @@ export const changes = sqliteTable(
   ],
 );
 
-export const hubs = sqliteTable('hubs', {
-  id: text('id').primaryKey(),
-  school_id: text('school_id').notNull(),
-  // Ed25519, SPKI base64.
-  public_key: text('public_key').notNull(),
-  created_at_ms: integer('created_at_ms').notNull(),
-  updated_at_ms: integer('updated_at_ms').notNull(),
-  last_seen_at_ms: integer('last_seen_at_ms'),
-  last_cursor: integer('last_cursor'),
-  // The highest change seq ever sent to this hub, raised in the same transaction that reads the
-  // changes: a credit at or below it may be in the hub's hands, so only the hub may void it.
-  sent_through_seq: integer('sent_through_seq'),
-});
+export const hubs = sqliteTable(
+  'hubs',
+  {
+    id: text('id').primaryKey(),
+    school_id: text('school_id').notNull(),
+    // Ed25519, SPKI base64.
+    public_key: text('public_key').notNull(),
+    created_at_ms: integer('created_at_ms').notNull(),
+    updated_at_ms: integer('updated_at_ms').notNull(),
+    last_seen_at_ms: integer('last_seen_at_ms'),
+    last_cursor: integer('last_cursor'),
+    // The highest change seq ever sent to this hub, raised in the same transaction that reads the
+    // changes: a credit at or below it may be in the hub's hands, so only the hub may void it.
+    sent_through_seq: integer('sent_through_seq'),
+  },
+  // A key is one hub's identity: shared by two, a request of one could pass as the other's.
+  (t) => [uniqueIndex('hubs_public_key').on(t.public_key)],
+);
 
 // Every payment notification, good or bad, as received: the audit trail a dispute needs.
 export const notifications = sqliteTable(

@@ -1,5 +1,5 @@
 // Authentication of campus hubs (DESIGN section 6): every request is signed with the hub's
-// Ed25519 key over `METHOD\nPATH?QUERY\nTIMESTAMP\nNONCE\nSHA256HEX(BODY)`, is at most five
+// Ed25519 key over `HUB_ID\nMETHOD\nPATH?QUERY\nTIMESTAMP\nNONCE\nSHA256HEX(BODY)`, is at most five
 // minutes off our clock, and carries a nonce this hub has never used within that window.
 // The Worker stores only public keys; a hub sees and changes only its own school.
 import type { Context, MiddlewareHandler } from 'hono';
@@ -139,6 +139,7 @@ export const requireHub: MiddlewareHandler<HubAppEnv> = async (c, next) => {
     throw refuse('signature_invalid', 'the registered public key of this hub is unusable');
   }
   const signed = await hubSigningString({
+    hub_id,
     method: c.req.method,
     path_and_query: hubPathAndQuery(new URL(c.req.url)),
     timestamp_ms,

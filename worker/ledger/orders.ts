@@ -158,6 +158,15 @@ type RecordRow = {
   terminal_id: string | null;
 };
 
+/** The order a provider's notification names (both channels' routes; and the query-plan test). */
+export function notifiedOrderQuery(db: Db, order_id: string) {
+  return db
+    .select({ id: orders.id, school_id: orders.school_id, channel: orders.channel, amount_fen: orders.amount_fen })
+    .from(orders)
+    .where(eq(orders.id, order_id))
+    .limit(1);
+}
+
 /** Exported for the query-plan test: one order with its credit and the claim that loaded it. */
 export function orderStatusQuery(db: Db, order_id: string) {
   return db

@@ -112,16 +112,24 @@ export const adminHubRoutes = new Hono<AppEnv>()
     if (school === null) throw new ApiError(404, 'school_not_found', `no school ${body.school_id}`);
     const now_ms = Date.now();
     // A key rotation keeps the hub's sync state; moving a hub to another school is refused,
-    // because its sent_through_seq would then vouch for credits it never saw.
+    // because its sent_through_seq would then vouch for credits it never saw. A key already
+    // registered for another hub is refused: the key is what says which hub is asking.
     const row = await c.env.DB.prepare(
-      `INSERT INTO hubs (id, school_id, public_key, created_at_ms, updated_at_ms) VALUES (?1, ?2, ?3, ?4, ?4)
+      `INSERT INTO hubs (id, school_id, public_key, created_at_ms, updated_at_ms)
+       SELECT ?1, ?2, ?3, ?4, ?4 WHERE NOT EXISTS (SELECT 1 FROM hubs WHERE public_key = ?3 AND id <> ?1)
        ON CONFLICT (id) DO UPDATE SET public_key = excluded.public_key, updated_at_ms = excluded.updated_at_ms
         WHERE hubs.school_id = excluded.school_id
        RETURNING *`,
     )
       .bind(hub_id, body.school_id, body.public_key, now_ms)
       .first<HubRow>();
-    if (row === null) throw new ApiError(409, 'conflict', `hub ${hub_id} is registered for another school`);
+    if (row === null) {
+      const owner = await c.env.DB.prepare('SELECT id FROM hubs WHERE public_key = ? AND id <> ?')
+        .bind(body.public_key, hub_id)
+        .first<{ id: string }>();
+      if (owner !== null) throw new ApiError(409, 'public_key_in_use', 'this public key is registered for another hub; generate a new one (`npm run hub -- keygen`)');
+      throw new ApiError(409, 'conflict', `hub ${hub_id} is registered for another school`);
+    }
     return c.json(toAdminHub(row), row.created_at_ms === now_ms ? 201 : 200);
   })
   .get('/hubs', async (c) => {

@@ -13,14 +13,14 @@
 // D1 budget: one order lookup plus one ledger batch (at most 4 statements in all).
 import { Hono, type Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { eq } from 'drizzle-orm';
 import { ALIPAY_PARAMS_MAX, alipayVerify, parseChinaTime } from '../../protocol/alipay.ts';
 import { ORDER_ID_PATTERN } from '../../protocol/api.ts';
 import { yuanToFen } from '../../protocol/money.ts';
 import { openDb, type Db } from '../db/client.ts';
-import { notifications, orders } from '../db/schema.ts';
+import { notifications } from '../db/schema.ts';
 import type { AppEnv } from '../env.ts';
 import { auditHeaders, readNotification } from '../http/notification.ts';
+import { notifiedOrderQuery } from '../ledger/orders.ts';
 import { applyClosed, applyPaid, recordRejected, type NotificationAudit } from '../ledger/payment.ts';
 import { pushAfterResponse } from '../hub/push.ts';
 import { alipayConfig, alipayPublicKey, type AlipayConfig } from '../pay/alipay.ts';
@@ -56,11 +56,7 @@ async function handle(db: Db, config: AlipayConfig, params: Record<string, strin
 
   const order_id = params.out_trade_no ?? '';
   if (!ORDER_ID_PATTERN.test(order_id)) return refused(404, 'out_trade_no is not one of our orders');
-  const [order] = await db
-    .select({ id: orders.id, school_id: orders.school_id, channel: orders.channel, amount_fen: orders.amount_fen })
-    .from(orders)
-    .where(eq(orders.id, order_id))
-    .limit(1);
+  const [order] = await notifiedOrderQuery(db, order_id);
   if (order === undefined || order.channel !== 'alipay') return refused(404, 'out_trade_no is not one of our Alipay orders');
   const amount_fen = yuanToFen(params.total_amount ?? '');
   if (amount_fen !== order.amount_fen) {

@@ -21,10 +21,9 @@ import {
   type WechatTransaction,
 } from '../../protocol/wechat.ts';
 import { openDb, type Db } from '../db/client.ts';
-import { orders } from '../db/schema.ts';
-import { eq } from 'drizzle-orm';
 import type { AppEnv } from '../env.ts';
 import { auditHeaders, readNotification } from '../http/notification.ts';
+import { notifiedOrderQuery } from '../ledger/orders.ts';
 import { applyClosed, applyPaid, recordRejected, type NotificationAudit } from '../ledger/payment.ts';
 import { pushAfterResponse } from '../hub/push.ts';
 import { ProviderError } from '../pay/channel.ts';
@@ -99,11 +98,7 @@ async function handle(
 
   const order_id = transaction.out_trade_no;
   if (!ORDER_ID_PATTERN.test(order_id)) return refused(404, 'order_not_found', 'out_trade_no is not one of our orders');
-  const [order] = await db
-    .select({ id: orders.id, school_id: orders.school_id, channel: orders.channel, amount_fen: orders.amount_fen })
-    .from(orders)
-    .where(eq(orders.id, order_id))
-    .limit(1);
+  const [order] = await notifiedOrderQuery(db, order_id);
   if (order === undefined || order.channel !== 'wechat') return refused(404, 'order_not_found', 'out_trade_no is not one of our WeChat Pay orders');
   if (transaction.amount === undefined || transaction.amount.total !== order.amount_fen) {
     return refused(409, 'conflict', `amount.total ${transaction.amount?.total ?? 'missing'} is not the order's ${order.amount_fen}`, order_id);

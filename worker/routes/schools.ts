@@ -3,7 +3,7 @@ import { Hono } from 'hono';
 import { and, asc, eq, sql, type SQL } from 'drizzle-orm';
 import { schoolsQuery, type SchoolsResponse } from '../../protocol/api.ts';
 import type { AppEnv } from '../env.ts';
-import { openDb } from '../db/client.ts';
+import { openDb, type Db } from '../db/client.ts';
 import { schools } from '../db/schema.ts';
 import { readQuery } from '../http/validate.ts';
 
@@ -15,13 +15,19 @@ function escapeLike(text: string): string {
 }
 
 export const schoolRoutes = new Hono<AppEnv>().get('/', async (c) => {
-  const query = readQuery(c, schoolsQuery);
+  const rows = await schoolSearchQuery(openDb(c.env.DB), readQuery(c, schoolsQuery));
+  const body: SchoolsResponse = { schools: rows };
+  return c.json(body);
+});
+
+/** The picker's search, exported for the query-plan test: it must read what the route runs. */
+export function schoolSearchQuery(db: Db, query: { q?: string | undefined; city?: string | undefined; initial?: string | undefined }) {
   const filters: SQL[] = [];
   const q = query.q?.trim();
   if (q) filters.push(nameContains(q));
   if (query.city?.trim()) filters.push(eq(schools.city, query.city.trim()));
   if (query.initial) filters.push(eq(schools.initial, query.initial.toUpperCase()));
-  const rows = await openDb(c.env.DB)
+  return db
     .select({
       id: schools.id,
       name: schools.name,
@@ -33,9 +39,7 @@ export const schoolRoutes = new Hono<AppEnv>().get('/', async (c) => {
     .where(filters.length > 0 ? and(...filters) : undefined)
     .orderBy(asc(schools.initial), asc(schools.name))
     .limit(SCHOOLS_RESULT_MAX);
-  const body: SchoolsResponse = { schools: rows };
-  return c.json(body);
-});
+}
 
 function nameContains(text: string): SQL {
   return sql`${schools.name} LIKE ${`%${escapeLike(text)}%`} ESCAPE '\\'`;

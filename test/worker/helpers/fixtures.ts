@@ -126,7 +126,8 @@ export async function insertCredit(
     const hub_id = `hub-${order.school_id}`.slice(0, 48);
     statements.push(
       env.DB.prepare(
-        `INSERT OR IGNORE INTO hubs (id, school_id, public_key, created_at_ms, updated_at_ms) VALUES (?, ?, 'fixture', 0, 0)`,
+        // A key is unique to its hub (hubs_public_key), so each fixture hub has its own.
+        `INSERT OR IGNORE INTO hubs (id, school_id, public_key, created_at_ms, updated_at_ms) VALUES (?1, ?2, 'fixture-' || ?1, 0, 0)`,
       ).bind(hub_id, order.school_id),
       env.DB.prepare(
         `INSERT INTO claims (id, school_id, card_no, hub_id, terminal_id, amount_fen, online_serial_after, card_terminal_id,

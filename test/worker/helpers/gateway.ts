@@ -9,6 +9,8 @@ import { importRsaPrivateKey } from '../../../protocol/rsa.ts';
 
 export const gatewayOrigin = (): string => inject('gatewayOrigin');
 export const sandboxKeys = () => inject('sandboxKeys');
+/** A provider nobody answers for: a port bound and closed by the global setup. */
+export const unreachableOrigin = (): string => inject('unreachableOrigin');
 
 export async function sim<T = Record<string, unknown>>(path: string, init: { method?: string; body?: unknown } = {}): Promise<T> {
   const response = await fetch(`${gatewayOrigin()}${path}`, {

@@ -87,6 +87,8 @@ export interface SignOptions {
   signing_key?: CryptoKey;
   /** Sign this body but send `body` (tampering in transit). */
   signed_body?: string;
+  /** Sign as this hub id but send the hub's own in X-Hub-Id. */
+  signed_hub_id?: string;
 }
 
 export async function signedHeaders(
@@ -98,7 +100,14 @@ export async function signedHeaders(
 ): Promise<Record<string, string>> {
   const timestamp_ms = options.timestamp_ms ?? Date.now();
   const nonce = options.nonce ?? newNonce();
-  const text = await hubSigningString({ method, path_and_query, timestamp_ms, nonce, body: options.signed_body ?? body });
+  const text = await hubSigningString({
+    hub_id: options.signed_hub_id ?? hub.hub_id,
+    method,
+    path_and_query,
+    timestamp_ms,
+    nonce,
+    body: options.signed_body ?? body,
+  });
   const signature = await crypto.subtle.sign({ name: 'Ed25519' }, options.signing_key ?? hub.private_key, utf8(text));
   return {
     [HUB_HEADER_ID]: hub.hub_id,

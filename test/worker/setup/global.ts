@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { generateSandboxKeys, workerVars, type SandboxKeys } from '../../../sim/keys.ts';
 import { spawnGateway } from '../../../sim/gateway/process.ts';
+import { unreachableOrigin } from '../../helpers/ports.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -13,6 +14,8 @@ declare module 'vitest' {
     /** The simulated gateway process the Worker talks to (`http://127.0.0.1:PORT`). */
     gatewayOrigin: string;
     sandboxKeys: SandboxKeys;
+    /** `http://127.0.0.1:PORT` bound and closed here: workerd cannot bind one itself. */
+    unreachableOrigin: string;
   }
 }
 
@@ -26,6 +29,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const gateway = await spawnGateway({ config_path });
   project.provide('gatewayOrigin', gateway.origin);
   project.provide('sandboxKeys', keys);
+  project.provide('unreachableOrigin', await unreachableOrigin());
   project.provide('workerBindings', {
     ...workerVars(keys, gateway.origin),
     ADMIN_TOKEN: 'test-admin-token-0123456789abcdef',

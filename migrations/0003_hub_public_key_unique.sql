@@ -1,0 +1,1 @@
+CREATE UNIQUE INDEX `hubs_public_key` ON `hubs` (`public_key`);
