@@ -296,6 +296,9 @@ const pwaStep: Step = {
       context.options.log?.('building the PWA (vite build)…');
       await runCommand(path.join(REPO_ROOT, 'node_modules', '.bin', 'vite'), ['build', '--config', path.join(PWA_DIR, 'vite.config.ts')], {
         cwd: REPO_ROOT,
+        // Started from a test runner, NODE_ENV is `test`, and Vite then builds with
+        // import.meta.env.DEV set: an app that never registers its service worker.
+        env: { ...process.env, NODE_ENV: 'production' },
         timeout_ms: PWA_BUILD_TIMEOUT_MS,
       });
     });

@@ -7,6 +7,9 @@ export interface Env {
   // Per client address and per card (DESIGN section 4); absent in a config without them.
   RATE_LIMIT_CLIENT?: RateLimit;
   RATE_LIMIT_CARD?: RateLimit;
+  // Per (school, holder name) and per school: what an attacker behind many addresses cannot spread.
+  RATE_LIMIT_NAME?: RateLimit;
+  RATE_LIMIT_SCHOOL?: RateLimit;
   SCHOOL_HUB?: DurableObjectNamespace;
 
   ALIPAY_APP_ID?: string;

@@ -16,7 +16,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { executeLocalSql, REPO_ROOT, sqlLiteral } from '../../scripts/lib/local-d1.ts';
 import { startCampus, type Campus } from '../../scripts/start.ts';
 import { DEMO_CARDS } from '../../sim/demo-campus.ts';
-import { personaliseCard } from '../../sim/pos/personalise.ts';
 import { HubHarness } from '../hub/helpers/hub.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -289,8 +288,8 @@ describe('PWA in Chromium', () => {
   it('swipes the card at a POS terminal and shows 已圈存 with the time and the terminal', async () => {
     // The campus hub, started through its CLI the way an operator does, registered with the Worker.
     hub = new HubHarness({ worker_url: campus.worker_url, hub_id: 'bjtu-hub-pwa', poll_interval_ms: 1_000, backoff_max_ms: 500 });
-    const public_key = await hub.keygen();
-    await hub.cli(['card-keys', 'init']);
+    await hub.init();
+    const public_key = hub.public_key;
     const registered = await fetch(`${campus.worker_url}/api/v1/admin/hubs/bjtu-hub-pwa`, {
       method: 'PUT',
       headers: { authorization: `Bearer ${campus.keys.admin_token}`, 'content-type': 'application/json' },
@@ -301,16 +300,15 @@ describe('PWA in Chromium', () => {
     const registered_terminal = await hub.addTerminal('canteen-1');
     await hub.start();
     const terminal = hub.terminal(registered_terminal);
-    // 张三's card as the card office issued it: keys diversified from the school's master keys
-    // by the asn the registry gave the Worker.
-    const chip = personaliseCard(hub.master(), DEMO_CARDS.find((card) => card.card_no === '20230001')!.asn, { balance_fen: 1_282, online_serial: 3 });
+    // The card itself, personalised from the hub's master keys with its registered asn.
+    const card = hub.card('20230001', { balance_fen: 1_282, online_serial: 3 }, DEMO_CARDS.find((demo) => demo.card_no === '20230001')!.asn);
     try {
-      // Both paid top-ups (100.00 and 50.00) reach the hub and are loaded at one swipe.
-      await poll(async () => (await terminal.tap('20230001', chip)).load?.amount_fen ?? 0, { timeout: UI_TIMEOUT_MS, interval: 250 }).toBe(15_000);
+      // Both paid top-ups (100.00 and 50.00) reach the hub and are loaded at one tap.
+      await poll(async () => (await terminal.tap('20230001', card)).load?.amount_fen ?? 0, { timeout: UI_TIMEOUT_MS, interval: 250 }).toBe(15_000);
     } finally {
       terminal.close();
     }
-    expect({ balance_fen: chip.balance_fen, online_serial: chip.online_serial }).toEqual({ balance_fen: 16_282, online_serial: 4 });
+    expect([card.balance_fen, card.online_serial]).toEqual([16_282, 4]);
 
     await page.goto(`${campus.worker_url}/orders/${first_order_id}`);
     await poll(() => page.getByTestId('order-status').textContent(), { timeout: CLOSE_TIMEOUT_MS, interval: 500 }).toBe('已圈存');

@@ -1,24 +1,79 @@
-// Rate limits of card lookups and top-up creation (DESIGN section 4): per client address, so
-// one phone cannot walk the card registry, and per card, so many addresses cannot guess one
-// card's holder name. Both use the Workers rate-limiting binding; the limits and the period
-// live in wrangler.toml.
+// Rate limits of card lookups and top-up creation (DESIGN section 4). A whole campus can sit
+// behind one NAT'd address (20,000 students at semester start), so the address only gets a
+// ceiling high enough for a busy NAT; what stops abuse are the keys an attacker cannot spread:
+// - per card: guessing the holder name of one card, from however many addresses;
+// - per holder name: walking card numbers with one known name, to find that person's card;
+// - per school: walking a school's registry with many names and numbers at once.
+// All use the Workers rate-limiting binding; the limits and the period live in wrangler.toml.
 import type { Context } from 'hono';
+import { holderNameKey } from '../../protocol/card.ts';
 import type { AppEnv, Env } from '../env.ts';
 import { ApiError } from './errors.ts';
 
-// The period of both [[ratelimits]] in wrangler.toml: the longest a refused caller must wait.
+// The period of every [[ratelimits]] in wrangler.toml: the longest a refused caller must wait.
 export const RATE_LIMIT_PERIOD_S = 60;
-// A key longer than this is not an address or a card; it is cut, never trusted whole.
+// A key longer than this is not an address, a card or a name; it is cut, never trusted whole.
 const RATE_LIMIT_KEY_LENGTH_MAX = 128;
+// An IPv6 subscriber (a phone, a household, a campus) gets a whole /64: its 64 low bits are
+// its own to vary, so keying on them would give every request a fresh bucket.
+const IPV6_PREFIX_HEXTETS = 4;
+const IPV6_HEXTETS = 8;
 
-/** The caller's address as Cloudflare's edge saw it; a request without one shares one bucket. */
+/** The /64 of an IPv6 address (`2001:db8:1:2::/64`), or null when `text` is not one. */
+export function ipv6Prefix64(text: string): string | null {
+  let address = text.trim().toLowerCase();
+  const zone = address.indexOf('%');
+  if (zone >= 0) address = address.slice(0, zone);
+  if (!address.includes(':') || !/^[0-9a-f:.]+$/.test(address)) return null;
+  // An embedded IPv4 tail (::ffff:192.0.2.1) fills the last two hextets; the prefix is above it.
+  const halves = address.split('::');
+  if (halves.length > 2) return null;
+  const parse = (part: string): string[] | null => {
+    if (part === '') return [];
+    const groups = part.split(':');
+    const out: string[] = [];
+    for (const [i, group] of groups.entries()) {
+      if (group.includes('.')) {
+        // Only the last group may be dotted, and it stands for two hextets.
+        if (i !== groups.length - 1) return null;
+        out.push('0', '0');
+        continue;
+      }
+      if (!/^[0-9a-f]{1,4}$/.test(group)) return null;
+      out.push(group.replace(/^0+(?=.)/, ''));
+    }
+    return out;
+  };
+  const head = parse(halves[0]!);
+  const tail = halves.length === 2 ? parse(halves[1]!) : [];
+  if (head === null || tail === null) return null;
+  const missing = IPV6_HEXTETS - head.length - tail.length;
+  if (halves.length === 1 ? missing !== 0 : missing < 1) return null;
+  const full = [...head, ...Array<string>(halves.length === 2 ? missing : 0).fill('0'), ...tail];
+  if (full.length !== IPV6_HEXTETS) return null;
+  return `${full.slice(0, IPV6_PREFIX_HEXTETS).join(':')}::/64`;
+}
+
+/** The caller's bucket as Cloudflare's edge saw it: the IPv4 address, or the IPv6 /64. */
+export function clientRateKey(address_header: string | undefined): string {
+  const address = address_header?.trim() ?? '';
+  if (address.length === 0) return 'unknown';
+  const prefix = ipv6Prefix64(address);
+  return (prefix ?? address).slice(0, RATE_LIMIT_KEY_LENGTH_MAX);
+}
+
+/** The caller's address bucket for this request (`cf-connecting-ip`). */
 export function clientAddress(c: Context<AppEnv>): string {
-  const address = c.req.header('cf-connecting-ip')?.trim() ?? '';
-  return address.length > 0 ? address.slice(0, RATE_LIMIT_KEY_LENGTH_MAX) : 'unknown';
+  return clientRateKey(c.req.header('cf-connecting-ip'));
 }
 
 export function cardRateKey(school_id: string, card_no: string): string {
   return `${school_id}:${card_no}`.slice(0, RATE_LIMIT_KEY_LENGTH_MAX);
+}
+
+/** The name as it is compared (NFKC, no spaces), so `张 三` and `张三` share one bucket. */
+export function nameRateKey(school_id: string, holder_name: string): string {
+  return `${school_id}:${holderNameKey(holder_name)}`.slice(0, RATE_LIMIT_KEY_LENGTH_MAX);
 }
 
 async function consume(limiter: RateLimit | undefined, key: string, what: string): Promise<void> {
@@ -32,7 +87,7 @@ async function consume(limiter: RateLimit | undefined, key: string, what: string
   }
 }
 
-/** Counts one request of this client address; throws 429 `rate_limited` past the limit. */
+/** Counts one request of this client address (IPv6: its /64); 429 `rate_limited` past the ceiling. */
 export function limitClient(env: Env, c: Context<AppEnv>): Promise<void> {
   return consume(env.RATE_LIMIT_CLIENT, clientAddress(c), 'address');
 }
@@ -40,4 +95,13 @@ export function limitClient(env: Env, c: Context<AppEnv>): Promise<void> {
 /** Counts one attempt on this card (known or not); throws 429 `rate_limited` past the limit. */
 export function limitCard(env: Env, school_id: string, card_no: string): Promise<void> {
   return consume(env.RATE_LIMIT_CARD, cardRateKey(school_id, card_no), 'card');
+}
+
+/**
+ * Counts one attempt that names a holder: per (school, name) and per school. Only requests
+ * that type a name count, so a saved card's token top-up never spends a school's budget.
+ */
+export async function limitNamed(env: Env, school_id: string, holder_name: string): Promise<void> {
+  await consume(env.RATE_LIMIT_NAME, nameRateKey(school_id, holder_name), 'name');
+  await consume(env.RATE_LIMIT_SCHOOL, school_id.slice(0, RATE_LIMIT_KEY_LENGTH_MAX), 'school');
 }

@@ -7,7 +7,7 @@ import { signCardToken } from '../auth/card-token.ts';
 import { findCardByName, pendingFen } from '../cards/lookup.ts';
 import { openDb } from '../db/client.ts';
 import type { AppEnv } from '../env.ts';
-import { limitCard, limitClient } from '../http/rate-limit.ts';
+import { limitCard, limitClient, limitNamed } from '../http/rate-limit.ts';
 import { readJson } from '../http/validate.ts';
 
 export const cardRoutes = new Hono<AppEnv>().post('/lookup', async (c) => {
@@ -17,6 +17,8 @@ export const cardRoutes = new Hono<AppEnv>().post('/lookup', async (c) => {
   // Per card whether or not it exists, so guessing names for one number is throttled.
   const card_no = normaliseCardNo(input.card_no);
   if (card_no !== null) await limitCard(c.env, input.school_id, card_no);
+  // Per name and per school: one known name walked over card numbers, or a registry walked.
+  await limitNamed(c.env, input.school_id, input.name);
   const db = openDb(c.env.DB);
   const card = await findCardByName(db, input);
   const now_ms = Date.now();

@@ -16,7 +16,7 @@ import { findCardByName, findCardByNumber, pendingFen, type FoundCard } from '..
 import { openDb } from '../db/client.ts';
 import type { AppEnv } from '../env.ts';
 import { ApiError } from '../http/errors.ts';
-import { limitCard, limitClient } from '../http/rate-limit.ts';
+import { limitCard, limitClient, limitNamed } from '../http/rate-limit.ts';
 import { readJson, readQuery } from '../http/validate.ts';
 import { cardRecords, closeUnstartedOrder, createOrder, orderExpiryMs, orderRecord } from '../ledger/orders.ts';
 import { ProviderError } from '../pay/channel.ts';
@@ -72,6 +72,7 @@ export const rechargeRoutes = new Hono<AppEnv>()
     } else {
       const card_no = normaliseCardNo(input.card_no);
       if (card_no !== null) await limitCard(c.env, input.school_id, card_no);
+      await limitNamed(c.env, input.school_id, input.name);
       card = await findCardByName(db, input);
     }
     if (card.status !== 'active') {
