@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeMac1, diversifyKey, sessionLoadKey } from '../../protocol/pboc.ts';
 import { HUB_ANSWER_HEADER_SIGNATURE, hubAnswerSigningString, LOAD_TRANSACTION_TYPE, POS_PATH_LOADS, POS_PATH_SWIPE } from '../../protocol/pos.ts';
 import { foreignCard } from '../../sim/pos/personalise.ts';
-import { ForgedAnswerError, HubRequestError, Terminal, terminalTimeOf } from '../../sim/pos/terminal.ts';
+import { ForgedAnswerError, Terminal, terminalTimeOf } from '../../sim/pos/terminal.ts';
+import { refusal } from './helpers/refusal.ts';
 import { asnOf, cardChange, creditChange, HubHarness, type RegisteredTerminal } from './helpers/hub.ts';
 
 const OPERATOR_TOKEN = 'operator-token-for-tests-0123456789';
@@ -18,16 +19,6 @@ let r1: RegisteredTerminal;
 let r2: RegisteredTerminal;
 let t1: Terminal;
 let t2: Terminal;
-
-async function refusal(promise: Promise<unknown>): Promise<{ status: number; code: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof HubRequestError) return { status: error.status, code: error.code };
-    throw error;
-  }
-  throw new Error('expected a refusal');
-}
 
 async function raw(path: string, init: RequestInit): Promise<{ status: number; body: { error?: { code: string; message: string } }; headers: Headers }> {
   const response = await fetch(`${hub.url}${path}`, init);
