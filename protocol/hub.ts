@@ -134,7 +134,7 @@ export const cardReport = z.strictObject({
 });
 export const GREY_RECORDS_BATCH_MAX = 500;
 /**
- * A reservation the hub could not resolve (neither committed nor aborted, and the card not
+ * A reservation the hub could not resolve (neither committed nor released, and the card not
  * seen again): DESIGN's four routes have no place for it, so card-reports carries it in an
  * optional `grey` array. The Worker keeps the newest report per (hub, claim_id); `resolved`
  * says the card has since settled it (a claim with this id also resolves it at the Worker).

@@ -4,14 +4,10 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { runCommand } from '../../scripts/lib/processes.ts';
 import { base64ToBytes } from '../../protocol/encoding.ts';
 import { cardChange, creditChange, HubHarness } from './helpers/hub.ts';
-
-beforeEach(() => {
-  expect.hasAssertions();
-});
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const hub = new HubHarness();

@@ -2,17 +2,15 @@
 // pair of steps of one load (swipe, INITIALIZE FOR LOAD, load → MAC2, CREDIT FOR LOAD, commit),
 // then at random points of a stream of taps from several terminals that die themselves. After
 // each restart every credit is on exactly one chip exactly once, the hub's claims agree with
-// the chips, and the outbox holds every committed claim. The random schedule comes from
-// CRASH_SEED (printed; set it to replay a run).
-import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+// the chips, and the outbox holds every committed claim. The random schedule's seed is printed
+// (YIKATONG_TEST_SEED replays it).
+import { afterAll, describe, expect, it } from 'vitest';
 import { creditForLoadApdu, initializeForLoadApdu, LOAD_KEY_INDEX, parseInitForLoad, parseTac } from '../../sim/pos/apdu.ts';
 import type { PurseCard } from '../../sim/pos/card.ts';
 import { DEATH_POINTS, terminalTimeOf, type DeathPoint, type Terminal } from '../../sim/pos/terminal.ts';
+import { seededRandom } from '../helpers/random.ts';
+import { until } from '../helpers/wait.ts';
 import { cardChange, creditChange, HubHarness, type RegisteredTerminal } from './helpers/hub.ts';
-
-beforeEach(() => {
-  expect.hasAssertions();
-});
 
 const WRITE_WINDOW_MS = 300;
 const hub = new HubHarness({ write_window_ms: WRITE_WINDOW_MS });
@@ -27,16 +25,6 @@ afterAll(async () => {
 function isKillError(error: unknown): boolean {
   const code = (error as { code?: string }).code;
   return code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'EPIPE' || (error as Error).message === 'socket hang up';
-}
-
-async function until<T>(what: string, probe: () => Promise<T | null>, timeout_ms = 10_000): Promise<T> {
-  const deadline_ms = Date.now() + timeout_ms;
-  while (Date.now() < deadline_ms) {
-    const value = await probe();
-    if (value !== null) return value;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`${what}: not within ${timeout_ms} ms`);
 }
 
 /** Settles a card fully: taps until the hub has nothing to offer or settle for it. */
@@ -149,18 +137,6 @@ describe('SIGKILL between every pair of steps of one load', () => {
   }, 120_000);
 });
 
-/** mulberry32: a small seeded generator, so a failing schedule can be replayed. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 describe('SIGKILL at random points of a stream of taps', () => {
   const CARDS = 16;
   const ROUNDS = 6;
@@ -169,10 +145,9 @@ describe('SIGKILL at random points of a stream of taps', () => {
   it('loses and doubles nothing; the kill lands mid-tap', async () => {
     const hub = stream_hub;
     await register(hub);
-    const seed = Number(process.env.CRASH_SEED ?? Math.floor(Math.random() * 2 ** 31));
-    process.stdout.write(`crash.test random schedule: CRASH_SEED=${seed}\n`);
-    const random = seededRandom(seed);
-    const pick = <T,>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+    const schedule = seededRandom('crash.test');
+    const random = schedule.next;
+    const pick = schedule.pick;
     const death = (): DeathPoint => (random() < 0.35 ? pick(DEATH_POINTS.slice(1)) : 'none');
     const card_nos = Array.from({ length: CARDS }, (_, i) => `K${i}`);
     const start = { balance_fen: 500, online_serial: 20 };
@@ -222,7 +197,7 @@ describe('SIGKILL at random points of a stream of taps', () => {
       });
       // Traffic first (a positive signal, not a guess at how fast a loaded machine is), then
       // the kill at a random moment of it.
-      await until('taps flowing', async () => (completed >= list.length ? true : null), 30_000);
+      await until('taps flowing', () => completed >= list.length, { timeout_ms: 30_000 });
       await new Promise((resolve) => setTimeout(resolve, random() * 300));
       await hub.kill();
       alive = false;

@@ -1,15 +1,12 @@
 // A terminal dying at every step of a load, then the card at another terminal: exactly one
 // load reaches the chip, or the reservation is the right grey record. And two terminals with
 // one card at the same instant. The chips are the truth: their balances are summed.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { creditForLoadApdu, initializeForLoadApdu, LOAD_KEY_INDEX, parseInitForLoad, SW_MAC_INVALID, SW_OK } from '../../sim/pos/apdu.ts';
 import type { PurseCard } from '../../sim/pos/card.ts';
 import { HubRequestError, terminalTimeOf, type DeathPoint, type Terminal } from '../../sim/pos/terminal.ts';
+import { until } from '../helpers/wait.ts';
 import { cardChange, creditChange, HubHarness } from './helpers/hub.ts';
-
-beforeEach(() => {
-  expect.hasAssertions();
-});
 
 const WRITE_WINDOW_MS = 400;
 const GREY_AFTER_MS = 300;
@@ -36,17 +33,6 @@ afterAll(async () => {
   b?.close();
   await hub.cleanup();
 });
-
-/** Bounded wait for a condition; the write window and grey delay are a few hundred ms. */
-async function until<T>(what: string, probe: () => Promise<T | null>, timeout_ms = 10_000): Promise<T> {
-  const deadline_ms = Date.now() + timeout_ms;
-  while (Date.now() < deadline_ms) {
-    const value = await probe();
-    if (value !== null) return value;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`${what}: not within ${timeout_ms} ms`);
-}
 
 function claims(card_no: string) {
   return hub.query<{ state: string; proof_kind: string | null; terminal_id: string }>('SELECT state, proof_kind, terminal_id FROM claims WHERE card_no = ? ORDER BY reserved_at_ms', card_no);

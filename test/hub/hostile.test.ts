@@ -1,15 +1,12 @@
 // A hostile device on the LAN: hostile values in every field of every route, bodies over the
 // limit, and every captured request (swipe, load, commit) replayed as is, replayed at another
 // claim, and replayed after 5 minutes. Each is a 4xx, changes nothing, and the hub answers on.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { POS_BODY_BYTES_MAX, POS_PATH_LOADS, POS_PATH_SWIPE, posCommitPath } from '../../protocol/pos.ts';
 import { initializeForLoadApdu, LOAD_KEY_INDEX, parseInitForLoad } from '../../sim/pos/apdu.ts';
-import { HubRequestError, terminalTimeOf, type SentRequest, type Terminal } from '../../sim/pos/terminal.ts';
+import { terminalTimeOf, type SentRequest, type Terminal } from '../../sim/pos/terminal.ts';
+import { refusal } from './helpers/refusal.ts';
 import { cardChange, creditChange, HubHarness, type RegisteredTerminal } from './helpers/hub.ts';
-
-beforeEach(() => {
-  expect.hasAssertions();
-});
 
 const hub = new HubHarness({ write_window_ms: 10_000 });
 let reg: RegisteredTerminal;
@@ -45,16 +42,6 @@ function snapshot() {
     outbox: hub.query('SELECT claim_id FROM outbox ORDER BY seq'),
     cards: hub.query('SELECT card_no, last_online_serial, frozen FROM cards ORDER BY card_no'),
   };
-}
-
-async function refusal(promise: Promise<unknown>): Promise<{ status: number; code: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof HubRequestError) return { status: error.status, code: error.code };
-    throw error;
-  }
-  throw new Error('expected a refusal');
 }
 
 const HOSTILE_NUMBERS = [-1, 1.5, 2 ** 32, 2 ** 53 - 1, 2 ** 64, Number.MAX_VALUE, '1', null, true, {}];

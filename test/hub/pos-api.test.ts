@@ -3,17 +3,15 @@
 // what they say (bad MAC1, another card's number), a wrong TAC, the purse limit, the serial at
 // 0xFFFF, card status, and operations. Every card here is a personalised simulated chip.
 import { createHmac } from 'node:crypto';
-import { Agent, request } from 'node:http';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { Agent, createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeMac1, diversifyKey, sessionLoadKey } from '../../protocol/pboc.ts';
 import { HUB_ANSWER_HEADER_SIGNATURE, hubAnswerSigningString, LOAD_TRANSACTION_TYPE, POS_PATH_LOADS, POS_PATH_SWIPE } from '../../protocol/pos.ts';
 import { foreignCard } from '../../sim/pos/personalise.ts';
-import { HubRequestError, terminalTimeOf, type Terminal } from '../../sim/pos/terminal.ts';
+import { ForgedAnswerError, Terminal, terminalTimeOf } from '../../sim/pos/terminal.ts';
+import { refusal } from './helpers/refusal.ts';
 import { asnOf, cardChange, creditChange, HubHarness, type RegisteredTerminal } from './helpers/hub.ts';
-
-beforeEach(() => {
-  expect.hasAssertions();
-});
 
 const OPERATOR_TOKEN = 'operator-token-for-tests-0123456789';
 const hub = new HubHarness({ write_window_ms: 10_000, operator_token: OPERATOR_TOKEN, purse_limits: 'staff=200000' });
@@ -21,16 +19,6 @@ let r1: RegisteredTerminal;
 let r2: RegisteredTerminal;
 let t1: Terminal;
 let t2: Terminal;
-
-async function refusal(promise: Promise<unknown>): Promise<{ status: number; code: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof HubRequestError) return { status: error.status, code: error.code };
-    throw error;
-  }
-  throw new Error('expected a refusal');
-}
 
 async function raw(path: string, init: RequestInit): Promise<{ status: number; body: { error?: { code: string; message: string } }; headers: Headers }> {
   const response = await fetch(`${hub.url}${path}`, init);
@@ -54,6 +42,7 @@ const credits = {
   STAFF: [creditChange('STAFF', 150_000)],
   FULL: [creditChange('FULL', 1_200)],
   NOASN: [creditChange('NOASN', 1_300)],
+  FORGE: [creditChange('FORGE', 3_300)],
 };
 
 beforeAll(async () => {
@@ -61,7 +50,7 @@ beforeAll(async () => {
   r1 = await hub.addTerminal('canteen-1', '00000000C001');
   r2 = await hub.addTerminal('shop-2');
   hub.seedChanges([
-    ...['A1', 'A2', 'A3', 'NUM', 'OTHER', 'PURSE', 'FULL'].map((card) => cardChange(card)),
+    ...['A1', 'A2', 'A3', 'NUM', 'OTHER', 'PURSE', 'FULL', 'FORGE'].map((card) => cardChange(card)),
     cardChange('LOST1', 'lost'),
     cardChange('FROZEN1', 'frozen'),
     cardChange('STAFF', 'active', { card_kind: 'staff' }),
@@ -203,6 +192,65 @@ describe('a load end to end', () => {
   });
 });
 
+/**
+ * A device on the LAN between terminal and hub: it forwards requests and rewrites answers with
+ * `tamper` (which may keep the hub's X-Hub-Signature, or drop it).
+ */
+async function manInTheMiddle(tamper: (path: string, status: number, body: string) => { status: number; body: string; keep_signature: boolean } | null): Promise<{ url: string; server: Server }> {
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const headers = Object.fromEntries(Object.entries(req.headers).filter(([name]) => name.startsWith('x-terminal') || name === 'content-type')) as Record<string, string>;
+      void fetch(`${hub.url}${req.url}`, { method: 'POST', headers, body: Buffer.concat(chunks) }).then(async (answer) => {
+        const text = await answer.text();
+        const forged = tamper(req.url ?? '', answer.status, text);
+        const out = forged ?? { status: answer.status, body: text, keep_signature: true };
+        const signature = answer.headers.get(HUB_ANSWER_HEADER_SIGNATURE);
+        res.writeHead(out.status, { 'content-type': 'application/json', ...(out.keep_signature && signature !== null ? { [HUB_ANSWER_HEADER_SIGNATURE]: signature } : {}) });
+        res.end(out.body);
+      });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
+
+describe('forged hub answers', () => {
+  it('the terminal detects a forged answer and acts on none of it: no MAC2 reaches the card', async () => {
+    const card = hub.card('FORGE', { balance_fen: 100, online_serial: 4 });
+    const forgeries: [string, (path: string, status: number, body: string) => { status: number; body: string; keep_signature: boolean } | null][] = [
+      // A bigger offer than the hub made, under the hub's signature.
+      ['offer raised', (path, status, body) => (path === POS_PATH_SWIPE ? { status, body: body.replace('"offer_fen":3300', '"offer_fen":9900'), keep_signature: true } : null)],
+      // Another MAC2 (replayed from elsewhere) under the hub's signature.
+      ['mac2 replaced', (path, status, body) => (path === POS_PATH_LOADS ? { status, body: body.replace(/"mac2":"[0-9A-F]{8}"/, '"mac2":"0BADF00D"'), keep_signature: true } : null)],
+      // An answer with no signature at all.
+      ['signature dropped', (path, status, body) => (path === POS_PATH_LOADS ? { status, body, keep_signature: false } : null)],
+      // A refusal turned into a success.
+      ['status changed', (path, status, body) => (path === POS_PATH_SWIPE ? { status: 200, body, keep_signature: status === 200 ? false : true } : null)],
+    ];
+    let seq = 10_000;
+    for (const [what, tamper] of forgeries) {
+      const mitm = await manInTheMiddle(tamper);
+      const victim = new Terminal({ hub_url: mitm.url, ...r2, txn_seq_start: (seq += 100) });
+      try {
+        await expect(victim.tap('FORGE', card), what).rejects.toBeInstanceOf(ForgedAnswerError);
+      } finally {
+        victim.close();
+        await new Promise((resolve) => mitm.server.close(resolve));
+      }
+      // The card was never sent a MAC2: nothing written.
+      expect([card.balance_fen, card.online_serial], what).toEqual([100, 4]);
+    }
+    // The honest path still loads it (from shop-2, after its own reservation).
+    const honest = hub.terminal(r2, (seq += 100));
+    const tap = await honest.tap('FORGE', card);
+    honest.close();
+    expect(tap.committed?.status).toBe('committed');
+    expect(card.balance_fen).toBe(3_400);
+  });
+});
+
 describe('cards that are not what they say', () => {
   it('a card without the school keys (bad MAC1) is refused and recorded; nothing is reserved', async () => {
     const card = foreignCard(asnOf('A2'));
@@ -315,7 +363,7 @@ describe('operations', () => {
   it('serves health and metrics openly; grey records only with the operator token', async () => {
     const health = await hub.health();
     // The Worker of this test is unreachable: loads are served, the health says degraded.
-    expect(health).toMatchObject({ status: 'degraded', cards: 11 });
+    expect(health).toMatchObject({ status: 'degraded', cards: 12 });
     const metrics = await (await fetch(`${hub.url}/metrics`)).text();
     expect(metrics).toMatch(/^hub_loads_total\{result="reserved"\} \d+$/m);
     expect(metrics).toMatch(/^hub_commits_total\{result="committed_tac"\} \d+$/m);

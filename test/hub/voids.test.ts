@@ -3,14 +3,10 @@
 // what the card says (its verified serial at the next load, or its transaction prove); a
 // claimed one is answered already_claimed. Restarts in between, since the feed only arrives
 // while the hub runs its sync.
-import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { HubChange } from '../../protocol/hub.ts';
 import type { Terminal } from '../../sim/pos/terminal.ts';
 import { cardChange, creditChange, HubHarness, nextSeq, type RegisteredTerminal } from './helpers/hub.ts';
-
-beforeEach(() => {
-  expect.hasAssertions();
-});
 
 const hub = new HubHarness({ write_window_ms: 10_000 });
 let reg: RegisteredTerminal;

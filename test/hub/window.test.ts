@@ -2,16 +2,13 @@
 // timer, only by the card's own evidence at its next load; inside the window another terminal
 // is refused (the first may be writing the card right now); a TAC for a reservation the card's
 // serial had released is refused and kept for the card office.
-import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { computeTac, diversifyKey } from '../../protocol/pboc.ts';
 import { LOAD_TRANSACTION_TYPE } from '../../protocol/pos.ts';
 import { initializeForLoadApdu, LOAD_KEY_INDEX, parseInitForLoad } from '../../sim/pos/apdu.ts';
 import { HubRequestError, terminalTimeOf, type Terminal } from '../../sim/pos/terminal.ts';
+import { until } from '../helpers/wait.ts';
 import { asnOf, cardChange, creditChange, HubHarness, type RegisteredTerminal } from './helpers/hub.ts';
-
-beforeEach(() => {
-  expect.hasAssertions();
-});
 
 const WRITE_WINDOW_MS = 300;
 const hub = new HubHarness({ write_window_ms: WRITE_WINDOW_MS, grey_after_ms: 400 });
@@ -34,16 +31,6 @@ afterAll(async () => {
   b?.close();
   await hub.cleanup();
 });
-
-async function until<T>(what: string, probe: () => Promise<T | null>, timeout_ms = 10_000): Promise<T> {
-  const deadline_ms = Date.now() + timeout_ms;
-  while (Date.now() < deadline_ms) {
-    const value = await probe();
-    if (value !== null) return value;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`${what}: not within ${timeout_ms} ms`);
-}
 
 async function grey(): Promise<{ reason: string; claim_id: string | null }[]> {
   return ((await (await fetch(`${hub.url}/grey-records`)).json()) as { records: { reason: string; claim_id: string | null }[] }).records;

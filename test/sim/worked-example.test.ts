@@ -3,15 +3,11 @@
 // random answers exactly its INITIALIZE FOR LOAD and CREDIT FOR LOAD bytes.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { beforeEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { runCommand } from '../../scripts/lib/processes.ts';
 import { creditForLoadApdu, initializeForLoadApdu, LOAD_KEY_INDEX } from '../../sim/pos/apdu.ts';
 import { personalise } from '../../sim/pos/personalise.ts';
 import { PurseCard } from '../../sim/pos/card.ts';
-
-beforeEach(() => {
-  expect.hasAssertions();
-});
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 

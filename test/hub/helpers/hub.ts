@@ -17,13 +17,14 @@ import { PURSE_LIMIT_FEN_DEFAULT } from '../../../protocol/pos.ts';
 import type { PurseCard } from '../../../sim/pos/card.ts';
 import { personaliseCard } from '../../../sim/pos/personalise.ts';
 import { Terminal } from '../../../sim/pos/terminal.ts';
+import { unreachableOrigin } from '../../helpers/ports.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 const MAIN = path.join(ROOT, 'hub/main.ts');
 const NODE_ARGS = ['--disable-warning=ExperimentalWarning', MAIN];
 
 export interface HubHarnessOptions {
-  /** Where the hub syncs; an address nothing listens on models a campus link that is down. */
+  /** Where the hub syncs; unset: a port bound and closed (a campus link that is down). */
   worker_url?: string;
   hub_id?: string;
   write_window_ms?: number;
@@ -48,6 +49,7 @@ export class HubHarness {
   readonly options: HubHarnessOptions;
   service: Service | null = null;
   url = '';
+  #unreachable = '';
   public_key = '';
 
   constructor(options: HubHarnessOptions = {}) {
@@ -61,7 +63,7 @@ export class HubHarness {
   env(): NodeJS.ProcessEnv {
     return {
       ...process.env,
-      HUB_WORKER_URL: this.options.worker_url ?? 'http://127.0.0.1:9',
+      HUB_WORKER_URL: this.options.worker_url ?? this.#unreachable,
       HUB_ID: this.options.hub_id ?? 'test-hub',
       HUB_KEY_FILE: this.key_file,
       HUB_DB: this.db_path,
@@ -77,7 +79,12 @@ export class HubHarness {
     };
   }
 
+  async #resolveWorker(): Promise<void> {
+    if (this.options.worker_url === undefined && this.#unreachable === '') this.#unreachable = await unreachableOrigin();
+  }
+
   async cli(args: string[]): Promise<string> {
+    await this.#resolveWorker();
     return runCommand(process.execPath, [...NODE_ARGS, ...args], { cwd: ROOT, env: this.env(), timeout_ms: 30_000 });
   }
 
@@ -127,6 +134,7 @@ export class HubHarness {
 
   async start(): Promise<string> {
     if (this.service !== null) throw new Error('hub already running');
+    await this.#resolveWorker();
     this.service = await startService({
       name: 'hub',
       command: process.execPath,

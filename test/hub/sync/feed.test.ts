@@ -1,11 +1,7 @@
 // The changes feed as the hub accepts it (hub/sync/feed.ts): a page that is malformed, out of
 // order, or whose cursor does not cover it is refused whole, before anything reaches the store.
-import { beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseChangesPage } from '../../../hub/sync/feed.ts';
-
-beforeEach(() => {
-  expect.hasAssertions();
-});
 
 const card = (seq: number, asn: string | null = '0100000020230001') => ({ seq, kind: 'card', card_no: '20230001', status: 'active', card_kind: 'student', asn });
 const credit = (seq: number) => ({ seq, kind: 'credit', credit_id: `cr_${seq}`, order_id: `ord_${seq}`, card_no: '20230001', amount_fen: 100, state: 'pending', created_at_ms: 1 });
