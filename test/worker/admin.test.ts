@@ -1,7 +1,9 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import type { AdminCreditsResponse, AdminOrdersResponse, CardImportResponse, School, SchoolsResponse } from '../../protocol/api.ts';
-import { CsvRecordReader, type CsvRecord } from '../../worker/cards/import.ts';
+import { CsvRecordReader, upsertCards, type CsvRecord } from '../../worker/cards/import.ts';
+import { openDb } from '../../worker/db/client.ts';
+import { ApiError } from '../../worker/http/errors.ts';
 import { ADMIN_AUTH, api } from './helpers/seed.ts';
 import {
   fetchWithConfig,
@@ -244,6 +246,17 @@ describe('POST /api/v1/admin/schools/{school_id}/cards', () => {
     const late = (await (await importCsv(school_id, '5006,己,student,active,01000000ABCDEF02\n5001,甲,student,active,01000000ABCDEF03\n')).json()) as CardImportResponse;
     expect(late).toEqual({ imported: 1, rejected: [{ line: 1, reason: 'asn 01000000ABCDEF02 belongs to card 5001' }] });
     expect((await asns(school_id)).map((row) => row.asn)).toEqual(['01000000ABCDEF03', '01000000ABCDEF01', null]);
+  });
+
+  it('answers 409, not 500, when an asn is taken between the check and the write', async () => {
+    // Two imports of one school racing: the second writes an asn the first just gave away.
+    const school_id = await newSchool();
+    await importCsv(school_id, '6001,甲,student,active,0600000000000001\n');
+    const row = { line: 1, card_no: '6002', holder_name: '乙', kind: 'student' as const, status: 'active' as const, asn: '0600000000000001' };
+    const error = await upsertCards(openDb(env.DB), school_id, [row], Date.now()).catch((thrown: unknown) => thrown);
+    expect(error).toBeInstanceOf(ApiError);
+    expect(error).toMatchObject({ status: 409, code: 'conflict' });
+    expect((await cardsOf(school_id)).map((card) => card.card_no)).toEqual(['6001']);
   });
 
   it('imports thousands of rows across many statements and batches', async () => {
