@@ -254,3 +254,31 @@ export const claimRejections = sqliteTable(
     index('claim_rejections_received').on(t.received_at_ms),
   ],
 );
+
+// The SMS outbox (DESIGN section 7, notices): one row per order and event, written by triggers
+// in the same transaction as the ledger change it reports (migrations: notices triggers), so no
+// paid, loaded or refunded order with a phone number can miss its notice. The queue producer
+// takes `pending` rows, the consumer sends them through Aliyun SMS; `dead` rows are the dead
+// letters the card office sees.
+export const notices = sqliteTable(
+  'notices',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    order_id: text('order_id').notNull(),
+    school_id: text('school_id').notNull(),
+    kind: text('kind', { enum: ['paid', 'claimed', 'refunded', 'auto_charged'] }).notNull(),
+    phone: text('phone').notNull(),
+    state: text('state', { enum: ['pending', 'queued', 'sending', 'sent', 'dead'] }).notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    last_error: text('last_error'),
+    provider_biz_id: text('provider_biz_id'),
+    created_at_ms: integer('created_at_ms').notNull(),
+    updated_at_ms: integer('updated_at_ms').notNull(),
+    sent_at_ms: integer('sent_at_ms'),
+  },
+  (t) => [
+    // Each event of an order is noticed once, however often its trigger fires.
+    uniqueIndex('notices_order_kind').on(t.order_id, t.kind),
+    index('notices_state_updated').on(t.state, t.updated_at_ms),
+  ],
+);
