@@ -189,6 +189,15 @@ const ROUTES: RouteSpec[] = [
     accepts: [201],
   },
   {
+    route: 'GET /api/v1/admin/notices', pattern: 'GET /api/v1/admin/notices',
+    method: 'GET',
+    path: () => '/api/v1/admin/notices?state=dead',
+    body: 'none',
+    auth: 'admin',
+    accepts: [200],
+    badQueries: ['?state=lost', '?limit=0', '?limit=201', '?cursor=0', '?cursor=abc', '?school_id=BAD', '?phone=1', '?state=dead&state=sent&x=1'],
+  },
+  {
     route: 'GET /api/v1/admin/grey-records', pattern: 'GET /api/v1/admin/grey-records',
     method: 'GET',
     path: () => '/api/v1/admin/grey-records',
