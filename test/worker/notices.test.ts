@@ -9,6 +9,8 @@ import type { AdminNoticesResponse } from '../../protocol/notices.ts';
 import { gatewayNotification, openCashier, postNotification, schoolWithCard, sim } from './helpers/gateway.ts';
 import { uniqueIp } from './helpers/fixtures.ts';
 import { ADMIN_AUTH } from './helpers/seed.ts';
+import { ORIGIN, hubFetch, randomSuffix, registerHub } from './helpers/hub.ts';
+import { creditIdForOrder } from '../../worker/ledger/payment.ts';
 import { TEST_SMS_SIGN_NAME } from './setup/sms.ts';
 
 // The consumer batches for up to a second and the dead-letter path takes five deliveries.
@@ -54,8 +56,8 @@ async function noticesOf(order_id: string) {
 }
 
 /** A top-up with an SMS number, paid at the gateway, its notification delivered to the Worker. */
-async function paidWithPhone(amount_fen: number, phone: string): Promise<string> {
-  const card = await schoolWithCard('威海海洋职业学院');
+async function paidWithPhone(amount_fen: number, phone: string, card?: { school_id: string; card_no: string; holder_name: string }): Promise<string> {
+  card ??= await schoolWithCard('威海海洋职业学院');
   const response = await SELF.fetch('http://yikatong.test/api/v1/recharges', {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'cf-connecting-ip': uniqueIp() },
@@ -114,5 +116,41 @@ describe('SMS notices', () => {
     } finally {
       await setDown(phone, false);
     }
+  }, 30_000);
+
+  it('a load at the POS and a refund each send their own notice, once', async () => {
+    const phone = randomPhone();
+    const card = await schoolWithCard('哈尔滨理工大学(荣成)');
+    const loaded = await paidWithPhone(2_000, phone, card);
+    const refunded = await paidWithPhone(3_000, phone, card);
+
+    // The hub pulls the first credit and loads it onto the card (the refund goes first, so the
+    // second credit is voided directly while no hub holds it).
+    const refund = await SELF.fetch(`${ORIGIN}/api/v1/admin/orders/${refunded}/refund`, { method: 'POST', headers: ADMIN_AUTH });
+    expect(refund.status, await refund.text()).toBeLessThan(300);
+    const hub = await registerHub(card.school_id);
+    expect((await hubFetch(hub, 'GET', '/api/v1/hub/changes?after=0&limit=100')).status).toBe(200);
+    const claim = {
+      claim_id: `K${randomSuffix(8)}`,
+      card_no: card.card_no,
+      terminal_id: 'pos-01',
+      amount_fen: 2_000,
+      credit_ids: [creditIdForOrder(loaded)],
+      balance_after_fen: 2_500,
+      load_counter_after: 1,
+      committed_at_ms: Date.now(),
+    };
+    const claimed = await hubFetch(hub, 'POST', '/api/v1/hub/claims', { claims: [claim] });
+    expect(claimed.status).toBe(200);
+    // The hub retries the batch: the ledger calls it a duplicate, and no second notice comes.
+    expect((await hubFetch(hub, 'POST', '/api/v1/hub/claims', { claims: [claim] })).status).toBe(200);
+
+    const templates = async () => (await smsTo(phone)).map((m) => m.template_code).sort();
+    await expect.poll(templates, { timeout: DELIVERY_TIMEOUT_MS, interval: 100 }).toEqual(['SMS_900001', 'SMS_900001', 'SMS_900002', 'SMS_900003']);
+    expect((await noticesOf(loaded)).map((n) => `${n.kind}:${n.state}`).sort()).toEqual(['claimed:sent', 'paid:sent']);
+    await expect.poll(async () => (await noticesOf(refunded)).map((n) => `${n.kind}:${n.state}`).sort(), { timeout: DELIVERY_TIMEOUT_MS }).toEqual([
+      'paid:sent',
+      'refunded:sent',
+    ]);
   }, 30_000);
 });
