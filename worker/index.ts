@@ -2,6 +2,7 @@ import { app } from './app.ts';
 import type { Env } from './env.ts';
 import { expireUnpaidOrders } from './cron/expire.ts';
 import { retryPendingRefunds } from './ledger/refunds.ts';
+import { autoTopupCron } from './auto/charges.ts';
 import { afterNoticeableRequest, consumeNoticeQueue, noticeCron } from './notices/worker.ts';
 
 // Durable Object classes must be exported by the Worker's main module.
@@ -20,5 +21,7 @@ export default {
     // Refunds whose credit is voided but whose provider call failed: the money must go back.
     await retryPendingRefunds(env, Date.now());
     await noticeCron(env, Date.now());
+    // Agreements of lost cards stop; cards low with no swipe since get their charge.
+    await autoTopupCron(env, Date.now()).catch((error: unknown) => console.error(JSON.stringify({ level: 'error', msg: 'auto top-up cron failed', error: String(error).slice(0, 300) })));
   },
 } satisfies ExportedHandler<Env>;

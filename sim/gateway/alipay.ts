@@ -18,6 +18,7 @@ import { importRsaPrivateKey, importRsaPublicKey } from '../../protocol/rsa.ts';
 import { bytesToHex } from '../../protocol/encoding.ts';
 import { buildTradeBill, billFileName } from './bill.ts';
 import { cashierPage, messagePage } from './cashier.ts';
+import { AGREEMENT_PAGE_SIGN, createAgreementSim } from './alipay-agreement.ts';
 import type { GatewayContext, GatewayHandler, GatewayRequest, GatewayResponse, OutgoingNotification } from './types.ts';
 
 export type AlipayTradeStatus = 'WAIT_BUYER_PAY' | 'TRADE_SUCCESS' | 'TRADE_CLOSED' | 'TRADE_FINISHED';
@@ -66,6 +67,9 @@ const API_METHODS = [
   'alipay.trade.refund',
   'alipay.data.dataservice.bill.downloadurl.query',
   'alipay.trade.precreate',
+  'alipay.user.agreement.query',
+  'alipay.user.agreement.unsign',
+  'alipay.trade.pay',
 ] as const;
 type ApiMethod = (typeof API_METHODS)[number];
 
@@ -146,6 +150,7 @@ export function createAlipaySim(ctx: GatewayContext): AlipaySim {
   const merchantKey = importRsaPublicKey(keys.merchant_public_key);
   const trades = new Map<string, AlipayTrade>();
   const billLinks = new Map<string, { bill_date: string; expires_at_ms: number }>();
+  const agreements = createAgreementSim(ctx, alipayKey);
   // QR token → out_trade_no; bounded with the trades (one token per trade at most).
   const qrTrades = new Map<string, string>();
   let seq = Math.floor(Math.random() * 1e9);
@@ -405,6 +410,47 @@ export function createAlipaySim(ctx: GatewayContext): AlipaySim {
     return success({ out_trade_no: trade.out_trade_no, qr_code: `${ctx.origin()}/qr/${trade.qr_token}` });
   }
 
+  /** The page a payer signs a withholding agreement on (a page method, like wap pay). */
+  async function agreementPage(params: Record<string, string>, now_ms: number): Promise<GatewayResponse> {
+    const refused = await checkRequest(params);
+    if (refused !== null) return html(400, messagePage('签约请求无效', `${refused.sub_code}: ${refused.sub_msg}`));
+    const biz = bizContent(params);
+    if (biz === null) return html(400, messagePage('签约请求无效', 'biz_content 不是合法的 JSON'));
+    return agreements.signPage(params, biz, now_ms);
+  }
+
+  /**
+   * `alipay.trade.pay` with `agreement_params`: a withholding charge under a signed agreement,
+   * paid at once (no payer present), answered synchronously and notified like any payment.
+   */
+  async function withhold(params: Record<string, string>, biz: Record<string, unknown>, now_ms: number): Promise<Node> {
+    if (str(biz, 'product_code') !== 'GENERAL_WITHHOLDING') return invalidArguments('isv.invalid-parameter', 'product_code 应为 GENERAL_WITHHOLDING');
+    const agreement_params = biz.agreement_params as { agreement_no?: unknown } | undefined;
+    const agreement_no = typeof agreement_params?.agreement_no === 'string' ? agreement_params.agreement_no : undefined;
+    if (agreement_no === undefined) return invalidArguments('isv.missing-parameter', '缺少 agreement_params.agreement_no');
+    const terms = tradeTerms(biz, 'GENERAL_WITHHOLDING', now_ms);
+    if (typeof terms === 'string') return invalidArguments('isv.invalid-parameter', terms);
+    const existing = trades.get(terms.out_trade_no);
+    if (existing === undefined) {
+      const refusal = agreements.chargeable(agreement_no);
+      if (refusal !== null) return refusal;
+    }
+    const trade = openTrade(terms, params, biz, now_ms);
+    if (!('out_trade_no' in trade)) return businessFailure('ACQ.CONTEXT_INCONSISTENT', trade.detail);
+    if (trade.status === 'WAIT_BUYER_PAY') await pay(trade.out_trade_no, now_ms);
+    if (trade.status === 'TRADE_CLOSED') return businessFailure('ACQ.TRADE_HAS_CLOSE', '交易已经关闭');
+    // Paid (now or by the first request): the same answer again, so a retry is safe.
+    return success({
+      trade_no: trade.trade_no,
+      out_trade_no: trade.out_trade_no,
+      buyer_logon_id: trade.buyer_logon_id,
+      total_amount: fenToYuan(trade.total_amount_fen),
+      receipt_amount: fenToYuan(trade.total_amount_fen),
+      gmt_payment: formatChinaTime(trade.paid_at_ms!),
+      buyer_user_id: trade.buyer_id,
+    });
+  }
+
   /** A phone opens the scanned code: the cashier of its trade. */
   async function scanned(token: string, now_ms: number): Promise<GatewayResponse> {
     await expireDue(now_ms);
@@ -572,6 +618,15 @@ export function createAlipaySim(ctx: GatewayContext): AlipaySim {
       case 'alipay.trade.precreate':
         node = precreate(params, biz, now_ms);
         break;
+      case 'alipay.user.agreement.query':
+        node = agreements.query(biz);
+        break;
+      case 'alipay.user.agreement.unsign':
+        node = await agreements.unsign(biz, now_ms);
+        break;
+      case 'alipay.trade.pay':
+        node = await withhold(params, biz, now_ms);
+        break;
     }
     return json(await signedResponseBody(key, method, node));
   }
@@ -602,12 +657,15 @@ export function createAlipaySim(ctx: GatewayContext): AlipaySim {
       const params = requestParams(request);
       if (params === null) return html(400, messagePage('请求无效', '参数过多'));
       if (params.method === WAP_PAY) return wapPay(params, now_ms);
+      if (params.method === AGREEMENT_PAGE_SIGN) return agreementPage(params, now_ms);
       return openApi(params, now_ms);
     }
     if ((path === '/cashier/pay' || path === '/cashier/cancel') && request.method === 'POST') {
       return cashierAction(request, now_ms);
     }
     if (path === '/bill/download' && request.method === 'GET') return downloadBill(request, now_ms);
+    const agreement_control = await agreements.control(request);
+    if (agreement_control !== null) return agreement_control;
     const qr = /^\/qr\/(bax0[0-9a-f]{20})$/.exec(path);
     if (qr !== null && request.method === 'GET') return scanned(qr[1]!, now_ms);
     return null;

@@ -75,10 +75,10 @@ export function alipayConfig(env: Env): AlipayConfig {
   };
 }
 
-async function signedParams(
+export async function signedParams(
   config: AlipayConfig,
   method: string,
-  biz: Record<string, string>,
+  biz: Record<string, unknown>,
   extra: Record<string, string>,
   now_ms: number,
 ): Promise<Record<string, string>> {
@@ -97,13 +97,13 @@ async function signedParams(
   return params;
 }
 
-type ResponseNode = Record<string, unknown> & { code?: unknown; sub_code?: unknown; sub_msg?: unknown; msg?: unknown };
+export type ResponseNode = Record<string, unknown> & { code?: unknown; sub_code?: unknown; sub_msg?: unknown; msg?: unknown };
 
 /** Calls one OpenAPI method and returns its response node once its signature checks out. */
-async function call(
+export async function call(
   config: AlipayConfig,
   method: string,
-  biz: Record<string, string>,
+  biz: Record<string, unknown>,
   extra: Record<string, string> = {},
 ): Promise<ResponseNode> {
   const params = await signedParams(config, method, biz, extra, Date.now());
@@ -139,7 +139,7 @@ async function call(
   return JSON.parse(node_text) as ResponseNode;
 }
 
-function refusal(node: ResponseNode, what: string): ProviderError {
+export function refusal(node: ResponseNode, what: string): ProviderError {
   const code = String(node.sub_code ?? node.code ?? 'unknown');
   // 20000 is Alipay's "service unavailable"; ACQ.SYSTEM_ERROR its "try again".
   const transient = node.code === '20000' || code === 'ACQ.SYSTEM_ERROR' || code === 'aop.ACQ.SYSTEM_ERROR';
@@ -150,7 +150,7 @@ function isNotExist(node: ResponseNode): boolean {
   return node.code === '40004' && node.sub_code === 'ACQ.TRADE_NOT_EXIST';
 }
 
-function text(node: ResponseNode, name: string): string | null {
+export function text(node: ResponseNode, name: string): string | null {
   const value = node[name];
   return typeof value === 'string' && value.length > 0 ? value : null;
 }
