@@ -366,6 +366,28 @@ describe('PWA in Chromium', () => {
     await poll(() => page.getByTestId('order-status').textContent()).toBe('Pending');
     expect(await page.locator('.order-amount').textContent()).toBe('¥200.00');
   });
+
+  it('signs auto top-up with Alipay from the saved card\'s settings, shows it on, and cancels it', async () => {
+    await page.goto(`${campus.worker_url}/settings`);
+    await page.getByRole('link', { name: /^Auto top-up settings/ }).click();
+    await page.waitForURL((url) => url.pathname.endsWith('/auto'));
+    const auto_path = new URL(page.url()).pathname;
+    await page.getByLabel('Each top-up (yuan)').fill('30.00');
+    await page.getByRole('button', { name: 'Sign with Alipay' }).click();
+    await page.waitForURL((url) => url.origin === campus.gateway_url);
+    await page.getByRole('button', { name: '同意并签约' }).click();
+    // Back from Alipay; its dut_user_sign notification (or the agreement query) turns it on.
+    await page.waitForURL((url) => url.origin === campus.worker_url && url.pathname === auto_path);
+    await poll(async () => {
+      if ((await page.getByTestId('auto-state').textContent()) !== 'On') await page.reload();
+      return page.getByTestId('auto-state').textContent();
+    }, { timeout: CLOSE_TIMEOUT_MS, interval: 1_000 }).toBe('On');
+    expect(await page.getByTestId('auto-agreement').textContent()).toContain('Top up 30.00 yuan when the balance is below 20.00 yuan');
+    await screenshot('auto-topup');
+    await page.getByRole('button', { name: 'Cancel auto top-up' }).click();
+    await poll(() => page.getByTestId('auto-state').textContent()).toBe('Stopped');
+    expect(await page.getByTestId('auto-stop-reason').textContent()).toBe('Cancelled.');
+  });
 });
 
 /**
