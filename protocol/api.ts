@@ -154,7 +154,7 @@ export const cardStatus = z.enum(CARD_STATUSES);
 // Admin listings: newest first, `limit` ≤ ADMIN_LIST_LIMIT_MAX, and `next_cursor` (the last id of
 // the page) passed back as `cursor` for the next page; null when there is none.
 export const ADMIN_LIST_LIMIT_MAX = 200;
-const listLimit = z
+export const listLimit = z
   .string()
   .regex(/^[0-9]{1,3}$/, 'limit is a number of rows')
   .transform(Number)

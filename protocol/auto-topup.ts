@@ -1,7 +1,7 @@
 // Auto top-up (自动圈存, DESIGN section 7): what the PWA sends to sign, read and cancel a card's
 // withholding agreement, and what the Worker answers (the admin listing too).
 import { z } from 'zod';
-import { ADMIN_LIST_LIMIT_MAX, MOBILE_PATTERN, schoolId, type OrderStatus } from './api.ts';
+import { MOBILE_PATTERN, listLimit, schoolId, type OrderStatus } from './api.ts';
 import { MAX_AMOUNT_FEN_LIMIT } from './money.ts';
 
 export const AGREEMENT_ID_PATTERN = /^A[0-9A-Za-z]{10,31}$/;
@@ -71,12 +71,7 @@ export interface AutoTopupResponse {
 export const adminAgreementsQuery = z.strictObject({
   state: z.enum(AGREEMENT_STATES).optional(),
   school_id: schoolId.optional(),
-  limit: z
-    .string()
-    .regex(/^[0-9]{1,3}$/, 'limit is a number of rows')
-    .transform(Number)
-    .pipe(z.number().int().min(1).max(ADMIN_LIST_LIMIT_MAX))
-    .optional(),
+  limit: listLimit.optional(),
   cursor: z.string().regex(AGREEMENT_ID_PATTERN, 'cursor is the next_cursor of the previous page').optional(),
 });
 

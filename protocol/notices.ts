@@ -1,6 +1,6 @@
 // SMS notices (DESIGN section 7): the queue message, and the admin listing of the outbox.
 import { z } from 'zod';
-import { ADMIN_LIST_LIMIT_MAX, schoolId } from './api.ts';
+import { listLimit, schoolId } from './api.ts';
 
 export const NOTICE_KINDS = ['paid', 'claimed', 'refunded', 'auto_charged'] as const;
 export type NoticeKind = (typeof NOTICE_KINDS)[number];
@@ -17,12 +17,7 @@ export interface NoticeMessage {
 export const adminNoticesQuery = z.strictObject({
   state: z.enum(NOTICE_STATES).optional(),
   school_id: schoolId.optional(),
-  limit: z
-    .string()
-    .regex(/^[0-9]{1,3}$/, 'limit is a number of rows')
-    .transform(Number)
-    .pipe(z.number().int().min(1).max(ADMIN_LIST_LIMIT_MAX))
-    .optional(),
+  limit: listLimit.optional(),
   cursor: z
     .string()
     .regex(/^[1-9][0-9]{0,15}$/, 'cursor is the next_cursor of the previous page')

@@ -7,25 +7,11 @@ import { describe, expect, it } from 'vitest';
 import type { RechargeCreated } from '../../protocol/api.ts';
 import { wechatChannel } from '../../worker/pay/wechat.ts';
 import type { OutgoingNotification } from '../../sim/gateway/types.ts';
-import { gatewayNotification, gatewayOrigin, postNotification, schoolWithCard, sim } from './helpers/gateway.ts';
+import { gatewayNotification, gatewayOrigin, postNotification, schoolWithCard, sim, topUpResponse } from './helpers/gateway.ts';
 import { fetchWithConfig, uniqueIp } from './helpers/fixtures.ts';
 
-async function qrTopUp(amount_fen: number, channel: 'alipay' | 'wechat', extra: Record<string, unknown> = {}): Promise<Response> {
-  const card = await schoolWithCard();
-  return SELF.fetch('http://yikatong.test/api/v1/recharges', {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'cf-connecting-ip': uniqueIp() },
-    body: JSON.stringify({
-      school_id: card.school_id,
-      name: card.holder_name,
-      card_no: card.card_no,
-      amount_fen,
-      channel,
-      agree_terms: true,
-      scene: 'qr',
-      ...extra,
-    }),
-  });
+function qrTopUp(amount_fen: number, channel: 'alipay' | 'wechat', extra: Record<string, unknown> = {}): Promise<Response> {
+  return topUpResponse(amount_fen, channel, undefined, { scene: 'qr', ...extra });
 }
 
 async function created(response: Response): Promise<RechargeCreated> {

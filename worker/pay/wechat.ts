@@ -230,6 +230,19 @@ function clip(text: string, chars_max: number): string {
   return chars.length <= chars_max ? text : chars.slice(0, chars_max).join('');
 }
 
+/** What every WeChat Pay order request carries, H5 and Native alike. */
+function orderFields(config: ApiConfig, order: PaymentOrder, urls: PaymentUrls) {
+  return {
+    appid: config.app_id,
+    mchid: config.mch_id,
+    description: clip(order.subject, DESCRIPTION_CHARS_MAX),
+    out_trade_no: order.order_id,
+    time_expire: formatWechatTime(order.expires_at_ms),
+    notify_url: urls.notify_url,
+    amount: { total: order.amount_fen, currency: 'CNY' },
+  };
+}
+
 export function wechatChannel(vars: WechatVars): PaymentChannel {
   async function createPayment(
     order: PaymentOrder,
@@ -239,13 +252,7 @@ export function wechatChannel(vars: WechatVars): PaymentChannel {
     if (!Number.isSafeInteger(order.amount_fen) || order.amount_fen <= 0) throw new RangeError(`amount_fen ${order.amount_fen}`);
     const config = await apiConfig(vars);
     const answer = await call(config, 'POST', '/v3/pay/transactions/h5', {
-      appid: config.app_id,
-      mchid: config.mch_id,
-      description: clip(order.subject, DESCRIPTION_CHARS_MAX),
-      out_trade_no: order.order_id,
-      time_expire: formatWechatTime(order.expires_at_ms),
-      notify_url: urls.notify_url,
-      amount: { total: order.amount_fen, currency: 'CNY' },
+      ...orderFields(config, order, urls),
       scene_info: { payer_client_ip: order.payer_client_ip ?? '127.0.0.1', h5_info: { type: 'Wap' } },
     });
     if (answer.status !== 200) throw refusal(answer);
@@ -264,13 +271,7 @@ export function wechatChannel(vars: WechatVars): PaymentChannel {
     if (!Number.isSafeInteger(order.amount_fen) || order.amount_fen <= 0) throw new RangeError(`amount_fen ${order.amount_fen}`);
     const config = await apiConfig(vars);
     const answer = await call(config, 'POST', '/v3/pay/transactions/native', {
-      appid: config.app_id,
-      mchid: config.mch_id,
-      description: clip(order.subject, DESCRIPTION_CHARS_MAX),
-      out_trade_no: order.order_id,
-      time_expire: formatWechatTime(order.expires_at_ms),
-      notify_url: urls.notify_url,
-      amount: { total: order.amount_fen, currency: 'CNY' },
+      ...orderFields(config, order, urls),
       ...(order.payer_client_ip ? { scene_info: { payer_client_ip: order.payer_client_ip } } : {}),
     });
     if (answer.status !== 200) throw refusal(answer);

@@ -7,7 +7,7 @@
 // is kept in the audit table; answers are Alipay's `success` / `fail`.
 import { Hono, type Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { ALIPAY_PARAMS_MAX, alipayVerify, parseChinaTime } from '../../protocol/alipay.ts';
+import { alipayVerify, parseChinaTime } from '../../protocol/alipay.ts';
 import { AGREEMENT_ID_PATTERN } from '../../protocol/auto-topup.ts';
 import { openDb } from '../db/client.ts';
 import { notifications } from '../db/schema.ts';
@@ -18,6 +18,7 @@ import { activateAgreement, agreementById, stopAgreement } from '../auto/agreeme
 import { alipayConfig, alipayPublicKey, type AlipayConfig } from '../pay/alipay.ts';
 import { AGREEMENT_PRODUCT_CODE } from '../pay/alipay-agreement.ts';
 import { ProviderError } from '../pay/channel.ts';
+import { formParams } from './notify-alipay.ts';
 
 export const AGREEMENT_NOTIFY_BODY_BYTES_MAX = 16 * 1024;
 // Alipay retries a notification for about 25 hours; one older than this is not a retry.
@@ -29,16 +30,6 @@ type Outcome = { kind: 'handled'; verdict: 'applied' | 'duplicate' } | { kind: '
 
 function refused(status: ContentfulStatusCode, reason: string): Outcome {
   return { kind: 'refused', status, reason };
-}
-
-function formParams(body: string): Record<string, string> | null {
-  const params: Record<string, string> = {};
-  let count = 0;
-  for (const [name, value] of new URLSearchParams(body)) {
-    if (++count > ALIPAY_PARAMS_MAX || Object.hasOwn(params, name)) return null;
-    params[name] = value;
-  }
-  return params;
 }
 
 async function handle(d1: D1Database, config: AlipayConfig, params: Record<string, string>, now_ms: number): Promise<Outcome> {
