@@ -5,8 +5,8 @@
 // and is claimed by a load; the daily cap, an unsign, a refused charge, a lost card and a cancel
 // each stop charges, visibly.
 import { createExecutionContext, env, SELF, waitOnExecutionContext } from 'cloudflare:test';
-import { beforeAll, describe, expect, it } from 'vitest';
-import type { AdminAgreementsResponse, AutoTopupResponse, AutoTopupSigned } from '../../protocol/auto-topup.ts';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import type { AdminAgreementsResponse, AutoTopupResponse, AutoTopupSignRequest, AutoTopupSigned } from '../../protocol/auto-topup.ts';
 import type { CardLookupResponse } from '../../protocol/api.ts';
 import { formatChinaTime } from '../../protocol/alipay.ts';
 import type { ChangesResponse, ClaimsResponse } from '../../protocol/hub.ts';
@@ -66,7 +66,7 @@ async function gatewayAgreementNotification(agreement_id: string, notify_type?: 
 }
 
 /** Signs through the real flow: the signed page, 同意并签约, and the gateway's dut_user_sign. */
-async function signed(holder: Card, terms = { threshold_fen: 2_000, amount_fen: 5_000, daily_cap_fen: 10_000 }): Promise<string> {
+async function signed(holder: Card, terms: Omit<AutoTopupSignRequest, 'card_token'> = { threshold_fen: 2_000, amount_fen: 5_000, daily_cap_fen: 10_000 }): Promise<string> {
   const response = await post('/api/v1/auto-topup/agreements', { card_token: holder.card_token, ...terms });
   expect(response.status).toBe(201);
   const created = (await response.json()) as AutoTopupSigned;
@@ -154,9 +154,10 @@ describe('auto top-up', () => {
     expect(record.status).toBe('claimed');
   });
 
-  it('stops at the daily cap', async () => {
+  it('stops at the daily cap; each charge is an SMS to the agreement\'s number', async () => {
     const holder = await card(1);
-    await signed(holder, { threshold_fen: 2_000, amount_fen: 5_000, daily_cap_fen: 10_000 });
+    const phone = '13912340001';
+    await signed(holder, { threshold_fen: 2_000, amount_fen: 5_000, daily_cap_fen: 10_000, notify_phone: phone });
     await report(holder.card_no, 500);
     const [first] = await autoOrders(holder.card_no);
     await claimAtHub(holder.card_no, first!.id, 5_000, 5_500);
@@ -170,7 +171,13 @@ describe('auto top-up', () => {
     expect(await startAutoTopups(env, school_id, [holder.card_no], Date.now())).toMatchObject({ charged: 0 });
     expect(await autoOrders(holder.card_no)).toHaveLength(2);
     expect(await agreementOf(holder)).toMatchObject({ state: 'active', charged_today_fen: 10_000 });
-  });
+    // Two charges, each noticed (auto_charged) and then loaded (claimed), through the SMS queue.
+    const templates = async () => {
+      const response = await fetch(`${inject('smsOrigin')}/sim/messages?phone=${phone}`);
+      return ((await response.json()) as { messages: { template_code: string }[] }).messages.map((m) => m.template_code).sort();
+    };
+    await expect.poll(templates, { timeout: 20_000, interval: 100 }).toEqual(['SMS_900002', 'SMS_900002', 'SMS_900004', 'SMS_900004']);
+  }, 30_000);
 
   it('an unsign at Alipay stops it; a replayed sign cannot restart it', async () => {
     const holder = await card(2);

@@ -15,6 +15,7 @@ import { alipayConfig, type AlipayConfig } from '../pay/alipay.ts';
 import { chargeAgreement } from '../pay/alipay-agreement.ts';
 import { ProviderError } from '../pay/channel.ts';
 import { stopAgreementStatement } from './agreements.ts';
+import { flushNotices } from '../notices/outbox.ts';
 
 // Cards looked at per call: a card-reports batch holds at most 500; the cron takes this many.
 export const AUTO_CARDS_PER_RUN_MAX = 500;
@@ -188,6 +189,8 @@ export async function startAutoTopups(env: Env, school_id: string, card_nos: rea
     const outcome = await charge(env, config, candidate, decision.slot, now_ms, orderExpiryMs(env.ORDER_EXPIRY_MINUTES));
     if (outcome !== null) report[outcome] += 1;
   }
+  // A charge's SMS (auto_charged) was written by the ledger trigger: send it now, not at the cron.
+  if (report.charged > 0) await flushNotices(env, Date.now()).catch((error: unknown) => log('warn', 'notice flush failed', { error: String(error).slice(0, 200) }));
   return report;
 }
 
