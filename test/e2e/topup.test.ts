@@ -2,7 +2,6 @@
 // Worker on workerd with its local D1), started the way `npm start` starts them but on free
 // ports, in a temporary state directory, with freshly generated keys. The payer's side is
 // played like a browser: follow pay_url to the cashier page and submit its pay form.
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -17,6 +16,7 @@ import type {
 } from '../../protocol/api.ts';
 import { auditLocalD1 } from '../../scripts/audit.ts';
 import { executeLocalSql, REPO_ROOT, sqlLiteral } from '../../scripts/lib/local-d1.ts';
+import { runToExit } from '../../scripts/lib/processes.ts';
 import { startCampus, type Campus } from '../../scripts/start.ts';
 
 const CARD = { school_id: 'bjtu-weihai', name: '张三', card_no: '20230001' };
@@ -309,21 +309,16 @@ describe('top-up over real processes', () => {
   });
 
   it('npm run audit: exit 0 and a summary when clean, exit 1 naming the credit when its amount is tampered with', async () => {
-    const audit = () =>
-      spawnSync('npm', ['run', '--silent', 'audit', '--', '--persist-to', state_dir], {
-        cwd: REPO_ROOT,
-        encoding: 'utf8',
-        timeout: 60_000,
-      });
-    const clean = audit();
-    expect(clean.status, clean.stderr).toBe(0);
+    const audit = () => runToExit('npm', ['run', '--silent', 'audit', '--', '--persist-to', state_dir], { cwd: REPO_ROOT, timeout_ms: 60_000 });
+    const clean = await audit();
+    expect(clean.code, clean.stderr).toBe(0);
     expect(clean.stdout).toMatch(/^audit clean: 5 orders \(3 paid, 1 refunded\), 4 credits \(3 pending, 0 claimed, 1 voided\)/m);
 
     const credit = (await creditsOf(first_order_id))[0]!;
     await executeLocalSql(state_dir, `UPDATE credits SET amount_fen = amount_fen + 1 WHERE id = ${sqlLiteral(credit.credit_id)}`);
     try {
-      const broken = audit();
-      expect(broken.status).toBe(1);
+      const broken = await audit();
+      expect(broken.code).toBe(1);
       expect(broken.stdout).toContain(`invariant 1 credit_amount_mismatch: ${credit.credit_id}`);
       expect(broken.stdout).toContain(`credit ${credit.amount_fen + 1} fen, order ${credit.amount_fen} fen`);
       expect(broken.stdout).toMatch(/^audit FAILED: 1 violations/m);
