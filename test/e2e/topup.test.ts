@@ -17,6 +17,7 @@ import type {
 import { auditLocalD1 } from '../../scripts/audit.ts';
 import { executeLocalSql, REPO_ROOT, sqlLiteral } from '../../scripts/lib/local-d1.ts';
 import { runToExit } from '../../scripts/lib/processes.ts';
+import { until } from '../helpers/wait.ts';
 import { startCampus, type Campus } from '../../scripts/start.ts';
 
 const CARD = { school_id: 'bjtu-weihai', name: '张三', card_no: '20230001' };
@@ -123,14 +124,15 @@ async function recharge(order_id: string): Promise<RechargeRecord> {
 }
 
 async function waitForStatus(order_id: string, status: string): Promise<RechargeRecord> {
-  const deadline_ms = Date.now() + POLL_TIMEOUT_MS;
   let last: RechargeRecord | null = null;
-  while (Date.now() < deadline_ms) {
-    last = await recharge(order_id);
-    if (last.status === status) return last;
-    await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
-  }
-  throw new Error(`order ${order_id} not ${status} within ${POLL_TIMEOUT_MS} ms; last: ${JSON.stringify(last)}`);
+  return until(
+    () => `order ${order_id} ${status} (last: ${JSON.stringify(last)})`,
+    async () => {
+      last = await recharge(order_id);
+      return last.status === status ? last : undefined;
+    },
+    { timeout_ms: POLL_TIMEOUT_MS, interval_ms: POLL_INTERVAL_MS },
+  );
 }
 
 /** The order's credits as the card office sees them (admin API), newest card first. */
@@ -150,14 +152,14 @@ interface Delivery {
 
 /** The gateway's deliveries of an order once `count` of them are no longer in flight. */
 async function settledDeliveries(order_id: string, count: number): Promise<Delivery[]> {
-  const deadline_ms = Date.now() + POLL_TIMEOUT_MS;
-  let deliveries: Delivery[] = [];
-  while (Date.now() < deadline_ms) {
-    ({ deliveries } = await gatewayJson<{ deliveries: Delivery[] }>(`/sim/deliveries?out_trade_no=${order_id}`));
-    if (deliveries.filter((d) => d.state === 'delivered' || d.state === 'failed').length >= count) return deliveries;
-    await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
-  }
-  throw new Error(`deliveries of ${order_id} not settled: ${JSON.stringify(deliveries)}`);
+  return until(
+    `${count} deliveries of ${order_id} settled`,
+    async () => {
+      const { deliveries } = await gatewayJson<{ deliveries: Delivery[] }>(`/sim/deliveries?out_trade_no=${order_id}`);
+      return deliveries.filter((d) => d.state === 'delivered' || d.state === 'failed').length >= count ? deliveries : undefined;
+    },
+    { timeout_ms: POLL_TIMEOUT_MS, interval_ms: POLL_INTERVAL_MS },
+  );
 }
 
 describe('top-up over real processes', () => {

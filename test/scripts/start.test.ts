@@ -10,6 +10,7 @@ import type { SchoolsResponse } from '../../protocol/api.ts';
 import { DEMO_SCHOOLS } from '../../sim/demo-campus.ts';
 import { freePort, runToExit, startService, type Service } from '../../scripts/lib/processes.ts';
 import { REPO_ROOT } from '../../scripts/lib/local-d1.ts';
+import { until } from '../helpers/wait.ts';
 
 const work_dir = mkdtempSync(path.join(tmpdir(), 'yikatong-start-'));
 const running: Service[] = [];
@@ -47,13 +48,11 @@ function devVar(name: string): string | undefined {
 
 /** Polls the order, bounded, until it reaches `status`. */
 async function waitForStatus(worker_url: string, order_id: string, status: string): Promise<void> {
-  let last = '';
-  for (let attempt = 0; attempt < 150; attempt++) {
-    last = ((await (await fetch(`${worker_url}/api/v1/recharges/${order_id}`)).json()) as { status: string }).status;
-    if (last === status) return;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`order ${order_id} stayed ${last}, never ${status}`);
+  await until(
+    `order ${order_id} ${status}`,
+    async () => ((await (await fetch(`${worker_url}/api/v1/recharges/${order_id}`)).json()) as { status: string }).status === status,
+    { timeout_ms: 30_000, interval_ms: 200 },
+  );
 }
 
 async function expectRefused(url: string): Promise<void> {

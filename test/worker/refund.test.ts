@@ -343,7 +343,7 @@ describe('POST /api/v1/admin/orders/{order_id}/refund', () => {
 });
 
 describe('refund races and bounds', () => {
-  function refundWith(overrides: Partial<Env>, order_id: string): Promise<Response> {
+  async function refundWith(overrides: Partial<Env>, order_id: string): Promise<Response> {
     return app.fetch(
       new Request(`${ORIGIN}/api/v1/admin/orders/${order_id}/refund`, { method: 'POST', headers: ADMIN_AUTH }),
       { ...env, ...overrides },
