@@ -8,8 +8,9 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { SchoolsResponse } from '../../protocol/api.ts';
 import { DEMO_SCHOOLS } from '../../sim/demo-campus.ts';
-import { freePort, runCommand, startService, type Service } from '../../scripts/lib/processes.ts';
+import { freePort, runToExit, startService, type Service } from '../../scripts/lib/processes.ts';
 import { REPO_ROOT } from '../../scripts/lib/local-d1.ts';
+import { until } from '../helpers/wait.ts';
 
 const work_dir = mkdtempSync(path.join(tmpdir(), 'yikatong-start-'));
 const running: Service[] = [];
@@ -47,13 +48,11 @@ function devVar(name: string): string | undefined {
 
 /** Polls the order, bounded, until it reaches `status`. */
 async function waitForStatus(worker_url: string, order_id: string, status: string): Promise<void> {
-  let last = '';
-  for (let attempt = 0; attempt < 150; attempt++) {
-    last = ((await (await fetch(`${worker_url}/api/v1/recharges/${order_id}`)).json()) as { status: string }).status;
-    if (last === status) return;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`order ${order_id} stayed ${last}, never ${status}`);
+  await until(
+    `order ${order_id} ${status}`,
+    async () => ((await (await fetch(`${worker_url}/api/v1/recharges/${order_id}`)).json()) as { status: string }).status === status,
+    { timeout_ms: 30_000, interval_ms: 200 },
+  );
 }
 
 async function expectRefused(url: string): Promise<void> {
@@ -148,18 +147,15 @@ describe('npm start', () => {
       mkdirSync(path.join(dev_dir, '.dev'));
       const config_path = path.join(dev_dir, '.dev', 'gateway.json');
       writeFileSync(config_path, '{"keys": ');
-      // runCommand runs it in its own process group and kills that group when it exits or
-      // outlives the bound, so nothing it started is left behind whatever the assertions say.
-      const failure = await runCommand('npm', ['start', '--silent'], {
+      // In its own process group, killed once it exits or outlives the bound: nothing it
+      // started is left behind, whatever the assertions say.
+      const result = await runToExit('npm', ['start', '--silent'], {
         cwd: REPO_ROOT,
         env: { ...process.env, PORT: '0', GATEWAY_PORT: '0', YIKATONG_DEV_DIR: dev_dir, YIKATONG_STATE_DIR: path.join(dev_dir, 'state') },
         timeout_ms: 100_000,
-      }).then(
-        () => null,
-        (error: unknown) => error as Error,
-      );
-      expect(failure?.message).toMatch(/ failed \(1\):\n/);
-      expect(failure?.message).toContain(`sandbox keys failed: ${config_path} is not JSON`);
+      });
+      expect(result.code, result.output).toBe(1);
+      expect(result.stderr).toContain(`sandbox keys failed: ${config_path} is not JSON`);
       // The operator's file is left as it was, for them to look at.
       expect(readFileSync(config_path, 'utf8')).toBe('{"keys": ');
     } finally {
