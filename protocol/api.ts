@@ -63,11 +63,19 @@ export interface CardLookupResponse {
   status?: (typeof CARD_STATUSES)[number];
 }
 
+// How the payer pays: `page` (default) sends a phone's browser to the provider's wap / H5 page;
+// `qr` answers the provider's QR code (alipay.trade.precreate, WeChat Pay Native) for a desktop
+// browser to show and a phone to scan (DESIGN section 5).
+export const PAY_SCENES = ['page', 'qr'] as const;
+export type PayScene = (typeof PAY_SCENES)[number];
+const rechargeScene = { scene: z.enum(PAY_SCENES).optional() };
+
 const rechargeCommon = {
   amount_fen: amountFen,
   channel: z.enum(CHANNELS),
   notify_phone: z.string().regex(MOBILE_PATTERN, 'notify_phone is a mainland mobile number').optional(),
   agree_terms: z.boolean(),
+  ...rechargeScene,
 };
 export const rechargeRequest = z.union([
   z.strictObject({ school_id: schoolId, name: holderName, card_no: cardNoInput, ...rechargeCommon }),
@@ -89,6 +97,8 @@ export interface RechargeCreated {
   pay_url: string;
   /** Present so a first top-up can save the card without a second lookup. */
   card_token: string;
+  /** With `scene: "qr"`: the text of the provider's QR code (also in pay_url), to render and scan. */
+  qr_code?: string;
 }
 
 export interface RechargeRecord {
@@ -144,7 +154,7 @@ export const cardStatus = z.enum(CARD_STATUSES);
 // Admin listings: newest first, `limit` ≤ ADMIN_LIST_LIMIT_MAX, and `next_cursor` (the last id of
 // the page) passed back as `cursor` for the next page; null when there is none.
 export const ADMIN_LIST_LIMIT_MAX = 200;
-const listLimit = z
+export const listLimit = z
   .string()
   .regex(/^[0-9]{1,3}$/, 'limit is a number of rows')
   .transform(Number)

@@ -49,6 +49,9 @@ export const ERROR_CODES = [
   'hub_not_found',
   // A hub key registered for another hub (DESIGN section 6: one key, one hub).
   'public_key_in_use',
+  // Auto top-up: no such agreement for this card; the card already has an active one.
+  'agreement_not_found',
+  'agreement_exists',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

@@ -77,6 +77,8 @@ interface StartContext {
   gateway_url?: string;
   worker_url?: string;
   hub?: DemoHub;
+  /** The SMS simulator's Worker vars (ALIYUN_SMS_*), once it listens. */
+  sms_vars?: Record<string, string>;
 }
 
 interface Step {
@@ -144,6 +146,51 @@ const gatewayStep: Step = {
 };
 
 /**
+ * The simulated Aliyun SMS API (sim/sms) on a free port, with an access key generated once into
+ * `.dev/sms.json`; the Worker's ALIYUN_SMS_* vars point at it, so notices go out as in production.
+ */
+const smsStep: Step = {
+  name: 'simulated SMS (Aliyun)',
+  async run(context) {
+    const config_path = path.join(context.options.dev_dir, '.dev', 'sms.json');
+    if (!existsSync(config_path)) {
+      const config = {
+        access_key_id: `LTAI${crypto.randomUUID().replace(/-/g, '').slice(0, 16)}`,
+        access_key_secret: crypto.randomUUID().replace(/-/g, ''),
+        sign_names: [SMS_SIGN_NAME],
+      };
+      mkdirSync(path.dirname(config_path), { recursive: true });
+      writeFileSync(config_path, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
+    }
+    const config = JSON.parse(readFileSync(config_path, 'utf8')) as { access_key_id?: unknown; access_key_secret?: unknown };
+    if (typeof config.access_key_id !== 'string' || typeof config.access_key_secret !== 'string') {
+      throw new Error(`${config_path} has no access key; delete it to generate a new one`);
+    }
+    const service = await startService({
+      name: 'sms',
+      command: NODE_BIN,
+      args: [path.join(REPO_ROOT, 'sim', 'sms', 'main.ts'), '--port', '0', '--config', config_path],
+      cwd: REPO_ROOT,
+      ready: /sms listening on (http:\/\/[^\s]+)/,
+      ready_timeout_ms: GATEWAY_READY_TIMEOUT_MS,
+      echo: context.options.echo,
+    });
+    context.services.push(service);
+    context.sms_vars = {
+      ALIYUN_SMS_ACCESS_KEY_ID: config.access_key_id,
+      ALIYUN_SMS_ACCESS_KEY_SECRET: config.access_key_secret,
+      ALIYUN_SMS_SIGN_NAME: SMS_SIGN_NAME,
+      ALIYUN_SMS_ENDPOINT: need(service.ready_match[1], 'SMS URL').replace(/\/$/, ''),
+      ALIYUN_SMS_TEMPLATE_PAID: 'SMS_100000001',
+      ALIYUN_SMS_TEMPLATE_CLAIMED: 'SMS_100000002',
+      ALIYUN_SMS_TEMPLATE_REFUNDED: 'SMS_100000003',
+      ALIYUN_SMS_TEMPLATE_AUTO_CHARGED: 'SMS_100000004',
+    };
+  },
+};
+const SMS_SIGN_NAME = '一卡通';
+
+/**
  * `.dev.vars` holds the Worker's configuration for the gateway at its current address. Lines
  * of ours are replaced, anything an engineer added by hand is kept.
  */
@@ -151,7 +198,7 @@ const devVarsStep: Step = {
   name: 'worker configuration (.dev.vars)',
   async run(context) {
     const dev_vars_path = path.join(context.options.dev_dir, '.dev.vars');
-    const wanted = workerVars(need(context.keys, 'keys'), need(context.gateway_url, 'gateway URL'));
+    const wanted = { ...workerVars(need(context.keys, 'keys'), need(context.gateway_url, 'gateway URL')), ...context.sms_vars };
     const existing = existsSync(dev_vars_path) ? readFileSync(dev_vars_path, 'utf8') : '';
     const updated = upsertDevVars(existing, wanted);
     if (updated !== existing) writeFileSync(dev_vars_path, updated, { mode: 0o600 });
@@ -339,7 +386,7 @@ const hubStep: Step = {
 
 // Order matters: the gateway's address goes into .dev.vars before wrangler reads it, and the
 // hub registers at a Worker whose demo school is already seeded.
-export const STEPS: readonly Step[] = [pwaStep, sandboxKeysStep, gatewayStep, devVarsStep, migrationsStep, workerStep, seedStep, hubStep];
+export const STEPS: readonly Step[] = [pwaStep, sandboxKeysStep, gatewayStep, smsStep, devVarsStep, migrationsStep, workerStep, seedStep, hubStep];
 
 async function stopAll(services: Service[]): Promise<void> {
   // Last started first: the Worker goes before the gateway it talks to. Bounded by the list.

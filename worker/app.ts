@@ -11,6 +11,10 @@ import { notifyWechatRoutes } from './routes/notify-wechat.ts';
 import { notifyAlipayRoutes } from './routes/notify-alipay.ts';
 import { hubRoutes } from './routes/hub.ts';
 import { adminHubRoutes } from './routes/admin-hubs.ts';
+import { adminNoticeRoutes } from './routes/admin-notices.ts';
+import { adminAutoTopupRoutes } from './routes/admin-auto-topup.ts';
+import { autoTopupRoutes } from './routes/auto-topup.ts';
+import { notifyAlipayAgreementRoutes } from './routes/notify-alipay-agreement.ts';
 
 export function buildApp() {
   const app = new Hono<AppEnv>();
@@ -27,6 +31,10 @@ export function buildApp() {
   app.route('/api/v1/admin', adminRoutes);
   app.route('/api/v1/hub', hubRoutes);
   app.route('/api/v1/admin', adminHubRoutes);
+  app.route('/api/v1/admin', adminNoticeRoutes);
+  app.route('/api/v1/admin', adminAutoTopupRoutes);
+  app.route('/api/v1/auto-topup', autoTopupRoutes);
+  app.route('/api/v1/notify/alipay-agreement', notifyAlipayAgreementRoutes);
   return app;
 }
 

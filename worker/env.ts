@@ -36,4 +36,21 @@ export interface Env {
   ORDER_EXPIRY_MINUTES?: string;
 }
 
+// SMS notices (DESIGN section 7): the queue between producer and consumer, and Aliyun SMS.
+export interface Env {
+  NOTICES?: Queue<import('../protocol/notices.ts').NoticeMessage>;
+  ALIYUN_SMS_ACCESS_KEY_ID?: string;
+  ALIYUN_SMS_ACCESS_KEY_SECRET?: string;
+  ALIYUN_SMS_SIGN_NAME?: string;
+  // Aliyun's endpoint (default https://dysmsapi.aliyuncs.com), or the simulator's origin.
+  ALIYUN_SMS_ENDPOINT?: string;
+  // Template codes (SMS_…) approved for each notice, with ${school}, ${card} and ${amount}.
+  ALIYUN_SMS_TEMPLATE_PAID?: string;
+  ALIYUN_SMS_TEMPLATE_CLAIMED?: string;
+  ALIYUN_SMS_TEMPLATE_REFUNDED?: string;
+  ALIYUN_SMS_TEMPLATE_AUTO_CHARGED?: string;
+  // First retry delay of a failed send, doubled each time (default 30 s).
+  NOTICE_RETRY_DELAY_S?: string;
+}
+
 export type AppEnv = { Bindings: Env };

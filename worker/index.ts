@@ -2,16 +2,26 @@ import { app } from './app.ts';
 import type { Env } from './env.ts';
 import { expireUnpaidOrders } from './cron/expire.ts';
 import { retryPendingRefunds } from './ledger/refunds.ts';
+import { autoTopupCron } from './auto/charges.ts';
+import { afterNoticeableRequest, consumeNoticeQueue, noticeCron } from './notices/worker.ts';
 
 // Durable Object classes must be exported by the Worker's main module.
 export { SchoolHub } from './hub/school-hub.ts';
 
 export default {
-  fetch: app.fetch,
+  async fetch(request: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+    const response = await app.fetch(request, env, ctx);
+    afterNoticeableRequest(request, env, ctx);
+    return response;
+  },
+  queue: consumeNoticeQueue,
   async scheduled(_controller: ScheduledController, env: Env, _ctx: ExecutionContext): Promise<void> {
     // Every trigger closes expired orders: cheap when there are none, and a missed run is made up.
     await expireUnpaidOrders(env, Date.now());
     // Refunds whose credit is voided but whose provider call failed: the money must go back.
     await retryPendingRefunds(env, Date.now());
+    await noticeCron(env, Date.now());
+    // Agreements of lost cards stop; cards low with no swipe since get their charge.
+    await autoTopupCron(env, Date.now()).catch((error: unknown) => console.error(JSON.stringify({ level: 'error', msg: 'auto top-up cron failed', error: String(error).slice(0, 300) })));
   },
 } satisfies ExportedHandler<Env>;

@@ -27,6 +27,7 @@ const QuickTopup = lazyScreen(() => import('./components/QuickTopup.tsx').then((
 const Records = lazyScreen(() => import('./components/Records.tsx').then((module) => module.Records));
 const Settings = lazyScreen(() => import('./components/Settings.tsx').then((module) => module.Settings));
 const Terms = lazyScreen(() => import('./components/Terms.tsx').then((module) => module.Terms));
+const AutoTopupScreen = lazyScreen(() => import('./components/AutoTopupScreen.tsx').then((module) => module.AutoTopupScreen));
 const TopupForm = lazyScreen(() => import('./components/TopupForm.tsx').then((module) => module.TopupForm));
 
 export function App(props: { update?: UpdateHandle | null }) {
@@ -79,6 +80,8 @@ function Screen({ route, online, onLang }: { route: Route; online: boolean; onLa
       return <SettingsScreen onLang={onLang} />;
     case 'terms':
       return <Terms />;
+    case 'card_auto':
+      return <AutoTopupScreen card_id={route.card_id} online={online} />;
     default:
       return <NotFound />;
   }

@@ -7,6 +7,7 @@ export type Route =
   | { name: 'topup' }
   | { name: 'card_topup'; card_id: string }
   | { name: 'records'; card_id: string }
+  | { name: 'card_auto'; card_id: string }
   | { name: 'order'; order_id: string }
   | { name: 'settings' }
   | { name: 'terms' }
@@ -22,10 +23,11 @@ export function parseRoute(pathname: string): Route {
   if (parts.length === 2 && first === 'orders' && second) return { name: 'order', order_id: second };
   if (parts.length === 3 && first === 'cards' && second && third === 'topup') return { name: 'card_topup', card_id: second };
   if (parts.length === 3 && first === 'cards' && second && third === 'records') return { name: 'records', card_id: second };
+  if (parts.length === 3 && first === 'cards' && second && third === 'auto') return { name: 'card_auto', card_id: second };
   return { name: 'not_found' };
 }
 
-export function cardPath(card_id: string, screen: 'topup' | 'records'): string {
+export function cardPath(card_id: string, screen: 'topup' | 'records' | 'auto'): string {
   return `/cards/${encodeURIComponent(card_id)}/${screen}`;
 }
 

@@ -9,6 +9,9 @@ export const DEFAULT_PERSIST_DIR = path.join(REPO_ROOT, '.wrangler', 'state');
 const WRANGLER_BIN = path.join(REPO_ROOT, 'node_modules', '.bin', 'wrangler');
 // A cold wrangler start on a busy 2-core machine takes several seconds; a minute is a hang.
 const WRANGLER_TIMEOUT_MS = 60_000;
+// Retries of a statement a running `wrangler dev` kept locked, with a growing pause between.
+const LOCAL_BUSY_ATTEMPTS_MAX = 5;
+const LOCAL_BUSY_BACKOFF_MS = 250;
 
 export type Row = Record<string, unknown>;
 
@@ -49,11 +52,24 @@ export function executeLocalSql(persist_dir: string, statements: string): Promis
 export async function executeD1Sql(target: D1Target, statements: string): Promise<Row[][]> {
   if (statements.trim().length === 0) throw new RangeError('no SQL to execute');
   const where = 'local' in target ? ['--local', '--persist-to', target.local] : ['--remote'];
-  const stdout = await runCommand(WRANGLER_BIN, ['d1', 'execute', 'DB', ...where, '--json', '--command', statements], {
-    cwd: REPO_ROOT,
-    env: wranglerEnv({ interactive: !('local' in target) }),
-    timeout_ms: WRANGLER_TIMEOUT_MS,
-  });
+  const run = () =>
+    runCommand(WRANGLER_BIN, ['d1', 'execute', 'DB', ...where, '--json', '--command', statements], {
+      cwd: REPO_ROOT,
+      env: wranglerEnv({ interactive: !('local' in target) }),
+      timeout_ms: WRANGLER_TIMEOUT_MS,
+    });
+  let stdout: string | null = null;
+  for (let attempt = 1; stdout === null; attempt++) {
+    try {
+      stdout = await run();
+    } catch (error) {
+      // A `wrangler dev` running on the same files (its crons, queues and hub traffic) may hold
+      // SQLite's lock for a moment: the statement never ran, so running it again is safe.
+      const busy = 'local' in target && /SQLITE_BUSY|database is locked/.test(String((error as Error).message));
+      if (!busy || attempt >= LOCAL_BUSY_ATTEMPTS_MAX) throw error;
+      await new Promise((resolve) => setTimeout(resolve, LOCAL_BUSY_BACKOFF_MS * attempt));
+    }
+  }
   // --json prints only the JSON array on stdout; anything before it would be a wrangler banner.
   const start = stdout.indexOf('[');
   if (start < 0) throw new Error(`wrangler d1 execute printed no JSON:\n${stdout}`);

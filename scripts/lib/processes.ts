@@ -197,6 +197,82 @@ export async function portInUse(port: number): Promise<boolean> {
   });
 }
 
+export interface CommandResult {
+  /** The exit code, or null when a signal ended it (a timeout ends it with SIGKILL). */
+  code: number | null;
+  signal: string | null;
+  timed_out: boolean;
+  stdout: string;
+  /** The tail of stderr. */
+  stderr: string;
+  /** The tail of stdout and stderr interleaved, for messages. */
+  output: string;
+}
+
+// Query results can be large, but not unbounded: 64 MiB is far beyond any audit answer.
+const COMMAND_STDOUT_BYTES_MAX = 64 * 1024 * 1024;
+
+/**
+ * Runs a command to completion in its own process group and reports how it ended, whatever
+ * that was. The group is killed once the command is over (or has outlived timeout_ms), so
+ * nothing it started outlives the call: tests that expect a command to fail use this.
+ */
+export async function runToExit(
+  command: string,
+  args: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv; timeout_ms: number; input?: string },
+): Promise<CommandResult> {
+  if (!(options.timeout_ms > 0)) throw new RangeError(`timeout_ms must be positive: ${options.timeout_ms}`);
+  const child = spawn(command, [...args], {
+    cwd: options.cwd,
+    env: options.env ?? process.env,
+    stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    detached: true,
+  });
+  if (child.pid !== undefined) live_groups.add(child.pid);
+  try {
+    const stdout: string[] = [];
+    let stdout_length = 0;
+    const tail = new OutputTail();
+    const stderr = new OutputTail();
+    child.stdout?.setEncoding('utf8');
+    child.stderr?.setEncoding('utf8');
+    child.stdout?.on('data', (chunk: string) => {
+      stdout_length += chunk.length;
+      if (stdout_length <= COMMAND_STDOUT_BYTES_MAX) stdout.push(chunk);
+      tail.append(chunk);
+    });
+    child.stderr?.on('data', (chunk: string) => {
+      tail.append(chunk);
+      stderr.append(chunk);
+    });
+    if (options.input !== undefined) child.stdin?.end(options.input);
+    const outcome = await new Promise<{ code: number | null; signal: string | null; timed_out: boolean }>((resolve) => {
+      const timer = setTimeout(() => {
+        if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
+        resolve({ code: null, signal: 'SIGKILL', timed_out: true });
+      }, options.timeout_ms);
+      child.once('error', (error) => {
+        clearTimeout(timer);
+        tail.append(error.message);
+        stderr.append(error.message);
+        resolve({ code: null, signal: null, timed_out: false });
+      });
+      child.once('close', (code, signal) => {
+        clearTimeout(timer);
+        resolve({ code, signal, timed_out: false });
+      });
+    });
+    return { ...outcome, stdout: stdout.join(''), stderr: stderr.toString(), output: tail.toString() };
+  } finally {
+    if (child.pid !== undefined) {
+      // A command that left children behind in its group does not get to keep them.
+      signalGroup(child.pid, 'SIGKILL');
+      live_groups.delete(child.pid);
+    }
+  }
+}
+
 /**
  * Runs a command to completion and returns its stdout; rejects with its output when it exits
  * non-zero or outlives timeout_ms (then its process group is killed).
@@ -206,54 +282,15 @@ export async function runCommand(
   args: readonly string[],
   options: { cwd?: string; env?: NodeJS.ProcessEnv; timeout_ms: number; input?: string },
 ): Promise<string> {
-  const child = spawn(command, [...args], {
-    cwd: options.cwd,
-    env: options.env ?? process.env,
-    stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-    detached: true,
-  });
-  if (child.pid !== undefined) live_groups.add(child.pid);
-  const stdout: string[] = [];
-  let stdout_length = 0;
-  const tail = new OutputTail();
-  child.stdout?.setEncoding('utf8');
-  child.stderr?.setEncoding('utf8');
-  child.stdout?.on('data', (chunk: string) => {
-    // Query results can be large, but not unbounded: 64 MiB is far beyond any audit answer.
-    stdout_length += chunk.length;
-    if (stdout_length <= 64 * 1024 * 1024) stdout.push(chunk);
-    tail.append(chunk);
-  });
-  child.stderr?.on('data', (chunk: string) => tail.append(chunk));
-  if (options.input !== undefined) child.stdin?.end(options.input);
-  const outcome = await new Promise<{ code: number | null; signal: string | null; timed_out: boolean }>((resolve) => {
-    const timer = setTimeout(() => {
-      if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
-      resolve({ code: null, signal: 'SIGKILL', timed_out: true });
-    }, options.timeout_ms);
-    child.once('error', (error) => {
-      clearTimeout(timer);
-      tail.append(error.message);
-      resolve({ code: null, signal: null, timed_out: false });
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, timed_out: false });
-    });
-  });
-  if (child.pid !== undefined) {
-    // A command that left children behind in its group does not get to keep them.
-    signalGroup(child.pid, 'SIGKILL');
-    live_groups.delete(child.pid);
-  }
-  if (outcome.code !== 0) {
-    const why = outcome.timed_out ? `timed out after ${options.timeout_ms} ms` : `failed (${outcome.code ?? outcome.signal})`;
+  const result = await runToExit(command, args, options);
+  if (result.code !== 0) {
+    const why = result.timed_out ? `timed out after ${options.timeout_ms} ms` : `failed (${result.code ?? result.signal})`;
     // The command line can carry a page of SQL: its head is enough to say which call failed.
     const command_line = `${command} ${args.join(' ')}`;
     const shown = command_line.length > 300 ? `${command_line.slice(0, 300)}…` : command_line;
-    throw new Error(`${shown} ${why}:\n${tail.toString()}`);
+    throw new Error(`${shown} ${why}:\n${result.output}`);
   }
-  return stdout.join('');
+  return result.stdout;
 }
 
 /** Polls `url` until it answers with a status below 500, or throws after timeout_ms. */

@@ -18,6 +18,7 @@ import { importRsaPrivateKey, importRsaPublicKey } from '../../protocol/rsa.ts';
 import { bytesToHex } from '../../protocol/encoding.ts';
 import { buildTradeBill, billFileName } from './bill.ts';
 import { cashierPage, messagePage } from './cashier.ts';
+import { AGREEMENT_PAGE_SIGN, createAgreementSim } from './alipay-agreement.ts';
 import type { GatewayContext, GatewayHandler, GatewayRequest, GatewayResponse, OutgoingNotification } from './types.ts';
 
 export type AlipayTradeStatus = 'WAIT_BUYER_PAY' | 'TRADE_SUCCESS' | 'TRADE_CLOSED' | 'TRADE_FINISHED';
@@ -46,6 +47,8 @@ export interface AlipayTrade {
   buyer_logon_id: string;
   refunds: AlipayRefund[];
   refunded_fen: number;
+  /** The token of its precreate QR code, once one was made. */
+  qr_token: string | null;
 }
 
 // A sandbox, not a bank: enough trades for a long `npm start` session or a test suite. When
@@ -63,6 +66,10 @@ const API_METHODS = [
   'alipay.trade.close',
   'alipay.trade.refund',
   'alipay.data.dataservice.bill.downloadurl.query',
+  'alipay.trade.precreate',
+  'alipay.user.agreement.query',
+  'alipay.user.agreement.unsign',
+  'alipay.trade.pay',
 ] as const;
 type ApiMethod = (typeof API_METHODS)[number];
 
@@ -143,6 +150,9 @@ export function createAlipaySim(ctx: GatewayContext): AlipaySim {
   const merchantKey = importRsaPublicKey(keys.merchant_public_key);
   const trades = new Map<string, AlipayTrade>();
   const billLinks = new Map<string, { bill_date: string; expires_at_ms: number }>();
+  const agreements = createAgreementSim(ctx, alipayKey);
+  // QR token → out_trade_no; bounded with the trades (one token per trade at most).
+  const qrTrades = new Map<string, string>();
   let seq = Math.floor(Math.random() * 1e9);
 
   function remember(trade: AlipayTrade): boolean {
@@ -150,6 +160,7 @@ export function createAlipaySim(ctx: GatewayContext): AlipaySim {
       for (const [key, old] of trades) {
         if (old.status === 'TRADE_CLOSED' || old.status === 'TRADE_FINISHED') {
           trades.delete(key);
+          if (old.qr_token !== null) qrTrades.delete(old.qr_token);
           break;
         }
       }
@@ -290,64 +301,161 @@ export function createAlipaySim(ctx: GatewayContext): AlipaySim {
     return typeof value === 'string' && value.length > 0 ? value : undefined;
   }
 
-  async function wapPay(params: Record<string, string>, now_ms: number): Promise<GatewayResponse> {
-    const refused = await checkRequest(params);
-    if (refused !== null) return html(400, messagePage('支付请求无效', `${refused.sub_code}: ${refused.sub_msg}`));
-    const biz = bizContent(params);
-    if (biz === null) return html(400, messagePage('支付请求无效', 'biz_content 不是合法的 JSON'));
+  interface TradeTerms {
+    out_trade_no: string;
+    subject: string;
+    total_amount_fen: number;
+    expire_at_ms: number;
+  }
+
+  /** What wap pay and precreate both check in biz_content; a refusal's sub_msg otherwise. */
+  function tradeTerms(biz: Record<string, unknown>, product_code: string, now_ms: number): TradeTerms | string {
     const out_trade_no = str(biz, 'out_trade_no');
     const subject = str(biz, 'subject');
     const total_amount = str(biz, 'total_amount');
     const total_amount_fen = total_amount === undefined ? null : yuanToFen(total_amount);
     if (out_trade_no === undefined || out_trade_no.length > 64 || subject === undefined || subject.length > 256) {
-      return html(400, messagePage('支付请求无效', '缺少 out_trade_no 或 subject'));
+      return '缺少 out_trade_no 或 subject';
     }
-    if (total_amount_fen === null || total_amount_fen < 1 || total_amount_fen > 10_000_000_000) {
-      return html(400, messagePage('支付请求无效', 'total_amount 无效'));
-    }
-    if (str(biz, 'product_code') !== undefined && str(biz, 'product_code') !== 'QUICK_WAP_WAY') {
-      return html(400, messagePage('支付请求无效', 'product_code 应为 QUICK_WAP_WAY'));
-    }
+    if (total_amount_fen === null || total_amount_fen < 1 || total_amount_fen > 10_000_000_000) return 'total_amount 无效';
+    if (str(biz, 'product_code') !== undefined && str(biz, 'product_code') !== product_code) return `product_code 应为 ${product_code}`;
     let expire_at_ms = now_ms + DEFAULT_EXPIRY_MS;
     const time_expire = str(biz, 'time_expire');
     const timeout_express = str(biz, 'timeout_express');
     if (time_expire !== undefined) {
       const at_ms = parseChinaTime(time_expire);
-      if (at_ms === null) return html(400, messagePage('支付请求无效', 'time_expire 格式应为 yyyy-MM-dd HH:mm:ss'));
+      if (at_ms === null) return 'time_expire 格式应为 yyyy-MM-dd HH:mm:ss';
       expire_at_ms = at_ms;
     } else if (timeout_express !== undefined) {
       const at_ms = parseTimeoutExpress(timeout_express, now_ms);
-      if (at_ms === null) return html(400, messagePage('支付请求无效', 'timeout_express 无效'));
+      if (at_ms === null) return 'timeout_express 无效';
       expire_at_ms = at_ms;
     }
+    return { out_trade_no, subject, total_amount_fen, expire_at_ms };
+  }
+
+  /** The trade for these terms: the one already open, or a new one; a refusal's text otherwise. */
+  function openTrade(
+    terms: TradeTerms,
+    params: Record<string, string>,
+    biz: Record<string, unknown>,
+    now_ms: number,
+  ): AlipayTrade | { title: string; detail: string; status: number } {
+    const existing = trades.get(terms.out_trade_no);
+    if (existing !== undefined) {
+      if (existing.total_amount_fen !== terms.total_amount_fen || existing.subject !== terms.subject) {
+        return { status: 400, title: '交易信息被篡改', detail: 'ACQ.CONTEXT_INCONSISTENT: 同一订单号的金额或标题与首次请求不一致' };
+      }
+      return existing;
+    }
+    if (terms.expire_at_ms <= now_ms) return { status: 400, title: '交易已关闭', detail: '订单已超过支付时限' };
+    const trade: AlipayTrade = {
+      out_trade_no: terms.out_trade_no,
+      trade_no: tradeNo(now_ms, ++seq),
+      app_id: params.app_id!,
+      subject: terms.subject,
+      body: str(biz, 'body') ?? null,
+      total_amount_fen: terms.total_amount_fen,
+      notify_url: params.notify_url || null,
+      return_url: params.return_url || null,
+      status: 'WAIT_BUYER_PAY',
+      created_at_ms: now_ms,
+      expire_at_ms: terms.expire_at_ms,
+      paid_at_ms: null,
+      closed_at_ms: null,
+      buyer_id: `2088${(seq % 1e12).toString().padStart(12, '0')}`,
+      buyer_logon_id: 'sim***@example.com',
+      refunds: [],
+      refunded_fen: 0,
+      qr_token: null,
+    };
+    if (!remember(trade)) return { status: 503, title: '系统繁忙', detail: '模拟网关的交易数已达上限' };
+    return trade;
+  }
+
+  async function wapPay(params: Record<string, string>, now_ms: number): Promise<GatewayResponse> {
+    const refused = await checkRequest(params);
+    if (refused !== null) return html(400, messagePage('支付请求无效', `${refused.sub_code}: ${refused.sub_msg}`));
+    const biz = bizContent(params);
+    if (biz === null) return html(400, messagePage('支付请求无效', 'biz_content 不是合法的 JSON'));
+    const terms = tradeTerms(biz, 'QUICK_WAP_WAY', now_ms);
+    if (typeof terms === 'string') return html(400, messagePage('支付请求无效', terms));
     await expireDue(now_ms);
-    let trade = trades.get(out_trade_no);
-    if (trade !== undefined && (trade.total_amount_fen !== total_amount_fen || trade.subject !== subject)) {
-      return html(400, messagePage('交易信息被篡改', 'ACQ.CONTEXT_INCONSISTENT: 同一订单号的金额或标题与首次请求不一致'));
+    const trade = openTrade(terms, params, biz, now_ms);
+    if (!('out_trade_no' in trade)) return html(trade.status, messagePage(trade.title, trade.detail));
+    if (trade.status === 'TRADE_CLOSED') return html(200, messagePage('交易已关闭', '该订单已关闭，无法支付'));
+    if (trade.status !== 'WAIT_BUYER_PAY') return html(200, messagePage('订单已支付', '该订单已支付成功，请勿重复支付'));
+    return html(200, cashierPage(trade));
+  }
+
+  /**
+   * `alipay.trade.precreate`: the face-to-face QR code. Its qr_code stands for Alipay's
+   * `https://qr.alipay.com/…`: a page on this gateway that a phone "scanning" it opens, showing
+   * the cashier. The same order precreated again gets the same code while it is payable.
+   */
+  function precreate(params: Record<string, string>, biz: Record<string, unknown>, now_ms: number): Node {
+    const terms = tradeTerms(biz, 'FACE_TO_FACE_PAYMENT', now_ms);
+    if (typeof terms === 'string') return invalidArguments('isv.invalid-parameter', terms);
+    const trade = openTrade(terms, params, biz, now_ms);
+    if (!('out_trade_no' in trade)) {
+      if (trade.status === 503) return { code: '20000', msg: 'Service Currently Unavailable', sub_code: 'isp.unknow-error', sub_msg: trade.detail };
+      return businessFailure(trade.title === '交易已关闭' ? 'ACQ.TRADE_HAS_CLOSE' : 'ACQ.CONTEXT_INCONSISTENT', trade.detail);
     }
-    if (trade === undefined) {
-      if (expire_at_ms <= now_ms) return html(400, messagePage('交易已关闭', '订单已超过支付时限'));
-      trade = {
-        out_trade_no,
-        trade_no: tradeNo(now_ms, ++seq),
-        app_id: params.app_id!,
-        subject,
-        body: str(biz, 'body') ?? null,
-        total_amount_fen,
-        notify_url: params.notify_url || null,
-        return_url: params.return_url || null,
-        status: 'WAIT_BUYER_PAY',
-        created_at_ms: now_ms,
-        expire_at_ms,
-        paid_at_ms: null,
-        closed_at_ms: null,
-        buyer_id: `2088${(seq % 1e12).toString().padStart(12, '0')}`,
-        buyer_logon_id: 'sim***@example.com',
-        refunds: [],
-        refunded_fen: 0,
-      };
-      if (!remember(trade)) return html(503, messagePage('系统繁忙', '模拟网关的交易数已达上限'));
+    if (trade.status === 'TRADE_CLOSED') return businessFailure('ACQ.TRADE_HAS_CLOSE', '交易已经关闭');
+    if (trade.status !== 'WAIT_BUYER_PAY') return businessFailure('ACQ.TRADE_HAS_SUCCESS', '交易已被支付');
+    if (trade.qr_token === null) {
+      trade.qr_token = `bax0${bytesToHex(crypto.getRandomValues(new Uint8Array(10)))}`;
+      qrTrades.set(trade.qr_token, trade.out_trade_no);
     }
+    return success({ out_trade_no: trade.out_trade_no, qr_code: `${ctx.origin()}/qr/${trade.qr_token}` });
+  }
+
+  /** The page a payer signs a withholding agreement on (a page method, like wap pay). */
+  async function agreementPage(params: Record<string, string>, now_ms: number): Promise<GatewayResponse> {
+    const refused = await checkRequest(params);
+    if (refused !== null) return html(400, messagePage('签约请求无效', `${refused.sub_code}: ${refused.sub_msg}`));
+    const biz = bizContent(params);
+    if (biz === null) return html(400, messagePage('签约请求无效', 'biz_content 不是合法的 JSON'));
+    return agreements.signPage(params, biz, now_ms);
+  }
+
+  /**
+   * `alipay.trade.pay` with `agreement_params`: a withholding charge under a signed agreement,
+   * paid at once (no payer present), answered synchronously and notified like any payment.
+   */
+  async function withhold(params: Record<string, string>, biz: Record<string, unknown>, now_ms: number): Promise<Node> {
+    if (str(biz, 'product_code') !== 'GENERAL_WITHHOLDING') return invalidArguments('isv.invalid-parameter', 'product_code 应为 GENERAL_WITHHOLDING');
+    const agreement_params = biz.agreement_params as { agreement_no?: unknown } | undefined;
+    const agreement_no = typeof agreement_params?.agreement_no === 'string' ? agreement_params.agreement_no : undefined;
+    if (agreement_no === undefined) return invalidArguments('isv.missing-parameter', '缺少 agreement_params.agreement_no');
+    const terms = tradeTerms(biz, 'GENERAL_WITHHOLDING', now_ms);
+    if (typeof terms === 'string') return invalidArguments('isv.invalid-parameter', terms);
+    const existing = trades.get(terms.out_trade_no);
+    if (existing === undefined) {
+      const refusal = agreements.chargeable(agreement_no);
+      if (refusal !== null) return refusal;
+    }
+    const trade = openTrade(terms, params, biz, now_ms);
+    if (!('out_trade_no' in trade)) return businessFailure('ACQ.CONTEXT_INCONSISTENT', trade.detail);
+    if (trade.status === 'WAIT_BUYER_PAY') await pay(trade.out_trade_no, now_ms);
+    if (trade.status === 'TRADE_CLOSED') return businessFailure('ACQ.TRADE_HAS_CLOSE', '交易已经关闭');
+    // Paid (now or by the first request): the same answer again, so a retry is safe.
+    return success({
+      trade_no: trade.trade_no,
+      out_trade_no: trade.out_trade_no,
+      buyer_logon_id: trade.buyer_logon_id,
+      total_amount: fenToYuan(trade.total_amount_fen),
+      receipt_amount: fenToYuan(trade.total_amount_fen),
+      gmt_payment: formatChinaTime(trade.paid_at_ms!),
+      buyer_user_id: trade.buyer_id,
+    });
+  }
+
+  /** A phone opens the scanned code: the cashier of its trade. */
+  async function scanned(token: string, now_ms: number): Promise<GatewayResponse> {
+    await expireDue(now_ms);
+    const trade = trades.get(qrTrades.get(token) ?? '');
+    if (trade === undefined) return html(404, messagePage('二维码无效', '二维码不存在或已失效'));
     if (trade.status === 'TRADE_CLOSED') return html(200, messagePage('交易已关闭', '该订单已关闭，无法支付'));
     if (trade.status !== 'WAIT_BUYER_PAY') return html(200, messagePage('订单已支付', '该订单已支付成功，请勿重复支付'));
     return html(200, cashierPage(trade));
@@ -507,6 +615,18 @@ export function createAlipaySim(ctx: GatewayContext): AlipaySim {
       case 'alipay.data.dataservice.bill.downloadurl.query':
         node = billDownloadUrl(biz, now_ms);
         break;
+      case 'alipay.trade.precreate':
+        node = precreate(params, biz, now_ms);
+        break;
+      case 'alipay.user.agreement.query':
+        node = agreements.query(biz);
+        break;
+      case 'alipay.user.agreement.unsign':
+        node = await agreements.unsign(biz, now_ms);
+        break;
+      case 'alipay.trade.pay':
+        node = await withhold(params, biz, now_ms);
+        break;
     }
     return json(await signedResponseBody(key, method, node));
   }
@@ -537,12 +657,17 @@ export function createAlipaySim(ctx: GatewayContext): AlipaySim {
       const params = requestParams(request);
       if (params === null) return html(400, messagePage('请求无效', '参数过多'));
       if (params.method === WAP_PAY) return wapPay(params, now_ms);
+      if (params.method === AGREEMENT_PAGE_SIGN) return agreementPage(params, now_ms);
       return openApi(params, now_ms);
     }
     if ((path === '/cashier/pay' || path === '/cashier/cancel') && request.method === 'POST') {
       return cashierAction(request, now_ms);
     }
     if (path === '/bill/download' && request.method === 'GET') return downloadBill(request, now_ms);
+    const agreement_control = await agreements.control(request);
+    if (agreement_control !== null) return agreement_control;
+    const qr = /^\/qr\/(bax0[0-9a-f]{20})$/.exec(path);
+    if (qr !== null && request.method === 'GET') return scanned(qr[1]!, now_ms);
     return null;
   };
 

@@ -44,7 +44,7 @@ interface Refund {
 }
 
 interface Trade {
-  kind: 'h5' | 'jsapi';
+  kind: 'h5' | 'jsapi' | 'native';
   /** The order request with sorted keys: a repeat with the same content gets the same answer. */
   request_key: string;
   request: WechatOrderRequest;
@@ -146,7 +146,7 @@ export function createWechatSimulator(ctx: GatewayContext): WechatSimulator {
       appid: trade.request.appid,
       mchid: trade.request.mchid,
       out_trade_no: trade.request.out_trade_no,
-      trade_type: trade.kind === 'h5' ? 'MWEB' : 'JSAPI',
+      trade_type: trade.kind === 'h5' ? 'MWEB' : trade.kind === 'native' ? 'NATIVE' : 'JSAPI',
       trade_state: trade.state,
       trade_state_desc: TRADE_STATE_DESC[trade.state],
       amount: { total: trade.request.amount.total, currency: 'CNY' },
@@ -215,7 +215,7 @@ export function createWechatSimulator(ctx: GatewayContext): WechatSimulator {
     }
   }
 
-  async function createOrder(request: GatewayRequest, kind: 'h5' | 'jsapi'): Promise<GatewayResponse> {
+  async function createOrder(request: GatewayRequest, kind: Trade['kind']): Promise<GatewayResponse> {
     const parsed = wechatOrderRequest.safeParse(parseJson(request.body));
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
@@ -260,6 +260,7 @@ export function createWechatSimulator(ctx: GatewayContext): WechatSimulator {
 
   function answerOrder(trade: Trade): Promise<GatewayResponse> {
     if (trade.kind === 'jsapi') return answer(200, { prepay_id: trade.prepay_id });
+    if (trade.kind === 'native') return answer(200, { code_url: codeUrlOf(trade) });
     const h5_url = `${ctx.origin()}/sim/wechat/h5?prepay_id=${encodeURIComponent(trade.prepay_id)}`;
     return answer(200, { h5_url });
   }
@@ -366,6 +367,7 @@ export function createWechatSimulator(ctx: GatewayContext): WechatSimulator {
     let match: RegExpExecArray | null;
     if (method === 'POST' && path === '/v3/pay/transactions/h5') return createOrder(request, 'h5');
     if (method === 'POST' && path === '/v3/pay/transactions/jsapi') return createOrder(request, 'jsapi');
+    if (method === 'POST' && path === '/v3/pay/transactions/native') return createOrder(request, 'native');
     if (method === 'GET' && (match = /^\/v3\/pay\/transactions\/out-trade-no\/([^/]+)$/.exec(path))) {
       return queryOrder(request, decodeURIComponent(match[1]!));
     }
@@ -391,6 +393,26 @@ export function createWechatSimulator(ctx: GatewayContext): WechatSimulator {
       `.pay{background:#07c160;color:#fff;border:0}.amount{font-size:2rem;margin:1rem 0}</style></head>` +
       `<body>${inner}</body></html>`;
     return { status, headers: { 'content-type': 'text/html; charset=utf-8' }, body: html };
+  }
+
+  // Native's code_url is `weixin://wxpay/bizpayurl?pr=TOKEN`, which only the WeChat app opens;
+  // the token here is the prepay_id's tail, and /sim/wechat/native?pr=TOKEN is what the phone
+  // that scanned it shows: the same cashier as H5.
+  function codeUrlOf(trade: Trade): string {
+    return `weixin://wxpay/bizpayurl?pr=${trade.prepay_id.slice(-20)}`;
+  }
+
+  function scanned(request: GatewayRequest): GatewayResponse {
+    const pr = request.url.searchParams.get('pr') ?? '';
+    for (const [prepay_id, out_trade_no] of byPrepayId) {
+      const trade = trades.get(out_trade_no);
+      if (trade?.kind === 'native' && /^[0-9]{20}$/.test(pr) && prepay_id.endsWith(pr)) {
+        const url = new URL(request.url);
+        url.searchParams.set('prepay_id', prepay_id);
+        return cashier({ ...request, url });
+      }
+    }
+    return page(404, '二维码无效', '<h1>二维码无效</h1>');
   }
 
   function cashier(request: GatewayRequest): GatewayResponse {
@@ -475,6 +497,7 @@ export function createWechatSimulator(ctx: GatewayContext): WechatSimulator {
     const path = request.url.pathname;
     const method = request.method.toUpperCase();
     if (method === 'GET' && path === '/sim/wechat/h5') return cashier(request);
+    if (method === 'GET' && path === '/sim/wechat/native') return scanned(request);
     const match = /^\/sim\/wechat\/trades\/([^/]+)(?:\/(pay|cancel|notification))?$/.exec(path);
     if (match === null) return null;
     const out_trade_no = decodeURIComponent(match[1]!);

@@ -2,7 +2,6 @@
 // Worker on workerd with its local D1), started the way `npm start` starts them but on free
 // ports, in a temporary state directory, with freshly generated keys. The payer's side is
 // played like a browser: follow pay_url to the cashier page and submit its pay form.
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -17,6 +16,8 @@ import type {
 } from '../../protocol/api.ts';
 import { auditLocalD1 } from '../../scripts/audit.ts';
 import { executeLocalSql, REPO_ROOT, sqlLiteral } from '../../scripts/lib/local-d1.ts';
+import { runToExit } from '../../scripts/lib/processes.ts';
+import { until } from '../helpers/wait.ts';
 import { startCampus, type Campus } from '../../scripts/start.ts';
 
 const CARD = { school_id: 'bjtu-weihai', name: '张三', card_no: '20230001' };
@@ -123,14 +124,15 @@ async function recharge(order_id: string): Promise<RechargeRecord> {
 }
 
 async function waitForStatus(order_id: string, status: string): Promise<RechargeRecord> {
-  const deadline_ms = Date.now() + POLL_TIMEOUT_MS;
   let last: RechargeRecord | null = null;
-  while (Date.now() < deadline_ms) {
-    last = await recharge(order_id);
-    if (last.status === status) return last;
-    await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
-  }
-  throw new Error(`order ${order_id} not ${status} within ${POLL_TIMEOUT_MS} ms; last: ${JSON.stringify(last)}`);
+  return until(
+    () => `order ${order_id} ${status} (last: ${JSON.stringify(last)})`,
+    async () => {
+      last = await recharge(order_id);
+      return last.status === status ? last : undefined;
+    },
+    { timeout_ms: POLL_TIMEOUT_MS, interval_ms: POLL_INTERVAL_MS },
+  );
 }
 
 /** The order's credits as the card office sees them (admin API), newest card first. */
@@ -150,14 +152,14 @@ interface Delivery {
 
 /** The gateway's deliveries of an order once `count` of them are no longer in flight. */
 async function settledDeliveries(order_id: string, count: number): Promise<Delivery[]> {
-  const deadline_ms = Date.now() + POLL_TIMEOUT_MS;
-  let deliveries: Delivery[] = [];
-  while (Date.now() < deadline_ms) {
-    ({ deliveries } = await gatewayJson<{ deliveries: Delivery[] }>(`/sim/deliveries?out_trade_no=${order_id}`));
-    if (deliveries.filter((d) => d.state === 'delivered' || d.state === 'failed').length >= count) return deliveries;
-    await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
-  }
-  throw new Error(`deliveries of ${order_id} not settled: ${JSON.stringify(deliveries)}`);
+  return until(
+    `${count} deliveries of ${order_id} settled`,
+    async () => {
+      const { deliveries } = await gatewayJson<{ deliveries: Delivery[] }>(`/sim/deliveries?out_trade_no=${order_id}`);
+      return deliveries.filter((d) => d.state === 'delivered' || d.state === 'failed').length >= count ? deliveries : undefined;
+    },
+    { timeout_ms: POLL_TIMEOUT_MS, interval_ms: POLL_INTERVAL_MS },
+  );
 }
 
 describe('top-up over real processes', () => {
@@ -309,21 +311,16 @@ describe('top-up over real processes', () => {
   });
 
   it('npm run audit: exit 0 and a summary when clean, exit 1 naming the credit when its amount is tampered with', async () => {
-    const audit = () =>
-      spawnSync('npm', ['run', '--silent', 'audit', '--', '--persist-to', state_dir], {
-        cwd: REPO_ROOT,
-        encoding: 'utf8',
-        timeout: 60_000,
-      });
-    const clean = audit();
-    expect(clean.status, clean.stderr).toBe(0);
+    const audit = () => runToExit('npm', ['run', '--silent', 'audit', '--', '--persist-to', state_dir], { cwd: REPO_ROOT, timeout_ms: 60_000 });
+    const clean = await audit();
+    expect(clean.code, clean.stderr).toBe(0);
     expect(clean.stdout).toMatch(/^audit clean: 5 orders \(3 paid, 1 refunded\), 4 credits \(3 pending, 0 claimed, 1 voided\)/m);
 
     const credit = (await creditsOf(first_order_id))[0]!;
     await executeLocalSql(state_dir, `UPDATE credits SET amount_fen = amount_fen + 1 WHERE id = ${sqlLiteral(credit.credit_id)}`);
     try {
-      const broken = audit();
-      expect(broken.status).toBe(1);
+      const broken = await audit();
+      expect(broken.code).toBe(1);
       expect(broken.stdout).toContain(`invariant 1 credit_amount_mismatch: ${credit.credit_id}`);
       expect(broken.stdout).toContain(`credit ${credit.amount_fen + 1} fen, order ${credit.amount_fen} fen`);
       expect(broken.stdout).toMatch(/^audit FAILED: 1 violations/m);

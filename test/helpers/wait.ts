@@ -16,17 +16,19 @@ export interface UntilOptions {
 /**
  * Probes until it returns something other than `undefined`, `null` or `false`, and returns
  * that; throws naming `what` (and the last error the probe threw) once timeout_ms has passed.
+ * `what` may be a function, read only on failure, to name the last state the probe saw.
  * A negative check ("nothing arrived") is not a wait for nothing: wait with this for a positive
  * signal that the ruled-out event would have happened by then, then assert it did not.
  */
 export async function until<T>(
-  what: string,
+  what: string | (() => string),
   probe: () => T | undefined | null | false | Promise<T | undefined | null | false>,
   options: UntilOptions = {},
 ): Promise<T> {
   const timeout_ms = options.timeout_ms ?? UNTIL_TIMEOUT_MS_DEFAULT;
   const interval_ms = options.interval_ms ?? UNTIL_INTERVAL_MS_DEFAULT;
-  if (!(timeout_ms > 0) || !(interval_ms >= 0)) throw new RangeError(`until(${what}): timeout_ms ${timeout_ms}, interval_ms ${interval_ms}`);
+  const name = () => (typeof what === 'string' ? what : what());
+  if (!(timeout_ms > 0) || !(interval_ms >= 0)) throw new RangeError(`until(${name()}): timeout_ms ${timeout_ms}, interval_ms ${interval_ms}`);
   const deadline_ms = Date.now() + timeout_ms;
   let last_error: unknown = undefined;
   for (let probes = 0; probes < UNTIL_PROBES_MAX; probes++) {
@@ -43,5 +45,5 @@ export async function until<T>(
     await new Promise((resolve) => setTimeout(resolve, interval_ms));
   }
   const why = last_error === undefined ? '' : `; last error: ${last_error instanceof Error ? last_error.message : String(last_error)}`;
-  throw new Error(`${what}: not within ${timeout_ms} ms${why}`);
+  throw new Error(`${name()}: not within ${timeout_ms} ms${why}`);
 }

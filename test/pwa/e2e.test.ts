@@ -17,6 +17,7 @@ import { executeLocalSql, REPO_ROOT, sqlLiteral } from '../../scripts/lib/local-
 import { startCampus, type Campus } from '../../scripts/start.ts';
 import { DEMO_CARDS } from '../../sim/demo-campus.ts';
 import { HubHarness } from '../hub/helpers/hub.ts';
+import { qrPath } from '../../pwa/src/qr.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = path.join(REPO_ROOT, 'test-artifacts', 'pwa');
@@ -371,6 +372,28 @@ describe('PWA in Chromium', () => {
     await poll(() => page.getByTestId('order-status').textContent()).toBe('Pending');
     expect(await page.locator('.order-amount').textContent()).toBe('¥200.00');
   });
+
+  it('signs auto top-up with Alipay from the saved card\'s settings, shows it on, and cancels it', async () => {
+    await page.goto(`${campus.worker_url}/settings`);
+    await page.getByRole('link', { name: /^Auto top-up settings/ }).click();
+    await page.waitForURL((url) => url.pathname.endsWith('/auto'));
+    const auto_path = new URL(page.url()).pathname;
+    await page.getByLabel('Each top-up (yuan)').fill('30.00');
+    await page.getByRole('button', { name: 'Sign with Alipay' }).click();
+    await page.waitForURL((url) => url.origin === campus.gateway_url);
+    await page.getByRole('button', { name: '同意并签约' }).click();
+    // Back from Alipay; its dut_user_sign notification (or the agreement query) turns it on.
+    await page.waitForURL((url) => url.origin === campus.worker_url && url.pathname === auto_path);
+    await poll(async () => {
+      if ((await page.getByTestId('auto-state').textContent()) !== 'On') await page.reload();
+      return page.getByTestId('auto-state').textContent();
+    }, { timeout: CLOSE_TIMEOUT_MS, interval: 1_000 }).toBe('On');
+    expect(await page.getByTestId('auto-agreement').textContent()).toContain('Top up 30.00 yuan when the balance is below 20.00 yuan');
+    await screenshot('auto-topup');
+    await page.getByRole('button', { name: 'Cancel auto top-up' }).click();
+    await poll(() => page.getByTestId('auto-state').textContent()).toBe('Stopped');
+    expect(await page.getByTestId('auto-stop-reason').textContent()).toBe('Cancelled.');
+  });
 });
 
 /**
@@ -406,6 +429,49 @@ async function serveCopyOfDist(): Promise<{ origin: string; dir: string; close: 
     },
   };
 }
+
+describe('PWA on a desktop browser', () => {
+  it('shows the provider\'s QR code to scan, and 待圈存 once the phone that scanned it has paid', async () => {
+    const desktop = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'zh-CN', timezoneId: 'Asia/Shanghai' });
+    desktop.setDefaultTimeout(UI_TIMEOUT_MS);
+    try {
+      const tab = await desktop.newPage();
+      await tab.goto(`${campus.worker_url}/topup`);
+      await tab.getByRole('button', { name: /学校/ }).click();
+      await tab.getByRole('button', { name: /北京交通大学威海校区/ }).click();
+      await tab.getByLabel('持卡人姓名').fill('李小红');
+      await tab.getByLabel('卡号').fill('20230002');
+      await tab.getByLabel(/我已阅读并同意/).check();
+      await tab.getByRole('button', { name: '充值 ¥100.00' }).click();
+      await tab.waitForURL((url) => url.origin === campus.worker_url && url.pathname.startsWith('/orders/'));
+      const order_id = new URL(tab.url()).pathname.split('/')[2]!;
+      const qr = tab.getByRole('img', { name: '付款二维码' });
+      await qr.waitFor();
+      expect(await tab.getByText('请用手机支付宝扫码支付').count()).toBe(1);
+      // The code on the screen is the one Alipay's precreate answered for this order.
+      const sim = await fetch(`${campus.gateway_url}/sim/alipay/trades/${order_id}`);
+      const { trade } = (await sim.json()) as { trade: { qr_token: string } };
+      const qr_code = `${campus.gateway_url}/qr/${trade.qr_token}`;
+      expect(await qr.locator('path').getAttribute('d')).toBe(qrPath(qr_code).d);
+      await tab.screenshot({ path: path.join(ARTIFACTS, 'desktop-qr.png') });
+
+      // The phone that scanned it opens the cashier and pays.
+      const phone = await browser.newContext({ viewport: VIEWPORT, locale: 'zh-CN' });
+      try {
+        const scanner = await phone.newPage();
+        await scanner.goto(qr_code);
+        await scanner.getByRole('button', { name: '确认付款' }).click();
+        await scanner.waitForLoadState();
+      } finally {
+        await phone.close();
+      }
+      await poll(() => tab.getByTestId('order-status').textContent()).toBe('待圈存');
+      expect(await qr.count()).toBe(0);
+    } finally {
+      await desktop.close();
+    }
+  });
+});
 
 describe('PWA update in Chromium', () => {
   it('offers a newly deployed version and switches to it when asked', async () => {

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { sqlLiteral } from '../../scripts/lib/local-d1.ts';
 import { cardsCsv } from '../../scripts/seed.ts';
 import { upsertDevVars } from '../../scripts/start.ts';
-import { freePort, portInUse, runCommand, signalGroup, startService, stripAnsi } from '../../scripts/lib/processes.ts';
+import { freePort, portInUse, runCommand, runToExit, signalGroup, startService, stripAnsi } from '../../scripts/lib/processes.ts';
 import { until } from '../helpers/wait.ts';
 
 function alive(pid: number): boolean {
@@ -117,6 +117,21 @@ describe('runCommand', () => {
     expect(await runCommand('sh', ['-c', 'echo hello'], { timeout_ms: 10_000 })).toBe('hello\n');
     await expect(runCommand('sh', ['-c', 'echo oops >&2; exit 4'], { timeout_ms: 10_000 })).rejects.toThrow(/failed \(4\):\noops/);
     await expect(runCommand('sh', ['-c', 'sleep 300'], { timeout_ms: 300 })).rejects.toThrow(/timed out after 300 ms/);
+  });
+});
+
+describe('runToExit', () => {
+  it('reports the exit code and stderr of a failing command, and kills what it left running', async () => {
+    const result = await runToExit('sh', ['-c', 'sleep 300 >/dev/null 2>&1 & echo "left $!"; echo "broken" >&2; exit 3'], { timeout_ms: 10_000 });
+    const left = Number(/left (\d+)/.exec(result.stdout)?.[1]);
+    try {
+      expect(result).toMatchObject({ code: 3, signal: null, timed_out: false, stderr: 'broken\n' });
+      expect(left).toBeGreaterThan(0);
+      expect(await gone('the background sleep', left)).toBe(true);
+    } finally {
+      if (left > 0 && alive(left)) process.kill(left, 'SIGKILL');
+    }
+    expect(await runToExit('sh', ['-c', 'sleep 300'], { timeout_ms: 300 })).toMatchObject({ code: null, timed_out: true });
   });
 });
 

@@ -1,15 +1,15 @@
 // `npm start` as a user runs it, on free ports and in a temporary state and key directory:
 // it comes up, prints where everything is, serves the seeded demo schools, stops cleanly on
 // SIGTERM, and on a second start reuses its keys and follows the gateway to a new port.
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { SchoolsResponse } from '../../protocol/api.ts';
 import { DEMO_CARDS, DEMO_SCHOOLS } from '../../sim/demo-campus.ts';
-import { freePort, runCommand, startService, type Service } from '../../scripts/lib/processes.ts';
+import { freePort, runToExit, startService, type Service } from '../../scripts/lib/processes.ts';
 import { REPO_ROOT } from '../../scripts/lib/local-d1.ts';
+import { until } from '../helpers/wait.ts';
 
 const work_dir = mkdtempSync(path.join(tmpdir(), 'yikatong-start-'));
 const running: Service[] = [];
@@ -47,24 +47,21 @@ function devVar(name: string): string | undefined {
 
 /** Polls the order, bounded, until it reaches `status`. */
 async function waitForStatus(worker_url: string, order_id: string, status: string): Promise<void> {
-  let last = '';
-  for (let attempt = 0; attempt < 150; attempt++) {
-    last = ((await (await fetch(`${worker_url}/api/v1/recharges/${order_id}`)).json()) as { status: string }).status;
-    if (last === status) return;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`order ${order_id} stayed ${last}, never ${status}`);
+  await until(
+    `order ${order_id} ${status}`,
+    async () => ((await (await fetch(`${worker_url}/api/v1/recharges/${order_id}`)).json()) as { status: string }).status === status,
+    { timeout_ms: 30_000, interval_ms: 200 },
+  );
 }
 
 /** `npm run pos -- …` as a user types it, against the campus `npm start` wrote `.dev/` for. */
-function pos(args: string[]): string {
-  const result = spawnSync('npm', ['run', '--silent', 'pos', '--', ...args], {
+async function pos(args: string[]): Promise<string> {
+  const result = await runToExit('npm', ['run', '--silent', 'pos', '--', ...args], {
     cwd: REPO_ROOT,
     env: { ...process.env, YIKATONG_DEV_DIR: work_dir },
-    encoding: 'utf8',
-    timeout: 30_000,
+    timeout_ms: 30_000,
   });
-  expect(result.status, `${result.stdout}\n${result.stderr}`).toBe(0);
+  expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0);
   return result.stdout;
 }
 
@@ -131,20 +128,24 @@ describe('npm start', () => {
     const demo_card = DEMO_CARDS.find((card) => card.card_no === '20230001')!;
     expect(chip('20230001')).toMatchObject({ asn: demo_card.asn, balance_fen: 0, online_serial: 0 });
 
-    let swipe = '';
     // The hub hears of the credit by push within about a second; a few tries cover a slow machine.
-    for (let attempt = 0; attempt < 20 && !swipe.includes('hub: MAC2 for'); attempt++) {
-      swipe = pos(['swipe', '20230001']);
-      if (!swipe.includes('hub: MAC2 for')) await new Promise((resolve) => setTimeout(resolve, 500));
-    }
+    let last_swipe = '';
+    const swipe = await until(
+      () => `a swipe of 20230001 loading the top-up (last said: ${last_swipe})`,
+      async () => {
+        last_swipe = await pos(['swipe', '20230001']);
+        return last_swipe.includes('hub: MAC2 for') ? last_swipe : null;
+      },
+      { timeout_ms: 30_000, interval_ms: 500 },
+    );
     expect(swipe).toContain('hub: MAC2 for 100.00 yuan');
     expect(swipe).toContain('card written: balance 100.00 yuan, online serial 1');
     expect(swipe).toContain('hub: claim committed');
     await waitForStatus(first.worker_url, order_id, 'claimed');
     // The card is the truth: paid 100.00, spent 25.00 at the till, 75.00 on the chip; a second
     // swipe finds nothing more to load.
-    expect(pos(['spend', '20230001', '2500'])).toContain('chip balance 75.00 yuan');
-    expect(pos(['swipe', '20230001'])).not.toContain('hub: MAC2 for');
+    expect(await pos(['spend', '20230001', '2500'])).toContain('chip balance 75.00 yuan');
+    expect(await pos(['swipe', '20230001'])).not.toContain('hub: MAC2 for');
     expect(chip('20230001')).toMatchObject({ balance_fen: 7_500, online_serial: 1 });
 
     await first.service.stop(20_000);
@@ -179,18 +180,15 @@ describe('npm start', () => {
       mkdirSync(path.join(dev_dir, '.dev'));
       const config_path = path.join(dev_dir, '.dev', 'gateway.json');
       writeFileSync(config_path, '{"keys": ');
-      // runCommand runs it in its own process group and kills that group when it exits or
-      // outlives the bound, so nothing it started is left behind whatever the assertions say.
-      const failure = await runCommand('npm', ['start', '--silent'], {
+      // In its own process group, killed once it exits or outlives the bound: nothing it
+      // started is left behind, whatever the assertions say.
+      const result = await runToExit('npm', ['start', '--silent'], {
         cwd: REPO_ROOT,
         env: { ...process.env, PORT: '0', GATEWAY_PORT: '0', YIKATONG_DEV_DIR: dev_dir, YIKATONG_STATE_DIR: path.join(dev_dir, 'state') },
         timeout_ms: 100_000,
-      }).then(
-        () => null,
-        (error: unknown) => error as Error,
-      );
-      expect(failure?.message).toMatch(/ failed \(1\):\n/);
-      expect(failure?.message).toContain(`sandbox keys failed: ${config_path} is not JSON`);
+      });
+      expect(result.code, result.output).toBe(1);
+      expect(result.stderr).toContain(`sandbox keys failed: ${config_path} is not JSON`);
       // The operator's file is left as it was, for them to look at.
       expect(readFileSync(config_path, 'utf8')).toBe('{"keys": ');
     } finally {

@@ -233,3 +233,51 @@ describe('POST /api/v1/hub/claims', () => {
     expect(claimed).toEqual({ n: 500 });
   });
 });
+
+describe('GET /api/v1/admin/claim-rejections', () => {
+  interface RejectionsPage {
+    rejections: { id: number; hub_id: string; claim_id: string; reason: string; claim: HubClaim | null }[];
+    next_before: number | null;
+  }
+
+  async function page(query: string): Promise<RejectionsPage> {
+    const response = await SELF.fetch(`${ORIGIN}/api/v1/admin/claim-rejections${query}`, { headers: ADMIN_AUTH });
+    expect(response.status).toBe(200);
+    return (await response.json()) as RejectionsPage;
+  }
+
+  it('pages back newest first: every rejection exactly once, pages no longer than asked', async () => {
+    const hub = await registerHub(await createSchool('rejpage', ['E1']));
+    // Five claims the ledger refuses (credits it never minted), each kept for the card office.
+    const refused = Array.from({ length: 5 }, (_, i) => claim('E1', [`C-never-minted-${randomSuffix(4)}`], 100 + i));
+    for (const k of refused) expect((await sendClaims(hub, [k])).results[0]).toMatchObject({ status: 'rejected' });
+    const all = await env.DB.prepare('SELECT id FROM claim_rejections ORDER BY id DESC').all<{ id: number }>();
+    expect(all.results.length).toBeGreaterThanOrEqual(refused.length);
+
+    const seen: RejectionsPage['rejections'] = [];
+    let query = '?limit=2';
+    let pages = 0;
+    // Bounded by what the table holds: a cursor that stopped moving would loop forever.
+    for (; pages <= all.results.length; pages++) {
+      const next = await page(query);
+      expect(next.rejections.length).toBeLessThanOrEqual(2);
+      seen.push(...next.rejections);
+      if (next.next_before === null) break;
+      expect(next.next_before).toBe(next.rejections.at(-1)!.id);
+      query = `?limit=2&before=${next.next_before}`;
+    }
+    expect(pages).toBeLessThan(all.results.length + 1);
+    expect(seen.map((r) => r.id)).toEqual(all.results.map((r) => r.id));
+    // The newest five are ours, newest first, each with the claim as the hub sent it.
+    expect(seen.slice(0, 5).map((r) => r.claim_id)).toEqual(refused.map((k) => k.claim_id).reverse());
+    expect(seen[0]).toMatchObject({ hub_id: hub.hub_id, reason: expect.stringMatching(/unknown credit/), claim: { amount_fen: 104, card_no: 'E1' } });
+
+    // Before the oldest there is nothing; a cursor is a positive id, a page at most 200.
+    expect(await page(`?before=${all.results.at(-1)!.id}`)).toEqual({ rejections: [], next_before: null });
+    for (const bad of ['?before=0', '?before=x', '?limit=0', '?limit=201']) {
+      const response = await SELF.fetch(`${ORIGIN}/api/v1/admin/claim-rejections${bad}`, { headers: ADMIN_AUTH });
+      expect(response.status, bad).toBe(400);
+      expect(await response.json()).toMatchObject({ error: { code: 'invalid_query' } });
+    }
+  });
+});

@@ -28,7 +28,7 @@ async function connect(hub: TestHub, options: { signing_key?: CryptoKey } = {}):
 
 /** Waits, bounded, until `predicate` holds for the messages received so far. */
 async function waitFor(messages: HubPushMessage[], predicate: (m: HubPushMessage[]) => boolean): Promise<void> {
-  await until(`push message (got ${JSON.stringify(messages)})`, () => predicate(messages), { timeout_ms: MESSAGE_WAIT_MS, interval_ms: 20 });
+  await until(() => `push message (got ${JSON.stringify(messages)})`, () => predicate(messages), { timeout_ms: MESSAGE_WAIT_MS, interval_ms: 20 });
 }
 
 async function latestSeq(school_id: string): Promise<number> {

@@ -7,10 +7,13 @@ import type { ChangesResponse, ClaimsResponse, RefundView, VoidsResponse } from 
 import { app } from '../../worker/app.ts';
 import worker from '../../worker/index.ts';
 import { creditIdForOrder } from '../../worker/ledger/payment.ts';
-import { REFUND_PROVIDER_ATTEMPTS_AUTO_MAX } from '../../worker/ledger/refunds.ts';
+import type { Env } from '../../worker/env.ts';
+import { REFUND_PROVIDER_ATTEMPTS_AUTO_MAX, REFUND_RETRY_BATCH_MAX, retryPendingRefunds } from '../../worker/ledger/refunds.ts';
 import { alipayTopUp, gatewayNotification, openCashier, payAtGateway, postNotification, sim, unreachableOrigin } from './helpers/gateway.ts';
 import { ORIGIN, creditRow, hubFetch, orderStatus, randomSuffix, registerHub, signedHeaders, type TestHub } from './helpers/hub.ts';
 import { ADMIN_AUTH } from './helpers/seed.ts';
+import { beforeFirstBatch, freshSchool, insertCredit, insertOrder, testOrderId, type LedgerOrder } from './helpers/fixtures.ts';
+import { DAY_MS, MINUTE_MS } from '../helpers/clock.ts';
 
 interface PaidOrder {
   order_id: string;
@@ -338,5 +341,97 @@ describe('POST /api/v1/admin/orders/{order_id}/refund', () => {
     expect((await refund(elsewhere.order_id)).status).toBe(202);
     expect((await answerVoid(hub, elsewhere.credit_id, 'voided')).results[0]).toMatchObject({ status: 'rejected', reason: 'unknown credit' });
     expect(await creditRow(elsewhere.credit_id)).toMatchObject({ state: 'pending' });
+  });
+});
+
+describe('refund races and bounds', () => {
+  async function refundWith(overrides: Partial<Env>, order_id: string): Promise<Response> {
+    return app.fetch(
+      new Request(`${ORIGIN}/api/v1/admin/orders/${order_id}/refund`, { method: 'POST', headers: ADMIN_AUTH }),
+      { ...env, ...overrides },
+      createExecutionContext(),
+    );
+  }
+
+  async function refundRows(order_id: string): Promise<number> {
+    return (await env.DB.prepare('SELECT COUNT(*) AS n FROM refunds WHERE order_id = ?').bind(order_id).first<{ n: number }>())!.n;
+  }
+
+  it('refuses, changing nothing, when the card loads the credit between the refund’s read and its write', async () => {
+    const paid = await paidOrder(800);
+    const hub = await registerHub(paid.school_id);
+    await pullAll(hub);
+    let claimed_meanwhile = false;
+    const racing = beforeFirstBatch(env.DB, async () => {
+      // The refund has read the order paid and its credit pending; the hub's claim lands now.
+      expect((await sendClaim(hub, paid)).results[0]).toMatchObject({ status: 'accepted' });
+      claimed_meanwhile = true;
+    });
+    const response = await refundWith({ DB: racing }, paid.order_id);
+    expect(claimed_meanwhile).toBe(true);
+    expect(response.status).toBe(409);
+    expect(await response.json()).toMatchObject({ error: { code: 'refund_not_allowed', message: 'the order changed while refunding; look at it again' } });
+    // The card has the money: no refund, no void, nothing back at the provider.
+    expect(await refundRows(paid.order_id)).toBe(0);
+    expect(await creditRow(paid.credit_id)).toMatchObject({ state: 'claimed', void_requested_at_ms: null });
+    expect(await orderStatus(paid.order_id)).toBe('paid');
+    expect(await gatewayRefunded(paid.order_id)).toBe(0);
+    expect((await pullAll(hub)).filter((change) => change.kind === 'void')).toEqual([]);
+    // Looked at again, the order says why.
+    const again = await refund(paid.order_id);
+    expect(again.status).toBe(409);
+    expect(await again.json()).toMatchObject({ error: { message: 'the top-up is already loaded onto the card' } });
+  });
+
+  it('refuses a paid order that has no credit, and sends no money back', async () => {
+    const school_id = await freshSchool();
+    const now_ms = Date.now();
+    const orphan: LedgerOrder = { order_id: testOrderId(now_ms), school_id, card_no: '20230001', amount_fen: 4_200, status: 'paid', created_at_ms: now_ms, paid_at_ms: now_ms };
+    await insertOrder(orphan);
+    try {
+      const response = await refund(orphan.order_id);
+      expect(response.status).toBe(409);
+      expect(await response.json()).toMatchObject({ error: { code: 'refund_not_allowed', message: 'the order has no credit' } });
+      expect(await refundRows(orphan.order_id)).toBe(0);
+      expect(await orderStatus(orphan.order_id)).toBe('paid');
+    } finally {
+      // Such an order breaks invariant 1 on purpose; the file's closing audit must not see it.
+      await env.DB.prepare('DELETE FROM orders WHERE id = ?').bind(orphan.order_id).run();
+    }
+  });
+
+  it('retries at most a batch of waiting provider refunds per cron run, oldest first', async () => {
+    // Voided credits whose refunds wait for the provider, older than anything else in this file,
+    // one more than a batch. The gateway has never seen these trades, so every try fails and
+    // counts an attempt: the attempts say which refunds a run tried.
+    const school_id = await freshSchool();
+    const long_ago_ms = Date.now() - 365 * DAY_MS;
+    const waiting: LedgerOrder[] = [];
+    for (let i = 0; i <= REFUND_RETRY_BATCH_MAX; i++) {
+      const at_ms = long_ago_ms + i * MINUTE_MS;
+      const order: LedgerOrder = { order_id: testOrderId(at_ms), school_id, card_no: '20230001', amount_fen: 100 + i, status: 'paid', created_at_ms: at_ms, paid_at_ms: at_ms };
+      await insertOrder(order);
+      await insertCredit(order, { state: 'voided', voided_at_ms: at_ms });
+      waiting.push(order);
+    }
+    const attempts = async () => {
+      const rows = await env.DB.prepare(`SELECT order_id, provider_attempts FROM refunds WHERE order_id IN (SELECT value FROM json_each(?))`)
+        .bind(JSON.stringify(waiting.map((order) => order.order_id)))
+        .all<{ order_id: string; provider_attempts: number }>();
+      const by_order = new Map(rows.results.map((row) => [row.order_id, row.provider_attempts]));
+      return waiting.map((order) => by_order.get(order.order_id));
+    };
+    expect(await attempts()).toEqual(Array(REFUND_RETRY_BATCH_MAX + 1).fill(0));
+    const ctx = createExecutionContext();
+    await worker.scheduled(createScheduledController({ cron: '*/5 * * * *' }), env, ctx);
+    await waitOnExecutionContext(ctx);
+    expect(await attempts()).toEqual([...Array(REFUND_RETRY_BATCH_MAX).fill(1), 0]);
+    // Asked for more than a batch, the retry still takes a batch.
+    expect(await retryPendingRefunds(env, Date.now(), 10 * REFUND_RETRY_BATCH_MAX)).toBe(0);
+    const second = await attempts();
+    // The one left out the first time, now the oldest, went first; a batch at most in all.
+    expect(second.at(-1)).toBe(1);
+    expect(second.reduce((sum, n) => sum! + n!, 0)).toBeLessThanOrEqual(2 * REFUND_RETRY_BATCH_MAX);
+    for (const order of waiting) expect(await orderStatus(order.order_id)).toBe('paid');
   });
 });

@@ -274,3 +274,89 @@ export const claimRejections = sqliteTable(
     index('claim_rejections_received').on(t.received_at_ms),
   ],
 );
+
+// The SMS outbox (DESIGN section 7, notices): one row per order and event, written by triggers
+// in the same transaction as the ledger change it reports (migrations: notices triggers), so no
+// paid, loaded or refunded order with a phone number can miss its notice. The queue producer
+// takes `pending` rows, the consumer sends them through Aliyun SMS; `dead` rows are the dead
+// letters the card office sees.
+export const notices = sqliteTable(
+  'notices',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    order_id: text('order_id').notNull(),
+    school_id: text('school_id').notNull(),
+    kind: text('kind', { enum: ['paid', 'claimed', 'refunded', 'auto_charged'] }).notNull(),
+    phone: text('phone').notNull(),
+    state: text('state', { enum: ['pending', 'queued', 'sending', 'sent', 'dead'] }).notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    last_error: text('last_error'),
+    provider_biz_id: text('provider_biz_id'),
+    created_at_ms: integer('created_at_ms').notNull(),
+    updated_at_ms: integer('updated_at_ms').notNull(),
+    sent_at_ms: integer('sent_at_ms'),
+  },
+  (t) => [
+    // Each event of an order is noticed once, however often its trigger fires.
+    uniqueIndex('notices_order_kind').on(t.order_id, t.kind),
+    index('notices_state_updated').on(t.state, t.updated_at_ms),
+  ],
+);
+
+// Auto top-up agreements (自动圈存, DESIGN section 7): a card holder's Alipay withholding
+// agreement with its threshold, amount and daily cap. `signing` until Alipay's dut_user_sign
+// notification (or the agreement query) says signed; `active` while charges may start;
+// `stopped` for good (unsigned, cancelled, the card lost, a charge refused), with the reason.
+export const agreements = sqliteTable(
+  'agreements',
+  {
+    // Our external_agreement_no at Alipay.
+    id: text('id').primaryKey(),
+    school_id: text('school_id').notNull(),
+    card_no: text('card_no').notNull(),
+    channel: text('channel', { enum: ['alipay'] }).notNull(),
+    state: text('state', { enum: ['signing', 'active', 'stopped'] }).notNull(),
+    stop_reason: text('stop_reason', { enum: ['unsigned', 'cancelled', 'card_not_active', 'charge_failed', 'replaced'] }),
+    provider_agreement_no: text('provider_agreement_no'),
+    provider_user_id: text('provider_user_id'),
+    threshold_fen: integer('threshold_fen').notNull(),
+    amount_fen: integer('amount_fen').notNull(),
+    daily_cap_fen: integer('daily_cap_fen').notNull(),
+    notify_phone: text('notify_phone'),
+    last_error: text('last_error'),
+    created_at_ms: integer('created_at_ms').notNull(),
+    signed_at_ms: integer('signed_at_ms'),
+    stopped_at_ms: integer('stopped_at_ms'),
+    updated_at_ms: integer('updated_at_ms').notNull(),
+  },
+  (t) => [
+    index('agreements_card').on(t.school_id, t.card_no, t.created_at_ms),
+    // At most one live agreement per card: a second signing replaces the first.
+    uniqueIndex('agreements_card_live').on(t.school_id, t.card_no).where(sql`state <> 'stopped'`),
+    check('agreements_amounts', sql`${t.amount_fen} > 0 AND ${t.threshold_fen} >= 0 AND ${t.daily_cap_fen} >= ${t.amount_fen}`),
+  ],
+);
+
+// One withholding charge per card and day-slot: the unique key, not the order of code, is what
+// lets many card reports and cron runs race and still start at most one charge (DESIGN
+// section 7). Slot n of a China day is the n-th charge that day; the daily cap bounds n.
+export const autoCharges = sqliteTable(
+  'auto_charges',
+  {
+    // The charge's order (origin 'auto'); its status is the charge's.
+    order_id: text('order_id').primaryKey(),
+    agreement_id: text('agreement_id').notNull(),
+    school_id: text('school_id').notNull(),
+    card_no: text('card_no').notNull(),
+    // `YYYY-MM-DD#n`, China calendar day.
+    slot: text('slot').notNull(),
+    amount_fen: integer('amount_fen').notNull(),
+    // Alipay's refusal, when it refused the charge (the agreement stops).
+    failure: text('failure'),
+    created_at_ms: integer('created_at_ms').notNull(),
+  },
+  (t) => [
+    uniqueIndex('auto_charges_card_slot').on(t.school_id, t.card_no, t.slot),
+    index('auto_charges_agreement').on(t.agreement_id),
+  ],
+);

@@ -75,10 +75,10 @@ export function alipayConfig(env: Env): AlipayConfig {
   };
 }
 
-async function signedParams(
+export async function signedParams(
   config: AlipayConfig,
   method: string,
-  biz: Record<string, string>,
+  biz: Record<string, unknown>,
   extra: Record<string, string>,
   now_ms: number,
 ): Promise<Record<string, string>> {
@@ -97,11 +97,16 @@ async function signedParams(
   return params;
 }
 
-type ResponseNode = Record<string, unknown> & { code?: unknown; sub_code?: unknown; sub_msg?: unknown; msg?: unknown };
+export type ResponseNode = Record<string, unknown> & { code?: unknown; sub_code?: unknown; sub_msg?: unknown; msg?: unknown };
 
 /** Calls one OpenAPI method and returns its response node once its signature checks out. */
-async function call(config: AlipayConfig, method: string, biz: Record<string, string>): Promise<ResponseNode> {
-  const params = await signedParams(config, method, biz, {}, Date.now());
+export async function call(
+  config: AlipayConfig,
+  method: string,
+  biz: Record<string, unknown>,
+  extra: Record<string, string> = {},
+): Promise<ResponseNode> {
+  const params = await signedParams(config, method, biz, extra, Date.now());
   let raw: string;
   try {
     const response = await fetch(config.gateway, {
@@ -134,7 +139,7 @@ async function call(config: AlipayConfig, method: string, biz: Record<string, st
   return JSON.parse(node_text) as ResponseNode;
 }
 
-function refusal(node: ResponseNode, what: string): ProviderError {
+export function refusal(node: ResponseNode, what: string): ProviderError {
   const code = String(node.sub_code ?? node.code ?? 'unknown');
   // 20000 is Alipay's "service unavailable"; ACQ.SYSTEM_ERROR its "try again".
   const transient = node.code === '20000' || code === 'ACQ.SYSTEM_ERROR' || code === 'aop.ACQ.SYSTEM_ERROR';
@@ -145,9 +150,38 @@ function isNotExist(node: ResponseNode): boolean {
   return node.code === '40004' && node.sub_code === 'ACQ.TRADE_NOT_EXIST';
 }
 
-function text(node: ResponseNode, name: string): string | null {
+export function text(node: ResponseNode, name: string): string | null {
   const value = node[name];
   return typeof value === 'string' && value.length > 0 ? value : null;
+}
+
+// Alipay's qr_code is a short https URL (https://qr.alipay.com/bax0…); a long one is not it.
+const QR_CODE_CHARS_MAX = 512;
+
+/** `alipay.trade.precreate`: the face-to-face QR code a desktop payer scans with a phone. */
+async function precreate(config: AlipayConfig, order: PaymentOrder, urls: PaymentUrls): Promise<{ qr_code: string }> {
+  if (!Number.isSafeInteger(order.amount_fen) || order.amount_fen <= 0) throw new RangeError('amount must be positive fen');
+  const node = await call(
+    config,
+    'alipay.trade.precreate',
+    {
+      out_trade_no: order.order_id,
+      total_amount: fenToYuan(order.amount_fen),
+      subject: order.subject,
+      product_code: 'FACE_TO_FACE_PAYMENT',
+      time_expire: formatChinaTime(order.expires_at_ms),
+    },
+    { notify_url: urls.notify_url },
+  );
+  if (node.code !== '10000') throw refusal(node, 'precreate');
+  const qr_code = text(node, 'qr_code');
+  if (text(node, 'out_trade_no') !== order.order_id) {
+    throw new ProviderError('alipay', 'bad_response', 'alipay answered about another trade', true);
+  }
+  if (qr_code === null || qr_code.length > QR_CODE_CHARS_MAX || !/^https?:\/\/\S+$/.test(qr_code)) {
+    throw new ProviderError('alipay', 'bad_response', 'precreate answer without a qr_code URL', true);
+  }
+  return { qr_code };
 }
 
 export function alipayChannelWith(config: AlipayConfig): PaymentChannel {
@@ -174,6 +208,8 @@ export function alipayChannelWith(config: AlipayConfig): PaymentChannel {
       for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);
       return { pay_url: url.toString() };
     },
+
+    createQrPayment: (order, urls) => precreate(config, order, urls),
 
     async queryTrade(order_id: string): Promise<TradeState> {
       const node = await call(config, 'alipay.trade.query', { out_trade_no: order_id });
@@ -232,7 +268,7 @@ export function alipayChannel(env: Env): PaymentChannel {
     const refuse = async (): Promise<never> => {
       throw err;
     };
-    return { channel: 'alipay', createPayment: refuse, queryTrade: refuse, closeTrade: refuse, refund: refuse };
+    return { channel: 'alipay', createPayment: refuse, createQrPayment: refuse, queryTrade: refuse, closeTrade: refuse, refund: refuse };
   }
   return alipayChannelWith(config);
 }

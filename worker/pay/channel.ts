@@ -31,6 +31,11 @@ export interface PaymentChannel {
   readonly channel: Channel;
   /** The URL the payer's browser goes to. Throws ProviderError when the provider refuses. */
   createPayment(order: PaymentOrder, urls: PaymentUrls): Promise<{ pay_url: string }>;
+  /**
+   * The provider's QR code for a desktop payer to scan with a phone (Alipay precreate, WeChat
+   * Pay Native): the text to encode. Throws ProviderError when the provider refuses.
+   */
+  createQrPayment(order: PaymentOrder, urls: PaymentUrls): Promise<{ qr_code: string }>;
   queryTrade(order_id: string): Promise<TradeState>;
   /** Closes an unpaid trade so it can no longer be paid; a trade the provider never saw is closed. */
   closeTrade(order_id: string): Promise<void>;

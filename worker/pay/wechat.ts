@@ -40,6 +40,8 @@ const RESPONSE_BODY_CHARS_MAX = 64 * 1024;
 // WeChat Pay's limit on `description`.
 const DESCRIPTION_CHARS_MAX = 127;
 const H5_URL_CHARS_MAX = 2048;
+// A Native code_url is `weixin://wxpay/bizpayurl?pr=` and a short token.
+const CODE_URL_CHARS_MAX = 256;
 // One deployment holds one key of each kind; a few entries cover key rotation and tests.
 const KEY_CACHE_ENTRIES_MAX = 16;
 
@@ -228,6 +230,19 @@ function clip(text: string, chars_max: number): string {
   return chars.length <= chars_max ? text : chars.slice(0, chars_max).join('');
 }
 
+/** What every WeChat Pay order request carries, H5 and Native alike. */
+function orderFields(config: ApiConfig, order: PaymentOrder, urls: PaymentUrls) {
+  return {
+    appid: config.app_id,
+    mchid: config.mch_id,
+    description: clip(order.subject, DESCRIPTION_CHARS_MAX),
+    out_trade_no: order.order_id,
+    time_expire: formatWechatTime(order.expires_at_ms),
+    notify_url: urls.notify_url,
+    amount: { total: order.amount_fen, currency: 'CNY' },
+  };
+}
+
 export function wechatChannel(vars: WechatVars): PaymentChannel {
   async function createPayment(
     order: PaymentOrder,
@@ -237,13 +252,7 @@ export function wechatChannel(vars: WechatVars): PaymentChannel {
     if (!Number.isSafeInteger(order.amount_fen) || order.amount_fen <= 0) throw new RangeError(`amount_fen ${order.amount_fen}`);
     const config = await apiConfig(vars);
     const answer = await call(config, 'POST', '/v3/pay/transactions/h5', {
-      appid: config.app_id,
-      mchid: config.mch_id,
-      description: clip(order.subject, DESCRIPTION_CHARS_MAX),
-      out_trade_no: order.order_id,
-      time_expire: formatWechatTime(order.expires_at_ms),
-      notify_url: urls.notify_url,
-      amount: { total: order.amount_fen, currency: 'CNY' },
+      ...orderFields(config, order, urls),
       scene_info: { payer_client_ip: order.payer_client_ip ?? '127.0.0.1', h5_info: { type: 'Wap' } },
     });
     if (answer.status !== 200) throw refusal(answer);
@@ -254,6 +263,23 @@ export function wechatChannel(vars: WechatVars): PaymentChannel {
     // WeChat Pay's H5 flow: the merchant appends where the payer returns to after paying.
     const separator = h5_url.includes('?') ? '&' : '?';
     return { pay_url: `${h5_url}${separator}redirect_url=${encodeURIComponent(urls.return_url)}` };
+  }
+
+  /** Native: WeChat Pay's `weixin://wxpay/bizpayurl?pr=…` for a desktop payer to scan. */
+  async function createQrPayment(order: PaymentOrder, urls: PaymentUrls): Promise<{ qr_code: string }> {
+    assertOrderId(order.order_id);
+    if (!Number.isSafeInteger(order.amount_fen) || order.amount_fen <= 0) throw new RangeError(`amount_fen ${order.amount_fen}`);
+    const config = await apiConfig(vars);
+    const answer = await call(config, 'POST', '/v3/pay/transactions/native', {
+      ...orderFields(config, order, urls),
+      ...(order.payer_client_ip ? { scene_info: { payer_client_ip: order.payer_client_ip } } : {}),
+    });
+    if (answer.status !== 200) throw refusal(answer);
+    const code_url = (answer.json as { code_url?: unknown } | undefined)?.code_url;
+    if (typeof code_url !== 'string' || code_url.length > CODE_URL_CHARS_MAX || !/^weixin:\/\/wxpay\/bizpayurl\?pr=[0-9A-Za-z]+$/.test(code_url)) {
+      throw new ProviderError('wechat', 'bad_response', 'native order answer without a code_url', true);
+    }
+    return { qr_code: code_url };
   }
 
   async function queryTrade(order_id: string): Promise<TradeState> {
@@ -326,5 +352,5 @@ export function wechatChannel(vars: WechatVars): PaymentChannel {
     }
   }
 
-  return { channel: 'wechat', createPayment, queryTrade, closeTrade, refund };
+  return { channel: 'wechat', createPayment, createQrPayment, queryTrade, closeTrade, refund };
 }

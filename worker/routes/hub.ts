@@ -12,6 +12,7 @@ import { schoolHubStub } from '../hub/push.ts';
 import { PUSH_HUB_ID_HEADER, PUSH_SEQ_HEADER } from '../hub/school-hub.ts';
 import { applyClaims } from '../ledger/claims.ts';
 import { applyVoidAnswers, completeRefund } from '../ledger/refunds.ts';
+import { autoTopupAfterReports } from '../auto/after-reports.ts';
 
 // Provider refunds done while the hub waits for its void answer; more stay `provider_pending`
 // for the retry (cron or the admin asking again). Refunds are rare: this is a safety bound.
@@ -53,7 +54,10 @@ export const hubRoutes = new Hono<HubAppEnv>()
   .post('/card-reports', async (c) => {
     const body = parseHubBody(c, cardReportsRequest);
     const input = { reports: body.reports, grey: body.grey ?? [] };
-    return c.json(await applyCardReports(c.env.DB, c.get('hub'), input, Date.now()));
+    const now_ms = Date.now();
+    const response = await applyCardReports(c.env.DB, c.get('hub'), input, now_ms);
+    autoTopupAfterReports(c, c.get('hub').school_id, body.reports, now_ms);
+    return c.json(response);
   })
   .get('/push', async (c) => {
     if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {

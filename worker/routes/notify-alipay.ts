@@ -37,7 +37,7 @@ function refused(status: ContentfulStatusCode, reason: string, order_id: string 
 }
 
 /** The form as a plain record; null when a name repeats (ambiguous: which value was signed?) or there are too many. */
-function formParams(body: string): Record<string, string> | null {
+export function formParams(body: string): Record<string, string> | null {
   const params: Record<string, string> = {};
   let count = 0;
   for (const [name, value] of new URLSearchParams(body)) {

@@ -99,21 +99,24 @@ export const rechargeRoutes = new Hono<AppEnv>()
     );
     const origin = new URL(c.req.url).origin;
     let pay_url: string;
+    let qr_code: string | undefined;
     try {
-      const payment = await paymentChannel(c.env, input.channel).createPayment(
-        {
-          order_id: order.order_id,
-          amount_fen: order.amount_fen,
-          subject: `${card.school_name} 校园卡充值`,
-          expires_at_ms: order.expires_at_ms,
-          payer_client_ip: c.req.header('cf-connecting-ip')?.trim() || null,
-        },
-        {
-          notify_url,
-          return_url: `${origin}/orders/${order.order_id}`,
-        },
-      );
-      pay_url = payment.pay_url;
+      const channel = paymentChannel(c.env, input.channel);
+      const payment_order = {
+        order_id: order.order_id,
+        amount_fen: order.amount_fen,
+        subject: `${card.school_name} 校园卡充值`,
+        expires_at_ms: order.expires_at_ms,
+        payer_client_ip: c.req.header('cf-connecting-ip')?.trim() || null,
+      };
+      const urls = { notify_url, return_url: `${origin}/orders/${order.order_id}` };
+      if (input.scene === 'qr') {
+        // A desktop payer scans the code with a phone: there is no browser to send to a cashier.
+        qr_code = (await channel.createQrPayment(payment_order, urls)).qr_code;
+        pay_url = qr_code;
+      } else {
+        pay_url = (await channel.createPayment(payment_order, urls)).pay_url;
+      }
     } catch (error) {
       // Nobody got a way to pay this order: close it so it is neither payable nor waited for.
       await closeUnstartedOrder(db, order.order_id, Date.now());
@@ -126,6 +129,7 @@ export const rechargeRoutes = new Hono<AppEnv>()
       status: 'unpaid',
       pay_url,
       card_token,
+      ...(qr_code === undefined ? {} : { qr_code }),
     };
     return c.json(body, 201, NO_STORE);
   })

@@ -5,6 +5,21 @@ import type { FollowedOrder } from '../data/db.ts';
 import { useI18n } from '../i18n.ts';
 import { cardPath } from '../router.ts';
 import { ErrorText, Link, Page, Yuan } from './common.tsx';
+import { lazyScreen } from '../lazy.ts';
+
+const QrCode = lazyScreen(() => import('./QrCode.tsx').then((module) => module.QrCode));
+
+/** A desktop payment: the provider's code for a phone to scan, while the page follows the order. */
+function QrPanel({ order }: { order: FollowedOrder & { qr_code: string } }) {
+  const { t } = useI18n();
+  return (
+    <section class="qr-panel">
+      <h2>{t(order.channel === 'wechat' ? 'qr_title_wechat' : 'qr_title_alipay')}</h2>
+      <QrCode text={order.qr_code} label={t('qr_label')} />
+      <p class="muted small">{t('qr_help')}</p>
+    </section>
+  );
+}
 
 export function OrderStatusView({ record, order }: { record: RechargeRecord; order: FollowedOrder | undefined }) {
   const { t, time } = useI18n();
@@ -68,9 +83,10 @@ export function OrderPage(props: { order_id: string; order: FollowedOrder | unde
   return (
     <Page title={t('order_title')} back="/">
       {shown === null ? <p class="muted">{t('order_waiting')}</p> : <OrderStatusView record={shown} order={props.order} />}
+      {shown?.status === 'unpaid' && props.order?.qr_code && props.online ? <QrPanel order={{ ...props.order, qr_code: props.order.qr_code }} /> : null}
       <ErrorText code={failure ?? (props.online ? null : 'offline')} />
       <div class="actions">
-        {shown?.status === 'unpaid' && props.order && props.online ? (
+        {shown?.status === 'unpaid' && props.order && !props.order.qr_code && props.online ? (
           <a class="button" href={props.order.pay_url}>
             {t('order_go_pay')}
           </a>

@@ -1,7 +1,8 @@
 // Language and the cards saved on this device.
 import type { SavedCard } from '../data/db.ts';
 import { LANGS, LANG_NAMES, useI18n, type Lang } from '../i18n.ts';
-import { Page } from './common.tsx';
+import { Link, Page } from './common.tsx';
+import { cardPath } from '../router.ts';
 
 export function Settings(props: {
   cards: SavedCard[] | undefined;
@@ -42,6 +43,10 @@ export function Settings(props: {
                     <span class="muted">
                       {card.holder_name_masked} · {card.card_no}
                     </span>
+                    <br />
+                    <Link href={cardPath(card.id, 'auto')} aria-label={`${t('auto_link')} ${label}`}>
+                      {t('auto_link')}
+                    </Link>
                   </span>
                   <button
                     type="button"

@@ -1,8 +1,9 @@
 // What the screens ask for, composed from the API client and the Dexie store: start a top-up,
 // follow an order until it settles, refresh a card's records. No UI here.
-import type { Channel, RechargeRecord, School, TopupStatus } from '../../../protocol/api.ts';
+import type { Channel, RechargeCreated, RechargeRecord, School, TopupStatus } from '../../../protocol/api.ts';
 import type { CardKind } from '../../../protocol/card.ts';
 import { isAmountFen } from '../../../protocol/money.ts';
+import { payScene } from '../device.ts';
 import { ApiFailure, createRecharge, fetchRecharge, fetchRecharges, fetchSchools, lookupCard } from './api.ts';
 import {
   cacheSchools,
@@ -52,6 +53,7 @@ export async function startNewCardTopup(input: NewCardTopup, now_ms: number = Da
     channel: input.channel,
     agree_terms: input.agree_terms,
     ...(input.notify_phone ? { notify_phone: input.notify_phone } : {}),
+    ...sceneField(),
   });
   await putOrder({
     order_id: created.order_id,
@@ -69,10 +71,11 @@ export async function startNewCardTopup(input: NewCardTopup, now_ms: number = Da
     },
     amount_fen: created.amount_fen,
     pay_url: created.pay_url,
+    ...qrFields(created, input.channel),
     status: created.status,
     created_at_ms: now_ms,
   });
-  return created.pay_url;
+  return payTarget(created);
 }
 
 /** A saved card's next top-up: the token and the amount, under the terms accepted the first time. */
@@ -82,17 +85,32 @@ export async function startSavedCardTopup(
   channel: Channel,
   now_ms: number = Date.now(),
 ): Promise<string> {
-  const created = await createRecharge({ card_token: card.card_token, amount_fen, channel, agree_terms: true });
+  const created = await createRecharge({ card_token: card.card_token, amount_fen, channel, agree_terms: true, ...sceneField() });
   const { saved_at_ms: _saved, refreshed_at_ms: _refreshed, ...rest } = card;
   await putOrder({
     order_id: created.order_id,
     card: { ...rest, card_token: created.card_token || card.card_token },
     amount_fen: created.amount_fen,
     pay_url: created.pay_url,
+    ...qrFields(created, channel),
     status: created.status,
     created_at_ms: now_ms,
   });
-  return created.pay_url;
+  return payTarget(created);
+}
+
+/** Desktop browsers ask for the provider's QR code (DESIGN section 8); phones for its page. */
+function sceneField(): { scene?: 'qr' } {
+  return payScene() === 'qr' ? { scene: 'qr' } : {};
+}
+
+function qrFields(created: RechargeCreated, channel: Channel): { qr_code?: string; channel?: Channel } {
+  return created.qr_code ? { qr_code: created.qr_code, channel } : {};
+}
+
+/** Where the payer goes next: the provider's page, or the app's own order page showing the QR code. */
+function payTarget(created: RechargeCreated): string {
+  return created.qr_code ? `/orders/${encodeURIComponent(created.order_id)}` : created.pay_url;
 }
 
 export function isPaid(status: TopupStatus): boolean {

@@ -33,7 +33,7 @@ export function setApiBase(origin: string): void {
   base = origin.replace(/\/$/, '');
 }
 
-async function request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+export async function request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
   let response: Response;
   try {
     response = await fetch(`${base}${path}`, {

@@ -3,7 +3,7 @@
 // settings. Components never touch IndexedDB; they read through these functions.
 import Dexie, { type EntityTable } from 'dexie';
 import type { CardKind } from '../../../protocol/card.ts';
-import type { MonthTotal, RechargeRecord, School, TopupStatus } from '../../../protocol/api.ts';
+import type { Channel, MonthTotal, RechargeRecord, School, TopupStatus } from '../../../protocol/api.ts';
 
 export interface SavedCard {
   /** `school_id|card_no`: a card is (school, card number), DESIGN section 4. */
@@ -37,6 +37,9 @@ export interface FollowedOrder {
   card: Omit<SavedCard, 'saved_at_ms' | 'refreshed_at_ms'>;
   amount_fen: number;
   pay_url: string;
+  /** A desktop payment's QR code (scene "qr"): shown for a phone to scan instead of a cashier link. */
+  qr_code?: string;
+  channel?: Channel;
   status: TopupStatus;
   created_at_ms: number;
   paid_at?: number;

@@ -194,3 +194,26 @@ export async function fetchWithConfig(overrides: Partial<Env>, path: string, ini
   await waitOnExecutionContext(ctx);
   return res;
 }
+
+/**
+ * The real D1, with `interleave` run once just before the first batch the code under test sends:
+ * another writer getting in between that code's read and its write, at exactly that point.
+ */
+export function beforeFirstBatch(d1: D1Database, interleave: () => Promise<void>): D1Database {
+  let fired = false;
+  return new Proxy(d1, {
+    get(target, property) {
+      if (property === 'batch') {
+        return async (statements: D1PreparedStatement[]) => {
+          if (!fired) {
+            fired = true;
+            await interleave();
+          }
+          return target.batch(statements);
+        };
+      }
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}

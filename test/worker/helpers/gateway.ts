@@ -45,9 +45,23 @@ export async function alipayTopUp(amount_fen: number, school_name?: string): Pro
   return topUp(amount_fen, 'alipay', school_name);
 }
 
-export async function topUp(amount_fen: number, channel: 'alipay' | 'wechat', school_name?: string): Promise<{ order_id: string; pay_url: string }> {
+export async function topUp(
+  amount_fen: number,
+  channel: 'alipay' | 'wechat',
+  school_name?: string,
+  extra: Record<string, unknown> = {},
+): Promise<{ order_id: string; pay_url: string }> {
+  const response = await topUpResponse(amount_fen, channel, school_name, extra);
+  const text = await response.text();
+  expect(response.status, text).toBe(201);
+  const body = JSON.parse(text) as { order_id: string; pay_url: string };
+  return { order_id: body.order_id, pay_url: body.pay_url };
+}
+
+/** The answer to a top-up of a fresh card, with `extra` fields (scene, notify_phone) in the body. */
+export async function topUpResponse(amount_fen: number, channel: 'alipay' | 'wechat', school_name?: string, extra: Record<string, unknown> = {}): Promise<Response> {
   const card = await schoolWithCard(school_name);
-  const response = await SELF.fetch('http://yikatong.test/api/v1/recharges', {
+  return SELF.fetch('http://yikatong.test/api/v1/recharges', {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'cf-connecting-ip': `2001:db8::a:${(++tag).toString(16)}` },
     body: JSON.stringify({
@@ -57,12 +71,9 @@ export async function topUp(amount_fen: number, channel: 'alipay' | 'wechat', sc
       amount_fen,
       channel,
       agree_terms: true,
+      ...extra,
     }),
   });
-  const text = await response.text();
-  expect(response.status, text).toBe(201);
-  const body = JSON.parse(text) as { order_id: string; pay_url: string };
-  return { order_id: body.order_id, pay_url: body.pay_url };
 }
 
 /** The payer's browser opens the pay_url: the gateway checks the signature and shows its cashier. */

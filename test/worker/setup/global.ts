@@ -7,6 +7,7 @@ import path from 'node:path';
 import { generateSandboxKeys, workerVars, type SandboxKeys } from '../../../sim/keys.ts';
 import { spawnGateway } from '../../../sim/gateway/process.ts';
 import { unreachableOrigin } from '../../helpers/ports.ts';
+import { startSmsForTests } from './sms.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -16,6 +17,8 @@ declare module 'vitest' {
     sandboxKeys: SandboxKeys;
     /** `http://127.0.0.1:PORT` bound and closed here: workerd cannot bind one itself. */
     unreachableOrigin: string;
+    /** The simulated Aliyun SMS process (`http://127.0.0.1:PORT`). */
+    smsOrigin: string;
   }
 }
 
@@ -27,6 +30,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   // Compressed retries: the Worker under test has no listening port, so deliveries fail fast.
   writeFileSync(config_path, JSON.stringify({ keys, notify_retry_schedule_ms: [0, 1_000, 5_000] }));
   const gateway = await spawnGateway({ config_path });
+  const sms = await startSmsForTests(config_dir).catch(async (error: unknown) => {
+    await gateway.stop();
+    throw error;
+  });
+  project.provide('smsOrigin', sms.origin);
   project.provide('gatewayOrigin', gateway.origin);
   project.provide('sandboxKeys', keys);
   project.provide('unreachableOrigin', await unreachableOrigin());
@@ -34,9 +42,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
     ...workerVars(keys, gateway.origin),
     ADMIN_TOKEN: 'test-admin-token-0123456789abcdef',
     CARD_TOKEN_SECRET: 'test-card-token-secret-0123456789abcdef',
+    ...sms.bindings,
   });
   return async () => {
     await gateway.stop();
+    await sms.stop();
     rmSync(config_dir, { recursive: true, force: true });
   };
 }
