@@ -7,7 +7,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { creditForLoadApdu, initializeForLoadApdu, LOAD_KEY_INDEX, parseInitForLoad, parseTac } from '../../sim/pos/apdu.ts';
 import type { PurseCard } from '../../sim/pos/card.ts';
-import { DEATH_POINTS, terminalTimeOf, type DeathPoint, type Terminal } from '../../sim/pos/terminal.ts';
+import { POS_PATH_LOADS } from '../../protocol/pos.ts';
+import { DEATH_POINTS, Terminal, terminalTimeOf, type DeathPoint } from '../../sim/pos/terminal.ts';
 import { seededRandom } from '../helpers/random.ts';
 import { until } from '../helpers/wait.ts';
 import { cardChange, creditChange, HubHarness, type RegisteredTerminal } from './helpers/hub.ts';
@@ -74,6 +75,29 @@ async function register(h: HubHarness): Promise<void> {
   const list: RegisteredTerminal[] = [];
   for (let i = 0; i < 4; i++) list.push(await h.addTerminal(`pos-${i}`));
   registered.set(h, list);
+}
+/** Fires once, when the `after`-th load of a round goes on the wire: the moment to kill the hub mid-tap. */
+interface LoadTrigger {
+  after: number;
+  fire: () => void;
+}
+/** A terminal that tells the trigger each time it sends a load (its swipe was answered). */
+class WatchedTerminal extends Terminal {
+  trigger: LoadTrigger | null = null;
+  override post<T>(path: string, body: string, headers?: Record<string, string>): Promise<T> {
+    if (path === POS_PATH_LOADS && this.trigger !== null) {
+      this.trigger.after -= 1;
+      if (this.trigger.after === 0) this.trigger.fire();
+    }
+    return super.post<T>(path, body, headers);
+  }
+}
+function watchedTerminals(h: HubHarness, trigger: LoadTrigger): WatchedTerminal[] {
+  return registered.get(h)!.map((reg) => {
+    const terminal = new WatchedTerminal({ hub_url: h.url, ...reg, txn_seq_start: txn_seqs.get(`${h.dir}/${reg.terminal_id}`) ?? 0 });
+    terminal.trigger = trigger;
+    return terminal;
+  });
 }
 function terminals(h: HubHarness): Terminal[] {
   return registered.get(h)!.map((reg) => h.terminal(reg, txn_seqs.get(`${h.dir}/${reg.terminal_id}`) ?? 0));
@@ -158,16 +182,18 @@ describe('SIGKILL at random points of a stream of taps', () => {
     let mid_tap_kills = 0;
     for (let round = 0; round < ROUNDS; round++) {
       // While the hub is down, the Worker's feed brings new money for some cards.
-      const credits = Array.from({ length: 10 }, () => creditChange(pick(card_nos), 1 + Math.floor(random() * 20_000)));
+      const credits = Array.from({ length: 24 }, () => creditChange(pick(card_nos), 1 + Math.floor(random() * 5_000)));
       for (const credit of credits) seeded.set(credit.credit_id, { card_no: credit.card_no, amount_fen: credit.amount_fen });
       hub.seedChanges(credits);
       await hub.start();
       let alive = true;
       let taps = 0;
       let interrupted = 0;
-      let completed = 0;
       const busy = new Set<string>();
-      const list = terminals(hub);
+      // The kill comes as the 1st to 4th load of the round is sent: after a swipe was answered,
+      // while the load (and the rest of its tap) is still to come. Each round seeds 24 credits.
+      let kill_now = false;
+      const list = watchedTerminals(hub, { after: 1 + Math.floor(random() * 4), fire: () => (kill_now = true) });
       const work = list.map(async (terminal) => {
         // Bounded: the kill ends it long before the cap.
         while (alive && taps < TAPS_PER_ROUND_MAX) {
@@ -183,7 +209,6 @@ describe('SIGKILL at random points of a stream of taps', () => {
           const requests_before = terminal.txn_seq;
           try {
             await terminal.tap(card_no, chips.get(card_no)!, death());
-            completed += 1;
           } catch (error) {
             // Only the kill may stop a tap; anything else (a refusal, a card error, a bug) fails the test.
             if (!isKillError(error)) throw error;
@@ -197,8 +222,7 @@ describe('SIGKILL at random points of a stream of taps', () => {
       });
       // Traffic first (a positive signal, not a guess at how fast a loaded machine is), then
       // the kill at a random moment of it.
-      await until('taps flowing', () => completed >= list.length, { timeout_ms: 30_000 });
-      await new Promise((resolve) => setTimeout(resolve, random() * 300));
+      await until('the kill moment (a load sent)', () => kill_now, { timeout_ms: 30_000, interval_ms: 1 });
       await hub.kill();
       alive = false;
       await Promise.all(work);
