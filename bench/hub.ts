@@ -102,8 +102,8 @@ async function rssBytes(url: string): Promise<number> {
 }
 
 function row(label: string, r: DriverResult): string {
-  const cell = (x: number) => String(x).padStart(8);
-  return `${label.padEnd(22)}${cell(r.taps_per_s)}${cell(r.requests_per_s)}${cell(r.swipe.p50_ms)}${cell(r.swipe.p99_ms)}${cell(r.swipe.p999_ms)}${cell(r.load.p99_ms)}${cell(r.commit.p99_ms)}${cell(r.tap.p99_ms)}${cell(r.errors)}`;
+  const cell = (x: number) => String(x).padStart(10);
+  return `${label.padEnd(24)}${cell(r.taps_per_s)}${cell(r.requests_per_s)}${cell(r.swipe.p50_ms)}${cell(r.swipe.p99_ms)}${cell(r.swipe.p999_ms)}${cell(r.load.p99_ms)}${cell(r.commit.p99_ms)}${cell(r.tap.p99_ms)}${cell(r.errors)}`;
 }
 
 async function main(): Promise<void> {
@@ -160,7 +160,7 @@ async function main(): Promise<void> {
     services.push(bare);
     const bare_url = `http://127.0.0.1:${bare.ready_match[1]}`;
 
-    const header = `${'run'.padEnd(22)}${'taps/s'.padStart(8)}${'req/s'.padStart(8)}${'s.p50'.padStart(8)}${'s.p99'.padStart(8)}${'s.p99.9'.padStart(8)}${'l.p99'.padStart(8)}${'c.p99'.padStart(8)}${'tap.p99'.padStart(8)}${'errors'.padStart(8)}`;
+    const header = `${'run'.padEnd(24)}${'taps/s'.padStart(10)}${'req/s'.padStart(10)}${'s.p50'.padStart(10)}${'s.p99'.padStart(10)}${'s.p99.9'.padStart(10)}${'l.p99'.padStart(10)}${'c.p99'.padStart(10)}${'tap.p99'.padStart(10)}${'errors'.padStart(10)}`;
     process.stdout.write(`${CONNECTIONS} terminals (keep-alive connections), ${SECONDS} s per run, latencies in ms (s. swipe, l. load, c. commit)\n${header}\n`);
     const results: Record<string, DriverResult> = {};
     const run = async (label: string, url: string, rate: number | null, bare: boolean, swipe_only = false) => {

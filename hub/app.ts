@@ -17,6 +17,9 @@ import type { HubSigner } from './sync/signer.ts';
 // Bounds one transaction, so one turn with a flood of requests still answers in slices.
 const OPS_PER_BATCH_MAX = 2_000;
 const BUSY_TIMEOUT_MS = 5_000;
+// What swipes leave behind (chip reports, txn_seq) is written this often, in one transaction:
+// a read-only swipe pays no disk sync of its own.
+const SWIPE_FLUSH_INTERVAL_MS = 1_000;
 
 export interface HubApp {
   handle(req: IncomingMessage, res: ServerResponse): void;
@@ -76,6 +79,11 @@ export function buildHubApp(options: HubAppOptions): HubApp {
   const ops = { ledger, group, metrics, sync, grey_after_ms: config.grey_after_ms, operator_token: config.operator_token, started_at_ms: Date.now() };
   log.log('info', 'hub store open', { db: config.db_path, cursor: ledger.cursor, ...ledger.counts() });
 
+  const flushSwipes = () => {
+    if (ledger.swipesPending) void group.run(() => ledger.flushSwipes());
+  };
+  let swipe_timer: NodeJS.Timeout | null = null;
+
   return {
     ledger,
     handle(req, res) {
@@ -92,10 +100,14 @@ export function buildHubApp(options: HubAppOptions): HubApp {
       sendError(res, 404, 'not_found', `no route ${req.method} ${path}`);
     },
     start() {
+      swipe_timer = setInterval(flushSwipes, SWIPE_FLUSH_INTERVAL_MS);
+      swipe_timer.unref();
       sync?.start();
     },
     async close() {
+      if (swipe_timer !== null) clearInterval(swipe_timer);
       await sync?.stop();
+      flushSwipes();
       group.flush();
       db.close();
     },

@@ -39,6 +39,8 @@ export interface LedgerCounts {
 export class HubLedger {
   readonly #store: LedgerStore;
   readonly #options: LedgerOptions;
+  readonly #swipe_seqs = new Map<string, number>();
+  readonly #swipe_reports = new Map<string, { balance_fen: number; online_serial: number; seen_at_ms: number }>();
 
   constructor(db: DatabaseSync, options: LedgerOptions) {
     assert(options.write_window_ms > 0, 'write window is positive');
@@ -56,20 +58,37 @@ export class HubLedger {
     return this.#store.terminal(terminal_id, reload);
   }
 
-  /** Read-only and from memory: answered at once. Call `recordSwipe` for what it leaves behind. */
+  /** Read-only and from memory: answered at once. What it leaves behind waits in `recordSwipe`. */
   swipe(request: SwipeRequest): Outcome<SwipeResponse> {
     const seq = this.#store.takeTxnSeq(request.terminal_id, request.txn_seq);
     if (!seq.ok) return seq;
     return { ok: true, value: swipe(this.#store, this.#options, request, this.#options.now_ms()) };
   }
 
-  /** The swipe's txn_seq and the chip state it reported, written in the next group commit. */
+  /**
+   * Remembers the swipe's txn_seq and chip report in memory, for `flushSwipes`: a swipe costs
+   * no disk write of its own. Losing them in a crash is harmless (a report is superseded by the
+   * next swipe; a swipe's txn_seq guards nothing, since a replayed swipe changes nothing), and
+   * the maps are bounded by the registered cards and terminals.
+   */
   recordSwipe(request: SwipeRequest): void {
-    this.#store.persistTxnSeq(request.terminal_id, request.txn_seq);
+    this.#swipe_seqs.set(request.terminal_id, Math.max(this.#swipe_seqs.get(request.terminal_id) ?? -1, request.txn_seq));
     // Only cards of this school are reported: a terminal cannot fill the store with made-up ones.
     if (this.#store.cards.has(request.card_no)) {
-      this.#store.s.upsertReport.run(request.card_no, request.chip.balance_fen, request.chip.online_serial, this.#options.now_ms());
+      this.#swipe_reports.set(request.card_no, { balance_fen: request.chip.balance_fen, online_serial: request.chip.online_serial, seen_at_ms: this.#options.now_ms() });
     }
+  }
+
+  get swipesPending(): boolean {
+    return this.#swipe_seqs.size > 0 || this.#swipe_reports.size > 0;
+  }
+
+  /** Writes what swipes left behind (inside GroupCommit.run), newest report per card. */
+  flushSwipes(): void {
+    for (const [terminal_id, txn_seq] of this.#swipe_seqs) this.#store.persistTxnSeq(terminal_id, txn_seq);
+    for (const [card_no, report] of this.#swipe_reports) this.#store.s.upsertReport.run(card_no, report.balance_fen, report.online_serial, report.seen_at_ms);
+    this.#swipe_seqs.clear();
+    this.#swipe_reports.clear();
   }
 
   /**

@@ -79,8 +79,6 @@ export function load(
     return fail(403, 'mac1_invalid', 'MAC1 does not verify: the card does not hold the load key of this card number');
   }
   const mac2 = asked.verdict.mac2;
-  // From here on balance and serial are the card's own word. The chip's state is reported.
-  store.s.upsertReport.run(request.card_no, init.balance_fen, init.online_serial, now_ms);
 
   const open = store.open.get(request.card_no);
   if (open !== undefined) {
@@ -92,6 +90,15 @@ export function load(
       }
       return fail(409, 'replayed', 'this INITIALIZE FOR LOAD answer was already used');
     }
+  }
+  // A used INITIALIZE FOR LOAD answer proves nothing about the card now: checked before it may
+  // settle anything, so a stale one cannot release a reservation the card has since written.
+  if (store.s.session.get(request.card_no, init.online_serial, init.random) !== undefined) {
+    return fail(409, 'replayed', 'this INITIALIZE FOR LOAD answer was already used');
+  }
+  // From here on balance and serial are the card's own word, and fresh. The chip is reported.
+  store.s.upsertReport.run(request.card_no, init.balance_fen, init.online_serial, now_ms);
+  if (open !== undefined) {
     if (init.online_serial > open.online_serial_before) {
       commitReservation(store, open, { kind: 'serial', online_serial_seen: init.online_serial }, `load:${request.terminal_id}`, now_ms);
     } else if (init.online_serial === open.online_serial_before) {
@@ -103,9 +110,6 @@ export function load(
       store.grey({ claim_id: open.claim_id, card_no: request.card_no, terminal_id: request.terminal_id, reason: 'serial_behind', detail }, now_ms);
       return fail(409, 'claim_conflict', `the card's serial ${init.online_serial} is below its open reservation's ${open.online_serial_before}`);
     }
-  }
-  if (store.s.session.get(request.card_no, init.online_serial, init.random) !== undefined) {
-    return fail(409, 'replayed', 'this INITIALIZE FOR LOAD answer was already used');
   }
   const known = card.last_online_serial;
   if (known !== null && init.online_serial !== known) {

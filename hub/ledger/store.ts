@@ -101,7 +101,7 @@ const STATEMENTS = {
   setTxnSeq: 'UPDATE terminals SET txn_seq_high = max(txn_seq_high, ?) WHERE terminal_id = ?',
   upsertReport: `INSERT INTO card_reports (card_no, balance_fen, online_serial, seen_at_ms, dirty) VALUES (?, ?, ?, ?, 1)
     ON CONFLICT (card_no) DO UPDATE SET balance_fen = excluded.balance_fen, online_serial = excluded.online_serial,
-    seen_at_ms = excluded.seen_at_ms, dirty = 1`,
+    seen_at_ms = excluded.seen_at_ms, dirty = 1 WHERE excluded.seen_at_ms >= card_reports.seen_at_ms`,
   insertClaim: `INSERT INTO claims (claim_id, card_no, asn, key_version, terminal_id, card_terminal_id, amount_fen, credit_ids,
     balance_before_fen, online_serial_before, balance_after_fen, random, terminal_time, mac2, state, reserved_at_ms)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?)`,

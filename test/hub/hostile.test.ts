@@ -20,6 +20,8 @@ beforeAll(async () => {
     cardChange('H2'),
     cardChange('R1'),
     cardChange('R2'),
+    cardChange('H3'),
+    creditChange('H3', 3_000),
     creditChange('H1', 4_000),
     creditChange('H2', 6_000),
     creditChange('R1', 1_500),
@@ -185,5 +187,26 @@ describe('captured requests replayed', () => {
     expect(await refusal(t.load({ card_no: 'H2', asn: card.asn, amount_fen: 6_000, init, terminal_time }))).toEqual({ status: 409, code: 'replayed' });
     expect(card.balance_fen).toBe(6_000);
     expect(hub.query<{ state: string }>("SELECT state FROM credits WHERE card_no = 'H2'")).toEqual([{ state: 'claimed' }]);
+  });
+
+  it('a stale INITIALIZE FOR LOAD answer cannot release a later reservation the card has written', async () => {
+    const { creditForLoadApdu, parseTac } = await import('../../sim/pos/apdu.ts');
+    const card = hub.card('H3', { balance_fen: 0, online_serial: 2 });
+    const initOf = () => parseInitForLoad(card.transmit(initializeForLoadApdu({ key_index: LOAD_KEY_INDEX, amount_fen: 3_000, card_terminal_id: reg.card_terminal_id })).data);
+    const terminal_time = terminalTimeOf(Date.now());
+    const stale = initOf();
+    await t.load({ card_no: 'H3', asn: card.asn, amount_fen: 3_000, init: stale, terminal_time });
+    // A fresh INITIALIZE FOR LOAD at the same terminal: its load releases the first reservation.
+    const fresh = initOf();
+    const second = await t.load({ card_no: 'H3', asn: card.asn, amount_fen: 3_000, init: fresh, terminal_time });
+    const { tac } = parseTac(card.transmit(creditForLoadApdu({ terminal_time, mac2: second.mac2 })).data);
+    expect(card.balance_fen).toBe(3_000);
+    // The stale answer again (say, held back by a faulty terminal): refused, and the written
+    // reservation stays open for its TAC.
+    expect(await refusal(t.load({ card_no: 'H3', asn: card.asn, amount_fen: 3_000, init: stale, terminal_time }))).toEqual({ status: 409, code: 'replayed' });
+    expect(hub.query('SELECT state FROM claims WHERE claim_id = ?', second.claim_id)).toEqual([{ state: 'open' }]);
+    expect(await t.commit(second.claim_id, tac)).toMatchObject({ status: 'committed' });
+    expect((await t.swipe('H3', { balance_fen: card.balance_fen, online_serial: card.online_serial })).offer_fen).toBe(0);
+    expect([card.balance_fen, card.online_serial]).toEqual([3_000, 3]);
   });
 });
