@@ -91,7 +91,7 @@ async function signed(holder: Card, terms: Omit<AutoTopupSignRequest, 'card_toke
  *  charge it started (waitUntil) has finished. */
 async function report(card_no: string, balance_fen: number, seen_at_ms = Date.now()): Promise<void> {
   const path = '/api/v1/hub/card-reports';
-  const body = JSON.stringify({ reports: [{ card_no, balance_fen, load_counter: 1, seen_at_ms }] });
+  const body = JSON.stringify({ reports: [{ card_no, balance_fen, online_serial: 1, seen_at_ms }] });
   const headers = await signedHeaders(hub, 'POST', path, body);
   const ctx = createExecutionContext();
   const response = await app.fetch(new Request(`${ORIGIN}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body }), env, ctx);
@@ -115,9 +115,11 @@ async function claimAtHub(card_no: string, order_id: string, amount_fen: number,
     terminal_id: 'pos-01',
     amount_fen,
     credit_ids: [credit_id],
+    card_terminal_id: '0000000000A1',
     balance_after_fen,
-    load_counter_after: 2,
+    online_serial_after: 2,
     committed_at_ms: Date.now(),
+    proof: { kind: 'tac' as const, tac: '1A2B3C4D' },
   };
   const answer = (await (await hubFetch(hub, 'POST', '/api/v1/hub/claims', { claims: [claim] })).json()) as ClaimsResponse;
   expect(answer.results).toEqual([{ claim_id: claim.claim_id, status: 'accepted' }]);

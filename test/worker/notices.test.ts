@@ -136,9 +136,11 @@ describe('SMS notices', () => {
       terminal_id: 'pos-01',
       amount_fen: 2_000,
       credit_ids: [creditIdForOrder(loaded)],
+      card_terminal_id: '0000000000A1',
       balance_after_fen: 2_500,
-      load_counter_after: 1,
+      online_serial_after: 1,
       committed_at_ms: Date.now(),
+      proof: { kind: 'tac' as const, tac: '1A2B3C4D' },
     };
     const claimed = await hubFetch(hub, 'POST', '/api/v1/hub/claims', { claims: [claim] });
     expect(claimed.status).toBe(200);
