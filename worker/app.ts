@@ -11,6 +11,7 @@ import { notifyWechatRoutes } from './routes/notify-wechat.ts';
 import { notifyAlipayRoutes } from './routes/notify-alipay.ts';
 import { hubRoutes } from './routes/hub.ts';
 import { adminHubRoutes } from './routes/admin-hubs.ts';
+import { adminRefundRoutes } from './routes/admin-refunds.ts';
 
 export function buildApp() {
   const app = new Hono<AppEnv>();
@@ -27,6 +28,7 @@ export function buildApp() {
   app.route('/api/v1/admin', adminRoutes);
   app.route('/api/v1/hub', hubRoutes);
   app.route('/api/v1/admin', adminHubRoutes);
+  app.route('/api/v1/admin', adminRefundRoutes);
   return app;
 }
 
