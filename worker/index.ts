@@ -2,6 +2,7 @@ import { app } from './app.ts';
 import type { Env } from './env.ts';
 import { expireUnpaidOrders } from './cron/expire.ts';
 import { retryPendingRefunds } from './ledger/refunds.ts';
+import { pruneRejectedNotifications } from './cron/prune.ts';
 
 // Durable Object classes must be exported by the Worker's main module.
 export { SchoolHub } from './hub/school-hub.ts';
@@ -11,7 +12,9 @@ export default {
   async scheduled(_controller: ScheduledController, env: Env, _ctx: ExecutionContext): Promise<void> {
     // Every trigger closes expired orders: cheap when there are none, and a missed run is made up.
     await expireUnpaidOrders(env, Date.now());
-    // Refunds whose credit is voided but whose provider call failed: the money must go back.
+    // Refunds whose credit is voided but whose money is not back yet: submitted again if the
+    // provider never took them, asked about if it did (PROCESSING), a bounded batch a run.
     await retryPendingRefunds(env, Date.now());
+    await pruneRejectedNotifications(env, Date.now());
   },
 } satisfies ExportedHandler<Env>;
