@@ -12,6 +12,7 @@ import { notifyAlipayRoutes } from './routes/notify-alipay.ts';
 import { hubRoutes } from './routes/hub.ts';
 import { adminHubRoutes } from './routes/admin-hubs.ts';
 import { adminRefundRoutes } from './routes/admin-refunds.ts';
+import { adminReconciliationRoutes } from './routes/admin-reconciliations.ts';
 
 export function buildApp() {
   const app = new Hono<AppEnv>();
@@ -29,6 +30,7 @@ export function buildApp() {
   app.route('/api/v1/hub', hubRoutes);
   app.route('/api/v1/admin', adminHubRoutes);
   app.route('/api/v1/admin', adminRefundRoutes);
+  app.route('/api/v1/admin', adminReconciliationRoutes);
   return app;
 }
 

@@ -3,18 +3,21 @@ import type { Env } from './env.ts';
 import { expireUnpaidOrders } from './cron/expire.ts';
 import { retryPendingRefunds } from './ledger/refunds.ts';
 import { pruneRejectedNotifications } from './cron/prune.ts';
+import { RECONCILE_CRON, reconcileYesterday } from './cron/reconcile.ts';
 
 // Durable Object classes must be exported by the Worker's main module.
 export { SchoolHub } from './hub/school-hub.ts';
 
 export default {
   fetch: app.fetch,
-  async scheduled(_controller: ScheduledController, env: Env, _ctx: ExecutionContext): Promise<void> {
+  async scheduled(controller: ScheduledController, env: Env, _ctx: ExecutionContext): Promise<void> {
     // Every trigger closes expired orders: cheap when there are none, and a missed run is made up.
     await expireUnpaidOrders(env, Date.now());
     // Refunds whose credit is voided but whose money is not back yet: submitted again if the
     // provider never took them, asked about if it did (PROCESSING), a bounded batch a run.
     await retryPendingRefunds(env, Date.now());
     await pruneRejectedNotifications(env, Date.now());
+    // 02:30 UTC is 10:30 in China: both providers publish yesterday's bill by 10:00.
+    if (controller.cron === RECONCILE_CRON) await reconcileYesterday(env, Date.now());
   },
 } satisfies ExportedHandler<Env>;
