@@ -226,6 +226,10 @@ describe('auto top-up', () => {
     expect(((await cancelled.json()) as AutoTopupResponse).agreement).toMatchObject({ state: 'stopped', stop_reason: 'cancelled' });
     const { agreement } = await sim<{ agreement: { status: string } }>(`/sim/alipay/agreements/${agreement_id}`);
     expect(agreement.status).toBe('UNSIGN');
+    // Alipay's dut_user_unsign for that cancel arrives after it: the reason stays the holder's.
+    const unsign = await gatewayAgreementNotification(agreement_id, 'dut_user_unsign');
+    expect(await (await postAgreementNotification(unsign.body)).text()).toBe('success');
+    expect(await agreementOf(holder)).toMatchObject({ state: 'stopped', stop_reason: 'cancelled' });
     // Another card's token cannot cancel (or even see) this agreement.
     const other = await post(`/api/v1/auto-topup/agreements/${agreement_id}/cancel`, { card_token: lost.card_token });
     expect(other.status).toBe(404);
