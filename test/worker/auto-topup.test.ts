@@ -213,10 +213,12 @@ describe('auto top-up', () => {
 
   it('a lost card stops it at the next cron run; a cancel in the PWA unsigns at Alipay', async () => {
     const lost = await card(4);
-    await signed(lost);
+    const lost_agreement_id = await signed(lost);
     await env.DB.prepare(`UPDATE cards SET status = 'lost' WHERE school_id = ? AND card_no = ?`).bind(school_id, lost.card_no).run();
-    expect(await autoTopupCron(env, Date.now())).toMatchObject({ charged: 0 });
+    expect(await autoTopupCron(env, Date.now())).toMatchObject({ charged: 0, stopped: 1 });
     expect(await agreementOf(lost)).toMatchObject({ state: 'stopped', stop_reason: 'card_not_active' });
+    // Ended at Alipay too: nothing can charge the holder for a card they no longer have.
+    expect((await sim<{ agreement: { status: string } }>(`/sim/alipay/agreements/${lost_agreement_id}`)).agreement.status).toBe('UNSIGN');
     expect(await autoOrders(lost.card_no)).toEqual([]);
 
     const holder = await card(5);
