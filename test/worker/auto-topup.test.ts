@@ -207,6 +207,12 @@ describe('auto top-up', () => {
     expect(agreement!.charges[0]!.failure).toContain('ACQ.BUYER_BALANCE_NOT_ENOUGH');
     const listed = (await (await SELF.fetch(`${ORIGIN}/api/v1/admin/agreements?state=stopped&school_id=${school_id}`, { headers: ADMIN_AUTH })).json()) as AdminAgreementsResponse;
     expect(listed.agreements).toContainEqual(expect.objectContaining({ agreement_id, stop_reason: 'charge_failed' }));
+    // Every listed agreement carries its own charges, read in one query for the page.
+    const mine = listed.agreements.find((a) => a.agreement_id === agreement_id)!;
+    expect(mine.charges.map((c) => [c.status, c.failure?.split(':')[0]])).toEqual([['closed', 'ACQ.BUYER_BALANCE_NOT_ENOUGH']]);
+    const all = (await (await SELF.fetch(`${ORIGIN}/api/v1/admin/agreements?school_id=${school_id}`, { headers: ADMIN_AUTH })).json()) as AdminAgreementsResponse;
+    const first = all.agreements.find((a) => a.card_no === 'M1')!;
+    expect(first.charges).toEqual([expect.objectContaining({ status: 'paid', amount_fen: 5_000 })]);
     await report(holder.card_no, 50);
     expect(await autoOrders(holder.card_no)).toHaveLength(1);
   });
