@@ -77,7 +77,7 @@ export function billRows(trades: readonly AlipayTrade[], bill_date: string): Bil
       rows.push({ trade, kind: '交易', amount_fen, fee_fen: -serviceFeeFen(amount_fen), done_at_ms: trade.paid_at_ms, out_request_no: '' });
     }
     for (const refund of trade.refunds) {
-      if (refund.refunded_at_ms >= start_ms && refund.refunded_at_ms < end_ms) {
+      if (refund.refunded_at_ms !== null && refund.refunded_at_ms >= start_ms && refund.refunded_at_ms < end_ms) {
         rows.push({
           trade,
           kind: '退款',

@@ -333,6 +333,16 @@ const ROUTES: RouteSpec[] = [
     accepts: [200],
   },
   {
+    route: 'GET /api/v1/admin/refunds',
+    pattern: 'GET /api/v1/admin/refunds',
+    method: 'GET',
+    path: () => '/api/v1/admin/refunds?state=failed',
+    body: 'none',
+    auth: 'admin',
+    badQueries: ['?state=lost', '?limit=0', '?limit=201', '?limit=x', '?before=Y123', '?school_id=BAD', '?x=1'],
+    accepts: [200],
+  },
+  {
     route: 'GET /api/v1/admin/hubs/{hub_id}',
     pattern: 'GET /api/v1/admin/hubs/:hub_id',
     method: 'GET',

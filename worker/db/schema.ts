@@ -53,11 +53,17 @@ export const orders = sqliteTable(
     refunded_at_ms: integer('refunded_at_ms'),
     // Expiry handling asks the provider a bounded number of times before giving up on it.
     expiry_attempts: integer('expiry_attempts').notNull().default(0),
+    // When the expiry cron may next ask the provider about this unpaid order; null means at
+    // expiry. A provider that cannot answer pushes it back exponentially (worker/cron/expire.ts).
+    next_query_at_ms: integer('next_query_at_ms'),
   },
   (t) => [
     index('orders_card_created').on(t.school_id, t.card_no, t.created_at_ms),
     index('orders_status_expires').on(t.status, t.expires_at_ms),
     index('orders_created').on(t.created_at_ms),
+    // The expiry cron's batch reads orders_status_due, an expression index on (status,
+    // coalesce(next_query_at_ms, expires_at_ms)) that drizzle-kit cannot write: see
+    // migrations/0008_orders_status_due.sql.
     check('orders_amount_positive', sql`${t.amount_fen} > 0`),
   ],
 );
@@ -178,7 +184,9 @@ export const hubNonces = sqliteTable(
 
 // One full refund per order (DESIGN section 7): 'requested' waits for the hub's void answer,
 // 'provider_pending' has its credit voided and waits for the provider to return the money,
-// 'refunded' is done, 'refused' means the hub had already loaded the credit onto the card.
+// 'refunded' is done, 'refused' means the hub had already loaded the credit onto the card,
+// 'failed' means the provider ended the refund ABNORMAL or CLOSED: the credit stays voided and
+// the money is still owed to the payer, for the card office to settle.
 export const refunds = sqliteTable(
   'refunds',
   {
@@ -188,7 +196,7 @@ export const refunds = sqliteTable(
     credit_id: text('credit_id').notNull(),
     school_id: text('school_id').notNull(),
     amount_fen: integer('amount_fen').notNull(),
-    state: text('state', { enum: ['requested', 'provider_pending', 'refunded', 'refused'] }).notNull(),
+    state: text('state', { enum: ['requested', 'provider_pending', 'refunded', 'refused', 'failed'] }).notNull(),
     // 'direct' voided at the Worker (the credit never reached a hub); 'hub' through a void request.
     route: text('route', { enum: ['direct', 'hub'] }),
     reason: text('reason'),
@@ -198,6 +206,15 @@ export const refunds = sqliteTable(
     updated_at_ms: integer('updated_at_ms').notNull(),
     voided_at_ms: integer('voided_at_ms'),
     refunded_at_ms: integer('refunded_at_ms'),
+    // The provider's word on the refund once it accepted it: null until then (the next attempt
+    // submits it again, which both providers answer idempotently by our refund id),
+    // 'PROCESSING' while it waits, then 'SUCCESS', 'ABNORMAL' or 'CLOSED'.
+    provider_status: text('provider_status', { enum: ['PROCESSING', 'SUCCESS', 'ABNORMAL', 'CLOSED'] }),
+    provider_refund_no: text('provider_refund_no'),
+    // The time the provider's bill files the refund under: Alipay lists a refund when it is
+    // done (gmt_refund_pay), WeChat Pay on the day it was initiated (create_time).
+    provider_bill_at_ms: integer('provider_bill_at_ms'),
+    failed_at_ms: integer('failed_at_ms'),
   },
   (t) => [
     uniqueIndex('refunds_order').on(t.order_id),

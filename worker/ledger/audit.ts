@@ -168,8 +168,9 @@ export const AUDIT_CHECKS: readonly AuditCheck[] = [
   },
   {
     // A refund voids the credit first and marks the order refunded once the provider has
-    // returned the money; in between, its refund row is 'provider_pending'. That is the one
-    // voided credit of a not-yet-refunded order the ledger may hold.
+    // returned the money; in between, its refund row is 'provider_pending'; a refund the provider
+    // ended ABNORMAL or CLOSED is 'failed', the money still owed. Those are the only voided
+    // credits of a not-yet-refunded order the ledger may hold.
     name: 'voided_credit_order_not_refunded',
     invariant: 3,
     description: "a voided credit's order is not refunded, and no refund of it is under way",
@@ -178,7 +179,7 @@ export const AUDIT_CHECKS: readonly AuditCheck[] = [
       FROM credits c LEFT JOIN orders o ON o.id = c.order_id
       WHERE c.state = 'voided' AND (o.status IS NULL OR o.status <> 'refunded')
         AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.credit_id = c.id AND r.order_id = c.order_id
-          AND r.state = 'provider_pending')
+          AND r.state IN ('provider_pending', 'failed'))
       ORDER BY c.id ${LIMIT}`,
   },
   {
@@ -192,6 +193,7 @@ export const AUDIT_CHECKS: readonly AuditCheck[] = [
       WHERE o.id IS NULL OR c.id IS NULL OR c.order_id <> r.order_id OR r.amount_fen <> o.amount_fen
         OR (r.state = 'refunded' AND (o.status <> 'refunded' OR c.state <> 'voided'))
         OR (r.state = 'provider_pending' AND c.state <> 'voided')
+        OR (r.state = 'failed' AND (c.state <> 'voided' OR o.status <> 'paid'))
         OR (r.state = 'refused' AND c.state = 'voided')
       ORDER BY r.id ${LIMIT}`,
   },

@@ -12,7 +12,15 @@ import {
 import { fenToYuan, yuanToFen } from '../../protocol/money.ts';
 import { importRsaPrivateKey, importRsaPublicKey, rsaVerify } from '../../protocol/rsa.ts';
 import type { Env } from '../env.ts';
-import { ProviderError, type PaymentChannel, type PaymentOrder, type PaymentUrls, type TradeState } from './channel.ts';
+import {
+  ProviderError,
+  type PaymentChannel,
+  type PaymentOrder,
+  type PaymentUrls,
+  type RefundRequest,
+  type RefundState,
+  type TradeState,
+} from './channel.ts';
 
 export interface AlipayConfig {
   app_id: string;
@@ -184,6 +192,54 @@ async function precreate(config: AlipayConfig, order: PaymentOrder, urls: Paymen
   return { qr_code };
 }
 
+/**
+ * `alipay.trade.refund` answered 10000. `fund_change: Y` means this call moved the money: done.
+ * `N` means it did not (a repeat of an earlier request, or one still being processed), and
+ * Alipay's own advice is to ask `alipay.trade.fastpay.refund.query` before believing either.
+ */
+async function alipayRefundAnswer(config: AlipayConfig, node: ResponseNode, input: RefundRequest): Promise<RefundState> {
+  if (text(node, 'out_trade_no') !== input.order_id) {
+    throw new ProviderError('alipay', 'bad_response', 'alipay answered about another trade', true);
+  }
+  if (node.fund_change === 'Y') {
+    const refunded_at_ms = parseChinaTime(text(node, 'gmt_refund_pay') ?? '');
+    if (refunded_at_ms === null) throw new ProviderError('alipay', 'bad_response', 'refund answer without gmt_refund_pay', true);
+    return { state: 'succeeded', provider_refund_no: text(node, 'trade_no'), bill_at_ms: refunded_at_ms, refunded_at_ms };
+  }
+  return alipayRefundQuery(config, input);
+}
+
+/**
+ * `alipay.trade.fastpay.refund.query`: `refund_status: REFUND_SUCCESS` is the only proof of a
+ * finished refund. Without it Alipay has either not received the request or not finished it;
+ * both are `processing` here, and the next follow-up submits the same request again, which
+ * Alipay answers idempotently by out_request_no.
+ */
+async function alipayRefundQuery(config: AlipayConfig, input: RefundRequest): Promise<RefundState> {
+  const node = await call(config, 'alipay.trade.fastpay.refund.query', {
+    out_trade_no: input.order_id,
+    out_request_no: input.refund_id,
+    query_options: ['gmt_refund_pay'],
+  });
+  if (isNotExist(node)) return { state: 'not_found' };
+  if (node.code !== '10000') throw refusal(node, 'refund query');
+  if (node.refund_status !== 'REFUND_SUCCESS') {
+    // An empty answer names neither trade nor request: Alipay has no such refund (yet).
+    if (text(node, 'out_request_no') === null) return { state: 'not_found' };
+    return { state: 'processing', provider_refund_no: text(node, 'trade_no'), bill_at_ms: null };
+  }
+  if (text(node, 'out_trade_no') !== input.order_id || text(node, 'out_request_no') !== input.refund_id) {
+    throw new ProviderError('alipay', 'bad_response', 'refund query answered about another refund', true);
+  }
+  const amount_fen = yuanToFen(text(node, 'refund_amount') ?? '');
+  if (amount_fen !== input.amount_fen) {
+    throw new ProviderError('alipay', 'amount_mismatch', `alipay refunded ${String(node.refund_amount)}, we asked ${input.amount_fen} fen`, false);
+  }
+  const refunded_at_ms = parseChinaTime(text(node, 'gmt_refund_pay') ?? '');
+  if (refunded_at_ms === null) throw new ProviderError('alipay', 'bad_response', 'finished refund without gmt_refund_pay', true);
+  return { state: 'succeeded', provider_refund_no: text(node, 'trade_no'), bill_at_ms: refunded_at_ms, refunded_at_ms };
+}
+
 export function alipayChannelWith(config: AlipayConfig): PaymentChannel {
   return {
     channel: 'alipay',
@@ -255,7 +311,10 @@ export function alipayChannelWith(config: AlipayConfig): PaymentChannel {
         out_request_no: input.refund_id,
       });
       if (node.code !== '10000') throw refusal(node, 'refund');
+      return alipayRefundAnswer(config, node, input);
     },
+
+    queryRefund: (input) => alipayRefundQuery(config, input),
   };
 }
 
@@ -268,7 +327,7 @@ export function alipayChannel(env: Env): PaymentChannel {
     const refuse = async (): Promise<never> => {
       throw err;
     };
-    return { channel: 'alipay', createPayment: refuse, createQrPayment: refuse, queryTrade: refuse, closeTrade: refuse, refund: refuse };
+    return { channel: 'alipay', createPayment: refuse, createQrPayment: refuse, queryTrade: refuse, closeTrade: refuse, refund: refuse, queryRefund: refuse };
   }
   return alipayChannelWith(config);
 }
