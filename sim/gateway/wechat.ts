@@ -3,7 +3,10 @@
 // cashier page for H5 orders, and sends the encrypted, signed TRANSACTION.SUCCESS notification
 // when a trade is paid. Routes under /sim/wechat/ are the simulator's own controls (pay, cancel,
 // show the notification) for the cashier page, tests and the demo.
+import { chinaDayStartMs, formatChinaTime } from '../../protocol/alipay.ts';
+import { bytesToHex } from '../../protocol/encoding.ts';
 import { fenToYuan } from '../../protocol/money.ts';
+import { buildWechatBill, type WechatBillTrade } from './wechat-bill.ts';
 import { importRsaPrivateKey, importRsaPublicKey } from '../../protocol/rsa.ts';
 import {
   encryptResource,
@@ -373,6 +376,59 @@ export function createWechatSimulator(ctx: GatewayContext): WechatSimulator {
     return fail(404, 'RESOURCE_NOT_EXISTS', '退款单不存在');
   }
 
+  // Bill links are short-lived, as WeChat Pay's are; a handful is all a test run asks for.
+  const billLinks = new Map<string, { bytes: Uint8Array; expires_at_ms: number }>();
+  const BILL_LINKS_MAX = 100;
+  const BILL_LINK_TTL_MS = 30 * 60_000;
+  // Dates whose next bill download is to be corrupted (`POST /sim/wechat/bills/{date}/tamper`).
+  const tamperNext = new Set<string>();
+
+  function billTrades(): WechatBillTrade[] {
+    return [...trades.values()].map((trade) => ({
+      appid: trade.request.appid,
+      mchid: trade.request.mchid,
+      out_trade_no: trade.request.out_trade_no,
+      transaction_id: trade.transaction_id,
+      openid: trade.openid,
+      trade_type: trade.kind === 'h5' ? 'MWEB' : 'JSAPI',
+      description: trade.request.description,
+      attach: trade.request.attach ?? '',
+      amount_fen: trade.request.amount.total,
+      success_time_ms: trade.success_time_ms,
+      refunds: [...trade.refunds.values()].map((r) => ({ refund_id: r.refund_id, out_refund_no: r.out_refund_no, refund_fen: r.refund_fen, created_at_ms: r.created_at_ms, initial_status: r.initial_status })),
+    }));
+  }
+
+  /** `GET /v3/bill/tradebill`: the signed answer with the file's SHA-1 and a download link. */
+  async function tradeBill(request: GatewayRequest): Promise<GatewayResponse> {
+    const bill_date = request.url.searchParams.get('bill_date') ?? '';
+    const bill_type = request.url.searchParams.get('bill_type') ?? 'ALL';
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(bill_date) || chinaDayStartMs(bill_date) === null) return fail(400, 'PARAM_ERROR', '参数错误: bill_date 格式应为 yyyy-MM-dd');
+    if (bill_type !== 'ALL') return fail(400, 'PARAM_ERROR', '参数错误: 模拟网关仅支持 bill_type=ALL');
+    const csv = bill_date > formatChinaTime(Date.now()).slice(0, 10) ? null : buildWechatBill(billTrades(), bill_date);
+    if (csv === null) return fail(400, 'NO_STATEMENT_EXIST', '账单文件不存在');
+    const bytes = new TextEncoder().encode(csv);
+    const hash_value = bytesToHex(new Uint8Array(await crypto.subtle.digest('SHA-1', bytes)));
+    let served = bytes;
+    if (tamperNext.delete(bill_date)) {
+      // One amount digit changed after the hash was taken: what a corrupted download looks like.
+      served = new TextEncoder().encode(csv.replace(/(`[0-9]+\.[0-9])([0-9])/, (_m, head: string, digit: string) => `${head}${(Number(digit) + 1) % 10}`));
+    }
+    const now_ms = Date.now();
+    for (const [token, link] of billLinks) if (link.expires_at_ms <= now_ms) billLinks.delete(token);
+    while (billLinks.size >= BILL_LINKS_MAX) billLinks.delete(billLinks.keys().next().value!);
+    const token = bytesToHex(crypto.getRandomValues(new Uint8Array(16)));
+    billLinks.set(token, { bytes: served, expires_at_ms: now_ms + BILL_LINK_TTL_MS });
+    return answer(200, { hash_type: 'SHA1', hash_value, download_url: `${ctx.origin()}/v3/billdownload/file?token=${token}` });
+  }
+
+  /** `GET /v3/billdownload/file`: the file itself, unsigned (its hash is in the signed answer). */
+  function downloadBill(request: GatewayRequest): GatewayResponse | Promise<GatewayResponse> {
+    const link = billLinks.get(request.url.searchParams.get('token') ?? '');
+    if (link === undefined || link.expires_at_ms <= Date.now()) return fail(404, 'RESOURCE_NOT_EXISTS', '账单链接不存在或已过期');
+    return { status: 200, headers: { 'content-type': 'application/octet-stream' }, body: link.bytes };
+  }
+
   async function api(request: GatewayRequest): Promise<GatewayResponse> {
     if (request.body.length > REQUEST_BODY_CHARS_MAX) return fail(400, 'PARAM_ERROR', '请求体过大');
     const refused = await checkAuthorization(request);
@@ -393,6 +449,8 @@ export function createWechatSimulator(ctx: GatewayContext): WechatSimulator {
     if (method === 'GET' && (match = /^\/v3\/refund\/domestic\/refunds\/([^/]+)$/.exec(path))) {
       return queryRefund(decodeURIComponent(match[1]!));
     }
+    if (method === 'GET' && path === '/v3/bill/tradebill') return tradeBill(request);
+    if (method === 'GET' && path === '/v3/billdownload/file') return downloadBill(request);
     return fail(404, 'NOT_FOUND', '请求的资源不存在');
   }
 
@@ -606,6 +664,11 @@ export function createWechatSimulator(ctx: GatewayContext): WechatSimulator {
     if (method === 'GET' && path === '/sim/wechat/native') return scanned(request);
     const refund_answer = await refundControl(request, path, method);
     if (refund_answer !== null) return refund_answer;
+    const tamper = /^\/sim\/wechat\/bills\/(\d{4}-\d{2}-\d{2})\/tamper$/.exec(path);
+    if (tamper !== null && method === 'POST') {
+      tamperNext.add(tamper[1]!);
+      return controlJson(200, { bill_date: tamper[1], tampered: 'next download' });
+    }
     const match = /^\/sim\/wechat\/trades\/([^/]+)(?:\/(pay|cancel|notification))?$/.exec(path);
     if (match === null) return null;
     const out_trade_no = decodeURIComponent(match[1]!);

@@ -61,6 +61,8 @@ export const orders = sqliteTable(
     index('orders_card_created').on(t.school_id, t.card_no, t.created_at_ms),
     index('orders_status_expires').on(t.status, t.expires_at_ms),
     index('orders_created').on(t.created_at_ms),
+    // Reconciliation reads a channel's payments of one day by the provider's payment time.
+    index('orders_channel_paid').on(t.channel, t.paid_at_ms),
     // The expiry cron's batch reads orders_status_due, an expression index on (status,
     // coalesce(next_query_at_ms, expires_at_ms)) that drizzle-kit cannot write: see
     // migrations/0008_orders_status_due.sql.
@@ -220,6 +222,7 @@ export const refunds = sqliteTable(
     uniqueIndex('refunds_order').on(t.order_id),
     uniqueIndex('refunds_credit').on(t.credit_id),
     index('refunds_state_updated').on(t.state, t.updated_at_ms),
+    index('refunds_bill_at').on(t.provider_bill_at_ms),
     check('refunds_amount_positive', sql`${t.amount_fen} > 0`),
   ],
 );
@@ -355,5 +358,58 @@ export const autoCharges = sqliteTable(
   (t) => [
     uniqueIndex('auto_charges_card_slot').on(t.school_id, t.card_no, t.slot),
     index('auto_charges_agreement').on(t.agreement_id),
+  ],
+);
+
+// Reconciliation against the providers' daily bills (DESIGN section 7): one row per China
+// calendar day, channel and school. `school_id` '' holds what the bill has that no order of
+// ours explains (the API shows it as school_id null). Written whole by each run of the day, so
+// a run that finds the same answers writes the same row.
+export const reconciliations = sqliteTable(
+  'reconciliations',
+  {
+    bill_date: text('bill_date').notNull(),
+    channel: text('channel', { enum: ['alipay', 'wechat'] }).notNull(),
+    school_id: text('school_id').notNull(),
+    // 00:00 China time of bill_date, so the audit can recompute the day from the ledger.
+    day_start_ms: integer('day_start_ms').notNull(),
+    status: text('status', { enum: ['balanced', 'discrepancies', 'pending'] }).notNull(),
+    // Payments minus refunds, as the bill lists them and as our ledger has them.
+    bill_total_fen: integer('bill_total_fen').notNull(),
+    ours_total_fen: integer('ours_total_fen').notNull(),
+    // The provider's service fee (net of fees returned with refunds), and what it transfers.
+    fee_fen: integer('fee_fen').notNull(),
+    net_fen: integer('net_fen').notNull(),
+    bill_rows: integer('bill_rows').notNull(),
+    discrepancy_count: integer('discrepancy_count').notNull(),
+    // JSON array of {kind, order_id?, provider_trade_no?, refund_id?, detail}, bounded.
+    discrepancies: text('discrepancies').notNull(),
+    // Why the day is pending (the bill could not be fetched), or null.
+    error: text('error'),
+    first_run_at_ms: integer('first_run_at_ms').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.bill_date, t.channel, t.school_id] })],
+);
+
+// What reconciliation repaired through the ledger's own paths, kept for good: a later run of the
+// same day finds the ledger already right and adds nothing.
+export const reconciliationRepairs = sqliteTable(
+  'reconciliation_repairs',
+  {
+    bill_date: text('bill_date').notNull(),
+    channel: text('channel', { enum: ['alipay', 'wechat'] }).notNull(),
+    school_id: text('school_id').notNull(),
+    // 'paid': a paid bill row made its unpaid or closed order paid; 'refunded': a refund the
+    // provider finished completed ours.
+    kind: text('kind', { enum: ['paid', 'refunded'] }).notNull(),
+    order_id: text('order_id').notNull(),
+    refund_id: text('refund_id'),
+    provider_trade_no: text('provider_trade_no').notNull(),
+    amount_fen: integer('amount_fen').notNull(),
+    repaired_at_ms: integer('repaired_at_ms').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.bill_date, t.channel, t.kind, t.order_id] }),
+    index('reconciliation_repairs_school').on(t.bill_date, t.school_id),
   ],
 );

@@ -1,4 +1,4 @@
-// The ledger audit: DESIGN section 3's invariants 1-3, and 5 as far as the Worker's data goes,
+// The ledger audit: DESIGN section 3's invariants 1-4, and 5 as far as the Worker's data goes,
 // as plain SQL over D1. The same queries run inside workerd (tests) and from Node through
 // wrangler (`npm run audit`), so this module imports nothing but types: each side brings a
 // function that runs a list of statements and returns each one's rows.
@@ -16,7 +16,7 @@ export interface AuditCheck {
   /** Stable name, printed with every violation: tests and operators grep for it. */
   name: string;
   /** DESIGN section 3 invariant number. */
-  invariant: 1 | 2 | 3 | 5;
+  invariant: 1 | 2 | 3 | 4 | 5;
   description: string;
   sql: string;
 }
@@ -204,6 +204,28 @@ export const AUDIT_CHECKS: readonly AuditCheck[] = [
     sql: `SELECT o.id || ' (credit ' || c.id || ')' AS ids, 'credit is ' || c.state AS detail
       FROM orders o JOIN credits c ON c.order_id = o.id
       WHERE o.status = 'refunded' AND c.state <> 'voided' ORDER BY o.id ${LIMIT}`,
+  },
+  {
+    // Invariant 4: a day reconciliation called balanced must still add up. The ledger side is
+    // recomputed from orders and refunds exactly as worker/recon/reconcile.ts counts it
+    // (payments by the provider's time, refunds by the time the bill files them), so a payment
+    // moved, doubled or removed after the day was settled is named here.
+    name: 'reconciled_day_differs_from_ledger',
+    invariant: 4,
+    description: "a day reconciled as balanced no longer matches the ledger: provider bill <> paid orders",
+    sql: `SELECT r.bill_date || ' ' || r.channel || ' ' || CASE WHEN r.school_id = '' THEN '(merchant)' ELSE r.school_id END AS ids,
+        'bill ' || r.bill_total_fen || ' fen, ledger ' || l.total_fen || ' fen' AS detail
+      FROM reconciliations r JOIN (
+        SELECT r2.bill_date, r2.channel, r2.school_id,
+          coalesce((SELECT sum(o.amount_fen) FROM orders o WHERE o.channel = r2.channel AND o.school_id = r2.school_id
+              AND o.status IN ('paid', 'refunded') AND o.paid_at_ms >= r2.day_start_ms AND o.paid_at_ms < r2.day_start_ms + 86400000), 0)
+          - coalesce((SELECT sum(f.amount_fen) FROM refunds f JOIN orders o ON o.id = f.order_id WHERE o.channel = r2.channel
+              AND f.school_id = r2.school_id AND f.provider_bill_at_ms >= r2.day_start_ms AND f.provider_bill_at_ms < r2.day_start_ms + 86400000), 0)
+            AS total_fen
+        FROM reconciliations r2 WHERE r2.status = 'balanced'
+      ) l ON l.bill_date = r.bill_date AND l.channel = r.channel AND l.school_id = r.school_id
+      WHERE r.status = 'balanced' AND (l.total_fen <> r.bill_total_fen OR r.ours_total_fen <> r.bill_total_fen)
+      ORDER BY r.bill_date, r.channel, r.school_id ${LIMIT}`,
   },
 ];
 

@@ -12,6 +12,7 @@ import {
 import { fenToYuan, yuanToFen } from '../../protocol/money.ts';
 import { importRsaPrivateKey, importRsaPublicKey, rsaVerify } from '../../protocol/rsa.ts';
 import type { Env } from '../env.ts';
+import { readBounded } from '../recon/download.ts';
 import {
   ProviderError,
   type PaymentChannel,
@@ -330,4 +331,34 @@ export function alipayChannel(env: Env): PaymentChannel {
     return { channel: 'alipay', createPayment: refuse, createQrPayment: refuse, queryTrade: refuse, closeTrade: refuse, refund: refuse, queryRefund: refuse };
   }
   return alipayChannelWith(config);
+}
+
+// A day's bill is a few MB at most; the download is refused past this.
+const ALIPAY_BILL_BYTES_MAX = 16 * 1024 * 1024;
+
+/**
+ * The `trade` bill of one China calendar day, as the zip Alipay serves: the signed answer of
+ * `alipay.data.dataservice.bill.downloadurl.query` gives a short-lived URL, fetched at once.
+ * null when Alipay has no bill for the day (no trades: `isp.bill_not_exist`).
+ */
+export async function alipayTradeBill(config: AlipayConfig, bill_date: string): Promise<Uint8Array | null> {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(bill_date)) throw new RangeError(`bill_date ${bill_date}`);
+  const node = await call(config, 'alipay.data.dataservice.bill.downloadurl.query', { bill_type: 'trade', bill_date });
+  if (node.code === '40004' && node.sub_code === 'isp.bill_not_exist') return null;
+  if (node.code !== '10000') throw refusal(node, 'bill download URL');
+  const url = text(node, 'bill_download_url');
+  if (url === null || !/^https?:\/\/\S+$/.test(url)) throw new ProviderError('alipay', 'bad_response', 'answer without a bill_download_url', true);
+  let response: Response;
+  try {
+    response = await fetch(url, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS * 3) });
+  } catch (err) {
+    throw new ProviderError('alipay', 'unreachable', `bill download failed: ${String(err).slice(0, 200)}`, true);
+  }
+  if (!response.ok) {
+    await response.body?.cancel();
+    throw new ProviderError('alipay', `http_${response.status}`, `bill download answered HTTP ${response.status}`, true);
+  }
+  const bytes = await readBounded(response, ALIPAY_BILL_BYTES_MAX);
+  if (bytes === null) throw new ProviderError('alipay', 'bad_response', `bill larger than ${ALIPAY_BILL_BYTES_MAX} bytes`, false);
+  return bytes;
 }

@@ -19,6 +19,8 @@ import {
   WECHATPAY_API_ORIGIN,
   type SignatureVerdict,
 } from '../../protocol/wechat.ts';
+import { readBounded } from '../recon/download.ts';
+import { sha1Hex } from '../recon/wechat-bill.ts';
 import {
   ProviderError,
   type PaymentChannel,
@@ -391,4 +393,56 @@ function refundStateOf(answer: VerifiedAnswer, input: RefundRequest): RefundStat
     case 'CLOSED':
       return { state: 'failed', provider_status: made.status, provider_refund_no: made.refund_id, bill_at_ms: created_at_ms };
   }
+}
+
+const WECHAT_BILL_BYTES_MAX = 16 * 1024 * 1024;
+
+/** A day's trade bill: the file and the SHA-1 the signed tradebill answer gave for it. */
+export interface WechatTradeBill {
+  bytes: Uint8Array;
+  hash_value: string;
+  mch_id: string;
+}
+
+/**
+ * `GET /v3/bill/tradebill?bill_date=&bill_type=ALL`, then the signed GET of its download_url.
+ * The file itself is not signed: it is believed only when its SHA-1 equals the `hash_value`
+ * of the signed answer, and refused otherwise (ProviderError 'bill_hash_mismatch'). null when
+ * WeChat Pay has no bill for the day (NO_STATEMENT_EXIST: no trades).
+ */
+export async function wechatTradeBill(vars: WechatVars, bill_date: string): Promise<WechatTradeBill | null> {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(bill_date)) throw new RangeError(`bill_date ${bill_date}`);
+  const config = await apiConfig(vars);
+  const answer = await call(config, 'GET', `/v3/bill/tradebill?bill_date=${bill_date}&bill_type=ALL`, null);
+  if (answer.status === 400 && errorOf(answer.json).code === 'NO_STATEMENT_EXIST') return null;
+  if (answer.status !== 200) throw refusal(answer);
+  const found = answer.json as { hash_type?: unknown; hash_value?: unknown; download_url?: unknown } | undefined;
+  if (found?.hash_type !== 'SHA1' || typeof found.hash_value !== 'string' || !/^[0-9a-f]{40}$/i.test(found.hash_value) || typeof found.download_url !== 'string') {
+    throw new ProviderError('wechat', 'bad_response', 'tradebill answer without SHA1 hash and download_url', true);
+  }
+  // The download is a signed request to WeChat Pay's own host, never to wherever a URL points.
+  const url = new URL(found.download_url);
+  if (url.origin !== config.origin) throw new ProviderError('wechat', 'bad_response', `download_url on ${url.origin}`, false);
+  const path_and_query = url.pathname + url.search;
+  const authorization = await signRequest(config.private_key, { mchid: config.mch_id, serial_no: config.serial_no }, { method: 'GET', path_and_query, body: '' }, Date.now());
+  let response: Response;
+  try {
+    response = await fetch(`${config.origin}${path_and_query}`, {
+      headers: { authorization, 'user-agent': 'yikatong-worker/0.1' },
+      signal: AbortSignal.timeout(WECHATPAY_REQUEST_TIMEOUT_MS * 3),
+    });
+  } catch (error) {
+    throw new ProviderError('wechat', 'network', `bill download failed: ${String(error).slice(0, 200)}`, true);
+  }
+  if (response.status !== 200) {
+    await response.body?.cancel();
+    throw new ProviderError('wechat', `http_${response.status}`, `bill download answered ${response.status}`, response.status >= 500);
+  }
+  const bytes = await readBounded(response, WECHAT_BILL_BYTES_MAX);
+  if (bytes === null) throw new ProviderError('wechat', 'bad_response', `bill larger than ${WECHAT_BILL_BYTES_MAX} bytes`, false);
+  const hash = await sha1Hex(bytes);
+  if (hash !== found.hash_value.toLowerCase()) {
+    throw new ProviderError('wechat', 'bill_hash_mismatch', `bill SHA-1 ${hash} is not the ${found.hash_value} WeChat Pay signed`, false);
+  }
+  return { bytes, hash_value: hash, mch_id: config.mch_id };
 }
