@@ -12,7 +12,7 @@ import {
 import { fenToYuan, yuanToFen } from '../../protocol/money.ts';
 import { importRsaPrivateKey, importRsaPublicKey, rsaVerify } from '../../protocol/rsa.ts';
 import type { Env } from '../env.ts';
-import { readBounded } from '../recon/download.ts';
+import { readBounded } from '../http/read-bounded.ts';
 import {
   ProviderError,
   type PaymentChannel,

@@ -19,7 +19,7 @@ import {
   WECHATPAY_API_ORIGIN,
   type SignatureVerdict,
 } from '../../protocol/wechat.ts';
-import { readBounded } from '../recon/download.ts';
+import { readBounded } from '../http/read-bounded.ts';
 import { sha1Hex } from '../recon/wechat-bill.ts';
 import {
   ProviderError,

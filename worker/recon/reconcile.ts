@@ -189,6 +189,13 @@ async function reconcileBill(env: Env, bill: Bill, day_start_ms: number, now_ms:
     b.discrepancy_count += 1;
     if (b.discrepancies.length < DISCREPANCIES_KEPT_MAX) b.discrepancies.push(discrepancy);
   };
+  // The row counts in the school's bill figures: payments in, refunds out, fees as the bill says.
+  const billed = (school_id: string, row: BillRow): void => {
+    const b = bucket(school_id);
+    b.bill_total_fen += row.kind === 'payment' ? row.amount_fen : -row.amount_fen;
+    b.fee_fen += row.fee_fen;
+    b.bill_rows += 1;
+  };
   const repairs: (Repair & { school_id: string })[] = [];
   const credited = new Set<string>();
   const billed_orders = new Set<string>();
@@ -197,10 +204,7 @@ async function reconcileBill(env: Env, bill: Bill, day_start_ms: number, now_ms:
   const onPayment = async (row: BillRow): Promise<void> => {
     const order = orders.get(row.order_id);
     if (order === undefined || order.channel !== channel) {
-      const b = bucket(MERCHANT_SCHOOL);
-      b.bill_total_fen += row.amount_fen;
-      b.fee_fen += row.fee_fen;
-      b.bill_rows += 1;
+      billed(MERCHANT_SCHOOL, row);
       flag(MERCHANT_SCHOOL, {
         kind: 'unknown_order',
         order_id: row.order_id,
@@ -209,10 +213,7 @@ async function reconcileBill(env: Env, bill: Bill, day_start_ms: number, now_ms:
       });
       return;
     }
-    const b = bucket(order.school_id);
-    b.bill_total_fen += row.amount_fen;
-    b.fee_fen += row.fee_fen;
-    b.bill_rows += 1;
+    billed(order.school_id, row);
     billed_orders.add(order.id);
     if (row.amount_fen !== order.amount_fen) {
       flag(order.school_id, {
@@ -256,10 +257,7 @@ async function reconcileBill(env: Env, bill: Bill, day_start_ms: number, now_ms:
     const refund = row.refund_id === null ? undefined : refunds.get(row.refund_id);
     if (refund === undefined || refund.channel !== channel || refund.order_id !== row.order_id) {
       const school_id = orders.get(row.order_id)?.school_id ?? MERCHANT_SCHOOL;
-      const b = bucket(school_id);
-      b.bill_total_fen -= row.amount_fen;
-      b.fee_fen += row.fee_fen;
-      b.bill_rows += 1;
+      billed(school_id, row);
       flag(school_id, {
         kind: 'unknown_refund',
         order_id: row.order_id,
@@ -269,10 +267,7 @@ async function reconcileBill(env: Env, bill: Bill, day_start_ms: number, now_ms:
       });
       return;
     }
-    const b = bucket(refund.school_id);
-    b.bill_total_fen -= row.amount_fen;
-    b.fee_fen += row.fee_fen;
-    b.bill_rows += 1;
+    billed(refund.school_id, row);
     billed_refunds.add(refund.id);
     const about = { order_id: refund.order_id, provider_trade_no: row.provider_trade_no, refund_id: refund.id };
     if (row.amount_fen !== refund.amount_fen) {
