@@ -11,7 +11,6 @@ import {
 } from '../../protocol/alipay.ts';
 import { fenToYuan, yuanToFen } from '../../protocol/money.ts';
 import { importRsaPrivateKey, importRsaPublicKey, rsaVerify } from '../../protocol/rsa.ts';
-import type { Env } from '../env.ts';
 import { readBounded } from '../http/read-bounded.ts';
 import {
   ProviderError,
@@ -22,6 +21,15 @@ import {
   type RefundState,
   type TradeState,
 } from './channel.ts';
+
+/** The configuration names this channel reads (DESIGN section 5), so it also runs in Node. */
+export interface AlipayVars {
+  ALIPAY_APP_ID?: string;
+  ALIPAY_SELLER_ID?: string;
+  ALIPAY_PUBLIC_KEY?: string;
+  ALIPAY_PRIVATE_KEY?: string;
+  ALIPAY_GATEWAY?: string;
+}
 
 export interface AlipayConfig {
   app_id: string;
@@ -68,7 +76,7 @@ export async function alipayPublicKey(config: Pick<AlipayConfig, 'public_key'>):
 }
 
 /** The configuration, or ProviderError 'not_configured' naming what is missing. */
-export function alipayConfig(env: Env): AlipayConfig {
+export function alipayConfig(env: AlipayVars): AlipayConfig {
   const missing = (['ALIPAY_APP_ID', 'ALIPAY_PRIVATE_KEY', 'ALIPAY_PUBLIC_KEY', 'ALIPAY_GATEWAY'] as const).filter(
     (name) => !env[name],
   );
@@ -319,7 +327,7 @@ export function alipayChannelWith(config: AlipayConfig): PaymentChannel {
   };
 }
 
-export function alipayChannel(env: Env): PaymentChannel {
+export function alipayChannel(env: AlipayVars): PaymentChannel {
   // Configuration errors surface on use, as ProviderError 'not_configured', like the other channel.
   let config: AlipayConfig;
   try {

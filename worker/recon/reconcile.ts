@@ -345,6 +345,9 @@ async function reconcileBill(env: Env, bill: Bill, day_start_ms: number, now_ms:
       .bind(bill_date, channel, JSON.stringify([...buckets.keys()])),
   );
   for (const [school_id, b] of buckets) {
+    if (![b.bill_total_fen, b.ours_total_fen, b.fee_fen].every(Number.isSafeInteger) || b.discrepancies.length > b.discrepancy_count) {
+      throw new RangeError(`reconciliation of ${bill_date} ${channel} ${school_id}: inconsistent figures`);
+    }
     const status = b.discrepancy_count === 0 && b.bill_total_fen === b.ours_total_fen ? 'balanced' : 'discrepancies';
     statements.push(
       d1
