@@ -3,11 +3,13 @@
 // WeChat Pay's a backtick CSV whose SHA-1 the signed answer gives. Each scenario has a school
 // of its own, so its day row is exactly its own; rows the bill has that no order of ours
 // explains (other test files share the gateway) sit in the merchant row (school_id null).
-import { env, SELF } from 'cloudflare:test';
+import { createExecutionContext, createScheduledController, env, SELF, waitOnExecutionContext } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { chinaDate } from '../../protocol/alipay.ts';
 import type { ChangesResponse } from '../../protocol/hub.ts';
+import { RECONCILE_CRON } from '../../worker/cron/reconcile.ts';
 import { openDb } from '../../worker/db/client.ts';
+import worker from '../../worker/index.ts';
 import { formatViolation } from '../../worker/ledger/audit.ts';
 import { newOrderId } from '../../worker/ledger/orders.ts';
 import { applyClosed, applyPaid } from '../../worker/ledger/payment.ts';
@@ -194,11 +196,20 @@ describe('reconciliation of a day', () => {
   it('GET of a day never reconciled answers no days; the daily cron reconciles yesterday', async () => {
     const response = await SELF.fetch(`${ORIGIN}/api/v1/admin/reconciliations/2020-01-01`, { headers: ADMIN_AUTH });
     expect(await response.json()).toEqual({ days: [] });
-    const { reconcileYesterday } = await import('../../worker/cron/reconcile.ts');
     const yesterday = chinaDate(Date.now() - 86_400_000);
-    await reconcileYesterday(env, Date.now());
-    // Yesterday at the shared gateway may hold other runs' trades; every row is for that date.
-    const days = await stored(yesterday);
-    for (const day of days) expect(['balanced', 'discrepancies']).toContain(day.status);
+    // A payment our ledger dates yesterday (the gateway, started for this run, has none then):
+    // the cron's answer for that date must name it as missing from yesterday's bill.
+    const school_id = await freshSchool();
+    const order_id = newOrderId(Date.now());
+    const paid_at_ms = Date.now() - 86_400_000;
+    await insertOrder({ order_id, school_id, card_no: '20230001', amount_fen: 4_200, status: 'unpaid', created_at_ms: paid_at_ms });
+    await applyPaid(openDb(env.DB), { channel: 'alipay', order_id, amount_fen: 4_200, provider_trade_no: '2026000000000000000000000001', paid_at_ms }, null, Date.now());
+    const ctx = createExecutionContext();
+    await worker.scheduled!(createScheduledController({ cron: RECONCILE_CRON, scheduledTime: Date.now() }), env, ctx);
+    await waitOnExecutionContext(ctx);
+    expect(dayOf(await stored(yesterday), school_id, 'alipay')).toEqual({
+      school_id, channel: 'alipay', status: 'discrepancies', bill_total_fen: 0, ours_total_fen: 4_200, fee_fen: 0, net_fen: 0, repaired: [],
+      discrepancies: [{ kind: 'missing_from_bill', order_id, provider_trade_no: '2026000000000000000000000001', detail: 'paid 42.00 yuan here, not in the alipay bill' }],
+    });
   });
 });

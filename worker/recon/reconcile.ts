@@ -97,6 +97,19 @@ interface RefundRow {
   channel: Channel;
 }
 
+// The statements that read the ledger, exported for the query-plan test: each finds its rows by key.
+export const RECON_ORDERS_SQL = `SELECT id, school_id, channel, amount_fen, status, provider_trade_no FROM orders
+  WHERE id IN (SELECT value FROM json_each(?1))`;
+export const RECON_REFUNDS_SQL = `SELECT r.id, r.order_id, r.school_id, r.amount_fen, r.state, o.channel
+   FROM refunds r JOIN orders o ON o.id = r.order_id WHERE r.id IN (SELECT value FROM json_each(?1))`;
+// Our payments of the day by the provider's time (orders_channel_paid), and our refunds by the
+// time the provider's bill files them (refunds_bill_at; the unary + keeps SQLite from walking
+// every order of the channel instead).
+export const OURS_PAID_SQL = `SELECT id, school_id, amount_fen, provider_trade_no FROM orders
+  WHERE channel = ?1 AND paid_at_ms >= ?2 AND paid_at_ms < ?3 AND status IN ('paid', 'refunded') LIMIT ?4`;
+export const OURS_REFUNDED_SQL = `SELECT r.id, r.order_id, r.school_id, r.amount_fen FROM refunds r JOIN orders o ON o.id = r.order_id
+  WHERE r.provider_bill_at_ms >= ?2 AND r.provider_bill_at_ms < ?3 AND +o.channel = ?1 LIMIT ?4`;
+
 /** `YYYY-MM-DD` of a China calendar day that has begun; null otherwise. */
 export function billDateStartMs(bill_date: string, now_ms: number): number | null {
   if (!/^\d{4}-\d{2}-\d{2}$/.test(bill_date)) return null;
@@ -163,17 +176,8 @@ async function reconcileBill(env: Env, bill: Bill, day_start_ms: number, now_ms:
   if (bill.rows.length > BILL_ROWS_MAX) throw new RangeError(`bill of ${bill.rows.length} rows`);
   const order_ids = [...new Set(bill.rows.map((r) => r.order_id).filter((id) => ORDER_ID_PATTERN.test(id)))];
   const refund_ids = [...new Set(bill.rows.flatMap((r) => (r.refund_id === null ? [] : [r.refund_id])))];
-  const orders = await lookup<OrderRow>(
-    d1,
-    `SELECT id, school_id, channel, amount_fen, status, provider_trade_no FROM orders WHERE id IN (SELECT value FROM json_each(?1))`,
-    order_ids,
-  );
-  const refunds = await lookup<RefundRow>(
-    d1,
-    `SELECT r.id, r.order_id, r.school_id, r.amount_fen, r.state, o.channel FROM refunds r JOIN orders o ON o.id = r.order_id
-      WHERE r.id IN (SELECT value FROM json_each(?1))`,
-    refund_ids,
-  );
+  const orders = await lookup<OrderRow>(d1, RECON_ORDERS_SQL, order_ids);
+  const refunds = await lookup<RefundRow>(d1, RECON_REFUNDS_SQL, refund_ids);
 
   const buckets = new Map<string, Bucket>();
   const bucket = (school_id: string): Bucket => {
@@ -295,17 +299,11 @@ async function reconcileBill(env: Env, bill: Bill, day_start_ms: number, now_ms:
   // time the provider's bill files them.
   const end_ms = day_start_ms + DAY_MS;
   const ours_paid = await d1
-    .prepare(
-      `SELECT id, school_id, amount_fen, provider_trade_no FROM orders
-        WHERE channel = ?1 AND paid_at_ms >= ?2 AND paid_at_ms < ?3 AND status IN ('paid', 'refunded') LIMIT ?4`,
-    )
+    .prepare(OURS_PAID_SQL)
     .bind(channel, day_start_ms, end_ms, BILL_ROWS_MAX + 1)
     .all<{ id: string; school_id: string; amount_fen: number; provider_trade_no: string | null }>();
   const ours_refunded = await d1
-    .prepare(
-      `SELECT r.id, r.order_id, r.school_id, r.amount_fen FROM refunds r JOIN orders o ON o.id = r.order_id
-        WHERE r.provider_bill_at_ms >= ?2 AND r.provider_bill_at_ms < ?3 AND o.channel = ?1 LIMIT ?4`,
-    )
+    .prepare(OURS_REFUNDED_SQL)
     .bind(channel, day_start_ms, end_ms, BILL_ROWS_MAX + 1)
     .all<{ id: string; order_id: string; school_id: string; amount_fen: number }>();
   if (ours_paid.results.length > BILL_ROWS_MAX || ours_refunded.results.length > BILL_ROWS_MAX) throw new RangeError('a day larger than a bill may be');
