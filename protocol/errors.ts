@@ -24,6 +24,8 @@ export const ERROR_CODES = [
   'payment_provider_error',
   'order_not_found',
   'refund_not_allowed',
+  // The card already has as many unpaid orders as it may (pay or let one expire first).
+  'too_many_open_orders',
   // A secret or provider the route needs is missing from the Worker's configuration (503).
   'not_configured',
   // Hub and POS.

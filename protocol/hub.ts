@@ -206,8 +206,14 @@ export interface RefundView {
   order_id: string;
   credit_id: string;
   amount_fen: number;
-  /** requested: waiting for the hub's void; provider_pending: voided, money not yet returned. */
-  state: 'requested' | 'provider_pending' | 'refunded' | 'refused';
+  /**
+   * requested: waiting for the hub's void; provider_pending: voided, money not yet returned;
+   * failed: the provider ended it ABNORMAL or CLOSED, the credit is void and the money still owed.
+   */
+  state: 'requested' | 'provider_pending' | 'refunded' | 'refused' | 'failed';
+  /** The provider's last word: PROCESSING while it waits, then SUCCESS, ABNORMAL or CLOSED. */
+  provider_status?: 'PROCESSING' | 'SUCCESS' | 'ABNORMAL' | 'CLOSED';
+  failed_at_ms?: number;
   route: 'direct' | 'hub' | null;
   reason?: string;
   last_error?: string;

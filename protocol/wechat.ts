@@ -384,4 +384,27 @@ export const wechatRefund = z.object({
   out_trade_no: z.string().max(32).optional(),
   status: z.enum(REFUND_STATUSES),
   amount: z.object({ refund: z.number().int(), total: z.number().int() }),
+  create_time: z.string().max(40).optional(),
+  success_time: z.string().max(40).optional(),
 });
+
+// The decrypted resource of a REFUND.SUCCESS / REFUND.ABNORMAL / REFUND.CLOSED notification
+// (resource.original_type "refund"): note `refund_status`, where the refund API says `status`.
+export const REFUND_EVENT_TYPES = ['REFUND.SUCCESS', 'REFUND.ABNORMAL', 'REFUND.CLOSED'] as const;
+export const wechatRefundNotice = z.object({
+  mchid: shortText(32),
+  out_trade_no: shortText(32),
+  transaction_id: shortText(32),
+  out_refund_no: shortText(64),
+  refund_id: shortText(64),
+  refund_status: z.enum(REFUND_STATUSES),
+  success_time: z.string().max(40).optional(),
+  user_received_account: z.string().max(64).optional(),
+  amount: z.object({
+    total: z.number().int(),
+    refund: z.number().int(),
+    payer_total: z.number().int(),
+    payer_refund: z.number().int(),
+  }),
+});
+export type WechatRefundNotice = z.infer<typeof wechatRefundNotice>;

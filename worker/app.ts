@@ -15,6 +15,8 @@ import { adminNoticeRoutes } from './routes/admin-notices.ts';
 import { adminAutoTopupRoutes } from './routes/admin-auto-topup.ts';
 import { autoTopupRoutes } from './routes/auto-topup.ts';
 import { notifyAlipayAgreementRoutes } from './routes/notify-alipay-agreement.ts';
+import { adminRefundRoutes } from './routes/admin-refunds.ts';
+import { adminReconciliationRoutes } from './routes/admin-reconciliations.ts';
 
 export function buildApp() {
   const app = new Hono<AppEnv>();
@@ -35,6 +37,8 @@ export function buildApp() {
   app.route('/api/v1/admin', adminAutoTopupRoutes);
   app.route('/api/v1/auto-topup', autoTopupRoutes);
   app.route('/api/v1/notify/alipay-agreement', notifyAlipayAgreementRoutes);
+  app.route('/api/v1/admin', adminRefundRoutes);
+  app.route('/api/v1/admin', adminReconciliationRoutes);
   return app;
 }
 

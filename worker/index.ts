@@ -4,6 +4,8 @@ import { expireUnpaidOrders } from './cron/expire.ts';
 import { retryPendingRefunds } from './ledger/refunds.ts';
 import { autoTopupCron } from './auto/charges.ts';
 import { afterNoticeableRequest, consumeNoticeQueue, noticeCron } from './notices/worker.ts';
+import { pruneRejectedNotifications } from './cron/prune.ts';
+import { RECONCILE_CRON, reconcileYesterday } from './cron/reconcile.ts';
 
 // Durable Object classes must be exported by the Worker's main module.
 export { SchoolHub } from './hub/school-hub.ts';
@@ -15,13 +17,17 @@ export default {
     return response;
   },
   queue: consumeNoticeQueue,
-  async scheduled(_controller: ScheduledController, env: Env, _ctx: ExecutionContext): Promise<void> {
+  async scheduled(controller: ScheduledController, env: Env, _ctx: ExecutionContext): Promise<void> {
     // Every trigger closes expired orders: cheap when there are none, and a missed run is made up.
     await expireUnpaidOrders(env, Date.now());
-    // Refunds whose credit is voided but whose provider call failed: the money must go back.
+    // Refunds whose credit is voided but whose money is not back yet: submitted again if the
+    // provider never took them, asked about if it did (PROCESSING), a bounded batch a run.
     await retryPendingRefunds(env, Date.now());
     await noticeCron(env, Date.now());
     // Agreements of lost cards stop; cards low with no swipe since get their charge.
     await autoTopupCron(env, Date.now()).catch((error: unknown) => console.error(JSON.stringify({ level: 'error', msg: 'auto top-up cron failed', error: String(error).slice(0, 300) })));
+    await pruneRejectedNotifications(env, Date.now());
+    // 02:30 UTC is 10:30 in China: both providers publish yesterday's bill by 10:00.
+    if (controller.cron === RECONCILE_CRON) await reconcileYesterday(env, Date.now());
   },
 } satisfies ExportedHandler<Env>;

@@ -26,7 +26,8 @@ export type AlipayTradeStatus = 'WAIT_BUYER_PAY' | 'TRADE_SUCCESS' | 'TRADE_CLOS
 export interface AlipayRefund {
   out_request_no: string;
   amount_fen: number;
-  refunded_at_ms: number;
+  /** null while the refund is still being processed (a trade in refund mode `processing`). */
+  refunded_at_ms: number | null;
 }
 
 export interface AlipayTrade {
@@ -49,6 +50,11 @@ export interface AlipayTrade {
   refunded_fen: number;
   /** The token of its precreate QR code, once one was made. */
   qr_token: string | null;
+  /**
+   * `sync` (the default): a refund is done in the call that asks for it. `processing`: Alipay
+   * takes the request (fund_change N) and finishes it only when the control API settles it.
+   */
+  refund_mode?: 'sync' | 'processing';
 }
 
 // A sandbox, not a bank: enough trades for a long `npm start` session or a test suite. When
@@ -65,6 +71,7 @@ const API_METHODS = [
   'alipay.trade.query',
   'alipay.trade.close',
   'alipay.trade.refund',
+  'alipay.trade.fastpay.refund.query',
   'alipay.data.dataservice.bill.downloadurl.query',
   'alipay.trade.precreate',
   'alipay.user.agreement.query',
@@ -90,6 +97,10 @@ export interface AlipaySim {
   expire(out_trade_no: string, now_ms: number): Promise<AlipayTrade | undefined>;
   /** Closes every unpaid trade past its expiry (the server calls this on a timer). */
   sweep(now_ms: number): Promise<void>;
+  /** Makes the trade's later refunds finish at once (`sync`) or wait for settleRefund (`processing`). */
+  setRefundMode(out_trade_no: string, mode: 'sync' | 'processing'): AlipayTrade | undefined;
+  /** Finishes a refund taken in `processing` mode, with the notification Alipay sends then. */
+  settleRefund(out_trade_no: string, out_request_no: string, now_ms: number): Promise<AlipayRefund | undefined>;
   /** The signed notification for the trade's state (or `trade_status`), built but not sent. */
   buildNotification(
     trade: AlipayTrade,
@@ -208,7 +219,7 @@ export function createAlipaySim(ctx: GatewayContext): AlipaySim {
     if (options.refund !== undefined) {
       params.out_biz_no = options.refund.out_request_no;
       params.refund_fee = fenToYuan(trade.refunded_fen);
-      params.gmt_refund = `${formatChinaTime(options.refund.refunded_at_ms)}.000`;
+      params.gmt_refund = `${formatChinaTime(options.refund.refunded_at_ms ?? options.now_ms)}.000`;
     }
     params.sign = await alipaySign(await alipayKey, params, 'notification');
     return {
@@ -521,14 +532,14 @@ export function createAlipaySim(ctx: GatewayContext): AlipaySim {
     if (amount_fen === null || amount_fen < 1) return invalidArguments('isv.invalid-parameter', 'refund_amount 无效');
     // Without out_request_no Alipay treats the refund as one full refund of the trade.
     const out_request_no = str(biz, 'out_request_no') ?? trade.out_trade_no;
-    const answer = (fund_change: 'Y' | 'N', at_ms: number): Node =>
+    const answer = (fund_change: 'Y' | 'N', at_ms: number | null): Node =>
       success({
         trade_no: trade.trade_no,
         out_trade_no: trade.out_trade_no,
         buyer_logon_id: trade.buyer_logon_id,
         fund_change,
         refund_fee: fenToYuan(trade.refunded_fen),
-        gmt_refund_pay: formatChinaTime(at_ms),
+        ...(at_ms === null ? {} : { gmt_refund_pay: formatChinaTime(at_ms) }),
         buyer_user_id: trade.buyer_id,
       });
     const earlier = trade.refunds.find((r) => r.out_request_no === out_request_no);
@@ -542,16 +553,53 @@ export function createAlipaySim(ctx: GatewayContext): AlipaySim {
       return businessFailure('ACQ.REFUND_AMT_NOT_EQUAL_TOTAL', '退款金额超限');
     }
     if (trade.refunds.length >= REFUNDS_PER_TRADE_MAX) return businessFailure('ACQ.REFUND_FEE_ERROR', '退款次数超限');
-    const record: AlipayRefund = { out_request_no, amount_fen, refunded_at_ms: now_ms };
+    const processing = trade.refund_mode === 'processing';
+    const record: AlipayRefund = { out_request_no, amount_fen, refunded_at_ms: processing ? null : now_ms };
     trade.refunds.push(record);
     trade.refunded_fen += amount_fen;
-    if (trade.refunded_fen === trade.total_amount_fen) {
+    // Taken, not done: Alipay answers success without moving money, and the merchant must ask.
+    if (processing) return answer('N', null);
+    await finishRefund(trade, record, now_ms);
+    return answer('Y', now_ms);
+  }
+
+  async function finishRefund(trade: AlipayTrade, record: AlipayRefund, now_ms: number): Promise<void> {
+    record.refunded_at_ms = now_ms;
+    const done_fen = trade.refunds.reduce((sum, r) => sum + (r.refunded_at_ms === null ? 0 : r.amount_fen), 0);
+    if (done_fen === trade.total_amount_fen) {
       trade.status = 'TRADE_CLOSED';
       trade.closed_at_ms = now_ms;
     }
     // Alipay notifies a refund: TRADE_CLOSED after a full one, TRADE_SUCCESS with refund_fee after a partial one.
     await notify(trade, now_ms, record);
-    return answer('Y', now_ms);
+  }
+
+  /**
+   * `alipay.trade.fastpay.refund.query`: `refund_status: REFUND_SUCCESS` with the refund's
+   * figures once it is done; the same answer without `refund_status` while it is not (Alipay
+   * documents that as "not received or not successful"); an answer naming nothing when Alipay
+   * has no such request.
+   */
+  function refundQuery(biz: Record<string, unknown>): Node {
+    const trade = findTrade(biz);
+    if (trade === undefined) return businessFailure('ACQ.TRADE_NOT_EXIST', '交易不存在');
+    const out_request_no = str(biz, 'out_request_no');
+    if (out_request_no === undefined) return invalidArguments('isv.missing-parameter', '缺少out_request_no参数');
+    const found = trade.refunds.find((r) => r.out_request_no === out_request_no);
+    if (found === undefined) return success({});
+    const node: Node = success({
+      trade_no: trade.trade_no,
+      out_trade_no: trade.out_trade_no,
+      out_request_no,
+      total_amount: fenToYuan(trade.total_amount_fen),
+      refund_amount: fenToYuan(found.amount_fen),
+    });
+    if (found.refunded_at_ms !== null) {
+      node.refund_status = 'REFUND_SUCCESS';
+      const options = biz.query_options;
+      if (Array.isArray(options) && options.includes('gmt_refund_pay')) node.gmt_refund_pay = formatChinaTime(found.refunded_at_ms);
+    }
+    return node;
   }
 
   function billDownloadUrl(biz: Record<string, unknown>, now_ms: number): Node {
@@ -611,6 +659,9 @@ export function createAlipaySim(ctx: GatewayContext): AlipaySim {
         break;
       case 'alipay.trade.refund':
         node = await refund(biz, now_ms);
+        break;
+      case 'alipay.trade.fastpay.refund.query':
+        node = refundQuery(biz);
         break;
       case 'alipay.data.dataservice.bill.downloadurl.query':
         node = billDownloadUrl(biz, now_ms);
@@ -686,5 +737,17 @@ export function createAlipaySim(ctx: GatewayContext): AlipaySim {
     },
     buildNotification: (trade, options) => notificationFor(trade, options),
     sweep: expireDue,
+    setRefundMode(out_trade_no, mode) {
+      const trade = trades.get(out_trade_no);
+      if (trade !== undefined) trade.refund_mode = mode;
+      return trade;
+    },
+    async settleRefund(out_trade_no, out_request_no, now_ms) {
+      const trade = trades.get(out_trade_no);
+      const record = trade?.refunds.find((r) => r.out_request_no === out_request_no);
+      if (trade === undefined || record === undefined) return undefined;
+      if (record.refunded_at_ms === null) await finishRefund(trade, record, now_ms);
+      return record;
+    },
   };
 }

@@ -1,7 +1,7 @@
 // The daily trade bill as Alipay serves it from `bill_download_url`: a zip holding two GBK
 // CSV files, the detail (业务明细) and the summary (业务明细(汇总)), each wrapped in `#`
-// comment lines. Ids in the detail end in a tab, as Alipay pads them so spreadsheets keep
-// them as text; a reader must trim every field.
+// comment lines. Every field of a detail row ends in a tab, as Alipay pads them so spreadsheets
+// keep them as text; a reader must trim every field.
 import { zipSync } from 'fflate';
 import iconv from 'iconv-lite';
 import { chinaDayStartMs, formatChinaTime } from '../../protocol/alipay.ts';
@@ -77,7 +77,7 @@ export function billRows(trades: readonly AlipayTrade[], bill_date: string): Bil
       rows.push({ trade, kind: '交易', amount_fen, fee_fen: -serviceFeeFen(amount_fen), done_at_ms: trade.paid_at_ms, out_request_no: '' });
     }
     for (const refund of trade.refunds) {
-      if (refund.refunded_at_ms >= start_ms && refund.refunded_at_ms < end_ms) {
+      if (refund.refunded_at_ms !== null && refund.refunded_at_ms >= start_ms && refund.refunded_at_ms < end_ms) {
         rows.push({
           trade,
           kind: '退款',
@@ -109,10 +109,12 @@ export function detailCsv(input: BillInput, rows: readonly BillRow[]): string {
   lines.push(DETAIL_HEADER.join(','));
   for (const row of rows) {
     const zero = '0.00';
+    // Alipay pads every field of a detail row with a tab, so a spreadsheet keeps 28-digit ids
+    // (and amounts) as text; a reader must trim every field.
     lines.push(
       [
-        `${row.trade.trade_no}\t`,
-        `${row.trade.out_trade_no}\t`,
+        row.trade.trade_no,
+        row.trade.out_trade_no,
         row.kind,
         row.trade.subject,
         formatChinaTime(row.trade.created_at_ms),
@@ -122,11 +124,11 @@ export function detailCsv(input: BillInput, rows: readonly BillRow[]): string {
         signedYuan(row.amount_fen),
         signedYuan(row.amount_fen),
         zero, zero, zero, zero, zero, '', zero, zero,
-        row.out_request_no === '' ? '' : `${row.out_request_no}\t`,
+        row.out_request_no,
         signedYuan(row.fee_fen),
         zero,
         '',
-      ].map(csvField).join(','),
+      ].map((field) => csvField(`${field}\t`)).join(','),
     );
   }
   const paid = rows.filter((r) => r.kind === '交易');

@@ -10,6 +10,8 @@
 //   POST /sim/alipay/trades/{no}/expire             → {trade}               (its timeout, now)
 //   POST /sim/alipay/trades/{no}/notification       {trade_status?, notify_url?}
 //                                                   → {url, headers, body, params}: signed, NOT sent
+//   POST /sim/alipay/trades/{no}/refund-mode        {mode: sync|processing} → {trade}
+//   POST /sim/alipay/trades/{no}/refunds/{out_request_no}/settle → {refund}  (a processing refund done)
 //   GET  /sim/deliveries?out_trade_no=&channel=     → {deliveries}
 //   GET  /sim/faults | DELETE /sim/faults
 //   POST /sim/faults  {action: drop|duplicate|delay|hold, out_trade_no?, count?, copies?, delay_ms?}
@@ -67,12 +69,21 @@ export function createControlHandler(deps: { alipay: AlipaySim; notifier: Notifi
       const trade = alipay.get(out_trade_no);
       return trade === undefined ? fail(404, 'not_found', 'no such trade') : reply(200, { trade });
     }
+    if (action === 'refunds' && rest.length === 4 && rest[3] === 'settle' && method === 'POST') {
+      const refund = await alipay.settleRefund(out_trade_no, decodeURIComponent(rest[2]!), now_ms);
+      return refund === undefined ? fail(404, 'not_found', 'no such refund') : reply(200, { refund });
+    }
     if (method !== 'POST' || rest.length !== 2) return fail(405, 'method_not_allowed', 'POST only');
     switch (action) {
       case 'pay': {
         const outcome = await alipay.pay(out_trade_no, now_ms);
         if (!outcome.ok) return fail(outcome.code === 'trade_not_found' ? 404 : 409, outcome.code, `cannot pay: ${outcome.code}`);
         return reply(200, { trade: outcome.trade, return_url: outcome.return_url });
+      }
+      case 'refund-mode': {
+        if (body.mode !== 'sync' && body.mode !== 'processing') return fail(400, 'invalid_body', 'mode is sync or processing');
+        const trade = alipay.setRefundMode(out_trade_no, body.mode);
+        return trade === undefined ? fail(404, 'not_found', 'no such trade') : reply(200, { trade });
       }
       case 'cancel': {
         const trade = alipay.cancel(out_trade_no);

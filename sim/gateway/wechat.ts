@@ -3,7 +3,10 @@
 // cashier page for H5 orders, and sends the encrypted, signed TRANSACTION.SUCCESS notification
 // when a trade is paid. Routes under /sim/wechat/ are the simulator's own controls (pay, cancel,
 // show the notification) for the cashier page, tests and the demo.
+import { chinaDayStartMs, formatChinaTime } from '../../protocol/alipay.ts';
+import { bytesToHex } from '../../protocol/encoding.ts';
 import { fenToYuan } from '../../protocol/money.ts';
+import { buildWechatBill, type WechatBillTrade } from './wechat-bill.ts';
 import { importRsaPrivateKey, importRsaPublicKey } from '../../protocol/rsa.ts';
 import {
   encryptResource,
@@ -36,11 +39,18 @@ const TRADES_MAX = 20_000;
 const REFUNDS_PER_TRADE_MAX = 50;
 const REQUEST_BODY_CHARS_MAX = 64 * 1024;
 
+export type WechatRefundStatus = 'SUCCESS' | 'PROCESSING' | 'ABNORMAL' | 'CLOSED';
+
 interface Refund {
   refund_id: string;
   out_refund_no: string;
   refund_fen: number;
   created_at_ms: number;
+  status: WechatRefundStatus;
+  /** The status the refund had when it was initiated: the one its trade-bill row shows, for good. */
+  initial_status: WechatRefundStatus;
+  success_time_ms: number | null;
+  notify_url: string | null;
 }
 
 interface Trade {
@@ -56,6 +66,8 @@ interface Trade {
   openid: string;
   refunds: Map<string, Refund>;
   refunded_fen: number;
+  /** How this trade's next refunds begin: SUCCESS at once (the default) or PROCESSING. */
+  refund_mode: 'SUCCESS' | 'PROCESSING';
 }
 
 interface Keys {
@@ -252,6 +264,7 @@ export function createWechatSimulator(ctx: GatewayContext): WechatSimulator {
       openid: order.payer?.openid ?? `o${randomNonce(27)}`,
       refunds: new Map(),
       refunded_fen: 0,
+      refund_mode: 'SUCCESS',
     };
     trades.set(order.out_trade_no, trade);
     byPrepayId.set(trade.prepay_id, order.out_trade_no);
@@ -295,9 +308,9 @@ export function createWechatSimulator(ctx: GatewayContext): WechatSimulator {
       out_trade_no: trade.request.out_trade_no,
       channel: 'ORIGINAL',
       user_received_account: '支付用户零钱',
-      success_time: formatWechatTime(refund.created_at_ms),
+      ...(refund.success_time_ms === null ? {} : { success_time: formatWechatTime(refund.success_time_ms) }),
       create_time: formatWechatTime(refund.created_at_ms),
-      status: 'SUCCESS',
+      status: refund.status,
       funds_account: 'AVAILABLE',
       amount: {
         total: trade.request.amount.total,
@@ -338,11 +351,16 @@ export function createWechatSimulator(ctx: GatewayContext): WechatSimulator {
       return fail(400, 'INVALID_REQUEST', '申请退款金额超过订单可退金额');
     }
     if (trade.refunds.size >= REFUNDS_PER_TRADE_MAX) return fail(403, 'FREQUENCY_LIMITED', '退款次数超过限制');
+    const now_ms = Date.now();
     const made: Refund = {
       refund_id: `50${digits(27)}`,
       out_refund_no: input.out_refund_no,
       refund_fen: input.amount.refund,
-      created_at_ms: Date.now(),
+      created_at_ms: now_ms,
+      status: trade.refund_mode,
+      initial_status: trade.refund_mode,
+      success_time_ms: trade.refund_mode === 'SUCCESS' ? now_ms : null,
+      notify_url: input.notify_url ?? null,
     };
     trade.refunds.set(made.out_refund_no, made);
     trade.refunded_fen += made.refund_fen;
@@ -356,6 +374,59 @@ export function createWechatSimulator(ctx: GatewayContext): WechatSimulator {
       if (found !== undefined) return answer(200, refundBody(trade, found));
     }
     return fail(404, 'RESOURCE_NOT_EXISTS', '退款单不存在');
+  }
+
+  // Bill links are short-lived, as WeChat Pay's are; a handful is all a test run asks for.
+  const billLinks = new Map<string, { bytes: Uint8Array; expires_at_ms: number }>();
+  const BILL_LINKS_MAX = 100;
+  const BILL_LINK_TTL_MS = 30 * 60_000;
+  // Dates whose next bill download is to be corrupted (`POST /sim/wechat/bills/{date}/tamper`).
+  const tamperNext = new Set<string>();
+
+  function billTrades(): WechatBillTrade[] {
+    return [...trades.values()].map((trade) => ({
+      appid: trade.request.appid,
+      mchid: trade.request.mchid,
+      out_trade_no: trade.request.out_trade_no,
+      transaction_id: trade.transaction_id,
+      openid: trade.openid,
+      trade_type: trade.kind === 'h5' ? 'MWEB' : 'JSAPI',
+      description: trade.request.description,
+      attach: trade.request.attach ?? '',
+      amount_fen: trade.request.amount.total,
+      success_time_ms: trade.success_time_ms,
+      refunds: [...trade.refunds.values()].map((r) => ({ refund_id: r.refund_id, out_refund_no: r.out_refund_no, refund_fen: r.refund_fen, created_at_ms: r.created_at_ms, initial_status: r.initial_status })),
+    }));
+  }
+
+  /** `GET /v3/bill/tradebill`: the signed answer with the file's SHA-1 and a download link. */
+  async function tradeBill(request: GatewayRequest): Promise<GatewayResponse> {
+    const bill_date = request.url.searchParams.get('bill_date') ?? '';
+    const bill_type = request.url.searchParams.get('bill_type') ?? 'ALL';
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(bill_date) || chinaDayStartMs(bill_date) === null) return fail(400, 'PARAM_ERROR', '参数错误: bill_date 格式应为 yyyy-MM-dd');
+    if (bill_type !== 'ALL') return fail(400, 'PARAM_ERROR', '参数错误: 模拟网关仅支持 bill_type=ALL');
+    const csv = bill_date > formatChinaTime(Date.now()).slice(0, 10) ? null : buildWechatBill(billTrades(), bill_date);
+    if (csv === null) return fail(400, 'NO_STATEMENT_EXIST', '账单文件不存在');
+    const bytes = new TextEncoder().encode(csv);
+    const hash_value = bytesToHex(new Uint8Array(await crypto.subtle.digest('SHA-1', bytes)));
+    let served = bytes;
+    if (tamperNext.delete(bill_date)) {
+      // One amount digit changed after the hash was taken: what a corrupted download looks like.
+      served = new TextEncoder().encode(csv.replace(/(`[0-9]+\.[0-9])([0-9])/, (_m, head: string, digit: string) => `${head}${(Number(digit) + 1) % 10}`));
+    }
+    const now_ms = Date.now();
+    for (const [token, link] of billLinks) if (link.expires_at_ms <= now_ms) billLinks.delete(token);
+    while (billLinks.size >= BILL_LINKS_MAX) billLinks.delete(billLinks.keys().next().value!);
+    const token = bytesToHex(crypto.getRandomValues(new Uint8Array(16)));
+    billLinks.set(token, { bytes: served, expires_at_ms: now_ms + BILL_LINK_TTL_MS });
+    return answer(200, { hash_type: 'SHA1', hash_value, download_url: `${ctx.origin()}/v3/billdownload/file?token=${token}` });
+  }
+
+  /** `GET /v3/billdownload/file`: the file itself, unsigned (its hash is in the signed answer). */
+  function downloadBill(request: GatewayRequest): GatewayResponse | Promise<GatewayResponse> {
+    const link = billLinks.get(request.url.searchParams.get('token') ?? '');
+    if (link === undefined || link.expires_at_ms <= Date.now()) return fail(404, 'RESOURCE_NOT_EXISTS', '账单链接不存在或已过期');
+    return { status: 200, headers: { 'content-type': 'application/octet-stream' }, body: link.bytes };
   }
 
   async function api(request: GatewayRequest): Promise<GatewayResponse> {
@@ -378,6 +449,8 @@ export function createWechatSimulator(ctx: GatewayContext): WechatSimulator {
     if (method === 'GET' && (match = /^\/v3\/refund\/domestic\/refunds\/([^/]+)$/.exec(path))) {
       return queryRefund(decodeURIComponent(match[1]!));
     }
+    if (method === 'GET' && path === '/v3/bill/tradebill') return tradeBill(request);
+    if (method === 'GET' && path === '/v3/billdownload/file') return downloadBill(request);
     return fail(404, 'NOT_FOUND', '请求的资源不存在');
   }
 
@@ -493,11 +566,109 @@ export function createWechatSimulator(ctx: GatewayContext): WechatSimulator {
     return controlAnswer(request, 200, { out_trade_no, trade_state: trade.state }, '已取消支付');
   }
 
+  /** The REFUND.* notification for a refund that has ended, encrypted and signed afresh. */
+  async function refundNotificationFor(trade: Trade, refund: Refund, now_ms: number): Promise<OutgoingNotification | null> {
+    if (refund.status === 'PROCESSING') return null;
+    const k = await keys();
+    const plaintext = {
+      mchid: trade.request.mchid,
+      out_trade_no: trade.request.out_trade_no,
+      transaction_id: trade.transaction_id,
+      out_refund_no: refund.out_refund_no,
+      refund_id: refund.refund_id,
+      refund_status: refund.status,
+      ...(refund.success_time_ms === null ? {} : { success_time: formatWechatTime(refund.success_time_ms) }),
+      user_received_account: '支付用户零钱',
+      amount: { total: trade.request.amount.total, refund: refund.refund_fen, payer_total: trade.request.amount.total, payer_refund: refund.refund_fen },
+    };
+    const resource = await encryptResource(k.api_v3, JSON.stringify(plaintext), 'refund', 'refund');
+    const summary = refund.status === 'SUCCESS' ? '退款成功' : refund.status === 'ABNORMAL' ? '退款异常' : '退款关闭';
+    const body = JSON.stringify({
+      id: crypto.randomUUID(),
+      create_time: formatWechatTime(now_ms),
+      resource_type: 'encrypt-resource',
+      event_type: `REFUND.${refund.status}`,
+      summary,
+      resource,
+    });
+    const signed = await signBody(k.platform_private, identity.platform_public_key_id, body, now_ms);
+    return {
+      channel: 'wechat',
+      out_trade_no: trade.request.out_trade_no,
+      // Without a notify_url in the refund request WeChat Pay uses the merchant platform's;
+      // the simulator stands in the payment's for it.
+      url: refund.notify_url ?? trade.request.notify_url,
+      headers: { 'content-type': 'application/json', ...signed },
+      body,
+      resign: async (resign_at_ms) => {
+        const fresh = await refundNotificationFor(trade, refund, resign_at_ms);
+        return fresh === null ? { headers: { 'content-type': 'application/json', ...signed }, body } : { headers: fresh.headers, body: fresh.body };
+      },
+    };
+  }
+
+  function findRefund(out_refund_no: string): { trade: Trade; refund: Refund } | undefined {
+    for (const trade of trades.values()) {
+      const refund = trade.refunds.get(out_refund_no);
+      if (refund !== undefined) return { trade, refund };
+    }
+    return undefined;
+  }
+
+  /**
+   * The refund controls: `POST /sim/wechat/trades/{no}/refund-mode {status}` makes the trade's
+   * next refunds begin SUCCESS or PROCESSING; `POST /sim/wechat/refunds/{no}/finish {status}`
+   * ends a PROCESSING refund SUCCESS, ABNORMAL or CLOSED and sends its REFUND.* notification
+   * (`?send=0`: returns it unsent); `GET /sim/wechat/refunds/{no}/notification` builds it again.
+   */
+  async function refundControl(request: GatewayRequest, path: string, method: string): Promise<GatewayResponse | null> {
+    let match = /^\/sim\/wechat\/trades\/([^/]+)\/refund-mode$/.exec(path);
+    if (match !== null && method === 'POST') {
+      const trade = trades.get(decodeURIComponent(match[1]!));
+      if (trade === undefined) return controlJson(404, { code: 'ORDER_NOT_EXIST', message: '订单不存在' });
+      const status = (parseJson(request.body) as { status?: unknown } | undefined)?.status;
+      if (status !== 'SUCCESS' && status !== 'PROCESSING') return controlJson(400, { code: 'PARAM_ERROR', message: 'status is SUCCESS or PROCESSING' });
+      trade.refund_mode = status;
+      return controlJson(200, { out_trade_no: trade.request.out_trade_no, refund_mode: status });
+    }
+    match = /^\/sim\/wechat\/refunds\/([^/]+)\/(finish|notification)$/.exec(path);
+    if (match === null) return null;
+    const found = findRefund(decodeURIComponent(match[1]!));
+    if (found === undefined) return controlJson(404, { code: 'RESOURCE_NOT_EXISTS', message: '退款单不存在' });
+    const { trade, refund } = found;
+    const now_ms = Date.now();
+    if (match[2] === 'notification' && method === 'GET') {
+      const notification = await refundNotificationFor(trade, refund, now_ms);
+      return notification === null ? controlJson(409, { code: 'REFUND_PROCESSING', message: '退款处理中' }) : controlJson(200, notification);
+    }
+    if (match[2] !== 'finish' || method !== 'POST') return null;
+    const status = (parseJson(request.body) as { status?: unknown } | undefined)?.status;
+    if (status !== 'SUCCESS' && status !== 'ABNORMAL' && status !== 'CLOSED') {
+      return controlJson(400, { code: 'PARAM_ERROR', message: 'status is SUCCESS, ABNORMAL or CLOSED' });
+    }
+    if (refund.status !== 'PROCESSING') return controlJson(409, { code: 'INVALID_REQUEST', message: `退款已是 ${refund.status}` });
+    refund.status = status;
+    if (status === 'SUCCESS') refund.success_time_ms = now_ms;
+    // A closed refund gives the money back to the merchant; an abnormal one has left it.
+    if (status === 'CLOSED') trade.refunded_fen -= refund.refund_fen;
+    const notification = await refundNotificationFor(trade, refund, now_ms);
+    if (notification === null) throw new Error('a finished refund must have a notification');
+    if (request.url.searchParams.get('send') !== '0') ctx.notify(notification);
+    return controlJson(200, { refund: refundBody(trade, refund), notification });
+  }
+
   async function control(request: GatewayRequest): Promise<GatewayResponse | null> {
     const path = request.url.pathname;
     const method = request.method.toUpperCase();
     if (method === 'GET' && path === '/sim/wechat/h5') return cashier(request);
     if (method === 'GET' && path === '/sim/wechat/native') return scanned(request);
+    const refund_answer = await refundControl(request, path, method);
+    if (refund_answer !== null) return refund_answer;
+    const tamper = /^\/sim\/wechat\/bills\/(\d{4}-\d{2}-\d{2})\/tamper$/.exec(path);
+    if (tamper !== null && method === 'POST') {
+      tamperNext.add(tamper[1]!);
+      return controlJson(200, { bill_date: tamper[1], tampered: 'next download' });
+    }
     const match = /^\/sim\/wechat\/trades\/([^/]+)(?:\/(pay|cancel|notification))?$/.exec(path);
     if (match === null) return null;
     const out_trade_no = decodeURIComponent(match[1]!);

@@ -379,6 +379,7 @@ describe('PWA in Chromium', () => {
     await page.waitForURL((url) => url.pathname.endsWith('/auto'));
     const auto_path = new URL(page.url()).pathname;
     await page.getByLabel('Each top-up (yuan)').fill('30.00');
+    await page.getByLabel('Mobile number (optional, for an SMS notice)').fill('13800138000');
     await page.getByRole('button', { name: 'Sign with Alipay' }).click();
     await page.waitForURL((url) => url.origin === campus.gateway_url);
     await page.getByRole('button', { name: '同意并签约' }).click();

@@ -209,16 +209,24 @@ describe('auto top-up', () => {
     expect(agreement!.charges[0]!.failure).toContain('ACQ.BUYER_BALANCE_NOT_ENOUGH');
     const listed = (await (await SELF.fetch(`${ORIGIN}/api/v1/admin/agreements?state=stopped&school_id=${school_id}`, { headers: ADMIN_AUTH })).json()) as AdminAgreementsResponse;
     expect(listed.agreements).toContainEqual(expect.objectContaining({ agreement_id, stop_reason: 'charge_failed' }));
+    // Every listed agreement carries its own charges, read in one query for the page.
+    const mine = listed.agreements.find((a) => a.agreement_id === agreement_id)!;
+    expect(mine.charges.map((c) => [c.status, c.failure?.split(':')[0]])).toEqual([['closed', 'ACQ.BUYER_BALANCE_NOT_ENOUGH']]);
+    const all = (await (await SELF.fetch(`${ORIGIN}/api/v1/admin/agreements?school_id=${school_id}`, { headers: ADMIN_AUTH })).json()) as AdminAgreementsResponse;
+    const first = all.agreements.find((a) => a.card_no === 'M1')!;
+    expect(first.charges).toEqual([expect.objectContaining({ status: 'paid', amount_fen: 5_000 })]);
     await report(holder.card_no, 50);
     expect(await autoOrders(holder.card_no)).toHaveLength(1);
   });
 
   it('a lost card stops it at the next cron run; a cancel in the PWA unsigns at Alipay', async () => {
     const lost = await card(4);
-    await signed(lost);
+    const lost_agreement_id = await signed(lost);
     await env.DB.prepare(`UPDATE cards SET status = 'lost' WHERE school_id = ? AND card_no = ?`).bind(school_id, lost.card_no).run();
-    expect(await autoTopupCron(env, Date.now())).toMatchObject({ charged: 0 });
+    expect(await autoTopupCron(env, Date.now())).toMatchObject({ charged: 0, stopped: 1 });
     expect(await agreementOf(lost)).toMatchObject({ state: 'stopped', stop_reason: 'card_not_active' });
+    // Ended at Alipay too: nothing can charge the holder for a card they no longer have.
+    expect((await sim<{ agreement: { status: string } }>(`/sim/alipay/agreements/${lost_agreement_id}`)).agreement.status).toBe('UNSIGN');
     expect(await autoOrders(lost.card_no)).toEqual([]);
 
     const holder = await card(5);
@@ -228,6 +236,10 @@ describe('auto top-up', () => {
     expect(((await cancelled.json()) as AutoTopupResponse).agreement).toMatchObject({ state: 'stopped', stop_reason: 'cancelled' });
     const { agreement } = await sim<{ agreement: { status: string } }>(`/sim/alipay/agreements/${agreement_id}`);
     expect(agreement.status).toBe('UNSIGN');
+    // Alipay's dut_user_unsign for that cancel arrives after it: the reason stays the holder's.
+    const unsign = await gatewayAgreementNotification(agreement_id, 'dut_user_unsign');
+    expect(await (await postAgreementNotification(unsign.body)).text()).toBe('success');
+    expect(await agreementOf(holder)).toMatchObject({ state: 'stopped', stop_reason: 'cancelled' });
     // Another card's token cannot cancel (or even see) this agreement.
     const other = await post(`/api/v1/auto-topup/agreements/${agreement_id}/cancel`, { card_token: lost.card_token });
     expect(other.status).toBe(404);

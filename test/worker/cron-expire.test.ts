@@ -3,7 +3,7 @@
 import { createExecutionContext, createScheduledController, env, waitOnExecutionContext } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import worker from '../../worker/index.ts';
-import { dueOrders, EXPIRY_ATTEMPTS_MAX, EXPIRY_BATCH_MAX, expireUnpaidOrders } from '../../worker/cron/expire.ts';
+import { dueOrders, EXPIRY_BATCH_MAX, EXPIRY_RETRY_BASE_MS, EXPIRY_RETRY_MAX_MS, expireUnpaidOrders, expiryRetryDelayMs } from '../../worker/cron/expire.ts';
 import { openDb } from '../../worker/db/client.ts';
 import { alipayTopUp, gatewayOrigin, openCashier, payAtGateway, sandboxKeys, topUp, unreachableOrigin } from './helpers/gateway.ts';
 
@@ -12,7 +12,7 @@ async function expire(order_id: string): Promise<void> {
 }
 
 async function order(order_id: string) {
-  return env.DB.prepare('SELECT status, expiry_attempts, provider_trade_no, closed_at_ms FROM orders WHERE id = ?').bind(order_id).first();
+  return env.DB.prepare('SELECT status, expiry_attempts, next_query_at_ms, provider_trade_no, closed_at_ms FROM orders WHERE id = ?').bind(order_id).first();
 }
 
 async function creditsOf(order_id: string) {
@@ -68,18 +68,31 @@ describe('cron: expiry of unpaid orders', () => {
     expect((await gatewayTrade(order_id)).trade).toMatchObject({ status: 'WAIT_BUYER_PAY' });
   });
 
-  it('an unreachable provider defers the order and counts the attempt; past the limit it is left alone', async () => {
+  it('an unreachable provider defers the order with exponential back-off, and it is never dropped', async () => {
     const { order_id, pay_url } = await alipayTopUp(1_100);
     await openCashier(pay_url);
+    await payAtGateway(order_id);
     await expire(order_id);
     const unreachable = { ...env, ALIPAY_GATEWAY: `${unreachableOrigin()}/gateway.do` };
-    const report = await expireUnpaidOrders(unreachable, Date.now());
+    let now_ms = Date.now();
+    const report = await expireUnpaidOrders(unreachable, now_ms);
     expect(report.deferred).toBeGreaterThanOrEqual(1);
-    expect(await order(order_id)).toMatchObject({ status: 'unpaid', expiry_attempts: 1 });
-    await env.DB.prepare('UPDATE orders SET expiry_attempts = ? WHERE id = ?').bind(EXPIRY_ATTEMPTS_MAX, order_id).run();
-    await expireUnpaidOrders(env, Date.now());
-    expect(await order(order_id)).toMatchObject({ status: 'unpaid', expiry_attempts: EXPIRY_ATTEMPTS_MAX });
-    expect((await gatewayTrade(order_id)).trade).toMatchObject({ status: 'WAIT_BUYER_PAY' });
+    expect(await order(order_id)).toMatchObject({ status: 'unpaid', expiry_attempts: 1, next_query_at_ms: now_ms + EXPIRY_RETRY_BASE_MS });
+    // Not due before its time: a batch run just before it does not include it.
+    const early = await dueOrders(openDb(env.DB), now_ms + EXPIRY_RETRY_BASE_MS - 1);
+    expect(early.map((o) => o.id)).not.toContain(order_id);
+    // Many more failures: the wait doubles up to its bound, the order stays in the cron.
+    for (let attempt = 2; attempt <= 12; attempt++) {
+      now_ms += expiryRetryDelayMs(attempt - 1);
+      expect((await dueOrders(openDb(env.DB), now_ms)).map((o) => o.id)).toContain(order_id);
+      await expireUnpaidOrders(unreachable, now_ms);
+      expect(await order(order_id)).toMatchObject({ status: 'unpaid', expiry_attempts: attempt, next_query_at_ms: now_ms + expiryRetryDelayMs(attempt) });
+    }
+    expect(expiryRetryDelayMs(12)).toBe(EXPIRY_RETRY_MAX_MS);
+    // Past the twelve attempts that used to be the end, the provider answers and the payment is found.
+    await expireUnpaidOrders(env, now_ms + EXPIRY_RETRY_MAX_MS);
+    expect(await order(order_id)).toMatchObject({ status: 'paid' });
+    expect(await creditsOf(order_id)).toEqual([{ amount_fen: 1_100, state: 'pending' }]);
   });
 
   it('a response Alipay did not sign is not believed: the paid order is deferred, not closed', async () => {
@@ -91,15 +104,15 @@ describe('cron: expiry of unpaid orders', () => {
     const wrong_key = { ...env, ALIPAY_PUBLIC_KEY: sandboxKeys().alipay.merchant_public_key };
     await expireUnpaidOrders(wrong_key, Date.now());
     expect(await order(order_id)).toMatchObject({ status: 'unpaid', expiry_attempts: 1 });
-    await expireUnpaidOrders(env, Date.now());
+    await expireUnpaidOrders(env, Date.now() + EXPIRY_RETRY_BASE_MS);
     expect(await order(order_id)).toMatchObject({ status: 'paid' });
   });
 
-  it('finds due orders through the orders_status_expires index, a bounded batch, oldest first', async () => {
+  it('finds due orders through the orders_status_due index, a bounded batch, oldest first', async () => {
     const query = dueOrders(openDb(env.DB), Date.now()).toSQL();
     const plan = await env.DB.prepare(`EXPLAIN QUERY PLAN ${query.sql}`).bind(...query.params).all<{ detail: string }>();
     const details = plan.results.map((row) => row.detail).join(' | ');
-    expect(details).toMatch(/USING INDEX orders_status_expires/);
+    expect(details).toMatch(/USING INDEX orders_status_due/);
     expect(details).not.toMatch(/SCAN orders(?! USING)/);
     expect(details).not.toMatch(/TEMP B-TREE/);
 

@@ -8,6 +8,7 @@ import type { CardLookupResponse } from '../../protocol/api.ts';
 import { bytesToBase64, bytesToBase64Url, utf8 } from '../../protocol/encoding.ts';
 import { ERROR_CODES } from '../../protocol/errors.ts';
 import { hubSigningString } from '../../protocol/hub.ts';
+import { chinaDate } from '../../protocol/alipay.ts';
 import { app } from '../../worker/app.ts';
 import { ADMIN_AUTH, api, seedDemoCampus } from './helpers/seed.ts';
 import { freshSchool, insertCredit, insertOrder, postFrom, testOrderId, uniqueIp } from './helpers/fixtures.ts';
@@ -60,6 +61,8 @@ interface RouteSpec {
 const JSON_TYPE = 'application/json';
 const HUGE_JSON_BYTES = 100 * 1024;
 const BAD_SCHOOL_IDS = ['BAD_ID', 'a', "x'--", 'x'.repeat(60), '%E5%BC%A0'];
+// Not a date, not a real date, or a day that has not begun in China.
+const BAD_DATES = ['2026-13-01', '2026-02-30', 'yesterday', '20261130', '2026-11-3', `${new Date().getUTCFullYear() + 1}-01-01`, "2026-11-30'--"];
 const BAD_ORDER_IDS = ['nope', 'Y1', "Y2026'--", 'Z20260101000000000ABCDEFGHIJ', `Y${'1'.repeat(40)}`, '%00'];
 
 const ROUTES: RouteSpec[] = [
@@ -332,6 +335,35 @@ const ROUTES: RouteSpec[] = [
     body: 'none',
     auth: 'admin',
     badQueries: ['?limit=0', '?limit=x', '?limit=100000', '?before=-1', '?before=abc'],
+    accepts: [200],
+  },
+  {
+    route: 'POST /api/v1/admin/reconciliations/{date}',
+    pattern: 'POST /api/v1/admin/reconciliations/:date',
+    method: 'POST',
+    path: () => `/api/v1/admin/reconciliations/${chinaDate(Date.now())}`,
+    body: 'none',
+    auth: 'admin',
+    badPaths: () => BAD_DATES.map((date) => `/api/v1/admin/reconciliations/${date}`),
+  },
+  {
+    route: 'GET /api/v1/admin/reconciliations/{date}',
+    pattern: 'GET /api/v1/admin/reconciliations/:date',
+    method: 'GET',
+    path: () => `/api/v1/admin/reconciliations/${chinaDate(Date.now())}`,
+    body: 'none',
+    auth: 'admin',
+    badPaths: () => BAD_DATES.map((date) => `/api/v1/admin/reconciliations/${date}`),
+    accepts: [200],
+  },
+  {
+    route: 'GET /api/v1/admin/refunds',
+    pattern: 'GET /api/v1/admin/refunds',
+    method: 'GET',
+    path: () => '/api/v1/admin/refunds?state=failed',
+    body: 'none',
+    auth: 'admin',
+    badQueries: ['?state=lost', '?limit=0', '?limit=201', '?limit=x', '?before=Y123', '?school_id=BAD', '?x=1'],
     accepts: [200],
   },
   {

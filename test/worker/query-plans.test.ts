@@ -63,7 +63,7 @@ describe('query plans of the hot queries', () => {
     ],
     ['closing an order whose payment could not start', () => closeUnstartedOrderQuery(db(), 'Y20261122000000000ABCDEFGHIJ', NOW_MS), [/SEARCH orders/]],
     ["a notification's order lookup (both channels)", () => notifiedOrderQuery(db(), 'Y20261122000000000ABCDEFGHIJ'), [/SEARCH orders USING INDEX sqlite_autoindex_orders_1/]],
-    ["the expiry cron's selection of due orders", () => dueOrders(db(), NOW_MS), [/SEARCH orders USING INDEX orders_status_expires/]],
+    ["the expiry cron's selection of due orders", () => dueOrders(db(), NOW_MS), [/SEARCH orders USING INDEX orders_status_due/]],
   ];
 
   it.each(cases)('%s: no full scan of a growing table', async (_, build, expected) => {

@@ -122,40 +122,57 @@ export function stopAgreementStatement(
 
 /** The agreement as the PWA and the admin API show it, with its latest charges. */
 export async function agreementView(d1: D1Database, row: AgreementRow, now_ms: number): Promise<AutoTopupAgreement> {
+  const [view] = await agreementViews(d1, [row], now_ms);
+  return view!;
+}
+
+// The admin listing's page bound: one query for every agreement's latest charges.
+const AGREEMENT_VIEWS_MAX = 256;
+
+/** Views of many agreements with one query for all their charges. */
+export async function agreementViews(d1: D1Database, rows: readonly AgreementRow[], now_ms: number): Promise<AutoTopupAgreement[]> {
+  if (rows.length === 0) return [];
+  if (rows.length > AGREEMENT_VIEWS_MAX) throw new RangeError(`${rows.length} agreements in one view`);
   const charges = await d1
     .prepare(
-      `SELECT ac.order_id, o.status, ac.amount_fen, ac.created_at_ms, ac.failure, ac.slot
-         FROM auto_charges ac JOIN orders o ON o.id = ac.order_id
-        WHERE ac.agreement_id = ?1 ORDER BY ac.created_at_ms DESC LIMIT ?2`,
+      `SELECT agreement_id, order_id, status, amount_fen, created_at_ms, failure, slot FROM (
+         SELECT ac.agreement_id, ac.order_id, o.status, ac.amount_fen, ac.created_at_ms, ac.failure, ac.slot,
+                ROW_NUMBER() OVER (PARTITION BY ac.agreement_id ORDER BY ac.created_at_ms DESC) AS n
+           FROM auto_charges ac JOIN orders o ON o.id = ac.order_id
+          WHERE ac.agreement_id IN (SELECT value FROM json_each(?1)))
+        WHERE n <= ?2 ORDER BY created_at_ms DESC`,
     )
-    .bind(row.id, AGREEMENT_CHARGES_SHOWN_MAX)
-    .all<{ order_id: string; status: OrderStatus; amount_fen: number; created_at_ms: number; failure: string | null; slot: string }>();
+    .bind(JSON.stringify(rows.map((row) => row.id)), AGREEMENT_CHARGES_SHOWN_MAX)
+    .all<{ agreement_id: string; order_id: string; status: OrderStatus; amount_fen: number; created_at_ms: number; failure: string | null; slot: string }>();
   const today = chinaDate(now_ms);
-  const charged_today_fen = charges.results
-    .filter((charge) => charge.slot.startsWith(`${today}#`) && charge.status !== 'closed')
-    .reduce((sum, charge) => sum + charge.amount_fen, 0);
-  return {
-    agreement_id: row.id,
-    school_id: row.school_id,
-    card_no: row.card_no,
-    state: row.state,
-    stop_reason: row.stop_reason,
-    threshold_fen: row.threshold_fen,
-    amount_fen: row.amount_fen,
-    daily_cap_fen: row.daily_cap_fen,
-    charged_today_fen,
-    last_error: row.last_error,
-    created_at: row.created_at_ms,
-    signed_at: row.signed_at_ms,
-    stopped_at: row.stopped_at_ms,
-    charges: charges.results.map(
-      (charge): AutoTopupCharge => ({
-        order_id: charge.order_id,
-        status: charge.status,
-        amount_fen: charge.amount_fen,
-        created_at: charge.created_at_ms,
-        failure: charge.failure,
-      }),
-    ),
-  };
+  return rows.map((row) => {
+    const own = charges.results.filter((charge) => charge.agreement_id === row.id);
+    const charged_today_fen = own
+      .filter((charge) => charge.slot.startsWith(`${today}#`) && charge.status !== 'closed')
+      .reduce((sum, charge) => sum + charge.amount_fen, 0);
+    return {
+      agreement_id: row.id,
+      school_id: row.school_id,
+      card_no: row.card_no,
+      state: row.state,
+      stop_reason: row.stop_reason,
+      threshold_fen: row.threshold_fen,
+      amount_fen: row.amount_fen,
+      daily_cap_fen: row.daily_cap_fen,
+      charged_today_fen,
+      last_error: row.last_error,
+      created_at: row.created_at_ms,
+      signed_at: row.signed_at_ms,
+      stopped_at: row.stopped_at_ms,
+      charges: own.map(
+        (charge): AutoTopupCharge => ({
+          order_id: charge.order_id,
+          status: charge.status,
+          amount_fen: charge.amount_fen,
+          created_at: charge.created_at_ms,
+          failure: charge.failure,
+        }),
+      ),
+    };
+  });
 }

@@ -12,7 +12,7 @@ import { notifySchoolHub } from '../hub/push.ts';
 import { newOrderId, orderExpiryMs } from '../ledger/orders.ts';
 import { applyPaid } from '../ledger/payment.ts';
 import { alipayConfig, type AlipayConfig } from '../pay/alipay.ts';
-import { chargeAgreement } from '../pay/alipay-agreement.ts';
+import { chargeAgreement, unsignAgreement } from '../pay/alipay-agreement.ts';
 import { ProviderError } from '../pay/channel.ts';
 import { stopAgreementStatement } from './agreements.ts';
 import { flushNotices } from '../notices/outbox.ts';
@@ -159,6 +159,20 @@ async function charge(env: Env, config: AlipayConfig, candidate: Candidate, slot
   return 'charged';
 }
 
+/**
+ * A lost or closed card's agreement is ended at Alipay too, so nothing can charge the holder
+ * for a card they no longer have. Best effort: it is already stopped here, whatever Alipay says.
+ */
+async function unsignStopped(env: Env, candidate: Candidate): Promise<void> {
+  if (candidate.provider_agreement_no === null) return;
+  try {
+    await unsignAgreement(alipayConfig(env), candidate.provider_agreement_no);
+  } catch (error) {
+    if (!(error instanceof ProviderError)) throw error;
+    log('warn', 'auto top-up unsign failed', { agreement_id: candidate.agreement_id, provider_code: error.provider_code });
+  }
+}
+
 /** Looks at these cards of one school and starts the charges their agreements call for. */
 export async function startAutoTopups(env: Env, school_id: string, card_nos: readonly string[], now_ms: number): Promise<AutoRunReport> {
   const report: AutoRunReport = { charged: 0, refused: 0, deferred: 0, stopped: 0 };
@@ -172,8 +186,11 @@ export async function startAutoTopups(env: Env, school_id: string, card_nos: rea
     const decision = decide(candidate, today);
     if (!decision.start) {
       if (decision.stop !== undefined) {
-        await stopAgreementStatement(env.DB, { agreement_id: candidate.agreement_id, reason: decision.stop }, now_ms).run();
-        report.stopped += 1;
+        const stopped = (await stopAgreementStatement(env.DB, { agreement_id: candidate.agreement_id, reason: decision.stop }, now_ms).run()).meta.changes === 1;
+        if (stopped) {
+          report.stopped += 1;
+          await unsignStopped(env, candidate);
+        }
       }
       continue;
     }

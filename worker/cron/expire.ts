@@ -1,9 +1,10 @@
 // Cron: unpaid orders past their expiry are asked about at their provider, then settled.
 // Paid there (the notification never came) → paid here: money must not be lost. Unpaid or
 // never seen → closed at the provider first, so it can no longer be paid, then closed here
-// (the 交易关闭 rows). A provider that cannot answer now is asked again on a later run, a
-// bounded number of times.
-import { and, asc, eq, lt, lte, sql } from 'drizzle-orm';
+// (the 交易关闭 rows). A provider that cannot answer now is asked again on a later run, backing
+// off exponentially up to a bound, for as long as it takes: an order is settled only by the
+// provider's word (or by reconciliation against its bill), never left to a counter.
+import { and, asc, eq, lte, sql } from 'drizzle-orm';
 import { openDb, type Db } from '../db/client.ts';
 import { orders } from '../db/schema.ts';
 import type { Env } from '../env.ts';
@@ -15,9 +16,18 @@ import { paymentChannel } from '../pay/channels.ts';
 // Each order costs up to two provider calls; 20 keeps a run within the 50 subrequests a
 // Worker invocation may make on the free plan. The cron runs every 5 minutes.
 export const EXPIRY_BATCH_MAX = 20;
-// 12 attempts at 5-minute runs: an hour of provider trouble before the order is left for a
-// person (it stays unpaid, and the admin's order list shows it).
-export const EXPIRY_ATTEMPTS_MAX = 12;
+// After a deferral the order is due again in 5 minutes, then 10, 20, ... and at most every 6
+// hours: a provider down for a day costs a handful of queries per order, not hundreds, and an
+// order whose provider keeps failing still never drops out of the cron.
+export const EXPIRY_RETRY_BASE_MS = 5 * 60_000;
+export const EXPIRY_RETRY_MAX_MS = 6 * 3_600_000;
+
+/** The wait after the `attempts`-th failed query (1-based), bounded. */
+export function expiryRetryDelayMs(attempts: number): number {
+  if (!Number.isSafeInteger(attempts) || attempts < 1) throw new RangeError(`attempts ${attempts}`);
+  // 2^7 * 5 min is past the cap already; the exponent's bound keeps the arithmetic finite.
+  return Math.min(EXPIRY_RETRY_BASE_MS * 2 ** Math.min(attempts - 1, 16), EXPIRY_RETRY_MAX_MS);
+}
 
 export interface ExpiryReport {
   examined: number;
@@ -33,6 +43,7 @@ interface ExpiredOrder {
   school_id: string;
   channel: 'alipay' | 'wechat';
   amount_fen: number;
+  expiry_attempts: number;
 }
 
 async function settle(db: Db, provider: PaymentChannel, order: ExpiredOrder, now_ms: number): Promise<Verdict> {
@@ -57,13 +68,26 @@ async function settle(db: Db, provider: PaymentChannel, order: ExpiredOrder, now
   return 'closed';
 }
 
-/** The batch to look at; served by the orders_status_expires index (status, then a range on expiry). */
+// Written exactly as in migrations/0008_orders_status_due.sql, so SQLite uses that index.
+const DUE_AT = sql`coalesce(${orders.next_query_at_ms}, ${orders.expires_at_ms})`;
+
+/**
+ * The batch to look at, oldest due first: unpaid orders past their expiry, or past the time a
+ * deferral set. Served by the orders_status_due expression index (status, then a range on the
+ * due time).
+ */
 export function dueOrders(db: Db, now_ms: number) {
   return db
-    .select({ id: orders.id, school_id: orders.school_id, channel: orders.channel, amount_fen: orders.amount_fen })
+    .select({
+      id: orders.id,
+      school_id: orders.school_id,
+      channel: orders.channel,
+      amount_fen: orders.amount_fen,
+      expiry_attempts: orders.expiry_attempts,
+    })
     .from(orders)
-    .where(and(eq(orders.status, 'unpaid'), lte(orders.expires_at_ms, now_ms), lt(orders.expiry_attempts, EXPIRY_ATTEMPTS_MAX)))
-    .orderBy(asc(orders.expires_at_ms))
+    .where(and(eq(orders.status, 'unpaid'), lte(DUE_AT, now_ms)))
+    .orderBy(asc(DUE_AT))
     .limit(EXPIRY_BATCH_MAX);
 }
 
@@ -84,13 +108,17 @@ export async function expireUnpaidOrders(env: Env, now_ms: number): Promise<Expi
       verdict = await settle(db, provider, order, now_ms);
     } catch (error) {
       // Whatever went wrong (provider, network, a bug in one channel), this order waits for a
-      // later run and the rest of the batch goes on; the attempt count bounds the retries.
+      // later run and the rest of the batch goes on; the back-off bounds how often it is asked.
       const code = error instanceof ProviderError ? error.provider_code : 'error';
-      console.warn(JSON.stringify({ level: 'warn', msg: 'expiry deferred', order_id: order.id, code, error: String(error).slice(0, 300) }));
+      const attempts = order.expiry_attempts + 1;
+      const next_query_at_ms = now_ms + expiryRetryDelayMs(attempts);
+      console.warn(
+        JSON.stringify({ level: 'warn', msg: 'expiry deferred', order_id: order.id, code, attempts, next_query_at_ms, error: String(error).slice(0, 300) }),
+      );
       verdict = 'deferred';
       await db
         .update(orders)
-        .set({ expiry_attempts: sql`${orders.expiry_attempts} + 1` })
+        .set({ expiry_attempts: sql`${orders.expiry_attempts} + 1`, next_query_at_ms })
         .where(and(eq(orders.id, order.id), eq(orders.status, 'unpaid')));
     }
     report[verdict]++;

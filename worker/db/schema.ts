@@ -64,11 +64,19 @@ export const orders = sqliteTable(
     refunded_at_ms: integer('refunded_at_ms'),
     // Expiry handling asks the provider a bounded number of times before giving up on it.
     expiry_attempts: integer('expiry_attempts').notNull().default(0),
+    // When the expiry cron may next ask the provider about this unpaid order; null means at
+    // expiry. A provider that cannot answer pushes it back exponentially (worker/cron/expire.ts).
+    next_query_at_ms: integer('next_query_at_ms'),
   },
   (t) => [
     index('orders_card_created').on(t.school_id, t.card_no, t.created_at_ms),
     index('orders_status_expires').on(t.status, t.expires_at_ms),
     index('orders_created').on(t.created_at_ms),
+    // Reconciliation reads a channel's payments of one day by the provider's payment time.
+    index('orders_channel_paid').on(t.channel, t.paid_at_ms),
+    // The expiry cron's batch reads orders_status_due, an expression index on (status,
+    // coalesce(next_query_at_ms, expires_at_ms)) that drizzle-kit cannot write: see
+    // migrations/0008_orders_status_due.sql.
     check('orders_amount_positive', sql`${t.amount_fen} > 0`),
   ],
 );
@@ -198,7 +206,9 @@ export const hubNonces = sqliteTable(
 
 // One full refund per order (DESIGN section 7): 'requested' waits for the hub's void answer,
 // 'provider_pending' has its credit voided and waits for the provider to return the money,
-// 'refunded' is done, 'refused' means the hub had already loaded the credit onto the card.
+// 'refunded' is done, 'refused' means the hub had already loaded the credit onto the card,
+// 'failed' means the provider ended the refund ABNORMAL or CLOSED: the credit stays voided and
+// the money is still owed to the payer, for the card office to settle.
 export const refunds = sqliteTable(
   'refunds',
   {
@@ -208,7 +218,7 @@ export const refunds = sqliteTable(
     credit_id: text('credit_id').notNull(),
     school_id: text('school_id').notNull(),
     amount_fen: integer('amount_fen').notNull(),
-    state: text('state', { enum: ['requested', 'provider_pending', 'refunded', 'refused'] }).notNull(),
+    state: text('state', { enum: ['requested', 'provider_pending', 'refunded', 'refused', 'failed'] }).notNull(),
     // 'direct' voided at the Worker (the credit never reached a hub); 'hub' through a void request.
     route: text('route', { enum: ['direct', 'hub'] }),
     reason: text('reason'),
@@ -218,11 +228,21 @@ export const refunds = sqliteTable(
     updated_at_ms: integer('updated_at_ms').notNull(),
     voided_at_ms: integer('voided_at_ms'),
     refunded_at_ms: integer('refunded_at_ms'),
+    // The provider's word on the refund once it accepted it: null until then (the next attempt
+    // submits it again, which both providers answer idempotently by our refund id),
+    // 'PROCESSING' while it waits, then 'SUCCESS', 'ABNORMAL' or 'CLOSED'.
+    provider_status: text('provider_status', { enum: ['PROCESSING', 'SUCCESS', 'ABNORMAL', 'CLOSED'] }),
+    provider_refund_no: text('provider_refund_no'),
+    // The time the provider's bill files the refund under: Alipay lists a refund when it is
+    // done (gmt_refund_pay), WeChat Pay on the day it was initiated (create_time).
+    provider_bill_at_ms: integer('provider_bill_at_ms'),
+    failed_at_ms: integer('failed_at_ms'),
   },
   (t) => [
     uniqueIndex('refunds_order').on(t.order_id),
     uniqueIndex('refunds_credit').on(t.credit_id),
     index('refunds_state_updated').on(t.state, t.updated_at_ms),
+    index('refunds_bill_at').on(t.provider_bill_at_ms),
     check('refunds_amount_positive', sql`${t.amount_fen} > 0`),
   ],
 );
@@ -358,5 +378,58 @@ export const autoCharges = sqliteTable(
   (t) => [
     uniqueIndex('auto_charges_card_slot').on(t.school_id, t.card_no, t.slot),
     index('auto_charges_agreement').on(t.agreement_id),
+  ],
+);
+
+// Reconciliation against the providers' daily bills (DESIGN section 7): one row per China
+// calendar day, channel and school. `school_id` '' holds what the bill has that no order of
+// ours explains (the API shows it as school_id null). Written whole by each run of the day, so
+// a run that finds the same answers writes the same row.
+export const reconciliations = sqliteTable(
+  'reconciliations',
+  {
+    bill_date: text('bill_date').notNull(),
+    channel: text('channel', { enum: ['alipay', 'wechat'] }).notNull(),
+    school_id: text('school_id').notNull(),
+    // 00:00 China time of bill_date, so the audit can recompute the day from the ledger.
+    day_start_ms: integer('day_start_ms').notNull(),
+    status: text('status', { enum: ['balanced', 'discrepancies', 'pending'] }).notNull(),
+    // Payments minus refunds, as the bill lists them and as our ledger has them.
+    bill_total_fen: integer('bill_total_fen').notNull(),
+    ours_total_fen: integer('ours_total_fen').notNull(),
+    // The provider's service fee (net of fees returned with refunds), and what it transfers.
+    fee_fen: integer('fee_fen').notNull(),
+    net_fen: integer('net_fen').notNull(),
+    bill_rows: integer('bill_rows').notNull(),
+    discrepancy_count: integer('discrepancy_count').notNull(),
+    // JSON array of {kind, order_id?, provider_trade_no?, refund_id?, detail}, bounded.
+    discrepancies: text('discrepancies').notNull(),
+    // Why the day is pending (the bill could not be fetched), or null.
+    error: text('error'),
+    first_run_at_ms: integer('first_run_at_ms').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.bill_date, t.channel, t.school_id] })],
+);
+
+// What reconciliation repaired through the ledger's own paths, kept for good: a later run of the
+// same day finds the ledger already right and adds nothing.
+export const reconciliationRepairs = sqliteTable(
+  'reconciliation_repairs',
+  {
+    bill_date: text('bill_date').notNull(),
+    channel: text('channel', { enum: ['alipay', 'wechat'] }).notNull(),
+    school_id: text('school_id').notNull(),
+    // 'paid': a paid bill row made its unpaid or closed order paid; 'refunded': a refund the
+    // provider finished completed ours.
+    kind: text('kind', { enum: ['paid', 'refunded'] }).notNull(),
+    order_id: text('order_id').notNull(),
+    refund_id: text('refund_id'),
+    provider_trade_no: text('provider_trade_no').notNull(),
+    amount_fen: integer('amount_fen').notNull(),
+    repaired_at_ms: integer('repaired_at_ms').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.bill_date, t.channel, t.kind, t.order_id] }),
+    index('reconciliation_repairs_school').on(t.bill_date, t.school_id),
   ],
 );

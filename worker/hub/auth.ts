@@ -19,6 +19,7 @@ import {
 } from '../../protocol/hub.ts';
 import type { AppEnv } from '../env.ts';
 import { ApiError } from '../http/errors.ts';
+import { readStreamBounded } from '../http/read-bounded.ts';
 
 export interface HubIdentity {
   hub_id: string;
@@ -63,27 +64,8 @@ async function readRawBody(c: Context): Promise<string> {
   const tooLarge = () => new ApiError(413, 'payload_too_large', `body exceeds ${HUB_BODY_BYTES_MAX} bytes`);
   const declared = Number(c.req.header('content-length') ?? '0');
   if (declared > HUB_BODY_BYTES_MAX) throw tooLarge();
-  const stream = c.req.raw.body;
-  if (stream === null) return '';
-  const chunks: Uint8Array[] = [];
-  let length = 0;
-  const reader = stream.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    length += value.byteLength;
-    if (length > HUB_BODY_BYTES_MAX) {
-      await reader.cancel();
-      throw tooLarge();
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(length);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
+  const bytes = await readStreamBounded(c.req.raw.body, HUB_BODY_BYTES_MAX);
+  if (bytes === null) throw tooLarge();
   try {
     return new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
   } catch {

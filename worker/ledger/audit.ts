@@ -1,4 +1,4 @@
-// The ledger audit: DESIGN section 3's invariants 1-3, 5 as far as the Worker's data goes, and 7,
+// The ledger audit: DESIGN section 3's invariants 1-4, 5 as far as the Worker's data goes, and 7,
 // as plain SQL over D1. The same queries run inside workerd (tests) and from Node through
 // wrangler (`npm run audit`), so this module imports nothing but types: each side brings a
 // function that runs a list of statements and returns each one's rows.
@@ -16,7 +16,7 @@ export interface AuditCheck {
   /** Stable name, printed with every violation: tests and operators grep for it. */
   name: string;
   /** DESIGN section 3 invariant number. */
-  invariant: 1 | 2 | 3 | 5 | 7;
+  invariant: 1 | 2 | 3 | 4 | 5 | 7;
   description: string;
   sql: string;
 }
@@ -186,8 +186,9 @@ export const AUDIT_CHECKS: readonly AuditCheck[] = [
   },
   {
     // A refund voids the credit first and marks the order refunded once the provider has
-    // returned the money; in between, its refund row is 'provider_pending'. That is the one
-    // voided credit of a not-yet-refunded order the ledger may hold.
+    // returned the money; in between, its refund row is 'provider_pending'; a refund the provider
+    // ended ABNORMAL or CLOSED is 'failed', the money still owed. Those are the only voided
+    // credits of a not-yet-refunded order the ledger may hold.
     name: 'voided_credit_order_not_refunded',
     invariant: 3,
     description: "a voided credit's order is not refunded, and no refund of it is under way",
@@ -196,7 +197,7 @@ export const AUDIT_CHECKS: readonly AuditCheck[] = [
       FROM credits c LEFT JOIN orders o ON o.id = c.order_id
       WHERE c.state = 'voided' AND (o.status IS NULL OR o.status <> 'refunded')
         AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.credit_id = c.id AND r.order_id = c.order_id
-          AND r.state = 'provider_pending')
+          AND r.state IN ('provider_pending', 'failed'))
       ORDER BY c.id ${LIMIT}`,
   },
   {
@@ -210,6 +211,7 @@ export const AUDIT_CHECKS: readonly AuditCheck[] = [
       WHERE o.id IS NULL OR c.id IS NULL OR c.order_id <> r.order_id OR r.amount_fen <> o.amount_fen
         OR (r.state = 'refunded' AND (o.status <> 'refunded' OR c.state <> 'voided'))
         OR (r.state = 'provider_pending' AND c.state <> 'voided')
+        OR (r.state = 'failed' AND (c.state <> 'voided' OR o.status <> 'paid'))
         OR (r.state = 'refused' AND c.state = 'voided')
       ORDER BY r.id ${LIMIT}`,
   },
@@ -220,6 +222,28 @@ export const AUDIT_CHECKS: readonly AuditCheck[] = [
     sql: `SELECT o.id || ' (credit ' || c.id || ')' AS ids, 'credit is ' || c.state AS detail
       FROM orders o JOIN credits c ON c.order_id = o.id
       WHERE o.status = 'refunded' AND c.state <> 'voided' ORDER BY o.id ${LIMIT}`,
+  },
+  {
+    // Invariant 4: a day reconciliation called balanced must still add up. The ledger side is
+    // recomputed from orders and refunds exactly as worker/recon/reconcile.ts counts it
+    // (payments by the provider's time, refunds by the time the bill files them), so a payment
+    // moved, doubled or removed after the day was settled is named here.
+    name: 'reconciled_day_differs_from_ledger',
+    invariant: 4,
+    description: "a day reconciled as balanced no longer matches the ledger: provider bill <> paid orders",
+    sql: `SELECT r.bill_date || ' ' || r.channel || ' ' || CASE WHEN r.school_id = '' THEN '(merchant)' ELSE r.school_id END AS ids,
+        'bill ' || r.bill_total_fen || ' fen, ledger ' || l.total_fen || ' fen' AS detail
+      FROM reconciliations r JOIN (
+        SELECT r2.bill_date, r2.channel, r2.school_id,
+          coalesce((SELECT sum(o.amount_fen) FROM orders o WHERE o.channel = r2.channel AND o.school_id = r2.school_id
+              AND o.status IN ('paid', 'refunded') AND o.paid_at_ms >= r2.day_start_ms AND o.paid_at_ms < r2.day_start_ms + 86400000), 0)
+          - coalesce((SELECT sum(f.amount_fen) FROM refunds f JOIN orders o ON o.id = f.order_id WHERE o.channel = r2.channel
+              AND f.school_id = r2.school_id AND f.provider_bill_at_ms >= r2.day_start_ms AND f.provider_bill_at_ms < r2.day_start_ms + 86400000), 0)
+            AS total_fen
+        FROM reconciliations r2 WHERE r2.status = 'balanced'
+      ) l ON l.bill_date = r.bill_date AND l.channel = r.channel AND l.school_id = r.school_id
+      WHERE r.status = 'balanced' AND (l.total_fen <> r.bill_total_fen OR r.ours_total_fen <> r.bill_total_fen)
+      ORDER BY r.bill_date, r.channel, r.school_id ${LIMIT}`,
   },
 ];
 

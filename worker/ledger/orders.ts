@@ -87,28 +87,44 @@ export interface CreatedOrder extends NewOrder {
   expires_at_ms: number;
 }
 
-/** Inserts an unpaid order; the caller has checked the card is active and the amount allowed. */
-export async function createOrder(db: Db, input: NewOrder, options: { now_ms: number; expiry_ms: number }): Promise<CreatedOrder> {
+// A card may hold this many unpaid orders at once. Each one is work for the expiry cron (a
+// bounded batch every 5 minutes), so without a cap one card could grow its backlog without end;
+// a payer who really wants to pay needs one, and a few cover a cashier closed by mistake.
+export const OPEN_ORDERS_PER_CARD_MAX = 5;
+
+/** The card already holds `open_orders_max` unpaid orders: nothing was inserted. */
+export class TooManyOpenOrders extends Error {}
+
+/**
+ * Inserts an unpaid order; the caller has checked the card is active and the amount allowed.
+ * The cap on the card's unpaid orders is part of the same INSERT, so concurrent requests cannot
+ * both slip under it. Throws TooManyOpenOrders when the card is at the cap.
+ */
+export async function createOrder(
+  db: Db,
+  input: NewOrder,
+  options: { now_ms: number; expiry_ms: number; open_orders_max?: number },
+): Promise<CreatedOrder> {
   if (!Number.isSafeInteger(input.amount_fen) || input.amount_fen <= 0) throw new RangeError(`bad amount ${input.amount_fen}`);
   if (options.expiry_ms <= 0) throw new RangeError(`bad expiry ${options.expiry_ms}`);
+  const open_orders_max = options.open_orders_max ?? OPEN_ORDERS_PER_CARD_MAX;
+  if (!Number.isSafeInteger(open_orders_max) || open_orders_max < 1) throw new RangeError(`bad open_orders_max ${open_orders_max}`);
   const order: CreatedOrder = {
     ...input,
     order_id: newOrderId(options.now_ms),
     created_at_ms: options.now_ms,
     expires_at_ms: options.now_ms + options.expiry_ms,
   };
-  await db.insert(orders).values({
-    id: order.order_id,
-    school_id: order.school_id,
-    card_no: order.card_no,
-    amount_fen: order.amount_fen,
-    channel: order.channel,
-    origin: order.origin,
-    status: 'unpaid',
-    notify_phone: order.notify_phone,
-    created_at_ms: order.created_at_ms,
-    expires_at_ms: order.expires_at_ms,
-  });
+  // Columns named, so a column added to orders later takes its default here.
+  const inserted = await db.run(
+    sql`INSERT INTO ${orders} (id, school_id, card_no, amount_fen, channel, origin, status, notify_phone, created_at_ms, expires_at_ms)
+        SELECT ${order.order_id}, ${order.school_id}, ${order.card_no}, ${order.amount_fen}, ${order.channel}, ${order.origin},
+               'unpaid', ${order.notify_phone}, ${order.created_at_ms}, ${order.expires_at_ms}
+         WHERE (SELECT count(*) FROM ${orders}
+                 WHERE ${orders.school_id} = ${order.school_id} AND ${orders.card_no} = ${order.card_no}
+                   AND ${orders.status} = 'unpaid') < ${open_orders_max}`,
+  );
+  if (inserted.meta.changes === 0) throw new TooManyOpenOrders(`card ${order.school_id}/${order.card_no} has ${open_orders_max} unpaid orders`);
   return order;
 }
 

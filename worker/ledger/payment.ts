@@ -111,7 +111,26 @@ export async function applyClosed(
   return closed.meta.changes > 0 ? 'applied' : 'duplicate';
 }
 
-/** A notification that failed a check: kept for audit, and nothing else changes. */
+// A rejected notification is evidence, not a payment: its first bytes say who sent what. Kept
+// this far, so a flood of junk costs bounded storage (and is pruned after a retention period,
+// worker/cron/prune.ts).
+export const REJECTED_BODY_BYTES_MAX = 4 * 1024;
+export const REJECTED_HEADERS_BYTES_MAX = 2 * 1024;
+const TRUNCATION_MARK = '…[truncated]';
+
+/** At most `bytes_max` bytes of UTF-8, cut on a character boundary and marked when cut. */
+export function truncateUtf8(text: string, bytes_max: number): string {
+  const bytes = new TextEncoder().encode(text);
+  if (bytes.length <= bytes_max) return text;
+  const mark_bytes = new TextEncoder().encode(TRUNCATION_MARK).length;
+  if (bytes_max < mark_bytes) throw new RangeError(`bytes_max ${bytes_max} below the mark`);
+  // A cut inside a character leaves an incomplete sequence at the end; the decoder turns it into
+  // U+FFFD, which is dropped so the kept text is exactly what was sent, only shorter.
+  const kept = new TextDecoder('utf-8').decode(bytes.subarray(0, bytes_max - mark_bytes)).replace(/\uFFFD+$/, '');
+  return `${kept}${TRUNCATION_MARK}`;
+}
+
+/** A notification that failed a check: kept for audit, bounded in bytes, and nothing else changes. */
 export async function recordRejected(
   db: Db,
   audit: NotificationAudit,
@@ -125,7 +144,7 @@ export async function recordRejected(
     order_id,
     verdict: 'rejected',
     reason: reason.slice(0, 500),
-    headers: audit.headers,
-    body: audit.body.slice(0, 16_384),
+    headers: audit.headers === null ? null : truncateUtf8(audit.headers, REJECTED_HEADERS_BYTES_MAX),
+    body: truncateUtf8(audit.body, REJECTED_BODY_BYTES_MAX),
   });
 }

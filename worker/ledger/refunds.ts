@@ -8,7 +8,7 @@ import type { RefundView, VoidsResponse } from '../../protocol/hub.ts';
 import { VOIDS_BATCH_MAX } from '../../protocol/hub.ts';
 import type { Env } from '../env.ts';
 import type { HubIdentity } from '../hub/auth.ts';
-import { ProviderError } from '../pay/channel.ts';
+import { ProviderError, type RefundRequest, type RefundState } from '../pay/channel.ts';
 import { paymentChannel } from '../pay/channels.ts';
 
 export const REFUND_ORDER_SQL = `SELECT o.id, o.school_id, o.status, o.channel, o.amount_fen,
@@ -64,7 +64,7 @@ export const REFUND_PROVIDER_ATTEMPTS_AUTO_MAX = 48;
 export const REFUND_RETRY_BATCH_MAX = 20;
 const ERROR_TEXT_MAX = 500;
 
-interface RefundRow {
+export interface RefundRow {
   id: string;
   order_id: string;
   credit_id: string;
@@ -79,6 +79,8 @@ interface RefundRow {
   updated_at_ms: number;
   voided_at_ms: number | null;
   refunded_at_ms: number | null;
+  provider_status: RefundView['provider_status'] | null;
+  failed_at_ms: number | null;
 }
 
 /** The refund's id is its order's with another letter: one full refund per order, ever. */
@@ -87,7 +89,7 @@ export function refundIdForOrder(order_id: string): string {
   return `R${order_id.slice(1)}`;
 }
 
-function toView(row: RefundRow): RefundView {
+export function toView(row: RefundRow): RefundView {
   const view: RefundView = {
     refund_id: row.id,
     order_id: row.order_id,
@@ -103,6 +105,8 @@ function toView(row: RefundRow): RefundView {
   if (row.last_error !== null) view.last_error = row.last_error;
   if (row.voided_at_ms !== null) view.voided_at_ms = row.voided_at_ms;
   if (row.refunded_at_ms !== null) view.refunded_at_ms = row.refunded_at_ms;
+  if (row.provider_status !== null) view.provider_status = row.provider_status;
+  if (row.failed_at_ms !== null) view.failed_at_ms = row.failed_at_ms;
   return view;
 }
 
@@ -140,6 +144,9 @@ export async function requestRefund(env: Env, order_id: string, now_ms: number):
     const existing = await readRefund(d1, order.refund_id);
     if (existing === null) throw new Error(`refund ${order.refund_id} vanished`);
     if (existing.state === 'refused') return { kind: 'not_allowed', reason: existing.reason ?? 'the credit was loaded onto the card' };
+    if (existing.state === 'failed') {
+      return { kind: 'not_allowed', reason: `the refund failed at the provider; settle it with the payer (${existing.reason ?? 'failed'})` };
+    }
     if (existing.state === 'provider_pending') {
       const refund = await completeRefund(env, existing.id, now_ms);
       return { kind: 'ok', refund, school_id: order.school_id, void_requested: false };
@@ -188,8 +195,10 @@ export async function requestRefund(env: Env, order_id: string, now_ms: number):
 
 /**
  * Returns a voided credit's money through the provider. Only a `provider_pending` refund calls
- * the provider (the same refund id every time, so the provider refunds once); success marks the
- * order refunded in the same batch as the refund, failure counts an attempt and keeps the error.
+ * the provider, always with the same refund id, so the provider refunds once: a refund the
+ * provider has not accepted yet is submitted (again), one it accepted is asked about. What the
+ * provider answers goes through applyRefundState; a failed call counts an attempt and keeps
+ * the error for the card office.
  */
 export async function completeRefund(env: Env, refund_id: string, now_ms: number): Promise<RefundView> {
   const d1 = env.DB;
@@ -205,13 +214,20 @@ export async function completeRefund(env: Env, refund_id: string, now_ms: number
   if (!(row.amount_fen > 0 && row.amount_fen <= row.order_amount_fen)) {
     throw new RangeError(`refund ${refund_id} of ${row.amount_fen} fen out of ${row.order_amount_fen}`);
   }
+  const request: RefundRequest = {
+    order_id: row.order_id,
+    refund_id: row.id,
+    amount_fen: row.amount_fen,
+    total_fen: row.order_amount_fen,
+    notify_url: refundNotifyUrl(env, row.channel),
+  };
+  const provider = paymentChannel(env, row.channel);
+  let state: RefundState;
   try {
-    await paymentChannel(env, row.channel).refund({
-      order_id: row.order_id,
-      refund_id: row.id,
-      amount_fen: row.amount_fen,
-      total_fen: row.order_amount_fen,
-    });
+    state = row.provider_status === null ? await provider.refund(request) : await provider.queryRefund(request);
+    // Accepted once, unknown now: the provider lost it or never had it. Submitting again is
+    // safe (same refund id) and is the only way the money goes back.
+    if (state.state === 'not_found') state = await provider.refund(request);
   } catch (err) {
     const message = err instanceof ProviderError ? `${err.provider_code}: ${err.message}` : String(err);
     console.warn(JSON.stringify({ level: 'warn', msg: 'provider refund failed', refund_id, error: message }));
@@ -224,19 +240,80 @@ export async function completeRefund(env: Env, refund_id: string, now_ms: number
       .run();
     return toView((await readRefund(d1, refund_id))!);
   }
-  await d1.batch([
-    d1
-      .prepare(`UPDATE orders SET status = 'refunded', refunded_at_ms = ?2 WHERE id = ?1 AND status = 'paid'`)
-      .bind(row.order_id, now_ms),
-    d1
-      .prepare(
-        `UPDATE refunds SET state = 'refunded', refunded_at_ms = ?2, updated_at_ms = ?2,
-                provider_attempts = provider_attempts + 1, last_error = NULL
-          WHERE id = ?1 AND state = 'provider_pending'`,
-      )
-      .bind(refund_id, now_ms),
-  ]);
+  await applyRefundState(d1, refund_id, state, now_ms);
   return toView((await readRefund(d1, refund_id))!);
+}
+
+/** Only WeChat Pay takes a notify_url per refund; without PUBLIC_BASE_URL it uses the merchant platform's. */
+function refundNotifyUrl(env: Env, channel: Channel): string | null {
+  if (channel !== 'wechat') return null;
+  const base = env.PUBLIC_BASE_URL?.trim().replace(/\/+$/, '') ?? '';
+  return /^https:\/\/[^\s/?#]+(\/[^\s?#]*)?$/.test(base) ? `${base}/api/v1/notify/wechat` : null;
+}
+
+export type RefundApplied = 'refunded' | 'processing' | 'failed' | 'resubmit' | 'unchanged';
+
+export const REFUND_SUCCEEDED_ORDER_SQL = `UPDATE orders SET status = 'refunded', refunded_at_ms = ?2
+  WHERE status = 'paid' AND id = (SELECT order_id FROM refunds WHERE id = ?1 AND state = 'provider_pending')`;
+export const REFUND_SUCCEEDED_SQL = `UPDATE refunds SET state = 'refunded', provider_status = 'SUCCESS', refunded_at_ms = ?2,
+       updated_at_ms = ?2, provider_attempts = provider_attempts + 1, last_error = NULL,
+       provider_refund_no = coalesce(?3, provider_refund_no), provider_bill_at_ms = coalesce(provider_bill_at_ms, ?4)
+  WHERE id = ?1 AND state = 'provider_pending'`;
+
+/**
+ * The one way a provider's word moves a refund on (its answer, its query, a WeChat Pay REFUND.*
+ * notification, the bill at reconciliation). Only a `provider_pending` refund moves, so a
+ * word repeated or arriving late changes nothing: SUCCESS refunds the order in the same batch,
+ * PROCESSING waits, ABNORMAL and CLOSED fail the refund with its credit still voided (the money
+ * is owed to the payer and the card office must settle it), and an unknown refund is marked for
+ * submitting again.
+ */
+export async function applyRefundState(d1: D1Database, refund_id: string, state: RefundState, now_ms: number): Promise<RefundApplied> {
+  if (!Number.isSafeInteger(now_ms) || now_ms <= 0) throw new RangeError(`now_ms ${now_ms}`);
+  switch (state.state) {
+    case 'succeeded': {
+      const [, refunded] = await d1.batch([
+        d1.prepare(REFUND_SUCCEEDED_ORDER_SQL).bind(refund_id, now_ms),
+        d1.prepare(REFUND_SUCCEEDED_SQL).bind(refund_id, now_ms, state.provider_refund_no, state.bill_at_ms),
+      ]);
+      return (refunded?.meta.changes ?? 0) > 0 ? 'refunded' : 'unchanged';
+    }
+    case 'processing': {
+      const result = await d1
+        .prepare(
+          `UPDATE refunds SET provider_status = 'PROCESSING', updated_at_ms = ?2, last_error = NULL,
+                  provider_refund_no = coalesce(?3, provider_refund_no), provider_bill_at_ms = coalesce(provider_bill_at_ms, ?4)
+            WHERE id = ?1 AND state = 'provider_pending'`,
+        )
+        .bind(refund_id, now_ms, state.provider_refund_no, state.bill_at_ms)
+        .run();
+      return result.meta.changes > 0 ? 'processing' : 'unchanged';
+    }
+    case 'failed': {
+      const reason = state.provider_status === 'ABNORMAL'
+        ? 'the provider could not pay the refund back (ABNORMAL): the money is still owed to the payer'
+        : 'the provider closed the refund (CLOSED): the money is still owed to the payer';
+      const result = await d1
+        .prepare(
+          `UPDATE refunds SET state = 'failed', provider_status = ?2, failed_at_ms = ?3, updated_at_ms = ?3, reason = ?4,
+                  provider_refund_no = coalesce(?5, provider_refund_no), provider_bill_at_ms = coalesce(provider_bill_at_ms, ?6)
+            WHERE id = ?1 AND state = 'provider_pending'`,
+        )
+        .bind(refund_id, state.provider_status, now_ms, reason, state.provider_refund_no, state.bill_at_ms)
+        .run();
+      if (result.meta.changes > 0) {
+        console.error(JSON.stringify({ level: 'error', msg: 'refund failed at the provider', refund_id, provider_status: state.provider_status }));
+      }
+      return result.meta.changes > 0 ? 'failed' : 'unchanged';
+    }
+    case 'not_found': {
+      const result = await d1
+        .prepare(`UPDATE refunds SET provider_status = NULL, updated_at_ms = ?2 WHERE id = ?1 AND state = 'provider_pending'`)
+        .bind(refund_id, now_ms)
+        .run();
+      return result.meta.changes > 0 ? 'resubmit' : 'unchanged';
+    }
+  }
 }
 
 /** For a cron: retries refunds whose provider call failed, oldest first, a bounded number. */

@@ -11,8 +11,25 @@ import {
 } from '../../protocol/alipay.ts';
 import { fenToYuan, yuanToFen } from '../../protocol/money.ts';
 import { importRsaPrivateKey, importRsaPublicKey, rsaVerify } from '../../protocol/rsa.ts';
-import type { Env } from '../env.ts';
-import { ProviderError, type PaymentChannel, type PaymentOrder, type PaymentUrls, type TradeState } from './channel.ts';
+import { readBounded } from '../http/read-bounded.ts';
+import {
+  ProviderError,
+  type PaymentChannel,
+  type PaymentOrder,
+  type PaymentUrls,
+  type RefundRequest,
+  type RefundState,
+  type TradeState,
+} from './channel.ts';
+
+/** The configuration names this channel reads (DESIGN section 5), so it also runs in Node. */
+export interface AlipayVars {
+  ALIPAY_APP_ID?: string;
+  ALIPAY_SELLER_ID?: string;
+  ALIPAY_PUBLIC_KEY?: string;
+  ALIPAY_PRIVATE_KEY?: string;
+  ALIPAY_GATEWAY?: string;
+}
 
 export interface AlipayConfig {
   app_id: string;
@@ -59,7 +76,7 @@ export async function alipayPublicKey(config: Pick<AlipayConfig, 'public_key'>):
 }
 
 /** The configuration, or ProviderError 'not_configured' naming what is missing. */
-export function alipayConfig(env: Env): AlipayConfig {
+export function alipayConfig(env: AlipayVars): AlipayConfig {
   const missing = (['ALIPAY_APP_ID', 'ALIPAY_PRIVATE_KEY', 'ALIPAY_PUBLIC_KEY', 'ALIPAY_GATEWAY'] as const).filter(
     (name) => !env[name],
   );
@@ -184,6 +201,54 @@ async function precreate(config: AlipayConfig, order: PaymentOrder, urls: Paymen
   return { qr_code };
 }
 
+/**
+ * `alipay.trade.refund` answered 10000. `fund_change: Y` means this call moved the money: done.
+ * `N` means it did not (a repeat of an earlier request, or one still being processed), and
+ * Alipay's own advice is to ask `alipay.trade.fastpay.refund.query` before believing either.
+ */
+async function alipayRefundAnswer(config: AlipayConfig, node: ResponseNode, input: RefundRequest): Promise<RefundState> {
+  if (text(node, 'out_trade_no') !== input.order_id) {
+    throw new ProviderError('alipay', 'bad_response', 'alipay answered about another trade', true);
+  }
+  if (node.fund_change === 'Y') {
+    const refunded_at_ms = parseChinaTime(text(node, 'gmt_refund_pay') ?? '');
+    if (refunded_at_ms === null) throw new ProviderError('alipay', 'bad_response', 'refund answer without gmt_refund_pay', true);
+    return { state: 'succeeded', provider_refund_no: text(node, 'trade_no'), bill_at_ms: refunded_at_ms, refunded_at_ms };
+  }
+  return alipayRefundQuery(config, input);
+}
+
+/**
+ * `alipay.trade.fastpay.refund.query`: `refund_status: REFUND_SUCCESS` is the only proof of a
+ * finished refund. Without it Alipay has either not received the request or not finished it;
+ * both are `processing` here, and the next follow-up submits the same request again, which
+ * Alipay answers idempotently by out_request_no.
+ */
+async function alipayRefundQuery(config: AlipayConfig, input: RefundRequest): Promise<RefundState> {
+  const node = await call(config, 'alipay.trade.fastpay.refund.query', {
+    out_trade_no: input.order_id,
+    out_request_no: input.refund_id,
+    query_options: ['gmt_refund_pay'],
+  });
+  if (isNotExist(node)) return { state: 'not_found' };
+  if (node.code !== '10000') throw refusal(node, 'refund query');
+  if (node.refund_status !== 'REFUND_SUCCESS') {
+    // An empty answer names neither trade nor request: Alipay has no such refund (yet).
+    if (text(node, 'out_request_no') === null) return { state: 'not_found' };
+    return { state: 'processing', provider_refund_no: text(node, 'trade_no'), bill_at_ms: null };
+  }
+  if (text(node, 'out_trade_no') !== input.order_id || text(node, 'out_request_no') !== input.refund_id) {
+    throw new ProviderError('alipay', 'bad_response', 'refund query answered about another refund', true);
+  }
+  const amount_fen = yuanToFen(text(node, 'refund_amount') ?? '');
+  if (amount_fen !== input.amount_fen) {
+    throw new ProviderError('alipay', 'amount_mismatch', `alipay refunded ${String(node.refund_amount)}, we asked ${input.amount_fen} fen`, false);
+  }
+  const refunded_at_ms = parseChinaTime(text(node, 'gmt_refund_pay') ?? '');
+  if (refunded_at_ms === null) throw new ProviderError('alipay', 'bad_response', 'finished refund without gmt_refund_pay', true);
+  return { state: 'succeeded', provider_refund_no: text(node, 'trade_no'), bill_at_ms: refunded_at_ms, refunded_at_ms };
+}
+
 export function alipayChannelWith(config: AlipayConfig): PaymentChannel {
   return {
     channel: 'alipay',
@@ -255,11 +320,14 @@ export function alipayChannelWith(config: AlipayConfig): PaymentChannel {
         out_request_no: input.refund_id,
       });
       if (node.code !== '10000') throw refusal(node, 'refund');
+      return alipayRefundAnswer(config, node, input);
     },
+
+    queryRefund: (input) => alipayRefundQuery(config, input),
   };
 }
 
-export function alipayChannel(env: Env): PaymentChannel {
+export function alipayChannel(env: AlipayVars): PaymentChannel {
   // Configuration errors surface on use, as ProviderError 'not_configured', like the other channel.
   let config: AlipayConfig;
   try {
@@ -268,7 +336,37 @@ export function alipayChannel(env: Env): PaymentChannel {
     const refuse = async (): Promise<never> => {
       throw err;
     };
-    return { channel: 'alipay', createPayment: refuse, createQrPayment: refuse, queryTrade: refuse, closeTrade: refuse, refund: refuse };
+    return { channel: 'alipay', createPayment: refuse, createQrPayment: refuse, queryTrade: refuse, closeTrade: refuse, refund: refuse, queryRefund: refuse };
   }
   return alipayChannelWith(config);
+}
+
+// A day's bill is a few MB at most; the download is refused past this.
+const ALIPAY_BILL_BYTES_MAX = 16 * 1024 * 1024;
+
+/**
+ * The `trade` bill of one China calendar day, as the zip Alipay serves: the signed answer of
+ * `alipay.data.dataservice.bill.downloadurl.query` gives a short-lived URL, fetched at once.
+ * null when Alipay has no bill for the day (no trades: `isp.bill_not_exist`).
+ */
+export async function alipayTradeBill(config: AlipayConfig, bill_date: string): Promise<Uint8Array | null> {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(bill_date)) throw new RangeError(`bill_date ${bill_date}`);
+  const node = await call(config, 'alipay.data.dataservice.bill.downloadurl.query', { bill_type: 'trade', bill_date });
+  if (node.code === '40004' && node.sub_code === 'isp.bill_not_exist') return null;
+  if (node.code !== '10000') throw refusal(node, 'bill download URL');
+  const url = text(node, 'bill_download_url');
+  if (url === null || !/^https?:\/\/\S+$/.test(url)) throw new ProviderError('alipay', 'bad_response', 'answer without a bill_download_url', true);
+  let response: Response;
+  try {
+    response = await fetch(url, { signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS * 3) });
+  } catch (err) {
+    throw new ProviderError('alipay', 'unreachable', `bill download failed: ${String(err).slice(0, 200)}`, true);
+  }
+  if (!response.ok) {
+    await response.body?.cancel();
+    throw new ProviderError('alipay', `http_${response.status}`, `bill download answered HTTP ${response.status}`, true);
+  }
+  const bytes = await readBounded(response, ALIPAY_BILL_BYTES_MAX);
+  if (bytes === null) throw new ProviderError('alipay', 'bad_response', `bill larger than ${ALIPAY_BILL_BYTES_MAX} bytes`, false);
+  return bytes;
 }

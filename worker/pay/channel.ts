@@ -27,6 +27,28 @@ export type TradeState =
   // The provider never saw the trade (an Alipay wap order the payer never opened).
   | { state: 'not_found' };
 
+/**
+ * The provider's view of one refund. `bill_at_ms` is when the provider's daily bill files it
+ * (Alipay: when it completed; WeChat Pay: when it was initiated), for reconciliation.
+ */
+export type RefundState =
+  | { state: 'succeeded'; provider_refund_no: string | null; bill_at_ms: number; refunded_at_ms: number }
+  // Accepted, money not yet back with the payer: ask again later (or wait for the notification).
+  | { state: 'processing'; provider_refund_no: string | null; bill_at_ms: number | null }
+  // WeChat Pay's ABNORMAL (the payer's account refused it) or CLOSED: the money is still owed.
+  | { state: 'failed'; provider_status: 'ABNORMAL' | 'CLOSED'; provider_refund_no: string | null; bill_at_ms: number | null }
+  // The provider has no such refund: it never arrived, so submitting it again is safe.
+  | { state: 'not_found' };
+
+export interface RefundRequest {
+  order_id: string;
+  refund_id: string;
+  amount_fen: number;
+  total_fen: number;
+  /** Where WeChat Pay sends REFUND.* notifications; without it, the merchant platform's setting. */
+  notify_url?: string | null;
+}
+
 export interface PaymentChannel {
   readonly channel: Channel;
   /** The URL the payer's browser goes to. Throws ProviderError when the provider refuses. */
@@ -39,7 +61,10 @@ export interface PaymentChannel {
   queryTrade(order_id: string): Promise<TradeState>;
   /** Closes an unpaid trade so it can no longer be paid; a trade the provider never saw is closed. */
   closeTrade(order_id: string): Promise<void>;
-  refund(input: { order_id: string; refund_id: string; amount_fen: number; total_fen: number }): Promise<void>;
+  /** Submits the refund (idempotent by refund_id); never answers `not_found`. */
+  refund(input: RefundRequest): Promise<RefundState>;
+  /** Asks where a submitted refund stands. */
+  queryRefund(input: RefundRequest): Promise<RefundState>;
 }
 
 /** A provider's refusal or an unreachable provider: the caller decides whether to retry. */

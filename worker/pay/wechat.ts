@@ -19,7 +19,17 @@ import {
   WECHATPAY_API_ORIGIN,
   type SignatureVerdict,
 } from '../../protocol/wechat.ts';
-import { ProviderError, type PaymentChannel, type PaymentOrder, type PaymentUrls, type TradeState } from './channel.ts';
+import { readBounded } from '../http/read-bounded.ts';
+import { sha1Hex } from '../recon/wechat-bill.ts';
+import {
+  ProviderError,
+  type PaymentChannel,
+  type PaymentOrder,
+  type PaymentUrls,
+  type RefundRequest,
+  type RefundState,
+  type TradeState,
+} from './channel.ts';
 
 /** The configuration this channel and the notification route read (DESIGN section 5 names). */
 export interface WechatVars {
@@ -327,30 +337,112 @@ export function wechatChannel(vars: WechatVars): PaymentChannel {
     throw refusal(answer);
   }
 
-  async function refund(input: { order_id: string; refund_id: string; amount_fen: number; total_fen: number }): Promise<void> {
+  async function refund(input: RefundRequest): Promise<RefundState> {
     assertOrderId(input.order_id);
     if (!Number.isSafeInteger(input.amount_fen) || input.amount_fen <= 0 || input.amount_fen > input.total_fen) {
       throw new RangeError(`refund of ${input.amount_fen} fen out of ${input.total_fen}`);
     }
-    if (!/^[0-9A-Za-z_\-|*@]{1,64}$/.test(input.refund_id)) throw new RangeError(`not a refund id: ${input.refund_id}`);
+    if (!REFUND_ID_PATTERN.test(input.refund_id)) throw new RangeError(`not a refund id: ${input.refund_id}`);
     const config = await apiConfig(vars);
     const answer = await call(config, 'POST', '/v3/refund/domestic/refunds', {
       out_trade_no: input.order_id,
       out_refund_no: input.refund_id,
+      ...(input.notify_url ? { notify_url: input.notify_url } : {}),
       amount: { refund: input.amount_fen, total: input.total_fen, currency: 'CNY' },
     });
     if (answer.status !== 200) throw refusal(answer);
-    const parsed = wechatRefund.safeParse(answer.json);
-    if (!parsed.success) throw new ProviderError('wechat', 'bad_response', 'refund answer is not a refund', true);
-    const made = parsed.data;
-    if (made.out_refund_no !== input.refund_id || made.amount.refund !== input.amount_fen) {
-      throw new ProviderError('wechat', 'response_mismatch', `refund answer is about ${made.out_refund_no}`, false);
-    }
-    // PROCESSING completes on WeChat Pay's side (to the payer's balance or bank card) by itself.
-    if (made.status !== 'SUCCESS' && made.status !== 'PROCESSING') {
-      throw new ProviderError('wechat', `REFUND_${made.status}`, `refund ${made.status.toLowerCase()}`, false);
-    }
+    return refundStateOf(answer, input);
   }
 
-  return { channel: 'wechat', createPayment, createQrPayment, queryTrade, closeTrade, refund };
+  async function queryRefund(input: RefundRequest): Promise<RefundState> {
+    if (!REFUND_ID_PATTERN.test(input.refund_id)) throw new RangeError(`not a refund id: ${input.refund_id}`);
+    const config = await apiConfig(vars);
+    const answer = await call(config, 'GET', `/v3/refund/domestic/refunds/${encodeURIComponent(input.refund_id)}`, null);
+    if (answer.status === 404 && errorOf(answer.json).code === 'RESOURCE_NOT_EXISTS') return { state: 'not_found' };
+    if (answer.status !== 200) throw refusal(answer);
+    return refundStateOf(answer, input);
+  }
+
+  return { channel: 'wechat', createPayment, createQrPayment, queryTrade, closeTrade, refund, queryRefund };
+}
+
+const REFUND_ID_PATTERN = /^[0-9A-Za-z_\-|*@]{1,64}$/;
+
+/**
+ * A refund answer (create or query) as a RefundState. PROCESSING is not done: WeChat Pay may
+ * still end it ABNORMAL (the payer's bank card was closed) or CLOSED, and then nobody has the
+ * money; only SUCCESS, from the API or a REFUND.SUCCESS notification, finishes a refund.
+ */
+function refundStateOf(answer: VerifiedAnswer, input: RefundRequest): RefundState {
+  const parsed = wechatRefund.safeParse(answer.json);
+  if (!parsed.success) throw new ProviderError('wechat', 'bad_response', 'refund answer is not a refund', true);
+  const made = parsed.data;
+  if (made.out_refund_no !== input.refund_id || made.amount.refund !== input.amount_fen) {
+    throw new ProviderError('wechat', 'response_mismatch', `refund answer is about ${made.out_refund_no}`, false);
+  }
+  const created_at_ms = made.create_time === undefined ? null : parseWechatTime(made.create_time);
+  switch (made.status) {
+    case 'SUCCESS': {
+      const refunded_at_ms = made.success_time === undefined ? null : parseWechatTime(made.success_time);
+      if (refunded_at_ms === null) throw new ProviderError('wechat', 'bad_response', 'finished refund without success_time', true);
+      return { state: 'succeeded', provider_refund_no: made.refund_id, bill_at_ms: created_at_ms ?? refunded_at_ms, refunded_at_ms };
+    }
+    case 'PROCESSING':
+      return { state: 'processing', provider_refund_no: made.refund_id, bill_at_ms: created_at_ms };
+    case 'ABNORMAL':
+    case 'CLOSED':
+      return { state: 'failed', provider_status: made.status, provider_refund_no: made.refund_id, bill_at_ms: created_at_ms };
+  }
+}
+
+const WECHAT_BILL_BYTES_MAX = 16 * 1024 * 1024;
+
+/** A day's trade bill: the file and the SHA-1 the signed tradebill answer gave for it. */
+export interface WechatTradeBill {
+  bytes: Uint8Array;
+  hash_value: string;
+  mch_id: string;
+}
+
+/**
+ * `GET /v3/bill/tradebill?bill_date=&bill_type=ALL`, then the signed GET of its download_url.
+ * The file itself is not signed: it is believed only when its SHA-1 equals the `hash_value`
+ * of the signed answer, and refused otherwise (ProviderError 'bill_hash_mismatch'). null when
+ * WeChat Pay has no bill for the day (NO_STATEMENT_EXIST: no trades).
+ */
+export async function wechatTradeBill(vars: WechatVars, bill_date: string): Promise<WechatTradeBill | null> {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(bill_date)) throw new RangeError(`bill_date ${bill_date}`);
+  const config = await apiConfig(vars);
+  const answer = await call(config, 'GET', `/v3/bill/tradebill?bill_date=${bill_date}&bill_type=ALL`, null);
+  if (answer.status === 400 && errorOf(answer.json).code === 'NO_STATEMENT_EXIST') return null;
+  if (answer.status !== 200) throw refusal(answer);
+  const found = answer.json as { hash_type?: unknown; hash_value?: unknown; download_url?: unknown } | undefined;
+  if (found?.hash_type !== 'SHA1' || typeof found.hash_value !== 'string' || !/^[0-9a-f]{40}$/i.test(found.hash_value) || typeof found.download_url !== 'string') {
+    throw new ProviderError('wechat', 'bad_response', 'tradebill answer without SHA1 hash and download_url', true);
+  }
+  // The download is a signed request to WeChat Pay's own host, never to wherever a URL points.
+  const url = new URL(found.download_url);
+  if (url.origin !== config.origin) throw new ProviderError('wechat', 'bad_response', `download_url on ${url.origin}`, false);
+  const path_and_query = url.pathname + url.search;
+  const authorization = await signRequest(config.private_key, { mchid: config.mch_id, serial_no: config.serial_no }, { method: 'GET', path_and_query, body: '' }, Date.now());
+  let response: Response;
+  try {
+    response = await fetch(`${config.origin}${path_and_query}`, {
+      headers: { authorization, 'user-agent': 'yikatong-worker/0.1' },
+      signal: AbortSignal.timeout(WECHATPAY_REQUEST_TIMEOUT_MS * 3),
+    });
+  } catch (error) {
+    throw new ProviderError('wechat', 'network', `bill download failed: ${String(error).slice(0, 200)}`, true);
+  }
+  if (response.status !== 200) {
+    await response.body?.cancel();
+    throw new ProviderError('wechat', `http_${response.status}`, `bill download answered ${response.status}`, response.status >= 500);
+  }
+  const bytes = await readBounded(response, WECHAT_BILL_BYTES_MAX);
+  if (bytes === null) throw new ProviderError('wechat', 'bad_response', `bill larger than ${WECHAT_BILL_BYTES_MAX} bytes`, false);
+  const hash = await sha1Hex(bytes);
+  if (hash !== found.hash_value.toLowerCase()) {
+    throw new ProviderError('wechat', 'bill_hash_mismatch', `bill SHA-1 ${hash} is not the ${found.hash_value} WeChat Pay signed`, false);
+  }
+  return { bytes, hash_value: hash, mch_id: config.mch_id };
 }

@@ -2,7 +2,7 @@
 // its state, why it stopped, and its latest charges, newest first.
 import { Hono } from 'hono';
 import { adminAgreementsQuery, type AdminAgreementsResponse } from '../../protocol/auto-topup.ts';
-import { agreementView, type AgreementRow } from '../auto/agreements.ts';
+import { agreementViews, type AgreementRow } from '../auto/agreements.ts';
 import type { AppEnv } from '../env.ts';
 import { readQuery } from '../http/validate.ts';
 
@@ -21,7 +21,7 @@ export const adminAutoTopupRoutes = new Hono<AppEnv>().get('/agreements', async 
   const page = rows.results.slice(0, limit);
   const now_ms = Date.now();
   const body: AdminAgreementsResponse = {
-    agreements: await Promise.all(page.map((row) => agreementView(c.env.DB, row, now_ms))),
+    agreements: await agreementViews(c.env.DB, page, now_ms),
     next_cursor: rows.results.length > limit ? page[page.length - 1]!.id : null,
   };
   return c.json(body, 200, { 'cache-control': 'no-store' });

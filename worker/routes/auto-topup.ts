@@ -112,11 +112,14 @@ export const autoTopupRoutes = new Hono<AppEnv>()
     if (row === null || row.school_id !== claims.school_id || row.card_no !== claims.card_no) {
       throw new ApiError(404, 'agreement_not_found', 'no such agreement for this card');
     }
-    if (row.state === 'active' && row.provider_agreement_no !== null) {
-      // Alipay first: an agreement we call stopped must not stay chargeable there.
+    // Stopped here first, so no charge starts from the moment the holder asked (and Alipay's
+    // dut_user_unsign, which the unsign below triggers, finds it already stopped).
+    await stopAgreement(c.env.DB, { agreement_id, reason: 'cancelled' }, now_ms);
+    if (row.provider_agreement_no !== null && (row.state !== 'stopped' || row.stop_reason === 'cancelled')) {
+      // Then Alipay: an agreement we call stopped must not stay chargeable there. A failure is a
+      // 503, and cancelling again (idempotent at Alipay) finishes it.
       await unsignAgreement(config(c.env), row.provider_agreement_no).catch(providerFailure);
     }
-    await stopAgreement(c.env.DB, { agreement_id, reason: 'cancelled' }, now_ms);
     const stopped = (await agreementById(c.env.DB, agreement_id))!;
     const body: AutoTopupResponse = { agreement: await agreementView(c.env.DB, stopped, now_ms) };
     return c.json(body, 200, NO_STORE);

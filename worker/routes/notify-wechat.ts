@@ -28,6 +28,7 @@ import { applyClosed, applyPaid, recordRejected, type NotificationAudit } from '
 import { pushAfterResponse } from '../hub/push.ts';
 import { ProviderError } from '../pay/channel.ts';
 import { wechatNotifyKeys, type WechatNotifyKeys } from '../pay/wechat.ts';
+import { handleWechatRefundNotice } from './notify-wechat-refund.ts';
 
 // A WeChat Pay notification is about 1 KB; the bound keeps a flood from costing CPU or storage.
 export const WECHAT_NOTIFY_BODY_BYTES_MAX = 16 * 1024;
@@ -78,12 +79,17 @@ async function handle(
   const envelope = wechatNotification.safeParse(envelope_json);
   if (!envelope.success) return refused(400, 'invalid_body', 'not a WeChat Pay notification');
   const { event_type, resource_type, resource } = envelope.data;
-  if (resource_type !== 'encrypt-resource' || resource.original_type !== 'transaction') {
+  const is_refund = resource.original_type === 'refund';
+  if (resource_type !== 'encrypt-resource' || (resource.original_type !== 'transaction' && !is_refund)) {
     return refused(400, 'invalid_body', `unsupported notification ${event_type}/${resource.original_type}`);
   }
 
   const plaintext = await decryptResource(keys.api_v3_key, resource);
   if (plaintext === null) return refused(400, 'invalid_body', 'resource does not decrypt with the API v3 key');
+  if (is_refund) {
+    const outcome = await handleWechatRefundNotice(c.env.DB, db, { mch_id: keys.mch_id, event_type, plaintext, audit, now_ms });
+    return outcome.kind === 'handled' ? { kind: 'handled', credited_school_id: null } : outcome;
+  }
   let transaction_json: unknown;
   try {
     transaction_json = JSON.parse(plaintext);

@@ -18,7 +18,16 @@ import type { AppEnv } from '../env.ts';
 import { ApiError } from '../http/errors.ts';
 import { limitCard, limitClient, limitNamed } from '../http/rate-limit.ts';
 import { readJson, readQuery } from '../http/validate.ts';
-import { cardRecords, closeUnstartedOrder, createOrder, orderExpiryMs, orderRecord } from '../ledger/orders.ts';
+import {
+  cardRecords,
+  closeUnstartedOrder,
+  createOrder,
+  orderExpiryMs,
+  orderRecord,
+  OPEN_ORDERS_PER_CARD_MAX,
+  TooManyOpenOrders,
+  type CreatedOrder,
+} from '../ledger/orders.ts';
 import { ProviderError } from '../pay/channel.ts';
 import { paymentChannel } from '../pay/channels.ts';
 
@@ -57,6 +66,19 @@ function expiryMs(configured: string | undefined): number {
   }
 }
 
+async function createOrderOrRefuse(...args: Parameters<typeof createOrder>): Promise<CreatedOrder> {
+  try {
+    return await createOrder(...args);
+  } catch (error) {
+    if (!(error instanceof TooManyOpenOrders)) throw error;
+    throw new ApiError(
+      409,
+      'too_many_open_orders',
+      `this card already has ${OPEN_ORDERS_PER_CARD_MAX} unpaid top-ups; pay one of them or let them expire first`,
+    );
+  }
+}
+
 export const rechargeRoutes = new Hono<AppEnv>()
   .post('/', async (c) => {
     await limitClient(c.env, c);
@@ -85,7 +107,7 @@ export const rechargeRoutes = new Hono<AppEnv>()
     const expiry_ms = expiryMs(c.env.ORDER_EXPIRY_MINUTES);
     const notify_url = `${baseUrl(c.env.PUBLIC_BASE_URL, c.req.url)}/api/v1/notify/${input.channel}`;
     const card_token = await signCardToken(c.env.CARD_TOKEN_SECRET, card, now_ms);
-    const order = await createOrder(
+    const order = await createOrderOrRefuse(
       db,
       {
         school_id: card.school_id,
@@ -95,7 +117,7 @@ export const rechargeRoutes = new Hono<AppEnv>()
         notify_phone: input.notify_phone ?? null,
         origin: 'topup',
       },
-      { now_ms, expiry_ms },
+      { now_ms, expiry_ms, open_orders_max: OPEN_ORDERS_PER_CARD_MAX },
     );
     const origin = new URL(c.req.url).origin;
     let pay_url: string;

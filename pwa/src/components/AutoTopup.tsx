@@ -6,7 +6,7 @@ import { fenToYuan } from '../../../protocol/money.ts';
 import { useEffect, useState } from 'preact/hooks';
 import type { Outcome } from '../data/actions.ts';
 import type { SavedCard } from '../data/db.ts';
-import { checkAmount } from '../form.ts';
+import { checkAmount, checkMobile } from '../form.ts';
 import { useI18n, type MessageKey } from '../i18n.ts';
 import { ErrorText, Page, Yuan } from './common.tsx';
 
@@ -14,6 +14,8 @@ export interface AutoTopupTerms {
   threshold_fen: number;
   amount_fen: number;
   daily_cap_fen: number;
+  /** For an SMS after each charge. */
+  notify_phone?: string;
 }
 
 export interface AutoTopupActions {
@@ -60,6 +62,7 @@ export function AutoTopup(props: { card: SavedCard | null | undefined; online: b
   const [threshold, setThreshold] = useState('20.00');
   const [amount, setAmount] = useState('50.00');
   const [cap, setCap] = useState('100.00');
+  const [mobile, setMobile] = useState('');
   const card = props.card;
 
   useEffect(() => {
@@ -78,15 +81,20 @@ export function AutoTopup(props: { card: SavedCard | null | undefined; online: b
   if (card === undefined) return <Page title={t('auto_title')} back="/">{null}</Page>;
   if (card === null) return <Page title={t('auto_title')} back="/"><ErrorText code="not_found" /></Page>;
 
-  const checked = { threshold: checkAmount(threshold), amount: checkAmount(amount), cap: checkAmount(cap, Number.MAX_SAFE_INTEGER) };
+  const checked = { threshold: checkAmount(threshold), amount: checkAmount(amount), cap: checkAmount(cap, Number.MAX_SAFE_INTEGER), mobile: checkMobile(mobile) };
   const live = agreement?.state === 'active' || agreement?.state === 'signing';
 
   async function sign(event: Event) {
     event.preventDefault();
     setFailure(null);
-    if (!card || !checked.threshold.ok || !checked.amount.ok || !checked.cap.ok) return setFailure('invalid_body');
+    if (!card || !checked.threshold.ok || !checked.amount.ok || !checked.cap.ok || !checked.mobile.ok) return setFailure('invalid_body');
     setBusy(true);
-    const outcome = await props.sign(card, { threshold_fen: checked.threshold.value, amount_fen: checked.amount.value, daily_cap_fen: checked.cap.value });
+    const outcome = await props.sign(card, {
+      threshold_fen: checked.threshold.value,
+      amount_fen: checked.amount.value,
+      daily_cap_fen: checked.cap.value,
+      ...(checked.mobile.value ? { notify_phone: checked.mobile.value } : {}),
+    });
     setBusy(false);
     if (!outcome.ok) return setFailure(outcome.code);
     (props.onSign ?? ((url: string) => location.assign(url)))(outcome.value);
@@ -131,6 +139,10 @@ export function AutoTopup(props: { card: SavedCard | null | undefined; online: b
           <div class="field">
             <label for="auto-cap">{t('auto_cap')}</label>
             <input id="auto-cap" inputMode="decimal" value={cap} onInput={(event) => setCap(event.currentTarget.value)} />
+          </div>
+          <div class="field">
+            <label for="auto-mobile">{t('mobile')}</label>
+            <input id="auto-mobile" type="tel" inputMode="numeric" autocomplete="tel-national" maxLength={20} value={mobile} onInput={(event) => setMobile(event.currentTarget.value)} />
           </div>
           <button type="submit" class="button button-wide" disabled={busy || !props.online}>
             {t('auto_sign')}
