@@ -17,9 +17,10 @@
 //   POST /sim/faults  {action: drop|duplicate|delay|hold, out_trade_no?, count?, copies?, delay_ms?}
 //   POST /sim/faults/release {out_trade_no?, order?: fifo|reverse} → {released: [ids]}
 //   GET  /sim/retry-schedule | PUT /sim/retry-schedule {schedule_ms: number[]}
+//   GET  /sim/outage | PUT /sim/outage {api_down: boolean}   (the providers' APIs and cashiers answer 503)
 import type { AlipaySim, AlipayTradeStatus } from './alipay.ts';
 import type { FaultAction, Notifier } from './notifier.ts';
-import type { GatewayHandler, GatewayResponse } from './types.ts';
+import type { GatewayHandler, GatewayResponse, Outage } from './types.ts';
 
 const FAULT_ACTIONS: readonly FaultAction[] = ['drop', 'duplicate', 'delay', 'hold'];
 const TRADE_STATUSES: readonly AlipayTradeStatus[] = ['WAIT_BUYER_PAY', 'TRADE_SUCCESS', 'TRADE_CLOSED', 'TRADE_FINISHED'];
@@ -54,8 +55,8 @@ function optionalInt(body: Record<string, unknown>, name: string, fallback: numb
   return Number.isSafeInteger(value) ? (value as number) : null;
 }
 
-export function createControlHandler(deps: { alipay: AlipaySim; notifier: Notifier }): GatewayHandler {
-  const { alipay, notifier } = deps;
+export function createControlHandler(deps: { alipay: AlipaySim; notifier: Notifier; outage: Outage }): GatewayHandler {
+  const { alipay, notifier, outage } = deps;
 
   async function trades(method: string, rest: string[], body: Record<string, unknown>): Promise<GatewayResponse> {
     if (rest.length === 0) {
@@ -175,6 +176,13 @@ export function createControlHandler(deps: { alipay: AlipaySim; notifier: Notifi
       }
       case 'faults':
         return faults(request.method, rest, body);
+      case 'outage':
+        if (rest.length !== 0) break;
+        if (request.method === 'GET') return reply(200, { api_down: outage.api_down });
+        if (request.method !== 'PUT') return fail(405, 'method_not_allowed', 'GET or PUT');
+        if (typeof body.api_down !== 'boolean') return fail(400, 'invalid_body', 'api_down is a boolean');
+        outage.api_down = body.api_down;
+        return reply(200, { api_down: outage.api_down });
       case 'retry-schedule':
         if (rest.length !== 0) break;
         if (request.method === 'GET') return reply(200, { schedule_ms: notifier.schedule_ms });

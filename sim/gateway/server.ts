@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { createAlipaySim, type AlipaySim } from './alipay.ts';
 import { createControlHandler } from './control.ts';
 import { Notifier } from './notifier.ts';
-import type { GatewayConfig, GatewayContext, GatewayHandler, GatewayRequest, GatewayResponse } from './types.ts';
+import type { GatewayConfig, GatewayContext, GatewayHandler, GatewayRequest, GatewayResponse, Outage } from './types.ts';
 import { createWechatHandler } from './wechat.ts';
 
 // Requests to the gateway are small forms and JSON; anything bigger is refused unread.
@@ -80,7 +80,13 @@ export async function startGateway(options: {
     origin: () => origin,
   };
   const alipay = createAlipaySim(ctx);
-  const handlers: GatewayHandler[] = [alipay.handler, createWechatHandler(ctx), createControlHandler({ alipay, notifier })];
+  const outage: Outage = { api_down: false };
+  const control = createControlHandler({ alipay, notifier, outage });
+  const providers: GatewayHandler[] = [alipay.handler, createWechatHandler(ctx)];
+  // The control API stays up through an outage: it is how the outage ends.
+  const unavailable: GatewayHandler = async () =>
+    outage.api_down ? { status: 503, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'service unavailable' } : null;
+  const handlers: GatewayHandler[] = [control, unavailable, ...providers];
 
   const server: Server = createServer(async (req, res) => {
     let response: GatewayResponse;

@@ -55,4 +55,13 @@ export interface GatewayContext {
   origin(): string;
 }
 
+/**
+ * A provider outage, switched by the control API: while `api_down`, every provider route (the
+ * Worker's queries, refunds and orders, and the payers' cashier pages) answers 503, as a
+ * provider's gateway does in an incident. Notifications already queued still go out.
+ */
+export interface Outage {
+  api_down: boolean;
+}
+
 export type HandlerFactory = (ctx: GatewayContext) => GatewayHandler;
