@@ -456,6 +456,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         violation(`card ${holder.card_no}: the chip gained ${gained_fen} fen; paid ${ledger.paid_fen} − refunded ${ledger.refunded_fen} − spent ${holder.spent_fen} = ${ledger.paid_fen - ledger.refunded_fen - holder.spent_fen}`);
       }
     }
+    const [refund_states] = await executeLocalSql(state_dir, `SELECT state, COUNT(*) AS n FROM refunds GROUP BY state`);
+    for (const row of refund_states!) count(`refunds ended ${String(row.state)}`, Number(row.n));
     counts['paid (fen)'] = paid_total_fen;
     counts['refunded (fen)'] = refunded_total_fen;
     counts['spent (fen)'] = spent_total_fen;
