@@ -110,7 +110,9 @@ export const credits = sqliteTable(
     index('credits_card_state').on(t.school_id, t.card_no, t.state),
     index('credits_state_created').on(t.state, t.created_at_ms),
     index('credits_claim').on(t.claim_id),
+    // A hub's snapshot pages its credits by id; the console counts its pending ones.
     index('credits_owner').on(t.owner_hub_id, t.id),
+    index('credits_owner_state').on(t.owner_hub_id, t.state, t.amount_fen),
     check('credits_amount_positive', sql`${t.amount_fen} > 0`),
     check('credits_claimed_has_claim', sql`(${t.state} = 'claimed') = (${t.claim_id} IS NOT NULL)`),
   ],
