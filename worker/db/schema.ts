@@ -94,6 +94,9 @@ export const credits = sqliteTable(
     claim_id: text('claim_id'),
     // A refund asked the hub to void this credit; the refund completes on the hub's answer.
     void_requested_at_ms: integer('void_requested_at_ms'),
+    created_at_ms: integer('created_at_ms').notNull(),
+    claimed_at_ms: integer('claimed_at_ms'),
+    voided_at_ms: integer('voided_at_ms'),
     // The one hub that decides this credit's fate (DESIGN section 6, "One owner per credit"):
     // set in the D1 batch of the first changes page that hands the credit to an active hub,
     // cleared only when the card office releases it (a retired or dead hub's). Null: no hub
@@ -101,9 +104,6 @@ export const credits = sqliteTable(
     owner_hub_id: text('owner_hub_id'),
     // The hub whose `voided` answer voided it; null when the Worker voided it itself.
     void_hub_id: text('void_hub_id'),
-    created_at_ms: integer('created_at_ms').notNull(),
-    claimed_at_ms: integer('claimed_at_ms'),
-    voided_at_ms: integer('voided_at_ms'),
   },
   (t) => [
     uniqueIndex('credits_order').on(t.order_id),
