@@ -3,7 +3,7 @@
 // of reaching the store, where a broken constraint would stop the hub.
 import { z } from 'zod';
 import { CARD_KINDS, CARD_NO_LENGTH_MAX, CARD_STATUSES } from '../../protocol/card.ts';
-import { CHANGES_LIMIT_MAX, type ChangesResponse } from '../../protocol/hub.ts';
+import { CHANGES_LIMIT_MAX, HUB_STATES, type ChangesResponse } from '../../protocol/hub.ts';
 import { asnHex } from '../../protocol/pos.ts';
 
 const seq = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
@@ -27,6 +27,8 @@ const change = z.discriminatedUnion('kind', [
 ]);
 
 const page = z.object({
+  // Fleet contract (protocol/hub.ts): offer loads only while active. A Worker before issue 8 sends none.
+  hub_state: z.enum(HUB_STATES).default('active'),
   changes: z.array(change).max(CHANGES_LIMIT_MAX),
   next_after: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
   has_more: z.boolean(),
