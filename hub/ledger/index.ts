@@ -118,8 +118,8 @@ export class HubLedger {
     return applyChanges(this.#store, changes, next_after, this.#options.now_ms());
   }
 
-  outboxBatch(limit: number): HubClaim[] {
-    return outboxBatch(this.#store, limit);
+  outboxBatch(limit: number, bytes_max: number): HubClaim[] {
+    return outboxBatch(this.#store, limit, bytes_max);
   }
 
   ackOutbox(results: readonly { claim_id: string; status: string; reason?: string }[], card_of: ReadonlyMap<string, string>): void {
@@ -134,8 +134,8 @@ export class HubLedger {
     return voidAnswersBatch(this.#store, limit);
   }
 
-  markVoidAnswersSent(answers: readonly VoidAnswerRow[]): void {
-    markVoidAnswersSent(this.#store, answers);
+  markVoidAnswersSent(answers: readonly VoidAnswerRow[], results: readonly { credit_id: string; status: string; reason?: string }[]): void {
+    markVoidAnswersSent(this.#store, answers, results, this.#options.now_ms());
   }
 
   cardReportsBatch(limit: number): CardReportRow[] {

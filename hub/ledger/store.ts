@@ -297,4 +297,5 @@ export type GreyReason =
   | 'tac_after_release'
   | 'serial_ahead'
   | 'serial_behind'
-  | 'rejected_by_worker';
+  | 'rejected_by_worker'
+  | 'void_rejected_by_worker';

@@ -2,7 +2,7 @@
 // send committed claims from the outbox in order, answer void requests, send coalesced card
 // reports. One loop, woken by the push channel or by new commits, polling as the fallback,
 // exponential backoff with jitter while the Worker is unreachable. Swipes never wait for it.
-import { CARD_REPORTS_BATCH_MAX, CHANGES_LIMIT_DEFAULT, CLAIMS_BATCH_MAX, GREY_RECORDS_BATCH_MAX, VOIDS_BATCH_MAX } from '../../protocol/hub.ts';
+import { CARD_REPORTS_BATCH_MAX, CHANGES_LIMIT_DEFAULT, CLAIMS_BATCH_MAX, GREY_RECORDS_BATCH_MAX, HUB_BODY_BYTES_MAX, VOIDS_BATCH_MAX } from '../../protocol/hub.ts';
 import type {
   CardReportsRequest,
   ClaimsRequest,
@@ -239,7 +239,7 @@ export class SyncClient {
 
   async #sendClaims(): Promise<void> {
     for (let batch = 0; batch < BATCHES_PER_ROUND_MAX && !this.#stopped; batch++) {
-      const claims = this.#ledger.outboxBatch(CLAIMS_BATCH_MAX);
+      const claims = this.#ledger.outboxBatch(CLAIMS_BATCH_MAX, HUB_BODY_BYTES_MAX);
       if (claims.length === 0) return;
       const request: ClaimsRequest = { claims };
       const reply = await this.#request<ClaimsResponse>('POST', '/api/v1/hub/claims', request);
@@ -263,8 +263,12 @@ export class SyncClient {
       const request: VoidsRequest = {
         answers: answers.map((a) => (a.claim_id === null ? { credit_id: a.credit_id, result: a.result } : { credit_id: a.credit_id, result: a.result, claim_id: a.claim_id })),
       };
-      await this.#request<VoidsResponse>('POST', '/api/v1/hub/voids', request);
-      await this.#group.run(() => this.#ledger.markVoidAnswersSent(answers));
+      const reply = await this.#request<VoidsResponse>('POST', '/api/v1/hub/voids', request);
+      const results = reply.results ?? [];
+      for (const result of results) {
+        if (result.status === 'rejected') this.#log.log('error', 'void answer rejected by the Worker', { ...result });
+      }
+      await this.#group.run(() => this.#ledger.markVoidAnswersSent(answers, results));
     }
   }
 
