@@ -48,7 +48,11 @@ function applyVoid(store: LedgerStore, credit_id: string, card_no: string, seq: 
     store.s.upsertVoidAnswer.run(credit_id, 'voided', null, now_ms);
     return;
   }
-  if (row.state === 'pending') {
+  if (row.state === 'pending' && store.cards.get(card_no)?.frozen === true) {
+    // The card had loads this hub forgot: this credit may be on it already. The answer waits
+    // for the card office, which settles the card with the card's own evidence.
+    store.s.markVoidRequested.run(credit_id);
+  } else if (row.state === 'pending') {
     store.s.voidCredit.run(credit_id);
     store.removePending(card_no, credit_id);
     store.s.upsertVoidAnswer.run(credit_id, 'voided', null, now_ms);

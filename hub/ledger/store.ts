@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { CardKind, CardStatus } from '../../protocol/card.ts';
 import type { ErrorCode } from '../../protocol/errors.ts';
+import { readGate, type FleetGate } from './fleet.ts';
 
 export type Outcome<T> = { ok: true; value: T } | { ok: false; status: 400 | 403 | 404 | 409; code: ErrorCode; message: string };
 
@@ -169,11 +170,19 @@ export class LedgerStore {
   readonly terminals = new Map<string, TerminalEntry>();
   cursor = 0;
   outbox_depth = 0;
+  /** Whether loads may be offered (fleet.ts); its durable parts live in meta. */
+  readonly gate: FleetGate;
 
   constructor(db: DatabaseSync) {
     this.db = db;
     this.s = Object.fromEntries(Object.entries(STATEMENTS).map(([name, sql]) => [name, db.prepare(sql)])) as Statements;
     this.#rebuild();
+    const meta = db.prepare('SELECT value FROM meta WHERE key = ?');
+    this.gate = readGate((key) => (meta.get(key) as { value: string } | undefined)?.value);
+  }
+
+  setMeta(key: string, value: string): void {
+    this.s.setMeta.run(key, value);
   }
 
   /** Memory from disk: the durable state is the only truth after a crash. */
