@@ -57,6 +57,15 @@ export const ERROR_CODES = [
   // Auto top-up: no such agreement for this card; the card already has an active one.
   'agreement_not_found',
   'agreement_exists',
+  // Hub fleet (DESIGN section 6, "One owner per credit"): a claim or void answer from a hub that
+  // does not own the credit; a pull from below the cursor the hub already confirmed durable
+  // (it lost state: re-sync with GET /api/v1/hub/snapshot); a credit whose owning hub is dead
+  // (frozen until that hub's store syncs or the card office settles it); a hub state change
+  // the rules do not allow.
+  'not_owner',
+  'hub_state_regressed',
+  'credit_frozen',
+  'hub_transition_not_allowed',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

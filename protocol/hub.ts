@@ -25,6 +25,70 @@ export const CLAIM_CREDITS_MAX = 100;
 // of ordinary claims, and below D1's 2,000,000-byte limit on one bound value, since a batch is
 // bound to SQL as one JSON text. A hub cuts a batch shorter if its JSON would not fit.
 export const HUB_BODY_BYTES_MAX = 1_900_000;
+// What a hub puts in one POST /hub/claims at most: it cuts a batch at CLAIMS_BATCH_MAX claims or
+// at this many bytes of JSON body, whichever comes first. Below HUB_BODY_BYTES_MAX so that a
+// batch cut by this bound is never refused with 413.
+export const CLAIMS_BATCH_BYTES_MAX = 1_000_000;
+export const VOIDS_BATCH_BYTES_MAX = 1_000_000;
+
+/*
+ * Hub fleet contract (DESIGN section 6, "One owner per credit"; issue 8).
+ *
+ * States (hubs.state): `active | standby | retiring | retired | dead`. The first hub registered
+ * for a school is `active`, later ones `standby`. At most one hub of a school is `active`.
+ * Card office transitions (POST /api/v1/admin/hubs/{hub_id}/state {state, reason}):
+ *   standby  -> active    only while no other hub of the school is active; the school's
+ *                         pending credits that have no owner are re-emitted into the feed
+ *   active   -> retiring  the hub stops offering loads, drains, confirms (below)
+ *   retiring -> retired   only after the hub confirmed it is drained
+ *   standby  -> retired   (a standby owns nothing)
+ *   active | standby | retiring -> dead   its credits freeze (see below)
+ *   dead     -> retiring  its store was recovered: it syncs, drains and confirms like any
+ *                         retiring hub
+ *   Anything else: 409 hub_transition_not_allowed. Each change is kept in hub_state_events.
+ *
+ * Ownership: a credit gets its owner (credits.owner_hub_id) in the D1 batch of the first changes
+ * page that hands it to an ACTIVE hub. Only the owner ever receives the credit's `credit` and
+ * `void` changes; a standby (or any non-owner) receives card changes only. Claims and void
+ * answers from a hub that does not own every credit they name are refused per item:
+ * `{status: 'rejected', code: 'not_owner', reason}` (claims: the whole claim). Every rejected
+ * claim and void answer is kept for the card office (GET /api/v1/admin/claim-rejections,
+ * GET /api/v1/admin/void-rejections). A refund of an owned credit asks the owner (void change)
+ * and completes only on the owner's `voided`; a credit without owner is voided at once; a
+ * credit whose owner is dead answers 409 credit_frozen.
+ *
+ * Every changes page carries `hub_state`: the hub offers loads only while it is `active`.
+ * (`dead`: it must not offer anything either, but its claims and void answers still count.)
+ * A `retiring` hub stops offering loads, sends its outbox, waits until no reservation is open,
+ * then POST /api/v1/hub/retire-confirm `{outbox_depth: 0, open_reservations: 0}` (signed like
+ * every hub request). The Worker then releases the hub's pending credits (owner cleared;
+ * those with a refund waiting are voided at once, the rest re-emitted into the feed for the
+ * active hub, which becomes their owner on its next page). A claim from the confirmed hub for
+ * a released credit is `not_owner` from then on.
+ *
+ * Dead hub: its pending credits are offered to nobody and refunds answer 409 credit_frozen. A
+ * claim or void answer from it still counts. The card office settles each one with evidence
+ * from the card: POST /api/v1/admin/credits/{credit_id}/settle {decision, evidence}:
+ * `claimed` writes a claim (proof kind `office`, the decision in the audit trail) and the
+ * credit is claimed; `release` clears its owner and re-emits it for the active hub.
+ *
+ * Cursor guard: the `after` of every changes pull is the hub's DURABLE cursor. The Worker keeps
+ * the highest one each hub sent (hubs.durable_cursor); a pull with a lower `after` answers
+ * 409 hub_state_regressed and changes nothing. The hub then re-syncs:
+ *   GET /api/v1/hub/snapshot?since=<its restored cursor>&limit=N          (first page)
+ *   GET /api/v1/hub/snapshot?cursor=<next_cursor>&limit=N                 (every next page)
+ * Pages come in order: `credits` (every credit the hub owns, by credit_id, with its current
+ * state and whether a void is requested), then credits it owned that moved to another hub
+ * (state `moved`: drop them), then `cards` (the card changes after `since`, current status).
+ * `resume_after` is the same on every page of one snapshot (the school's newest seq when the
+ * snapshot began). When next_cursor is null the hub has everything: it replaces its credits
+ * with the snapshot's, applies the cards, answers the void requests, and pulls the feed with
+ * after=resume_after. Whatever changed while it paged is in the feed after resume_after.
+ */
+export const HUB_STATES = ['active', 'standby', 'retiring', 'retired', 'dead'] as const;
+export type HubState = (typeof HUB_STATES)[number];
+/** Why a hub's claim or void answer was refused, beside the human `reason`. */
+export type HubRejectionCode = 'not_owner' | 'invalid';
 
 /**
  * The exact bytes a hub signs: `HUB_ID\nMETHOD\nPATH?QUERY\nTIMESTAMP\nNONCE\nSHA256HEX(BODY)`.
@@ -66,6 +130,8 @@ export type HubChange =
     };
 
 export interface ChangesResponse {
+  /** The hub's state at the Worker: offer loads only while `active` (see the contract above). */
+  hub_state: HubState;
   changes: HubChange[];
   /** The cursor to ask with next; equal to `after` when there was nothing new. */
   next_after: number;
@@ -112,7 +178,7 @@ export type HubClaim = z.infer<typeof hubClaim>;
 export const claimsRequest = z.strictObject({ claims: z.array(hubClaim).min(1).max(CLAIMS_BATCH_MAX) });
 export type ClaimsRequest = z.infer<typeof claimsRequest>;
 export interface ClaimsResponse {
-  results: { claim_id: string; status: 'accepted' | 'duplicate' | 'rejected'; reason?: string }[];
+  results: { claim_id: string; status: 'accepted' | 'duplicate' | 'rejected'; code?: HubRejectionCode; reason?: string }[];
 }
 
 export const hubVoidAnswer = z.strictObject({
@@ -123,8 +189,55 @@ export const hubVoidAnswer = z.strictObject({
 export const voidsRequest = z.strictObject({ answers: z.array(hubVoidAnswer).min(1).max(VOIDS_BATCH_MAX) });
 export type VoidsRequest = z.infer<typeof voidsRequest>;
 export interface VoidsResponse {
-  results: { credit_id: string; status: 'accepted' | 'duplicate' | 'rejected'; reason?: string }[];
+  results: { credit_id: string; status: 'accepted' | 'duplicate' | 'rejected'; code?: HubRejectionCode; reason?: string }[];
 }
+
+/** A retiring hub's word that it is drained: nothing left to send, no reservation open. */
+export const retireConfirmRequest = z.strictObject({
+  outbox_depth: z.literal(0),
+  open_reservations: z.literal(0),
+});
+export type RetireConfirmRequest = z.infer<typeof retireConfirmRequest>;
+export interface RetireConfirmResponse {
+  hub_state: HubState;
+  /** Pending credits the hub owned that are now released to the school's active hub. */
+  released_credits: number;
+  /** Of those, credits with a refund waiting, voided at once. */
+  voided_credits: number;
+}
+
+export const SNAPSHOT_LIMIT_DEFAULT = 500;
+export const SNAPSHOT_LIMIT_MAX = 1000;
+export const snapshotQuery = z.object({
+  /** The hub's restored cursor: card changes after it are in the snapshot. First page only. */
+  since: z.coerce.number().int().min(0).optional(),
+  /** The next_cursor of the previous page, as returned (opaque). */
+  cursor: z.string().min(1).max(200).optional(),
+  limit: z.coerce.number().int().min(1).max(SNAPSHOT_LIMIT_MAX).default(SNAPSHOT_LIMIT_DEFAULT),
+});
+export interface SnapshotCredit {
+  credit_id: string;
+  order_id: string;
+  card_no: string;
+  amount_fen: number;
+  /** `moved`: the hub owned it once and it now belongs to another hub (or none): drop it. */
+  state: 'pending' | 'claimed' | 'voided' | 'moved';
+  created_at_ms: number;
+  claim_id: string | null;
+  /** A refund waits for this hub's void answer. */
+  void_requested: boolean;
+}
+export type CardChange = Extract<HubChange, { kind: 'card' }>;
+export interface SnapshotResponse {
+  hub_state: HubState;
+  credits: SnapshotCredit[];
+  cards: CardChange[];
+  /** Pass as `cursor` for the next page; null when the snapshot is complete. */
+  next_cursor: string | null;
+  /** Where the feed resumes after a complete snapshot: pull with after=resume_after. */
+  resume_after: number;
+}
+
 
 export const cardReport = z.strictObject({
   card_no: cardNo,
@@ -197,8 +310,46 @@ export interface AdminHub {
   last_seen_at_ms: number | null;
   /** The `after` of the hub's latest changes pull: what it holds durably. */
   last_cursor: number | null;
-  /** The newest change sent to it; refunds of credits above it are voided without the hub. */
+  /** The newest change sent to it (kept for the record; refunds follow ownership now). */
   sent_through_seq: number | null;
+  state: HubState;
+  /** The highest `after` the hub ever pulled with: a pull below it is 409 hub_state_regressed. */
+  durable_cursor: number | null;
+  /** When a retiring hub confirmed it was drained. */
+  drained_at_ms: number | null;
+  state_changed_at_ms: number;
+  state_reason: string | null;
+  /** Pending credits it owns (frozen when the hub is dead). */
+  owned_pending_count: number;
+  owned_pending_fen: number;
+}
+
+export const adminHubsQuery = z.object({ school_id: schoolId.optional() });
+export const adminHubStateRequest = z.strictObject({
+  state: z.enum(HUB_STATES),
+  reason: z.string().trim().min(1).max(500),
+});
+export type AdminHubStateRequest = z.infer<typeof adminHubStateRequest>;
+
+export const CREDIT_SETTLE_EVIDENCE_MAX = 2000;
+/**
+ * The card office settles a frozen credit (its owning hub is dead) with evidence from the card
+ * (a reader's balance and serial, a transaction record): `claimed` the card has it, a claim
+ * with proof `office` is written; `release` the card does not, the credit goes to the active hub.
+ */
+export const adminCreditSettleRequest = z.strictObject({
+  decision: z.enum(['claimed', 'release']),
+  evidence: z.string().trim().min(1).max(CREDIT_SETTLE_EVIDENCE_MAX),
+  /** Who decided (operator name); recorded beside the evidence. */
+  actor: z.string().trim().min(1).max(100).default('card-office'),
+});
+export type AdminCreditSettleRequest = z.input<typeof adminCreditSettleRequest>;
+export interface AdminCreditSettleResponse {
+  credit_id: string;
+  decision: 'claimed' | 'release';
+  state: 'pending' | 'claimed' | 'voided';
+  owner_hub_id: string | null;
+  claim_id: string | null;
 }
 
 export interface RefundView {

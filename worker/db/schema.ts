@@ -94,6 +94,13 @@ export const credits = sqliteTable(
     claim_id: text('claim_id'),
     // A refund asked the hub to void this credit; the refund completes on the hub's answer.
     void_requested_at_ms: integer('void_requested_at_ms'),
+    // The one hub that decides this credit's fate (DESIGN section 6, "One owner per credit"):
+    // set in the D1 batch of the first changes page that hands the credit to an active hub,
+    // cleared only when the card office releases it (a retired or dead hub's). Null: no hub
+    // has it, so a refund voids it at once.
+    owner_hub_id: text('owner_hub_id'),
+    // The hub whose `voided` answer voided it; null when the Worker voided it itself.
+    void_hub_id: text('void_hub_id'),
     created_at_ms: integer('created_at_ms').notNull(),
     claimed_at_ms: integer('claimed_at_ms'),
     voided_at_ms: integer('voided_at_ms'),
@@ -103,6 +110,7 @@ export const credits = sqliteTable(
     index('credits_card_state').on(t.school_id, t.card_no, t.state),
     index('credits_state_created').on(t.state, t.created_at_ms),
     index('credits_claim').on(t.claim_id),
+    index('credits_owner').on(t.owner_hub_id, t.id),
     check('credits_amount_positive', sql`${t.amount_fen} > 0`),
     check('credits_claimed_has_claim', sql`(${t.state} = 'claimed') = (${t.claim_id} IS NOT NULL)`),
   ],
@@ -126,7 +134,9 @@ export const claims = sqliteTable(
     // read back with GET TRANSACTION PROVE (both in proof_tac), or 'serial': the card's
     // MAC1-verified serial seen past the load (online_serial_seen). Null only on a ledger bug,
     // which the audit names.
-    proof_kind: text('proof_kind', { enum: ['tac', 'prove', 'serial'] }),
+    // 'office': the card office settled a frozen credit with evidence from the card
+    // (credit_settlements holds the decision): DESIGN invariant 7's audit-trail case.
+    proof_kind: text('proof_kind', { enum: ['tac', 'prove', 'serial', 'office'] }),
     proof_tac: text('proof_tac'),
     online_serial_seen: integer('online_serial_seen'),
     committed_at_ms: integer('committed_at_ms').notNull(),
@@ -169,10 +179,67 @@ export const hubs = sqliteTable(
     // The highest change seq ever sent to this hub, raised in the same transaction that reads the
     // changes: a credit at or below it may be in the hub's hands, so only the hub may void it.
     sent_through_seq: integer('sent_through_seq'),
+    // DESIGN section 6 handover; the rules are in protocol/hub.ts ("Hub fleet contract").
+    state: text('state', { enum: ['active', 'standby', 'retiring', 'retired', 'dead'] }).notNull().default('active'),
+    state_reason: text('state_reason'),
+    state_changed_at_ms: integer('state_changed_at_ms').notNull().default(0),
+    // The highest `after` the hub ever pulled with: what it confirmed durable. A pull from
+    // below it comes from a hub that lost state (409 hub_state_regressed).
+    durable_cursor: integer('durable_cursor'),
+    // When the retiring hub confirmed its outbox and reservations were empty.
+    drained_at_ms: integer('drained_at_ms'),
   },
-  // A key is one hub's identity: shared by two, a request of one could pass as the other's.
-  (t) => [uniqueIndex('hubs_public_key').on(t.public_key)],
+  (t) => [
+    // A key is one hub's identity: shared by two, a request of one could pass as the other's.
+    uniqueIndex('hubs_public_key').on(t.public_key),
+    // Two active hubs of one school could both take new credits.
+    uniqueIndex('hubs_school_active').on(t.school_id).where(sql`state = 'active'`),
+  ],
 );
+
+// Every hub state change, by whom and why: the card office's trail of a handover.
+export const hubStateEvents = sqliteTable(
+  'hub_state_events',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    hub_id: text('hub_id').notNull(),
+    school_id: text('school_id').notNull(),
+    from_state: text('from_state').notNull(),
+    to_state: text('to_state').notNull(),
+    reason: text('reason').notNull(),
+    at_ms: integer('at_ms').notNull(),
+  },
+  (t) => [index('hub_state_events_hub').on(t.hub_id, t.id)],
+);
+
+// A credit leaving its owner: released by a drained retiring hub, or by the card office for a
+// dead one. The old owner's snapshot reports it as `moved`; the audit allows no other change
+// of owner.
+export const creditMoves = sqliteTable(
+  'credit_moves',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    credit_id: text('credit_id').notNull(),
+    school_id: text('school_id').notNull(),
+    from_hub_id: text('from_hub_id').notNull(),
+    reason: text('reason', { enum: ['retired', 'released'] }).notNull(),
+    moved_at_ms: integer('moved_at_ms').notNull(),
+  },
+  (t) => [index('credit_moves_from').on(t.from_hub_id, t.credit_id), index('credit_moves_credit').on(t.credit_id)],
+);
+
+// The card office's settlement of a frozen credit (its owner is dead), with the card's
+// evidence: the audit trail a claim with proof 'office' points to.
+export const creditSettlements = sqliteTable('credit_settlements', {
+  credit_id: text('credit_id').primaryKey(),
+  school_id: text('school_id').notNull(),
+  hub_id: text('hub_id').notNull(),
+  decision: text('decision', { enum: ['claimed', 'release'] }).notNull(),
+  evidence: text('evidence').notNull(),
+  actor: text('actor').notNull(),
+  claim_id: text('claim_id'),
+  settled_at_ms: integer('settled_at_ms').notNull(),
+});
 
 // Every payment notification, good or bad, as received: the audit trail a dispute needs.
 export const notifications = sqliteTable(
@@ -284,6 +351,8 @@ export const claimRejections = sqliteTable(
     card_no: text('card_no').notNull(),
     amount_fen: integer('amount_fen').notNull(),
     reason: text('reason').notNull(),
+    // 'not_owner' when the hub does not own a credit of the claim; 'invalid' otherwise.
+    code: text('code', { enum: ['not_owner', 'invalid'] }).notNull().default('invalid'),
     // The claim as the hub sent it (JSON).
     body: text('body').notNull(),
     received_at_ms: integer('received_at_ms').notNull(),
@@ -292,6 +361,26 @@ export const claimRejections = sqliteTable(
     // A hub retrying the same batch is told the same answer again, and the office sees it once.
     uniqueIndex('claim_rejections_hub_claim').on(t.hub_id, t.claim_id),
     index('claim_rejections_received').on(t.received_at_ms),
+  ],
+);
+
+// Void answers a hub sent that the ledger refused (not the owner, no void requested, ...): kept
+// for the card office like refused claims, once per hub, credit and answer.
+export const voidRejections = sqliteTable(
+  'void_rejections',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    hub_id: text('hub_id').notNull(),
+    school_id: text('school_id').notNull(),
+    credit_id: text('credit_id').notNull(),
+    result: text('result', { enum: ['voided', 'already_claimed'] }).notNull(),
+    code: text('code', { enum: ['not_owner', 'invalid'] }).notNull(),
+    reason: text('reason').notNull(),
+    received_at_ms: integer('received_at_ms').notNull(),
+  },
+  (t) => [
+    uniqueIndex('void_rejections_hub_credit').on(t.hub_id, t.credit_id, t.result),
+    index('void_rejections_received').on(t.received_at_ms),
   ],
 );
 
