@@ -11,17 +11,7 @@ export function applyChanges(store: LedgerStore, changes: readonly HubChange[], 
     if (change.seq <= store.cursor) continue;
     applied += 1;
     if (change.kind === 'card') {
-      store.s.upsertCard.run(change.card_no, change.status, change.card_kind, change.asn, change.seq);
-      const known = store.cards.get(change.card_no);
-      // A new asn is a new chip: this hub's serial record and freeze were about the old one.
-      const same_chip = known !== undefined && known.asn === change.asn;
-      store.cards.set(change.card_no, {
-        status: change.status,
-        kind: change.card_kind,
-        asn: change.asn,
-        last_online_serial: same_chip ? known.last_online_serial : null,
-        frozen: same_chip ? known.frozen : false,
-      });
+      applyCard(store, change);
     } else if (change.kind === 'credit') {
       // Once a credit is here, only the hub decides its fate; later states from the Worker
       // are echoes of the hub's own claims and voids.
@@ -37,6 +27,21 @@ export function applyChanges(store: LedgerStore, changes: readonly HubChange[], 
   store.cursor = Math.max(store.cursor, next_after);
   store.s.setMeta.run('cursor', String(store.cursor));
   return { applied };
+}
+
+/** A card as the Worker has it: status, kind, and the asn its keys come from. */
+export function applyCard(store: LedgerStore, change: Extract<HubChange, { kind: 'card' }>): void {
+  store.s.upsertCard.run(change.card_no, change.status, change.card_kind, change.asn, change.seq);
+  const known = store.cards.get(change.card_no);
+  // A new asn is a new chip: this hub's serial record and freeze were about the old one.
+  const same_chip = known !== undefined && known.asn === change.asn;
+  store.cards.set(change.card_no, {
+    status: change.status,
+    kind: change.card_kind,
+    asn: change.asn,
+    last_online_serial: same_chip ? known.last_online_serial : null,
+    frozen: same_chip ? known.frozen : false,
+  });
 }
 
 function applyVoid(store: LedgerStore, credit_id: string, card_no: string, seq: number, now_ms: number): void {

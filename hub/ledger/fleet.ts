@@ -9,8 +9,7 @@
 //   says so. A card this hub has loaded before is guarded meanwhile by its serial record; a card
 //   with none has no guard but the cursor, so it waits for that first pull.
 
-export const HUB_STATES = ['active', 'standby', 'retiring', 'retired', 'dead'] as const;
-export type HubState = (typeof HUB_STATES)[number];
+import { HUB_STATES, type HubState } from '../../protocol/hub.ts';
 
 export type NoOfferReason = 'resyncing' | 'unconfirmed' | Exclude<HubState, 'active'>;
 

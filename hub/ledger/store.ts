@@ -154,6 +154,13 @@ const STATEMENTS = {
   insertGrey: 'INSERT INTO grey_records (claim_id, card_no, terminal_id, reason, detail, at_ms) VALUES (?, ?, ?, ?, ?, ?)',
   openGrey: `SELECT claim_id, card_no, terminal_id, amount_fen, credit_ids, online_serial_before, reserved_at_ms
     FROM claims WHERE state = 'open' AND reserved_at_ms <= ? ORDER BY reserved_at_ms LIMIT ?`,
+  markResyncSeen: 'INSERT INTO resync_seen (credit_id) VALUES (?) ON CONFLICT DO NOTHING',
+  // Only a pending credit is ever dropped: a reserved one has MAC2 out, a final one its history.
+  deleteCredit: "DELETE FROM credits WHERE credit_id = ? AND state = 'pending'",
+  claimFromWorker: "UPDATE credits SET state = 'claimed', claim_id = ? WHERE credit_id = ? AND state = 'pending'",
+  outboxHas: 'SELECT 1 AS found FROM outbox WHERE claim_id = ?',
+  voidAnswer: 'SELECT result, sent FROM void_answers WHERE credit_id = ?',
+  voidAnswersUnsent: 'SELECT count(*) AS n FROM void_answers WHERE sent = 0',
   events: 'SELECT claim_id, card_no, terminal_id, reason, detail, at_ms FROM grey_records ORDER BY id DESC LIMIT ?',
 } as const;
 
@@ -307,4 +314,6 @@ export type GreyReason =
   | 'serial_ahead'
   | 'serial_behind'
   | 'rejected_by_worker'
-  | 'void_rejected_by_worker';
+  | 'void_rejected_by_worker'
+  | 'forgotten_load'
+  | 'snapshot_conflict';
