@@ -45,6 +45,11 @@ export interface FleetStatus {
   resyncing: boolean;
   /** Null while loads are offered; else why not (for a card this hub has loaded before). */
   not_offering: NoOfferReason | null;
+  /**
+   * The Worker has answered a pull since this process started. Until then a card this hub has
+   * never loaded is not offered (fleet.ts): only the Worker can tell a restored store.
+   */
+  worker_confirmed: boolean;
 }
 
 export class HubLedger {
@@ -163,7 +168,7 @@ export class HubLedger {
 
   fleet(): FleetStatus {
     const gate = this.#store.gate;
-    return { hub_state: gate.state, resyncing: gate.resync_required, not_offering: noOfferReason(gate, { last_online_serial: 0 }) };
+    return { hub_state: gate.state, resyncing: gate.resync_required, not_offering: noOfferReason(gate, { last_online_serial: 0 }), worker_confirmed: gate.confirmed };
   }
 
   /** A retiring hub may confirm once nothing is left to send and no reservation is open. */
