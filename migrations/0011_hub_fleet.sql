@@ -48,6 +48,7 @@ ALTER TABLE `claim_rejections` ADD `code` text DEFAULT 'invalid' NOT NULL;--> st
 ALTER TABLE `credits` ADD `owner_hub_id` text;--> statement-breakpoint
 ALTER TABLE `credits` ADD `void_hub_id` text;--> statement-breakpoint
 CREATE INDEX `credits_owner` ON `credits` (`owner_hub_id`,`id`);--> statement-breakpoint
+CREATE INDEX `credits_owner_state` ON `credits` (`owner_hub_id`,`state`,`amount_fen`);--> statement-breakpoint
 ALTER TABLE `hubs` ADD `state` text DEFAULT 'active' NOT NULL;--> statement-breakpoint
 ALTER TABLE `hubs` ADD `state_reason` text;--> statement-breakpoint
 ALTER TABLE `hubs` ADD `state_changed_at_ms` integer DEFAULT 0 NOT NULL;--> statement-breakpoint

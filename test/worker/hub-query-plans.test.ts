@@ -4,7 +4,7 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { CARD_BALANCE_SQL, GREY_UPSERT_SQL } from '../../worker/hub/card-reports.ts';
-import { CHANGES_PAGE_SQL, SENT_MARK_SQL } from '../../worker/hub/changes.ts';
+import { CHANGES_PAGE_SQL, CURSOR_MARK_SQL, OWNER_MARK_SQL } from '../../worker/hub/changes.ts';
 import {
   CLAIM_CREDITS_READ_SQL,
   CLAIM_CREDITS_SQL,
@@ -50,7 +50,8 @@ const grey_json = JSON.stringify([{ claim_id: 'K1' }]);
 describe('query plans of the hub sync SQL', () => {
   const cases: [string, string, unknown[], RegExp][] = [
     ['changes page', CHANGES_PAGE_SQL, ['s', 0, 10], /SEARCH ch USING INDEX changes_school_seq/],
-    ['sent mark', SENT_MARK_SQL, ['s', 0, 10, 1, 'h'], /SEARCH changes USING COVERING INDEX changes_school_seq/],
+    ['cursor mark', CURSOR_MARK_SQL, ['s', 0, 10, 1, 'h'], /SEARCH changes USING COVERING INDEX changes_school_seq/],
+    ["owner mark", OWNER_MARK_SQL, ["s", 0, 10, 1, "h"], /SEARCH credits USING INDEX (credits_owner|sqlite_autoindex_credits_1) \(.*id=\?\)/],
     ['claims: read credits', CLAIM_CREDITS_READ_SQL, [ids_json], /SEARCH credits USING (COVERING )?INDEX sqlite_autoindex_credits_1/],
     ['claims: insert', CLAIM_INSERT_SQL, ['s', 'h', 1, claims_json], /SEARCH cr USING INDEX credits_card_state/],
     ['claims: claim credits', CLAIM_CREDITS_SQL, ['s', 'h', 1, claims_json], /SEARCH credits USING INDEX sqlite_autoindex_credits_1 \(id=\?\)/],
@@ -60,13 +61,13 @@ describe('query plans of the hub sync SQL', () => {
     ['grey upsert', GREY_UPSERT_SQL, ['h', 's', 1, grey_json], /SEARCH c USING COVERING INDEX sqlite_autoindex_claims_1/],
     ['refund: order', REFUND_ORDER_SQL, ['Y1'], /SEARCH r USING INDEX refunds_order/],
     ['refund: insert', REFUND_INSERT_SQL, ['R1', 'Y1', 1], /SEARCH cr USING INDEX credits_order/],
-    ['refund: direct void', REFUND_DIRECT_VOID_SQL, ['C1', 1], /SEARCH ch USING COVERING INDEX changes_ref_kind/],
+    ['refund: direct void', REFUND_DIRECT_VOID_SQL, ['C1', 1], /SEARCH credits USING INDEX sqlite_autoindex_credits_1/],
     ['refund: void request', REFUND_VOID_REQUEST_SQL, ['C1', 1], /SEARCH credits USING INDEX sqlite_autoindex_credits_1/],
     ['refund: direct pending', REFUND_DIRECT_PENDING_SQL, ['R1', 1], /SEARCH refunds USING INDEX sqlite_autoindex_refunds_1/],
     ['voids: read', VOID_TARGETS_SQL, [ids_json], /SEARCH r USING INDEX refunds_credit/],
-    ['voids: void credits', VOID_CREDITS_SQL, [ids_json, 's', 1], /SEARCH credits USING INDEX sqlite_autoindex_credits_1 \(id=\?\)/],
+    ['voids: void credits', VOID_CREDITS_SQL, [ids_json, 's', 1, 'h'], /SEARCH credits USING INDEX sqlite_autoindex_credits_1 \(id=\?\)/],
     ['voids: refunds on', VOID_REFUNDS_SQL, [ids_json, 1], /SEARCH refunds USING INDEX refunds_credit/],
-    ['voids: refusals', VOID_REFUSALS_SQL, [ids_json, 1], /SEARCH refunds USING INDEX refunds_credit/],
+    ['voids: refusals', VOID_REFUSALS_SQL, [ids_json, 1, 'h'], /SEARCH refunds USING INDEX refunds_credit/],
   ];
 
   for (const [name, sql, params, expected] of cases) {

@@ -94,6 +94,9 @@ export const credits = sqliteTable(
     claim_id: text('claim_id'),
     // A refund asked the hub to void this credit; the refund completes on the hub's answer.
     void_requested_at_ms: integer('void_requested_at_ms'),
+    created_at_ms: integer('created_at_ms').notNull(),
+    claimed_at_ms: integer('claimed_at_ms'),
+    voided_at_ms: integer('voided_at_ms'),
     // The one hub that decides this credit's fate (DESIGN section 6, "One owner per credit"):
     // set in the D1 batch of the first changes page that hands the credit to an active hub,
     // cleared only when the card office releases it (a retired or dead hub's). Null: no hub
@@ -101,16 +104,15 @@ export const credits = sqliteTable(
     owner_hub_id: text('owner_hub_id'),
     // The hub whose `voided` answer voided it; null when the Worker voided it itself.
     void_hub_id: text('void_hub_id'),
-    created_at_ms: integer('created_at_ms').notNull(),
-    claimed_at_ms: integer('claimed_at_ms'),
-    voided_at_ms: integer('voided_at_ms'),
   },
   (t) => [
     uniqueIndex('credits_order').on(t.order_id),
     index('credits_card_state').on(t.school_id, t.card_no, t.state),
     index('credits_state_created').on(t.state, t.created_at_ms),
     index('credits_claim').on(t.claim_id),
+    // A hub's snapshot pages its credits by id; the console counts its pending ones.
     index('credits_owner').on(t.owner_hub_id, t.id),
+    index('credits_owner_state').on(t.owner_hub_id, t.state, t.amount_fen),
     check('credits_amount_positive', sql`${t.amount_fen} > 0`),
     check('credits_claimed_has_claim', sql`(${t.state} = 'claimed') = (${t.claim_id} IS NOT NULL)`),
   ],

@@ -1,20 +1,35 @@
 // The school's changes feed (DESIGN section 6): triggers append a row for every new credit,
 // void request and card change; a hub pulls them in sequence order after its durable cursor,
 // each joined to the current state of its credit or card.
-import type { ChangesResponse, HubChange } from '../../protocol/hub.ts';
+import type { ChangesResponse, HubChange, HubState } from '../../protocol/hub.ts';
 import { CARD_KINDS, CARD_STATUSES } from '../../protocol/card.ts';
+import { ApiError } from '../http/errors.ts';
 import type { HubIdentity } from './auth.ts';
 
-export const SENT_MARK_SQL = `UPDATE hubs SET
+// Raises the hub's durable cursor to `after` only when `after` is not below it: a hub that pulls
+// from below what it already confirmed durable lost state, and nothing here may move for it.
+export const CURSOR_MARK_SQL = `UPDATE hubs SET
     sent_through_seq = MAX(COALESCE(sent_through_seq, 0), COALESCE(
       (SELECT MAX(seq) FROM (SELECT seq FROM changes WHERE school_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3)), 0)),
     last_cursor = ?2,
+    durable_cursor = ?2,
     last_seen_at_ms = ?4
-  WHERE id = ?5`;
+  WHERE id = ?5 AND COALESCE(durable_cursor, 0) <= ?2`;
+
+// The page makes the hub the owner of every still-unowned pending credit it carries, in the
+// same transaction that reads the page (DESIGN section 6, "One owner per credit"), and only for
+// an active hub whose cursor mark above went through (durable_cursor now equals `after`).
+export const OWNER_MARK_SQL = `UPDATE credits SET owner_hub_id = ?5
+  WHERE owner_hub_id IS NULL AND +state = 'pending' AND +school_id = ?1
+    AND id IN (SELECT ref FROM (SELECT kind, ref FROM changes WHERE school_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3)
+                WHERE kind = 'credit')
+    AND EXISTS (SELECT 1 FROM hubs h WHERE h.id = ?5 AND h.state = 'active' AND h.durable_cursor = ?2)`;
+
+export const HUB_STATE_SQL = 'SELECT state FROM hubs WHERE id = ?';
 
 export const CHANGES_PAGE_SQL = `SELECT ch.seq, ch.kind, ch.ref,
         cr.id AS credit_id, cr.order_id, cr.card_no AS credit_card_no, cr.amount_fen, cr.state,
-        cr.created_at_ms AS credit_created_at_ms,
+        cr.created_at_ms AS credit_created_at_ms, cr.owner_hub_id,
         cd.status AS card_status, cd.kind AS card_kind, cd.asn AS card_asn
    FROM changes ch
    LEFT JOIN credits cr ON ch.kind IN ('credit', 'void') AND cr.id = ch.ref AND cr.school_id = ch.school_id
@@ -33,6 +48,7 @@ interface ChangeRow {
   amount_fen: number | null;
   state: 'pending' | 'claimed' | 'voided' | null;
   credit_created_at_ms: number | null;
+  owner_hub_id: string | null;
   card_status: string | null;
   card_kind: string | null;
   card_asn: string | null;
@@ -65,8 +81,10 @@ function toHubChange(row: ChangeRow): HubChange | null {
 
 /**
  * Reads up to `limit` changes after `after` for the hub's school. The same D1 batch (one
- * transaction) raises the hub's `sent_through_seq` over exactly the rows it returns, so a
- * refund that checks that mark can never miss a credit that is on its way to the hub.
+ * transaction) checks `after` against the hub's durable cursor (409 hub_state_regressed when
+ * below it, and then nothing changed), makes an active hub the owner of the unowned pending
+ * credits the page carries, and reads the page. Credit and void changes go only to the credit's
+ * owner: a standby, or any other hub, gets the school's card changes alone.
  */
 export async function readChanges(
   d1: D1Database,
@@ -76,15 +94,27 @@ export async function readChanges(
 ): Promise<ChangesResponse> {
   if (!(Number.isSafeInteger(query.after) && query.after >= 0)) throw new RangeError(`bad cursor ${query.after}`);
   if (!(Number.isSafeInteger(query.limit) && query.limit >= 1)) throw new RangeError(`bad limit ${query.limit}`);
-  const [, read] = await d1.batch([
-    d1.prepare(SENT_MARK_SQL).bind(hub.school_id, query.after, query.limit, now_ms, hub.hub_id),
+  const [marked, , read, state] = await d1.batch([
+    d1.prepare(CURSOR_MARK_SQL).bind(hub.school_id, query.after, query.limit, now_ms, hub.hub_id),
+    d1.prepare(OWNER_MARK_SQL).bind(hub.school_id, query.after, query.limit, now_ms, hub.hub_id),
     // One row more than asked tells whether there is more without a count.
     d1.prepare(CHANGES_PAGE_SQL).bind(hub.school_id, query.after, query.limit + 1),
+    d1.prepare(HUB_STATE_SQL).bind(hub.hub_id),
   ]);
+  if ((marked?.meta.changes ?? 0) !== 1) {
+    throw new ApiError(
+      409,
+      'hub_state_regressed',
+      `after=${query.after} is below the cursor this hub already confirmed durable: it lost state; re-sync with GET /api/v1/hub/snapshot before offering any load`,
+    );
+  }
+  const hub_state = ((state?.results ?? [])[0] as { state: HubState } | undefined)?.state;
+  if (hub_state === undefined) throw new Error(`hub ${hub.hub_id} vanished while pulling`);
   const rows = (read?.results ?? []) as ChangeRow[];
   const page = rows.slice(0, query.limit);
   const changes: HubChange[] = [];
   for (const row of page) {
+    if ((row.kind === 'credit' || row.kind === 'void') && row.credit_id !== null && row.owner_hub_id !== hub.hub_id) continue;
     const change = toHubChange(row);
     // Triggers write a change in the same transaction as its row and rows are never deleted,
     // so this is a ledger bug; skipping it keeps the rest of the school's feed flowing.
@@ -95,7 +125,7 @@ export async function readChanges(
     changes.push(change);
   }
   const last = page.at(-1);
-  return { changes, next_after: last === undefined ? query.after : last.seq, has_more: rows.length > query.limit };
+  return { hub_state, changes, next_after: last === undefined ? query.after : last.seq, has_more: rows.length > query.limit };
 }
 
 /** The newest change of a school (0 when none): what the push channel announces. */

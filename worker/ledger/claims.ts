@@ -1,12 +1,13 @@
 // Claims from a hub (DESIGN sections 3 and 6): each one says "these pending credits of this card
 // were loaded onto it". A claim is applied whole or not at all, exactly once however often the
-// hub sends it, and only when its credits are this card's, still pending, and sum to its amount.
+// hub sends it, and only when its credits are this card's, still pending, owned by the sending
+// hub (DESIGN section 6, "One owner per credit"), and sum to its amount.
 import type { ClaimsResponse, HubClaim } from '../../protocol/hub.ts';
 import { CLAIMS_BATCH_MAX, CLAIM_CREDITS_MAX, HUB_CLOCK_SKEW_MS_MAX } from '../../protocol/hub.ts';
 import type { HubIdentity } from '../hub/auth.ts';
 import { cardBalanceStatement, type CardBalance } from '../hub/card-reports.ts';
 
-export const CLAIM_CREDITS_READ_SQL = `SELECT id, school_id, card_no, amount_fen, state, claim_id FROM credits
+export const CLAIM_CREDITS_READ_SQL = `SELECT id, school_id, card_no, amount_fen, state, claim_id, owner_hub_id FROM credits
   WHERE id IN (SELECT value FROM json_each(?1))`;
 
 export const CLAIM_INSERT_SQL = `INSERT INTO claims (id, school_id, card_no, hub_id, terminal_id, amount_fen, balance_after_fen,
@@ -22,11 +23,13 @@ export const CLAIM_INSERT_SQL = `INSERT INTO claims (id, school_id, card_no, hub
    WHERE NOT EXISTS (SELECT 1 FROM claims c WHERE c.id = json_extract(j.value, '$.claim_id'))
      AND (SELECT COUNT(*) FROM credits cr
            WHERE cr.id IN (SELECT value FROM json_each(j.value, '$.credit_ids'))
-             AND cr.school_id = ?1 AND cr.card_no = json_extract(j.value, '$.card_no') AND cr.state = 'pending')
+             AND cr.school_id = ?1 AND cr.card_no = json_extract(j.value, '$.card_no') AND cr.state = 'pending'
+             AND cr.owner_hub_id = ?2)
          = json_array_length(j.value, '$.credit_ids')
      AND (SELECT COALESCE(SUM(cr.amount_fen), 0) FROM credits cr
            WHERE cr.id IN (SELECT value FROM json_each(j.value, '$.credit_ids'))
-             AND cr.school_id = ?1 AND cr.card_no = json_extract(j.value, '$.card_no') AND cr.state = 'pending')
+             AND cr.school_id = ?1 AND cr.card_no = json_extract(j.value, '$.card_no') AND cr.state = 'pending'
+             AND cr.owner_hub_id = ?2)
          = json_extract(j.value, '$.amount_fen')
   ON CONFLICT DO NOTHING
   RETURNING id`;
@@ -36,7 +39,7 @@ export const CLAIM_CREDITS_SQL = `UPDATE credits SET state = 'claimed', claim_id
                 json_extract(j.value, '$.amount_fen') AS amount_fen, c.value AS credit_id
            FROM json_each(?4) j, json_each(j.value, '$.credit_ids') c) AS m
   WHERE credits.id = m.credit_id AND +credits.state = 'pending'
-    AND +credits.school_id = ?1 AND +credits.card_no = m.card_no
+    AND +credits.school_id = ?1 AND +credits.card_no = m.card_no AND +credits.owner_hub_id = ?2
     AND EXISTS (SELECT 1 FROM claims cl
                  WHERE cl.id = m.claim_id AND cl.hub_id = ?2 AND cl.received_at_ms = ?3
                    AND cl.card_no = m.card_no AND cl.amount_fen = m.amount_fen)`;
@@ -51,9 +54,10 @@ export const CLAIM_RESOLVES_GREY_SQL = `UPDATE grey_records SET status = 'resolv
     AND claim_id IN (SELECT json_extract(value, '$.claim_id') FROM json_each(?3))
     AND EXISTS (SELECT 1 FROM claims cl WHERE cl.id = grey_records.claim_id)`;
 
-export const CLAIM_REJECTIONS_SQL = `INSERT INTO claim_rejections (hub_id, school_id, claim_id, card_no, amount_fen, reason, body, received_at_ms)
+export const CLAIM_REJECTIONS_SQL = `INSERT INTO claim_rejections (hub_id, school_id, claim_id, card_no, amount_fen, reason, code, body, received_at_ms)
   SELECT ?1, ?2, json_extract(value, '$.claim_id'), json_extract(value, '$.card_no'),
-         json_extract(value, '$.amount_fen'), json_extract(value, '$.reason'), json_extract(value, '$.body'), ?3
+         json_extract(value, '$.amount_fen'), json_extract(value, '$.reason'), json_extract(value, '$.code'),
+         json_extract(value, '$.body'), ?3
     FROM json_each(?4) WHERE true
   ON CONFLICT DO NOTHING`;
 
@@ -73,6 +77,7 @@ interface StoredCredit {
   amount_fen: number;
   state: 'pending' | 'claimed' | 'voided';
   claim_id: string | null;
+  owner_hub_id: string | null;
 }
 
 interface LedgerView {
@@ -85,6 +90,7 @@ interface Rejection {
   card_no: string;
   amount_fen: number;
   reason: string;
+  code: 'not_owner' | 'invalid';
   body: string;
 }
 
@@ -120,7 +126,12 @@ function sameClaim(a: HubClaim, b: HubClaim): boolean {
  * `taken` holds credits already promised to earlier claims of the same request.
  */
 function judge(hub: HubIdentity, claim: HubClaim, view: LedgerView, taken: Set<string>): ClaimResult | null {
-  const reject = (reason: string): ClaimResult => ({ claim_id: claim.claim_id, status: 'rejected', reason });
+  const reject = (reason: string, code: 'not_owner' | 'invalid' = 'invalid'): ClaimResult => ({
+    claim_id: claim.claim_id,
+    status: 'rejected',
+    code,
+    reason,
+  });
   const stored = view.claims.get(claim.claim_id);
   if (stored !== undefined) {
     // Its credits sum to its amount and every credit is positive, so "all listed credits are
@@ -144,6 +155,9 @@ function judge(hub: HubIdentity, claim: HubClaim, view: LedgerView, taken: Set<s
     const credit = view.credits.get(credit_id);
     if (credit === undefined || credit.school_id !== hub.school_id) return reject(`unknown credit ${credit_id}`);
     if (credit.card_no !== claim.card_no) return reject(`credit ${credit_id} belongs to another card`);
+    if (credit.owner_hub_id !== hub.hub_id) {
+      return reject(`hub ${hub.hub_id} does not own credit ${credit_id} (owner: ${credit.owner_hub_id ?? 'none'})`, 'not_owner');
+    }
     if (credit.state === 'claimed') return reject(`credit ${credit_id} is already claimed by ${credit.claim_id}`);
     if (credit.state === 'voided') return reject(`credit ${credit_id} was voided (refunded)`);
     if (taken.has(credit_id)) return reject(`credit ${credit_id} is also in another claim of this batch`);
@@ -153,6 +167,20 @@ function judge(hub: HubIdentity, claim: HubClaim, view: LedgerView, taken: Set<s
     return reject(`amount_fen ${claim.amount_fen} is not the sum of its credits (${sum_fen})`);
   }
   return null;
+}
+
+function rejectionOf(hub: HubIdentity, claim: HubClaim, verdict: ClaimResult): Rejection {
+  console.warn(
+    JSON.stringify({ level: 'warn', msg: 'claim rejected', hub_id: hub.hub_id, claim_id: claim.claim_id, code: verdict.code, reason: verdict.reason }),
+  );
+  return {
+    claim_id: claim.claim_id,
+    card_no: claim.card_no,
+    amount_fen: claim.amount_fen,
+    reason: verdict.reason ?? 'rejected',
+    code: verdict.code ?? 'invalid',
+    body: JSON.stringify(claim),
+  };
 }
 
 function writeStatements(
@@ -233,7 +261,12 @@ export async function applyClaims(
     if (earlier !== undefined) {
       verdict = sameClaim(earlier, claim)
         ? { claim_id: claim.claim_id, status: 'duplicate' }
-        : { claim_id: claim.claim_id, status: 'rejected', reason: `claim_id ${claim.claim_id} appears twice with other credits` };
+        : {
+            claim_id: claim.claim_id,
+            status: 'rejected',
+            code: 'invalid',
+            reason: `claim_id ${claim.claim_id} appears twice with other credits`,
+          };
     } else {
       in_request.set(claim.claim_id, claim);
       verdict = judge(hub, claim, view, taken);
@@ -244,18 +277,7 @@ export async function applyClaims(
       results.push({ claim_id: claim.claim_id, status: 'accepted' });
       continue;
     }
-    if (verdict.status === 'rejected') {
-      rejections.push({
-        claim_id: claim.claim_id,
-        card_no: claim.card_no,
-        amount_fen: claim.amount_fen,
-        reason: verdict.reason ?? 'rejected',
-        body: JSON.stringify(claim),
-      });
-      console.warn(
-        JSON.stringify({ level: 'warn', msg: 'claim rejected', hub_id: hub.hub_id, claim_id: claim.claim_id, reason: verdict.reason }),
-      );
-    }
+    if (verdict.status === 'rejected') rejections.push(rejectionOf(hub, claim, verdict));
     results.push(verdict);
   }
 
@@ -281,13 +303,20 @@ export async function applyClaims(
   // claim that still looks applicable was refused by the SQL guard for a reason we cannot see.
   const fresh = await readLedger(d1, lost);
   const again = new Map<string, ClaimResult>();
+  const late_rejections: Rejection[] = [];
   for (const claim of lost) {
     const verdict = judge(hub, claim, fresh, new Set()) ?? {
       claim_id: claim.claim_id,
       status: 'rejected' as const,
+      code: 'invalid' as const,
       reason: 'the ledger changed while applying; send the claim again',
     };
+    // Every refusal is kept for the card office, this late one too: the card was loaded.
+    if (verdict.status === 'rejected') late_rejections.push(rejectionOf(hub, claim, verdict));
     again.set(claim.claim_id, verdict);
+  }
+  if (late_rejections.length > 0) {
+    await d1.prepare(CLAIM_REJECTIONS_SQL).bind(hub.hub_id, hub.school_id, now_ms, JSON.stringify(late_rejections)).run();
   }
   return {
     results: results.map((result) => (result.status === 'accepted' ? (again.get(result.claim_id) ?? result) : result)),

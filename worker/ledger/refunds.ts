@@ -1,6 +1,7 @@
 // Refunds (DESIGN sections 3, 6 and 7): only of a credit nobody loaded onto the card. While the
-// credit has never been sent to a hub the Worker voids it itself; once a hub may hold it, only
-// the hub decides, so the refund asks for a void and completes when the hub answers `voided`.
+// credit has no owning hub the Worker voids it itself; once a hub owns it, only that hub
+// decides, so the refund asks it for a void and completes when it answers `voided`. A credit
+// whose owner is dead is frozen: no refund until its store syncs or the card office settles it.
 // The money goes back only after the credit is voided, and the order is `refunded` only after
 // the provider accepted; a provider failure leaves the refund in `provider_pending`, retried.
 import type { Channel } from '../../protocol/api.ts';
@@ -12,9 +13,11 @@ import { ProviderError, type RefundRequest, type RefundState } from '../pay/chan
 import { paymentChannel } from '../pay/channels.ts';
 
 export const REFUND_ORDER_SQL = `SELECT o.id, o.school_id, o.status, o.channel, o.amount_fen,
-        cr.id AS credit_id, cr.state AS credit_state, r.id AS refund_id
+        cr.id AS credit_id, cr.state AS credit_state, r.id AS refund_id,
+        cr.owner_hub_id, h.state AS owner_state
    FROM orders o
    LEFT JOIN credits cr ON cr.order_id = o.id
+   LEFT JOIN hubs h ON h.id = cr.owner_hub_id
    LEFT JOIN refunds r ON r.order_id = o.id
   WHERE o.id = ?`;
 
@@ -22,32 +25,29 @@ export const REFUND_INSERT_SQL = `INSERT INTO refunds (id, order_id, credit_id, 
   SELECT ?1, o.id, cr.id, o.school_id, o.amount_fen, 'requested', 0, ?3, ?3
     FROM orders o JOIN credits cr ON cr.order_id = o.id
    WHERE o.id = ?2 AND o.status = 'paid' AND cr.state = 'pending'
+     AND NOT EXISTS (SELECT 1 FROM hubs h WHERE h.id = cr.owner_hub_id AND h.state = 'dead')
   ON CONFLICT DO NOTHING`;
 
 export const REFUND_DIRECT_VOID_SQL = `UPDATE credits SET state = 'voided', voided_at_ms = ?2
-  WHERE id = ?1 AND state = 'pending' AND void_requested_at_ms IS NULL
-    AND EXISTS (SELECT 1 FROM refunds r WHERE r.credit_id = ?1 AND r.state = 'requested' AND r.route IS NULL)
-    AND NOT EXISTS (
-      SELECT 1 FROM hubs h
-       WHERE h.school_id = credits.school_id
-         AND COALESCE(h.sent_through_seq, 0) >=
-             COALESCE((SELECT MIN(ch.seq) FROM changes ch WHERE ch.ref = credits.id AND ch.kind = 'credit'), 0))`;
+  WHERE id = ?1 AND state = 'pending' AND void_requested_at_ms IS NULL AND owner_hub_id IS NULL
+    AND EXISTS (SELECT 1 FROM refunds r WHERE r.credit_id = ?1 AND r.state = 'requested' AND r.route IS NULL)`;
 
 export const REFUND_VOID_REQUEST_SQL = `UPDATE credits SET void_requested_at_ms = ?2
-  WHERE id = ?1 AND state = 'pending' AND void_requested_at_ms IS NULL
+  WHERE id = ?1 AND state = 'pending' AND void_requested_at_ms IS NULL AND owner_hub_id IS NOT NULL
     AND EXISTS (SELECT 1 FROM refunds r WHERE r.credit_id = ?1 AND r.state = 'requested' AND r.route IS NULL)`;
 
 export const REFUND_DIRECT_PENDING_SQL = `UPDATE refunds SET state = 'provider_pending', route = 'direct', voided_at_ms = ?2, updated_at_ms = ?2
   WHERE id = ?1 AND state = 'requested' AND route IS NULL
     AND EXISTS (SELECT 1 FROM credits cr WHERE cr.id = refunds.credit_id AND cr.state = 'voided')`;
 
-export const VOID_TARGETS_SQL = `SELECT cr.id, cr.school_id, cr.state, cr.void_requested_at_ms, cr.claim_id, r.state AS refund_state
+export const VOID_TARGETS_SQL = `SELECT cr.id, cr.school_id, cr.state, cr.void_requested_at_ms, cr.claim_id, cr.owner_hub_id,
+        r.state AS refund_state
    FROM credits cr LEFT JOIN refunds r ON r.credit_id = cr.id
   WHERE cr.id IN (SELECT value FROM json_each(?1))`;
 
-export const VOID_CREDITS_SQL = `UPDATE credits SET state = 'voided', voided_at_ms = ?3
+export const VOID_CREDITS_SQL = `UPDATE credits SET state = 'voided', voided_at_ms = ?3, void_hub_id = ?4
   WHERE id IN (SELECT value FROM json_each(?1)) AND +school_id = ?2
-    AND +state = 'pending' AND void_requested_at_ms IS NOT NULL`;
+    AND +state = 'pending' AND void_requested_at_ms IS NOT NULL AND +owner_hub_id = ?4`;
 
 export const VOID_REFUNDS_SQL = `UPDATE refunds SET state = 'provider_pending', route = 'hub', voided_at_ms = ?2, updated_at_ms = ?2
    WHERE +state = 'requested' AND credit_id IN (SELECT value FROM json_each(?1))
@@ -56,7 +56,14 @@ export const VOID_REFUNDS_SQL = `UPDATE refunds SET state = 'provider_pending', 
 
 export const VOID_REFUSALS_SQL = `UPDATE refunds SET state = 'refused', reason = 'the hub had already loaded it onto the card', updated_at_ms = ?2
   WHERE +state = 'requested' AND credit_id IN (SELECT value FROM json_each(?1))
-    AND NOT EXISTS (SELECT 1 FROM credits cr WHERE cr.id = refunds.credit_id AND cr.state = 'voided')`;
+    AND NOT EXISTS (SELECT 1 FROM credits cr WHERE cr.id = refunds.credit_id AND cr.state = 'voided')
+    AND EXISTS (SELECT 1 FROM credits cr WHERE cr.id = refunds.credit_id AND cr.owner_hub_id = ?3)`;
+
+export const VOID_REJECTIONS_SQL = `INSERT INTO void_rejections (hub_id, school_id, credit_id, result, code, reason, received_at_ms)
+  SELECT ?1, ?2, json_extract(value, '$.credit_id'), json_extract(value, '$.result'), json_extract(value, '$.code'),
+         json_extract(value, '$.reason'), ?3
+    FROM json_each(?4) WHERE true
+  ON CONFLICT DO NOTHING`;
 
 // A provider that keeps failing is left for the card office after this many automatic tries;
 // an administrator asking again still tries.
@@ -117,6 +124,8 @@ async function readRefund(d1: D1Database, refund_id: string): Promise<RefundRow 
 export type RefundOutcome =
   | { kind: 'not_found' }
   | { kind: 'not_allowed'; reason: string }
+  // The owning hub is dead: the credit is frozen (DESIGN section 6, handover).
+  | { kind: 'frozen'; reason: string }
   // `void_requested`: a void change was written for the school's hub; poke it.
   | { kind: 'ok'; refund: RefundView; school_id: string; void_requested: boolean };
 
@@ -129,6 +138,15 @@ interface OrderForRefund {
   credit_id: string | null;
   credit_state: 'pending' | 'claimed' | 'voided' | null;
   refund_id: string | null;
+  owner_hub_id: string | null;
+  owner_state: string | null;
+}
+
+function frozen(owner_hub_id: string | null): RefundOutcome {
+  return {
+    kind: 'frozen',
+    reason: `hub ${owner_hub_id ?? '?'} holding this top-up is dead: the credit is frozen until its store syncs or the card office settles it with the card (POST /api/v1/admin/credits/{credit_id}/settle)`,
+  };
 }
 
 /**
@@ -164,12 +182,13 @@ export async function requestRefund(env: Env, order_id: string, now_ms: number):
   }
   if (order.credit_state === 'claimed') return { kind: 'not_allowed', reason: 'the top-up is already loaded onto the card' };
   if (order.credit_state === 'voided') return { kind: 'not_allowed', reason: 'the credit is already voided' };
+  if (order.owner_state === 'dead') return frozen(order.owner_hub_id);
 
   const refund_id = refundIdForOrder(order.id);
   const credit_id = order.credit_id;
-  // One transaction decides the route. The credit is voided here only if no hub of the school
-  // has ever been sent its change (changes are read in the batch that raises sent_through_seq,
-  // so a credit in flight to a hub counts as sent); otherwise the void request goes to the hub.
+  // One transaction decides the route. The credit is voided here only if no hub owns it (a hub
+  // becomes owner in the batch that reads the page carrying it, so a credit in flight to a hub
+  // is owned); otherwise the void request goes to its owner.
   const results = await d1.batch([
     d1.prepare(REFUND_INSERT_SQL).bind(refund_id, order.id, now_ms),
     d1.prepare(REFUND_DIRECT_VOID_SQL).bind(credit_id, now_ms),
@@ -182,6 +201,8 @@ export async function requestRefund(env: Env, order_id: string, now_ms: number):
   const void_requested = (results[2]?.meta.changes ?? 0) > 0;
   const row = await readRefund(d1, refund_id);
   if (row === null) {
+    const now = await d1.prepare(REFUND_ORDER_SQL).bind(order_id).first<OrderForRefund>();
+    if (now?.credit_state === 'pending' && now.owner_state === 'dead') return frozen(now.owner_hub_id);
     // The insert found the order no longer paid or the credit no longer pending: a claim or
     // another refund got there between our read and the batch. Ask again to see which.
     return { kind: 'not_allowed', reason: 'the order changed while refunding; look at it again' };
@@ -337,6 +358,7 @@ interface VoidTarget {
   state: 'pending' | 'claimed' | 'voided';
   void_requested_at_ms: number | null;
   claim_id: string | null;
+  owner_hub_id: string | null;
   refund_state: RefundView['state'] | null;
 }
 
@@ -362,8 +384,14 @@ export async function applyVoidAnswers(
   const to_void: string[] = [];
   const to_refuse: string[] = [];
   const seen = new Map<string, VoidAnswer['result']>();
+  const rejections: { credit_id: string; result: VoidAnswer['result']; code: 'not_owner' | 'invalid'; reason: string }[] = [];
   for (const answer of answers) {
-    const reject = (reason: string): VoidResult => ({ credit_id: answer.credit_id, status: 'rejected', reason });
+    const reject = (reason: string, code: 'not_owner' | 'invalid' = 'invalid'): VoidResult => ({
+      credit_id: answer.credit_id,
+      status: 'rejected',
+      code,
+      reason,
+    });
     const earlier = seen.get(answer.credit_id);
     if (earlier !== undefined) {
       results.push(earlier === answer.result ? { credit_id: answer.credit_id, status: 'duplicate' } : reject('two different answers for one credit'));
@@ -373,7 +401,9 @@ export async function applyVoidAnswers(
     const credit = targets.get(answer.credit_id);
     let verdict: VoidResult;
     if (credit === undefined || credit.school_id !== hub.school_id) verdict = reject('unknown credit');
-    else if (credit.void_requested_at_ms === null) verdict = reject('no void was requested for this credit');
+    else if (credit.owner_hub_id !== hub.hub_id) {
+      verdict = reject(`hub ${hub.hub_id} does not own this credit (owner: ${credit.owner_hub_id ?? 'none'})`, 'not_owner');
+    } else if (credit.void_requested_at_ms === null) verdict = reject('no void was requested for this credit');
     else if (answer.result === 'voided') {
       if (credit.state === 'pending') {
         to_void.push(credit.id);
@@ -386,21 +416,31 @@ export async function applyVoidAnswers(
       verdict = { credit_id: credit.id, status: 'accepted' };
     } else verdict = { credit_id: credit.id, status: 'duplicate' };
     if (verdict.status === 'rejected') {
+      rejections.push({ credit_id: answer.credit_id, result: answer.result, code: verdict.code ?? 'invalid', reason: verdict.reason ?? 'rejected' });
       console.warn(
         JSON.stringify({ level: 'warn', msg: 'void answer rejected', hub_id: hub.hub_id, credit_id: answer.credit_id, reason: verdict.reason }),
       );
     }
     results.push(verdict);
   }
-  if (to_void.length === 0 && to_refuse.length === 0) return { response: { results }, refunds_to_complete: [] };
+  const rejection_statements =
+    rejections.length === 0
+      ? []
+      : [d1.prepare(VOID_REJECTIONS_SQL).bind(hub.hub_id, hub.school_id, now_ms, JSON.stringify(rejections))];
+  if (to_void.length === 0 && to_refuse.length === 0) {
+    if (rejection_statements.length > 0) await d1.batch(rejection_statements);
+    return { response: { results }, refunds_to_complete: [] };
+  }
 
   const void_json = JSON.stringify(to_void);
   // The unary `+` in VOID_CREDITS_SQL and VOID_REFUNDS_SQL keeps SQLite on the credit-id lookups
-  // instead of walking every pending credit (or requested refund) by its state index.
+  // instead of walking every pending credit (or requested refund) by its state index. The owner
+  // is checked again inside the transaction: a credit released meanwhile is not this hub's.
   const [, moved] = await d1.batch([
-    d1.prepare(VOID_CREDITS_SQL).bind(void_json, hub.school_id, now_ms),
+    d1.prepare(VOID_CREDITS_SQL).bind(void_json, hub.school_id, now_ms, hub.hub_id),
     d1.prepare(VOID_REFUNDS_SQL).bind(void_json, now_ms),
-    d1.prepare(VOID_REFUSALS_SQL).bind(JSON.stringify(to_refuse), now_ms),
+    d1.prepare(VOID_REFUSALS_SQL).bind(JSON.stringify(to_refuse), now_ms, hub.hub_id),
+    ...rejection_statements,
   ]);
   const refunds_to_complete = ((moved?.results ?? []) as { id: string }[]).map((row) => row.id);
   return { response: { results }, refunds_to_complete };

@@ -6,7 +6,10 @@ import { z } from 'zod';
 import { ORDER_ID_PATTERN } from '../../protocol/api.ts';
 import {
   HUB_ID_PATTERN,
+  adminCreditSettleRequest,
   adminHubRequest,
+  adminHubStateRequest,
+  adminHubsQuery,
   greyRecordsQuery,
   type AdminHub,
   type GreyRecordView,
@@ -17,13 +20,21 @@ import { hubs } from '../db/schema.ts';
 import { ApiError } from '../http/errors.ts';
 import { readJson, readQuery } from '../http/validate.ts';
 import { importHubPublicKey } from '../hub/auth.ts';
-import { notifySchoolHub } from '../hub/push.ts';
+import { changeHubState } from '../hub/fleet.ts';
+import { notifySchoolHub, pushAfterResponse } from '../hub/push.ts';
 import { requestRefund } from '../ledger/refunds.ts';
+import { settleCredit } from '../ledger/settle.ts';
 
 const HUBS_LIST_MAX = 200;
 
 // Read with raw SQL (`SELECT *`), so the row is the table's own shape.
-type HubRow = typeof hubs.$inferSelect;
+type HubRow = typeof hubs.$inferSelect & { owned_pending_count?: number; owned_pending_fen?: number };
+
+// Every hub with what it owns that is still pending (frozen, when it is dead).
+const HUB_SELECT_SQL = `SELECT h.*,
+    (SELECT COUNT(*) FROM credits cr WHERE cr.owner_hub_id = h.id AND cr.state = 'pending') AS owned_pending_count,
+    (SELECT COALESCE(SUM(cr.amount_fen), 0) FROM credits cr WHERE cr.owner_hub_id = h.id AND cr.state = 'pending') AS owned_pending_fen
+   FROM hubs h`;
 
 function toAdminHub(row: HubRow): AdminHub {
   return {
@@ -35,7 +46,25 @@ function toAdminHub(row: HubRow): AdminHub {
     last_seen_at_ms: row.last_seen_at_ms,
     last_cursor: row.last_cursor,
     sent_through_seq: row.sent_through_seq,
+    state: row.state,
+    durable_cursor: row.durable_cursor,
+    drained_at_ms: row.drained_at_ms,
+    state_changed_at_ms: row.state_changed_at_ms,
+    state_reason: row.state_reason,
+    owned_pending_count: row.owned_pending_count ?? 0,
+    owned_pending_fen: row.owned_pending_fen ?? 0,
   };
+}
+
+interface VoidRejectionRow {
+  id: number;
+  hub_id: string;
+  school_id: string;
+  credit_id: string;
+  result: string;
+  code: string;
+  reason: string;
+  received_at_ms: number;
 }
 
 interface GreyRow {
@@ -70,6 +99,7 @@ interface ClaimRejectionRow {
   card_no: string;
   amount_fen: number;
   reason: string;
+  code: string;
   body: string;
   received_at_ms: number;
 }
@@ -112,11 +142,16 @@ export const adminHubRoutes = new Hono<AppEnv>()
     if (school === null) throw new ApiError(404, 'school_not_found', `no school ${body.school_id}`);
     const now_ms = Date.now();
     // A key rotation keeps the hub's sync state; moving a hub to another school is refused,
-    // because its sent_through_seq would then vouch for credits it never saw. A key already
-    // registered for another hub is refused: the key is what says which hub is asking.
+    // because the credits it owns are that school's. A key already registered for another hub
+    // is refused: the key is what says which hub is asking. The school's first hub is its
+    // active one, later ones standbys until the card office makes one active.
     const row = await c.env.DB.prepare(
-      `INSERT INTO hubs (id, school_id, public_key, created_at_ms, updated_at_ms)
-       SELECT ?1, ?2, ?3, ?4, ?4 WHERE NOT EXISTS (SELECT 1 FROM hubs WHERE public_key = ?3 AND id <> ?1)
+      `INSERT INTO hubs (id, school_id, public_key, created_at_ms, updated_at_ms, state, state_reason, state_changed_at_ms)
+       SELECT ?1, ?2, ?3, ?4, ?4,
+              CASE WHEN EXISTS (SELECT 1 FROM hubs WHERE school_id = ?2) THEN 'standby' ELSE 'active' END,
+              CASE WHEN EXISTS (SELECT 1 FROM hubs WHERE school_id = ?2) THEN 'registered after the school''s first hub'
+                   ELSE 'the school''s first hub' END, ?4
+        WHERE NOT EXISTS (SELECT 1 FROM hubs WHERE public_key = ?3 AND id <> ?1)
        ON CONFLICT (id) DO UPDATE SET public_key = excluded.public_key, updated_at_ms = excluded.updated_at_ms
         WHERE hubs.school_id = excluded.school_id
        RETURNING *`,
@@ -130,16 +165,68 @@ export const adminHubRoutes = new Hono<AppEnv>()
       if (owner !== null) throw new ApiError(409, 'public_key_in_use', 'this public key is registered for another hub; generate a new one (`npm run hub -- keygen`)');
       throw new ApiError(409, 'conflict', `hub ${hub_id} is registered for another school`);
     }
-    return c.json(toAdminHub(row), row.created_at_ms === now_ms ? 201 : 200);
+    const full = await c.env.DB.prepare(`${HUB_SELECT_SQL} WHERE h.id = ?`).bind(hub_id).first<HubRow>();
+    return c.json(toAdminHub(full ?? row), row.created_at_ms === now_ms ? 201 : 200);
   })
   .get('/hubs', async (c) => {
-    const rows = await c.env.DB.prepare(`SELECT * FROM hubs ORDER BY school_id, id LIMIT ${HUBS_LIST_MAX}`).all<HubRow>();
+    const query = readQuery(c, adminHubsQuery);
+    const rows =
+      query.school_id === undefined
+        ? await c.env.DB.prepare(`${HUB_SELECT_SQL} ORDER BY h.school_id, h.id LIMIT ${HUBS_LIST_MAX}`).all<HubRow>()
+        : await c.env.DB.prepare(`${HUB_SELECT_SQL} WHERE h.school_id = ? ORDER BY h.id LIMIT ${HUBS_LIST_MAX}`)
+            .bind(query.school_id)
+            .all<HubRow>();
     return c.json({ hubs: rows.results.map(toAdminHub) });
   })
   .get('/hubs/:hub_id', async (c) => {
-    const row = await c.env.DB.prepare('SELECT * FROM hubs WHERE id = ?').bind(c.req.param('hub_id')).first<HubRow>();
+    const row = await c.env.DB.prepare(`${HUB_SELECT_SQL} WHERE h.id = ?`).bind(c.req.param('hub_id')).first<HubRow>();
     if (row === null) throw new ApiError(404, 'hub_not_found', 'no such hub');
     return c.json(toAdminHub(row));
+  })
+  .post('/hubs/:hub_id/state', async (c) => {
+    const hub_id = c.req.param('hub_id');
+    if (!HUB_ID_PATTERN.test(hub_id)) throw new ApiError(404, 'hub_not_found', 'no such hub');
+    const body = await readJson(c, adminHubStateRequest);
+    const changed = await changeHubState(c.env.DB, hub_id, body.state, body.reason, Date.now());
+    // A new active hub has credits waiting in the feed; a retiring one must hear it at once.
+    pushAfterResponse(c, changed.school_id);
+    const row = await c.env.DB.prepare(`${HUB_SELECT_SQL} WHERE h.id = ?`).bind(hub_id).first<HubRow>();
+    if (row === null) throw new ApiError(404, 'hub_not_found', 'no such hub');
+    return c.json(toAdminHub(row));
+  })
+  .get('/hubs/:hub_id/state-events', async (c) => {
+    const rows = await c.env.DB.prepare(
+      `SELECT id, from_state, to_state, reason, at_ms FROM hub_state_events WHERE hub_id = ? ORDER BY id DESC LIMIT ${HUBS_LIST_MAX}`,
+    )
+      .bind(c.req.param('hub_id'))
+      .all();
+    return c.json({ events: rows.results });
+  })
+  .post('/credits/:credit_id/settle', async (c) => {
+    const credit_id = c.req.param('credit_id');
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(credit_id)) throw new ApiError(404, 'not_found', 'no such credit');
+    const body = await readJson(c, adminCreditSettleRequest);
+    const settled = await settleCredit(c.env.DB, credit_id, body, Date.now());
+    if (settled.decision === 'release') {
+      const school = await c.env.DB.prepare('SELECT school_id FROM credits WHERE id = ?').bind(credit_id).first<{ school_id: string }>();
+      if (school !== null) pushAfterResponse(c, school.school_id);
+    }
+    return c.json(settled);
+  })
+  .get('/void-rejections', async (c) => {
+    const query = readQuery(c, claimRejectionsQuery);
+    const rows = await c.env.DB.prepare(
+      `SELECT id, hub_id, school_id, credit_id, result, code, reason, received_at_ms FROM void_rejections
+        ${query.before === undefined ? '' : 'WHERE id < ?2'}
+        ORDER BY id DESC LIMIT ?1`,
+    )
+      .bind(...(query.before === undefined ? [query.limit] : [query.limit, query.before]))
+      .all<VoidRejectionRow>();
+    const last = rows.results.at(-1);
+    return c.json({
+      rejections: rows.results,
+      next_before: rows.results.length === query.limit && last !== undefined ? last.id : null,
+    });
   })
   .get('/grey-records', async (c) => {
     const query = readQuery(c, greyRecordsQuery);
@@ -179,7 +266,7 @@ export const adminHubRoutes = new Hono<AppEnv>()
   .get('/claim-rejections', async (c) => {
     const query = readQuery(c, claimRejectionsQuery);
     const rows = await c.env.DB.prepare(
-      `SELECT id, hub_id, school_id, claim_id, card_no, amount_fen, reason, body, received_at_ms FROM claim_rejections
+      `SELECT id, hub_id, school_id, claim_id, card_no, amount_fen, reason, code, body, received_at_ms FROM claim_rejections
         ${query.before === undefined ? '' : 'WHERE id < ?2'}
         ORDER BY id DESC LIMIT ?1`,
     )
@@ -197,6 +284,7 @@ export const adminHubRoutes = new Hono<AppEnv>()
     const outcome = await requestRefund(c.env, order_id, Date.now());
     if (outcome.kind === 'not_found') throw new ApiError(404, 'order_not_found', 'no such order');
     if (outcome.kind === 'not_allowed') throw new ApiError(409, 'refund_not_allowed', outcome.reason);
+    if (outcome.kind === 'frozen') throw new ApiError(409, 'credit_frozen', outcome.reason);
     if (outcome.void_requested) {
       const poke = notifySchoolHub(c.env, outcome.school_id);
       try {

@@ -2,13 +2,23 @@
 // answers, card reports and the push WebSocket. Every request is Ed25519-signed by a registered
 // hub (worker/hub/auth.ts) and sees only that hub's school.
 import { Hono, type Context } from 'hono';
-import { cardReportsRequest, changesQuery, claimsRequest, voidsRequest } from '../../protocol/hub.ts';
+import {
+  cardReportsRequest,
+  changesQuery,
+  claimsRequest,
+  retireConfirmRequest,
+  snapshotQuery,
+  voidsRequest,
+  type RetireConfirmResponse,
+} from '../../protocol/hub.ts';
 import { ApiError } from '../http/errors.ts';
 import { readQuery } from '../http/validate.ts';
 import { parseHubBody, requireHub, type HubAppEnv } from '../hub/auth.ts';
 import { applyCardReports } from '../hub/card-reports.ts';
 import { latestSeq, readChanges } from '../hub/changes.ts';
-import { schoolHubStub } from '../hub/push.ts';
+import { confirmRetire } from '../hub/fleet.ts';
+import { readSnapshot } from '../hub/snapshot.ts';
+import { notifySchoolHub, schoolHubStub } from '../hub/push.ts';
 import { PUSH_HUB_ID_HEADER, PUSH_SEQ_HEADER } from '../hub/school-hub.ts';
 import { applyClaims } from '../ledger/claims.ts';
 import { applyVoidAnswers, completeRefund } from '../ledger/refunds.ts';
@@ -39,6 +49,32 @@ export const hubRoutes = new Hono<HubAppEnv>()
   .get('/changes', async (c) => {
     const query = readQuery(c, changesQuery);
     return c.json(await readChanges(c.env.DB, c.get('hub'), query, Date.now()));
+  })
+  .get('/snapshot', async (c) => {
+    const query = readQuery(c, snapshotQuery);
+    return c.json(await readSnapshot(c.env.DB, c.get('hub'), query));
+  })
+  .post('/retire-confirm', async (c) => {
+    parseHubBody(c, retireConfirmRequest);
+    const now_ms = Date.now();
+    const hub = c.get('hub');
+    const outcome = await confirmRetire(c.env.DB, hub, now_ms);
+    await completeRefunds(c, outcome.refund_ids, now_ms);
+    // The released credits are in the feed now: the active hub should pull.
+    if (outcome.released_credits > 0) {
+      const poke = notifySchoolHub(c.env, hub.school_id);
+      try {
+        c.executionCtx.waitUntil(poke);
+      } catch {
+        // No execution context: the poke is already under way.
+      }
+    }
+    const body: RetireConfirmResponse = {
+      hub_state: outcome.hub_state,
+      released_credits: outcome.released_credits,
+      voided_credits: outcome.voided_credits,
+    };
+    return c.json(body);
   })
   .post('/claims', async (c) => {
     const body = parseHubBody(c, claimsRequest);

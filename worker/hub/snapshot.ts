@@ -1,0 +1,145 @@
+// The re-sync of a hub that lost state (DESIGN section 6, "A hub that lost state"): every credit
+// it owns with its current state, the credits it once owned that moved away, and the card
+// changes after its restored cursor, paged. `resume_after` is the school's newest seq when the
+// snapshot began, carried in the cursor, so whatever changes while the hub pages is in the feed
+// after it: a complete snapshot plus the feed from resume_after is what the feed alone would
+// have given the hub. The contract is in protocol/hub.ts.
+import type { CardChange, HubState, SnapshotCredit, SnapshotResponse } from '../../protocol/hub.ts';
+import { CARD_KINDS, CARD_STATUSES } from '../../protocol/card.ts';
+import { ApiError } from '../http/errors.ts';
+import type { HubIdentity } from './auth.ts';
+
+type Phase = 'o' | 'm' | 'k';
+interface Position {
+  phase: Phase;
+  through: number;
+  since: number;
+  key: string;
+}
+
+// "phase.through.since.key": o = owned credits after credit id `key`, m = moved credits after
+// `key`, k = card changes after seq `key`.
+const CURSOR_PATTERN = /^([omk])\.([0-9]{1,16})\.([0-9]{1,16})\.([A-Za-z0-9_-]{0,64})$/;
+
+function encode(position: Position): string {
+  return `${position.phase}.${position.through}.${position.since}.${position.key}`;
+}
+
+function decode(text: string): Position {
+  const match = CURSOR_PATTERN.exec(text);
+  const bad = () => new ApiError(400, 'invalid_query', 'cursor: not a cursor this API returned');
+  if (match === null) throw bad();
+  const position = { phase: match[1] as Phase, through: Number(match[2]), since: Number(match[3]), key: match[4]! };
+  if (!Number.isSafeInteger(position.through) || !Number.isSafeInteger(position.since)) throw bad();
+  if (position.phase === 'k' && position.key !== '' && !/^[0-9]{1,16}$/.test(position.key)) throw bad();
+  return position;
+}
+
+interface CreditRow {
+  id: string;
+  order_id: string;
+  card_no: string;
+  amount_fen: number;
+  state: 'pending' | 'claimed' | 'voided';
+  created_at_ms: number;
+  claim_id: string | null;
+  void_requested_at_ms: number | null;
+  returned?: number;
+}
+
+interface CardRow {
+  seq: number;
+  ref: string;
+  status: string | null;
+  kind: string | null;
+  asn: string | null;
+}
+
+const OWNED_SQL = `SELECT id, order_id, card_no, amount_fen, state, created_at_ms, claim_id, void_requested_at_ms
+   FROM credits WHERE owner_hub_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3`;
+// A credit that moved away and came back to this hub is in the owned phase; `returned` marks it.
+const MOVED_SQL = `SELECT cr.id, cr.order_id, cr.card_no, cr.amount_fen, cr.state, cr.created_at_ms, cr.claim_id,
+        cr.void_requested_at_ms, cr.owner_hub_id IS ?1 AS returned
+   FROM (SELECT DISTINCT credit_id FROM credit_moves WHERE from_hub_id = ?1 AND credit_id > ?2 ORDER BY credit_id LIMIT ?3) cm
+   JOIN credits cr ON cr.id = cm.credit_id
+  ORDER BY cr.id`;
+const CARDS_SQL = `SELECT ch.seq, ch.ref, cd.status, cd.kind, cd.asn
+   FROM changes ch LEFT JOIN cards cd ON cd.school_id = ch.school_id AND cd.card_no = ch.ref
+  WHERE ch.school_id = ?1 AND ch.seq > ?2 AND ch.seq <= ?3 AND ch.kind = 'card'
+  ORDER BY ch.seq LIMIT ?4`;
+
+function toCredit(row: CreditRow, moved: boolean): SnapshotCredit {
+  return {
+    credit_id: row.id,
+    order_id: row.order_id,
+    card_no: row.card_no,
+    amount_fen: row.amount_fen,
+    state: moved ? 'moved' : row.state,
+    created_at_ms: row.created_at_ms,
+    claim_id: moved ? null : row.claim_id,
+    void_requested: !moved && row.state === 'pending' && row.void_requested_at_ms !== null,
+  };
+}
+
+function toCard(row: CardRow): CardChange | null {
+  const status = CARD_STATUSES.find((s) => s === row.status);
+  const card_kind = CARD_KINDS.find((k) => k === row.kind);
+  if (status === undefined || card_kind === undefined) return null;
+  const asn = row.asn !== null && /^[0-9A-F]{16}$/.test(row.asn) ? row.asn : null;
+  return { seq: row.seq, kind: 'card', card_no: row.ref, status, card_kind, asn };
+}
+
+export async function readSnapshot(
+  d1: D1Database,
+  hub: HubIdentity,
+  query: { since?: number | undefined; cursor?: string | undefined; limit: number },
+): Promise<SnapshotResponse> {
+  if (!(Number.isSafeInteger(query.limit) && query.limit >= 1)) throw new RangeError(`bad limit ${query.limit}`);
+  let position: Position;
+  if (query.cursor !== undefined) {
+    if (query.since !== undefined) throw new ApiError(400, 'invalid_query', 'since goes with the first page only; later pages send cursor');
+    position = decode(query.cursor);
+  } else {
+    const newest = await d1.prepare('SELECT MAX(seq) AS seq FROM changes WHERE school_id = ?').bind(hub.school_id).first<{ seq: number | null }>();
+    position = { phase: 'o', through: newest?.seq ?? 0, since: query.since ?? 0, key: '' };
+  }
+  const state_row = await d1.prepare('SELECT state FROM hubs WHERE id = ?').bind(hub.hub_id).first<{ state: HubState }>();
+  if (state_row === null) throw new Error(`hub ${hub.hub_id} vanished`);
+  const page: SnapshotResponse = {
+    hub_state: state_row.state,
+    credits: [],
+    cards: [],
+    next_cursor: null,
+    resume_after: position.through,
+  };
+  // One more row than asked says whether this phase goes on.
+  if (position.phase === 'o' || position.phase === 'm') {
+    const moved = position.phase === 'm';
+    const rows = (
+      await d1
+        .prepare(moved ? MOVED_SQL : OWNED_SQL)
+        .bind(hub.hub_id, position.key, query.limit + 1)
+        .all<CreditRow>()
+    ).results;
+    const window = rows.slice(0, query.limit);
+    page.credits = window.filter((row) => row.returned !== 1).map((row) => toCredit(row, moved));
+    const last = window.at(-1)?.id;
+    const more = rows.length > query.limit;
+    page.next_cursor = encode(
+      more && last !== undefined
+        ? { ...position, key: last }
+        : { ...position, phase: moved ? 'k' : 'm', key: '' },
+    );
+    return page;
+  }
+  const after_seq = Math.max(position.since, position.key === '' ? 0 : Number(position.key));
+  const rows = (await d1.prepare(CARDS_SQL).bind(hub.school_id, after_seq, position.through, query.limit + 1).all<CardRow>()).results;
+  const window = rows.slice(0, query.limit);
+  for (const row of window) {
+    const card = toCard(row);
+    if (card !== null) page.cards.push(card);
+  }
+  const last = window.at(-1);
+  page.next_cursor = rows.length > query.limit && last !== undefined ? encode({ ...position, key: String(last.seq) }) : null;
+  return page;
+}
