@@ -181,7 +181,7 @@ export class HubLedger {
     return outboxBatch(this.#store, limit, bytes_max);
   }
 
-  ackOutbox(results: readonly { claim_id: string; status: string; reason?: string }[], card_of: ReadonlyMap<string, string>): void {
+  ackOutbox(results: readonly { claim_id: string; status: string; code?: string; reason?: string }[], card_of: ReadonlyMap<string, string>): void {
     ackOutbox(this.#store, results, card_of, this.#options.now_ms());
   }
 
@@ -197,7 +197,7 @@ export class HubLedger {
     return this.#store.gate.resync_required;
   }
 
-  markVoidAnswersSent(answers: readonly VoidAnswerRow[], results: readonly { credit_id: string; status: string; reason?: string }[]): void {
+  markVoidAnswersSent(answers: readonly VoidAnswerRow[], results: readonly { credit_id: string; status: string; code?: string; reason?: string }[]): void {
     markVoidAnswersSent(this.#store, answers, results, this.#options.now_ms());
   }
 

@@ -38,14 +38,15 @@ export function outboxBatch(store: LedgerStore, limit: number, bytes_max: number
  */
 export function ackOutbox(
   store: LedgerStore,
-  results: readonly { claim_id: string; status: string; reason?: string }[],
+  results: readonly { claim_id: string; status: string; code?: string; reason?: string }[],
   card_of: ReadonlyMap<string, string>,
   now_ms: number,
 ): void {
   for (const result of results) {
     if (result.status === 'rejected') {
+      // `not_owner`: another hub owns a credit of it (a handover this store did not follow).
       store.grey(
-        { claim_id: result.claim_id, card_no: card_of.get(result.claim_id) ?? '', terminal_id: null, reason: 'rejected_by_worker', detail: { reason: result.reason ?? '' } },
+        { claim_id: result.claim_id, card_no: card_of.get(result.claim_id) ?? '', terminal_id: null, reason: 'rejected_by_worker', detail: { code: result.code ?? 'invalid', reason: result.reason ?? '' } },
         now_ms,
       );
     }
@@ -66,16 +67,17 @@ export function voidAnswersBatch(store: LedgerStore, limit: number): VoidAnswerR
 export function markVoidAnswersSent(
   store: LedgerStore,
   answers: readonly VoidAnswerRow[],
-  results: readonly { credit_id: string; status: string; reason?: string }[],
+  results: readonly { credit_id: string; status: string; code?: string; reason?: string }[],
   now_ms: number,
 ): void {
-  const rejected = new Map(results.filter((result) => result.status === 'rejected').map((result) => [result.credit_id, result.reason ?? '']));
+  const rejected = new Map(results.filter((result) => result.status === 'rejected').map((result) => [result.credit_id, result]));
   for (const answer of answers) {
-    const reason = rejected.get(answer.credit_id);
-    if (reason !== undefined) {
+    const verdict = rejected.get(answer.credit_id);
+    if (verdict !== undefined) {
       const credit = store.s.credit.get(answer.credit_id) as { card_no: string } | undefined;
+      const detail = { credit_id: answer.credit_id, result: answer.result, code: verdict.code ?? 'invalid', reason: verdict.reason ?? '' };
       store.grey(
-        { claim_id: answer.claim_id, card_no: credit?.card_no ?? '', terminal_id: null, reason: 'void_rejected_by_worker', detail: { credit_id: answer.credit_id, result: answer.result, reason } },
+        { claim_id: answer.claim_id, card_no: credit?.card_no ?? '', terminal_id: null, reason: 'void_rejected_by_worker', detail },
         now_ms,
       );
     }
