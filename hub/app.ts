@@ -77,7 +77,7 @@ export function buildHubApp(options: HubAppOptions): HubApp {
   }
   const deps = { ledger, group, keys: options.keys, metrics, now_ms: Date.now };
   const ops = { ledger, group, metrics, sync, grey_after_ms: config.grey_after_ms, operator_token: config.operator_token, started_at_ms: Date.now() };
-  log.log('info', 'hub store open', { db: config.db_path, cursor: ledger.cursor, ...ledger.counts() });
+  log.log('info', 'hub store open', { db: config.db_path, cursor: ledger.cursor, ...ledger.fleet(), ...ledger.counts() });
 
   const flushSwipes = () => {
     if (ledger.swipesPending) void group.run(() => ledger.flushSwipes());

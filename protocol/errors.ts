@@ -46,6 +46,9 @@ export const ERROR_CODES = [
   'card_busy',
   'card_frozen',
   'serial_exhausted',
+  // The hub offers no loads now: a standby, retiring, retired or dead hub, or one re-reading its
+  // credits from the Worker after its store went back in time (DESIGN section 6).
+  'hub_not_offering',
   // The hub push channel is a WebSocket: a plain GET of it gets 426.
   'upgrade_required',
   'hub_not_found',

@@ -11,17 +11,7 @@ export function applyChanges(store: LedgerStore, changes: readonly HubChange[], 
     if (change.seq <= store.cursor) continue;
     applied += 1;
     if (change.kind === 'card') {
-      store.s.upsertCard.run(change.card_no, change.status, change.card_kind, change.asn, change.seq);
-      const known = store.cards.get(change.card_no);
-      // A new asn is a new chip: this hub's serial record and freeze were about the old one.
-      const same_chip = known !== undefined && known.asn === change.asn;
-      store.cards.set(change.card_no, {
-        status: change.status,
-        kind: change.card_kind,
-        asn: change.asn,
-        last_online_serial: same_chip ? known.last_online_serial : null,
-        frozen: same_chip ? known.frozen : false,
-      });
+      applyCard(store, change);
     } else if (change.kind === 'credit') {
       // Once a credit is here, only the hub decides its fate; later states from the Worker
       // are echoes of the hub's own claims and voids.
@@ -39,6 +29,21 @@ export function applyChanges(store: LedgerStore, changes: readonly HubChange[], 
   return { applied };
 }
 
+/** A card as the Worker has it: status, kind, and the asn its keys come from. */
+export function applyCard(store: LedgerStore, change: Extract<HubChange, { kind: 'card' }>): void {
+  store.s.upsertCard.run(change.card_no, change.status, change.card_kind, change.asn, change.seq);
+  const known = store.cards.get(change.card_no);
+  // A new asn is a new chip: this hub's serial record and freeze were about the old one.
+  const same_chip = known !== undefined && known.asn === change.asn;
+  store.cards.set(change.card_no, {
+    status: change.status,
+    kind: change.card_kind,
+    asn: change.asn,
+    last_online_serial: same_chip ? known.last_online_serial : null,
+    frozen: same_chip ? known.frozen : false,
+  });
+}
+
 function applyVoid(store: LedgerStore, credit_id: string, card_no: string, seq: number, now_ms: number): void {
   const row = store.s.credit.get(credit_id) as { state: string; claim_id: string | null } | undefined;
   if (row === undefined) {
@@ -48,7 +53,11 @@ function applyVoid(store: LedgerStore, credit_id: string, card_no: string, seq: 
     store.s.upsertVoidAnswer.run(credit_id, 'voided', null, now_ms);
     return;
   }
-  if (row.state === 'pending') {
+  if (row.state === 'pending' && store.cards.get(card_no)?.frozen === true) {
+    // The card had loads this hub forgot: this credit may be on it already. The answer waits
+    // for the card office, which settles the card with the card's own evidence.
+    store.s.markVoidRequested.run(credit_id);
+  } else if (row.state === 'pending') {
     store.s.voidCredit.run(credit_id);
     store.removePending(card_no, credit_id);
     store.s.upsertVoidAnswer.run(credit_id, 'voided', null, now_ms);

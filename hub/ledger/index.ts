@@ -5,10 +5,12 @@
 // Every write must run inside GroupCommit.run (see store.ts).
 import type { DatabaseSync } from 'node:sqlite';
 import type { CardKind } from '../../protocol/card.ts';
-import type { GreyRecord, HubChange, HubClaim } from '../../protocol/hub.ts';
+import type { GreyRecord, HubChange, HubClaim, HubState, SnapshotResponse } from '../../protocol/hub.ts';
 import type { z } from 'zod';
 import type { commitRequest, CommitResponse, LoadRequest, LoadResponse, SwipeRequest, SwipeResponse } from '../../protocol/pos.ts';
 import { applyChanges } from './changes.ts';
+import { noOfferReason, type NoOfferReason } from './fleet.ts';
+import { applySnapshotPage, beginResync, type ResyncTally } from './resync.ts';
 import type { CardKeyStore, CardLoadSession, Mac2Result } from '../keys/store.ts';
 import { commit, commitWrite, load, loadSession } from './loads.ts';
 import { swipe } from './offers.ts';
@@ -18,6 +20,7 @@ import type { GroupCommit } from '../store/group-commit.ts';
 import { assert, LedgerStore, type Outcome, type TerminalEntry } from './store.ts';
 
 export type { Outcome } from './store.ts';
+export type { ResyncTally } from './resync.ts';
 export type { CardReportRow } from './reports.ts';
 export type { VoidAnswerRow } from './outbox.ts';
 
@@ -34,6 +37,19 @@ export interface LedgerCounts {
   pending_credits: number;
   open_claims: number;
   outbox_depth: number;
+  void_answers_unsent: number;
+}
+
+export interface FleetStatus {
+  hub_state: HubState;
+  resyncing: boolean;
+  /** Null while loads are offered; else why not (for a card this hub has loaded before). */
+  not_offering: NoOfferReason | null;
+  /**
+   * The Worker has answered a pull since this process started. Until then a card this hub has
+   * never loaded is not offered (fleet.ts): only the Worker can tell a restored store.
+   */
+  worker_confirmed: boolean;
 }
 
 export class HubLedger {
@@ -118,11 +134,54 @@ export class HubLedger {
     return applyChanges(this.#store, changes, next_after, this.#options.now_ms());
   }
 
-  outboxBatch(limit: number): HubClaim[] {
-    return outboxBatch(this.#store, limit);
+  /**
+   * The Worker answered a pull: this run is confirmed (fleet.ts) and the store has synced.
+   * Returns the state it had before, when the Worker's differs.
+   */
+  confirmPull(hub_state: HubState | undefined): { changed_from: HubState } | null {
+    const store = this.#store;
+    store.gate.confirmed = true;
+    if (!store.gate.ever_synced) {
+      store.gate.ever_synced = true;
+      store.setMeta('ever_synced', '1');
+    }
+    return hub_state === undefined ? null : this.setHubState(hub_state);
   }
 
-  ackOutbox(results: readonly { claim_id: string; status: string; reason?: string }[], card_of: ReadonlyMap<string, string>): void {
+  setHubState(hub_state: HubState): { changed_from: HubState } | null {
+    const store = this.#store;
+    if (store.gate.state === hub_state) return null;
+    const changed_from = store.gate.state;
+    store.gate.state = hub_state;
+    store.setMeta('hub_state', hub_state);
+    return { changed_from };
+  }
+
+  /** The Worker refused a pull as regressed: offers off until the snapshot is in. */
+  beginResync(): void {
+    beginResync(this.#store);
+  }
+
+  applySnapshotPage(page: SnapshotResponse): ResyncTally {
+    return applySnapshotPage(this.#store, page, this.#options.now_ms());
+  }
+
+  fleet(): FleetStatus {
+    const gate = this.#store.gate;
+    return { hub_state: gate.state, resyncing: gate.resync_required, not_offering: noOfferReason(gate, { last_online_serial: 0 }), worker_confirmed: gate.confirmed };
+  }
+
+  /** A retiring hub may confirm once nothing is left to send and no reservation is open. */
+  drained(): boolean {
+    const counts = this.counts();
+    return counts.outbox_depth === 0 && counts.open_claims === 0 && counts.void_answers_unsent === 0;
+  }
+
+  outboxBatch(limit: number, bytes_max: number): HubClaim[] {
+    return outboxBatch(this.#store, limit, bytes_max);
+  }
+
+  ackOutbox(results: readonly { claim_id: string; status: string; code?: string; reason?: string }[], card_of: ReadonlyMap<string, string>): void {
     ackOutbox(this.#store, results, card_of, this.#options.now_ms());
   }
 
@@ -134,8 +193,12 @@ export class HubLedger {
     return voidAnswersBatch(this.#store, limit);
   }
 
-  markVoidAnswersSent(answers: readonly VoidAnswerRow[]): void {
-    markVoidAnswersSent(this.#store, answers);
+  get resyncRequired(): boolean {
+    return this.#store.gate.resync_required;
+  }
+
+  markVoidAnswersSent(answers: readonly VoidAnswerRow[], results: readonly { credit_id: string; status: string; code?: string; reason?: string }[]): void {
+    markVoidAnswersSent(this.#store, answers, results, this.#options.now_ms());
   }
 
   cardReportsBatch(limit: number): CardReportRow[] {
@@ -165,6 +228,7 @@ export class HubLedger {
   counts(): LedgerCounts {
     let pending_credits = 0;
     for (const list of this.#store.pending.values()) pending_credits += list.length;
-    return { cards: this.#store.cards.size, pending_credits, open_claims: this.#store.open.size, outbox_depth: this.#store.outbox_depth };
+    const unsent = this.#store.s.voidAnswersUnsent.get() as { n: number };
+    return { cards: this.#store.cards.size, pending_credits, open_claims: this.#store.open.size, outbox_depth: this.#store.outbox_depth, void_answers_unsent: unsent.n };
   }
 }

@@ -5,6 +5,7 @@
 import { ALGORITHM_ID_3DES, ONLINE_SERIAL_MAX, PURSE_BALANCE_FEN_MAX, type CommitResponse, type LoadRequest, type LoadResponse } from '../../protocol/pos.ts';
 import type { ClaimProof, HubClaim } from '../../protocol/hub.ts';
 import type { CardLoadSession, CardLoadWrite, KeyVerdict, Mac2Result } from '../keys/store.ts';
+import { NO_OFFER_MESSAGES, noOfferReason } from './fleet.ts';
 import { mayRelease, offerPrefix, withReservation, type OfferOptions } from './offers.ts';
 import { assert, fail, newClaimId, type ClaimRow, type LedgerStore, type Outcome, type PendingCredit, type Reservation } from './store.ts';
 
@@ -123,6 +124,9 @@ export function load(
     store.grey({ claim_id: null, card_no: request.card_no, terminal_id: request.terminal_id, reason, detail: { ...detail, last_online_serial: known } }, now_ms);
     return fail(409, 'card_frozen', `the card's online serial ${init.online_serial} disagrees with this hub's record ${known}: the card office must look at it`);
   }
+  // After the card's evidence has settled what it could: a hub that may not offer still drains.
+  const no_offer = noOfferReason(store.gate, card);
+  if (no_offer !== null) return fail(409, 'hub_not_offering', NO_OFFER_MESSAGES[no_offer]);
   if (card.frozen) return fail(409, 'card_frozen', `card ${request.card_no} is frozen at this hub until the card office settles it`);
   if (card.status !== 'active') return fail(409, 'card_not_active', `card ${request.card_no} is ${card.status}`);
   if (init.online_serial >= ONLINE_SERIAL_MAX) return fail(409, 'serial_exhausted', 'the card\'s online serial is at 0xFFFF: it can take no more loads');

@@ -5,6 +5,7 @@
 import { CLAIM_CREDITS_MAX } from '../../protocol/hub.ts';
 import { ONLINE_SERIAL_MAX, PURSE_BALANCE_FEN_MAX, type ChipState, type SwipeResponse } from '../../protocol/pos.ts';
 import type { CardKind } from '../../protocol/card.ts';
+import { noOfferReason } from './fleet.ts';
 import { assert, byAge, type LedgerStore, type PendingCredit, type Reservation } from './store.ts';
 
 export interface OfferOptions {
@@ -73,7 +74,12 @@ export function swipe(
     }
   }
   const offerable =
-    card.status === 'active' && !card.frozen && card.asn !== null && !blocked && request.chip.online_serial < ONLINE_SERIAL_MAX;
+    card.status === 'active' &&
+    !card.frozen &&
+    card.asn !== null &&
+    !blocked &&
+    request.chip.online_serial < ONLINE_SERIAL_MAX &&
+    noOfferReason(store.gate, card) === null;
   let offer_fen = 0;
   if (offerable) {
     for (const credit of offerPrefix(candidates, request.chip.balance_fen, options.purse_limit_fen[card.kind])) offer_fen += credit.amount_fen;

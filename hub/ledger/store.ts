@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { CardKind, CardStatus } from '../../protocol/card.ts';
 import type { ErrorCode } from '../../protocol/errors.ts';
+import { readGate, type FleetGate } from './fleet.ts';
 
 export type Outcome<T> = { ok: true; value: T } | { ok: false; status: 400 | 403 | 404 | 409; code: ErrorCode; message: string };
 
@@ -153,6 +154,13 @@ const STATEMENTS = {
   insertGrey: 'INSERT INTO grey_records (claim_id, card_no, terminal_id, reason, detail, at_ms) VALUES (?, ?, ?, ?, ?, ?)',
   openGrey: `SELECT claim_id, card_no, terminal_id, amount_fen, credit_ids, online_serial_before, reserved_at_ms
     FROM claims WHERE state = 'open' AND reserved_at_ms <= ? ORDER BY reserved_at_ms LIMIT ?`,
+  markResyncSeen: 'INSERT INTO resync_seen (credit_id) VALUES (?) ON CONFLICT DO NOTHING',
+  // Only a pending credit is ever dropped: a reserved one has MAC2 out, a final one its history.
+  deleteCredit: "DELETE FROM credits WHERE credit_id = ? AND state = 'pending'",
+  claimFromWorker: "UPDATE credits SET state = 'claimed', claim_id = ? WHERE credit_id = ? AND state = 'pending'",
+  outboxHas: 'SELECT 1 AS found FROM outbox WHERE claim_id = ?',
+  voidAnswer: 'SELECT result, sent FROM void_answers WHERE credit_id = ?',
+  voidAnswersUnsent: 'SELECT count(*) AS n FROM void_answers WHERE sent = 0',
   events: 'SELECT claim_id, card_no, terminal_id, reason, detail, at_ms FROM grey_records ORDER BY id DESC LIMIT ?',
 } as const;
 
@@ -169,11 +177,19 @@ export class LedgerStore {
   readonly terminals = new Map<string, TerminalEntry>();
   cursor = 0;
   outbox_depth = 0;
+  /** Whether loads may be offered (fleet.ts); its durable parts live in meta. */
+  readonly gate: FleetGate;
 
   constructor(db: DatabaseSync) {
     this.db = db;
     this.s = Object.fromEntries(Object.entries(STATEMENTS).map(([name, sql]) => [name, db.prepare(sql)])) as Statements;
     this.#rebuild();
+    const meta = db.prepare('SELECT value FROM meta WHERE key = ?');
+    this.gate = readGate((key) => (meta.get(key) as { value: string } | undefined)?.value);
+  }
+
+  setMeta(key: string, value: string): void {
+    this.s.setMeta.run(key, value);
   }
 
   /** Memory from disk: the durable state is the only truth after a crash. */
@@ -297,4 +313,7 @@ export type GreyReason =
   | 'tac_after_release'
   | 'serial_ahead'
   | 'serial_behind'
-  | 'rejected_by_worker';
+  | 'rejected_by_worker'
+  | 'void_rejected_by_worker'
+  | 'forgotten_load'
+  | 'snapshot_conflict';

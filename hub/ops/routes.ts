@@ -59,6 +59,8 @@ function health(deps: OpsDeps) {
     last_contact_at_ms: sync?.last_contact_at_ms ?? null,
     push_connected: sync?.push_connected ?? false,
     sync_failures: sync?.consecutive_failures ?? 0,
+    // Whether loads are offered, and if not why (the hub's state at the Worker, a resync).
+    ...deps.ledger.fleet(),
     ...deps.ledger.counts(),
   };
 }
@@ -88,6 +90,9 @@ export function handleOps(deps: OpsDeps, req: IncomingMessage, res: ServerRespon
       hub_open_claims: { help: 'Reservations whose MAC2 is out, waiting for the card\'s TAC, prove or next load.', value: h.open_claims },
       hub_cards: { help: 'Cards known to the hub.', value: h.cards },
       hub_push_connected: { help: '1 while the push channel is open.', value: h.push_connected ? 1 : 0 },
+      hub_offering_loads: { help: '1 while the hub offers loads (active, not re-syncing); 0 for a standby, retiring, retired or dead hub, or during a resync.', value: h.not_offering === null ? 1 : 0 },
+      hub_resyncing: { help: '1 while the hub re-reads its credits from the Worker after its store went back in time.', value: h.resyncing ? 1 : 0 },
+      hub_void_answers_unsent: { help: 'Answers to refund requests not yet acknowledged by the Worker.', value: h.void_answers_unsent },
       process_resident_memory_bytes: { help: 'Resident set size.', value: process.memoryUsage.rss() },
     });
     sendText(res, 200, 'text/plain; version=0.0.4; charset=utf-8', text);

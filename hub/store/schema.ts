@@ -108,6 +108,11 @@ CREATE TABLE IF NOT EXISTS grey_reported (
   status TEXT NOT NULL CHECK (status IN ('open','resolved'))
 ) STRICT, WITHOUT ROWID;
 
+-- Credits a snapshot page named, while a resync (the Worker refused a pull as regressed) pages
+-- through every credit this hub owns: once the last page is in, a pending credit not named here
+-- is not this hub's any more. Emptied when a resync starts and when it ends.
+CREATE TABLE IF NOT EXISTS resync_seen (credit_id TEXT PRIMARY KEY) STRICT, WITHOUT ROWID;
+
 -- Events for the card office: a card that could not make MAC1 or presented another card's
 -- number, a TAC that did not verify, a card whose serial ran ahead of this hub's record, a
 -- claim the Worker rejected. Open reservations are listed from claims.

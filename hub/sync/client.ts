@@ -2,9 +2,20 @@
 // send committed claims from the outbox in order, answer void requests, send coalesced card
 // reports. One loop, woken by the push channel or by new commits, polling as the fallback,
 // exponential backoff with jitter while the Worker is unreachable. Swipes never wait for it.
-import { CARD_REPORTS_BATCH_MAX, CHANGES_LIMIT_DEFAULT, CLAIMS_BATCH_MAX, GREY_RECORDS_BATCH_MAX, VOIDS_BATCH_MAX } from '../../protocol/hub.ts';
+import {
+  CARD_REPORTS_BATCH_MAX,
+  CHANGES_LIMIT_DEFAULT,
+  CLAIMS_BATCH_BYTES_MAX,
+  CLAIMS_BATCH_MAX,
+  GREY_RECORDS_BATCH_MAX,
+  SNAPSHOT_LIMIT_DEFAULT,
+  VOIDS_BATCH_MAX,
+} from '../../protocol/hub.ts';
 import type {
   CardReportsRequest,
+  HubState,
+  RetireConfirmRequest,
+  RetireConfirmResponse,
   ClaimsRequest,
   ClaimsResponse,
   HubPushMessage,
@@ -15,7 +26,7 @@ import type { HubLedger } from '../ledger/index.ts';
 import type { Logger } from '../log.ts';
 import type { HubMetrics } from '../ops/metrics.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
-import { parseChangesPage } from './feed.ts';
+import { parseChangesPage, parseSnapshotPage } from './feed.ts';
 import type { HubSigner } from './signer.ts';
 
 export interface SyncOptions {
@@ -32,6 +43,8 @@ export interface SyncOptions {
 // Bounds on one round, so a huge backlog still lets the loop check for stop and push wakes.
 const PAGES_PER_ROUND_MAX = 200;
 const BATCHES_PER_ROUND_MAX = 200;
+// A resync reads every credit the hub owns; 10,000 pages of 500 is far beyond any school's.
+const SNAPSHOT_PAGES_MAX = 10_000;
 // Proxies close WebSockets idle for about 100 s; the Durable Object answers "ping" without
 // waking (its auto-response), so this keeps the channel open for free.
 const PUSH_PING_INTERVAL_MS = 30_000;
@@ -49,9 +62,21 @@ export interface SyncStatus {
 
 class WorkerError extends Error {
   readonly status: number;
-  constructor(status: number, message: string) {
+  /** The `error.code` of the Worker's answer, when it had one. */
+  readonly code: string | null;
+  constructor(status: number, code: string | null, message: string) {
     super(message);
     this.status = status;
+    this.code = code;
+  }
+}
+
+function errorCode(reply: string): string | null {
+  try {
+    const code = (JSON.parse(reply) as { error?: { code?: unknown } }).error?.code;
+    return typeof code === 'string' ? code : null;
+  } catch {
+    return null;
   }
 }
 
@@ -141,6 +166,7 @@ export class SyncClient {
       { name: 'claims', run: () => this.#sendClaims(), failures: 0, next_at_ms: 0 },
       { name: 'voids', run: () => this.#sendVoids(), failures: 0, next_at_ms: 0 },
       { name: 'card-reports', run: () => this.#sendReports(), failures: 0, next_at_ms: 0 },
+      { name: 'retire', run: () => this.#confirmRetired(), failures: 0, next_at_ms: 0 },
     ];
     let last_all_at_ms = 0;
     while (!this.#stopped) {
@@ -215,20 +241,32 @@ export class SyncClient {
     });
     const reply = await response.text();
     this.#status.last_contact_at_ms = Date.now();
-    if (!response.ok) throw new WorkerError(response.status, `${method} ${path_and_query.split('?')[0]} → ${response.status} ${reply.slice(0, 300)}`);
+    if (!response.ok) throw new WorkerError(response.status, errorCode(reply), `${method} ${path_and_query.split('?')[0]} → ${response.status} ${reply.slice(0, 300)}`);
     return JSON.parse(reply) as T;
   }
 
   async #pull(): Promise<void> {
+    // A resync cut short (a failed page, a restart) starts again: offers stay off meanwhile.
+    if (this.#ledger.resyncRequired) await this.#resync();
     for (let page = 0; page < PAGES_PER_ROUND_MAX && !this.#stopped; page++) {
       const after = this.#ledger.cursor;
-      const feed = parseChangesPage(
-        await this.#request<unknown>('GET', `/api/v1/hub/changes?after=${after}&limit=${CHANGES_LIMIT_DEFAULT}`, undefined),
-        after,
-      );
+      let body: unknown;
+      try {
+        body = await this.#request<unknown>('GET', `/api/v1/hub/changes?after=${after}&limit=${CHANGES_LIMIT_DEFAULT}`, undefined);
+      } catch (error) {
+        if (!(error instanceof WorkerError && error.status === 409 && error.code === 'hub_state_regressed')) throw error;
+        // This store is older than what it once told the Worker it held: restored from a
+        // backup, a rolled-back VM, a copy without its WAL. What it holds as pending may be
+        // on cards already, so nothing is offered until every credit is re-read.
+        this.#log.log('error', 'store went back in time: offers stopped, re-syncing from the Worker', { cursor: after });
+        await this.#resync();
+        continue;
+      }
+      const feed = parseChangesPage(body, after);
       this.#metrics.sync_pulls += 1;
       // The cursor moves in the same transaction as the changes: a crash loses neither.
-      const { applied } = await this.#group.run(() => this.#ledger.applyChanges(feed.changes, feed.next_after));
+      const { applied, state } = await this.#group.run(() => ({ ...this.#ledger.applyChanges(feed.changes, feed.next_after), state: this.#ledger.confirmPull(feed.hub_state) }));
+      if (state !== null) this.#stateChanged(state.changed_from, feed.hub_state!);
       if (applied > 0) this.#log.log('info', 'changes applied', { applied, cursor: this.#ledger.cursor });
       if (!feed.has_more) {
         this.#status.caught_up_at_ms = Date.now();
@@ -237,9 +275,52 @@ export class SyncClient {
     }
   }
 
+  #stateChanged(from: HubState, to: HubState): void {
+    this.#log.log(to === 'active' ? 'info' : 'warn', 'hub state changed at the Worker', { from, to, ...this.#ledger.fleet() });
+    // A retiring hub confirms as soon as it is drained.
+    if (to === 'retiring') this.#wakeStage('retire');
+  }
+
+  /** Pages through every credit the hub owns, one page per transaction; the last sets the cursor. */
+  async #resync(): Promise<void> {
+    const since = this.#ledger.cursor;
+    await this.#group.run(() => this.#ledger.beginResync());
+    const total = { pages: 0, credits: 0, forgotten_loads: 0, conflicts: 0, dropped: 0 };
+    let cursor: string | null = null;
+    let resume_after: number | null = null;
+    for (let page = 0; page < SNAPSHOT_PAGES_MAX && !this.#stopped; page++) {
+      const query: string = cursor === null ? `since=${since}` : `cursor=${encodeURIComponent(cursor)}`;
+      const snapshot = parseSnapshotPage(await this.#request<unknown>('GET', `/api/v1/hub/snapshot?${query}&limit=${SNAPSHOT_LIMIT_DEFAULT}`, undefined), resume_after);
+      resume_after = snapshot.resume_after;
+      const { tally, state } = await this.#group.run(() => ({ tally: this.#ledger.applySnapshotPage(snapshot), state: this.#ledger.setHubState(snapshot.hub_state) }));
+      if (state !== null) this.#stateChanged(state.changed_from, snapshot.hub_state);
+      total.pages += 1;
+      total.credits += tally.credits;
+      total.forgotten_loads += tally.forgotten_loads;
+      total.conflicts += tally.conflicts;
+      total.dropped += tally.dropped;
+      if (snapshot.next_cursor === null) {
+        this.#log.log(total.forgotten_loads + total.conflicts > 0 ? 'warn' : 'info', 're-sync done: offers resume', { since, resume_after, ...total, ...this.#ledger.fleet() });
+        return;
+      }
+      cursor = snapshot.next_cursor;
+    }
+    if (!this.#stopped) throw new Error(`snapshot did not end within ${SNAPSHOT_PAGES_MAX} pages`);
+  }
+
+  /** A retiring hub, drained, tells the Worker, which hands its pending credits on. */
+  async #confirmRetired(): Promise<void> {
+    if (this.#ledger.fleet().hub_state !== 'retiring' || !this.#ledger.drained()) return;
+    const request: RetireConfirmRequest = { outbox_depth: 0, open_reservations: 0 };
+    const reply = await this.#request<RetireConfirmResponse>('POST', '/api/v1/hub/retire-confirm', request);
+    this.#log.log('warn', 'retiring hub drained and confirmed', { released_credits: reply.released_credits, voided_credits: reply.voided_credits, hub_state: reply.hub_state });
+    const state = await this.#group.run(() => this.#ledger.setHubState(reply.hub_state));
+    if (state !== null) this.#stateChanged(state.changed_from, reply.hub_state);
+  }
+
   async #sendClaims(): Promise<void> {
     for (let batch = 0; batch < BATCHES_PER_ROUND_MAX && !this.#stopped; batch++) {
-      const claims = this.#ledger.outboxBatch(CLAIMS_BATCH_MAX);
+      const claims = this.#ledger.outboxBatch(CLAIMS_BATCH_MAX, CLAIMS_BATCH_BYTES_MAX);
       if (claims.length === 0) return;
       const request: ClaimsRequest = { claims };
       const reply = await this.#request<ClaimsResponse>('POST', '/api/v1/hub/claims', request);
@@ -263,8 +344,12 @@ export class SyncClient {
       const request: VoidsRequest = {
         answers: answers.map((a) => (a.claim_id === null ? { credit_id: a.credit_id, result: a.result } : { credit_id: a.credit_id, result: a.result, claim_id: a.claim_id })),
       };
-      await this.#request<VoidsResponse>('POST', '/api/v1/hub/voids', request);
-      await this.#group.run(() => this.#ledger.markVoidAnswersSent(answers));
+      const reply = await this.#request<VoidsResponse>('POST', '/api/v1/hub/voids', request);
+      const results = reply.results ?? [];
+      for (const result of results) {
+        if (result.status === 'rejected') this.#log.log('error', 'void answer rejected by the Worker', { ...result });
+      }
+      await this.#group.run(() => this.#ledger.markVoidAnswersSent(answers, results));
     }
   }
 
