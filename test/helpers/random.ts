@@ -1,8 +1,8 @@
 // Random schedules in tests (Node only): seeded from the environment, printed, replayable.
 // `YIKATONG_TEST_SEED=1234 npx vitest run test/hub/crash.test.ts` replays a run that failed.
+import { resolveTestSeed, SEED_MAX, TEST_SEED_ENV } from './test-seed.ts';
 
-export const TEST_SEED_ENV = 'YIKATONG_TEST_SEED';
-const SEED_MAX = 0xffff_ffff;
+export { TEST_SEED_ENV } from './test-seed.ts';
 
 export interface SeededRandom {
   readonly seed: number;
@@ -18,16 +18,7 @@ export interface SeededRandom {
  * either way it is printed with `name`, so a failure can be replayed exactly.
  */
 export function seededRandom(name: string, env: NodeJS.ProcessEnv = process.env): SeededRandom {
-  const configured = env[TEST_SEED_ENV]?.trim();
-  let seed: number;
-  if (configured !== undefined && configured !== '') {
-    seed = Number(configured);
-    if (!Number.isInteger(seed) || seed < 0 || seed > SEED_MAX) throw new RangeError(`${TEST_SEED_ENV}=${configured}: not an integer 0..${SEED_MAX}`);
-  } else {
-    seed = Math.floor(Math.random() * SEED_MAX);
-  }
-  console.log(`[${name}] random schedule seed ${seed}: replay with ${TEST_SEED_ENV}=${seed}`);
-  return randomFromSeed(seed);
+  return randomFromSeed(resolveTestSeed(name, env[TEST_SEED_ENV]));
 }
 
 /** mulberry32: small, fast, and the same sequence for the same seed on every platform. */

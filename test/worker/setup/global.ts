@@ -19,6 +19,8 @@ declare module 'vitest' {
     unreachableOrigin: string;
     /** The simulated Aliyun SMS process (`http://127.0.0.1:PORT`). */
     smsOrigin: string;
+    /** YIKATONG_TEST_SEED as the runner got it ('' when unset): workerd has no process.env. */
+    testSeed: string;
   }
 }
 
@@ -35,6 +37,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     throw error;
   });
   project.provide('smsOrigin', sms.origin);
+  project.provide('testSeed', process.env.YIKATONG_TEST_SEED ?? '');
   project.provide('gatewayOrigin', gateway.origin);
   project.provide('sandboxKeys', keys);
   project.provide('unreachableOrigin', await unreachableOrigin());

@@ -1,0 +1,234 @@
+// Generated hostile input for the fuzz tests of the Worker and the hub (fast-check): strings,
+// numbers and JSON values that have broken parsers and databases before, and "almost valid"
+// bodies (a real request with some fields deleted, retyped or replaced), so most cases get past
+// the first check and reach the handler. Pure fast-check: runs in Node and in workerd.
+import fc from 'fast-check';
+
+export type Json = Record<string, unknown>;
+
+/** Values that have broken parsers, SQL and encoders before. */
+export const NASTY_STRINGS = [
+  '',
+  ' ',
+  '\t\n',
+  "'; DROP TABLE orders;--",
+  '" OR 1=1 --',
+  '%00',
+  '%',
+  '%zz',
+  '%E4%B8',
+  '\u0000',
+  '\uFFFF',
+  '\uFEFF张三',
+  '\uD800',
+  '\uDFFF\uD800',
+  '𠮷野家',
+  '張三',
+  '张 三',
+  'Ｚｈａｎｇ',
+  'ﬁ',
+  '\u202Eevil',
+  'null',
+  'undefined',
+  'NaN',
+  '-0',
+  '1e999',
+  '0x10',
+  '../../etc/passwd',
+  '${7*7}',
+  '<script>alert(1)</script>',
+  '__proto__',
+  'constructor',
+  '\r\nX-Injected: 1',
+] as const;
+
+export const NASTY_NUMBERS = [
+  0,
+  -0,
+  -1,
+  0.1,
+  0.5,
+  1.5,
+  99.999,
+  2 ** 31 - 1,
+  2 ** 31,
+  2 ** 32 - 1,
+  2 ** 32,
+  2 ** 53 - 1,
+  2 ** 53,
+  2 ** 53 + 2,
+  -(2 ** 53),
+  2 ** 64,
+  1e20,
+  1e308,
+  -1e308,
+  5e-324,
+  Number.MAX_VALUE,
+] as const;
+
+/** Any string: ASCII, full unicode (lone surrogates included), graphemes, long, or a known bad one. */
+export const anyString: fc.Arbitrary<string> = fc.oneof(
+  { weight: 3, arbitrary: fc.constantFrom(...NASTY_STRINGS) },
+  { weight: 2, arbitrary: fc.string({ maxLength: 40 }) },
+  { weight: 2, arbitrary: fc.string({ unit: 'binary', maxLength: 40 }) },
+  { weight: 1, arbitrary: fc.string({ unit: 'grapheme', maxLength: 20 }) },
+  { weight: 1, arbitrary: fc.string({ minLength: 200, maxLength: 3_000 }) },
+);
+
+export const anyNumber: fc.Arbitrary<number> = fc.oneof(
+  { weight: 3, arbitrary: fc.constantFrom(...NASTY_NUMBERS) },
+  { weight: 2, arbitrary: fc.integer() },
+  { weight: 1, arbitrary: fc.maxSafeInteger() },
+  { weight: 1, arbitrary: fc.double({ noNaN: true, noDefaultInfinity: true }) },
+);
+
+/** Any JSON value, biased towards the scalars a schema must refuse. */
+export const anyJsonValue: fc.Arbitrary<unknown> = fc.oneof(
+  { weight: 3, arbitrary: anyString },
+  { weight: 3, arbitrary: anyNumber },
+  { weight: 1, arbitrary: fc.boolean() },
+  { weight: 1, arbitrary: fc.constant(null) },
+  { weight: 1, arbitrary: fc.constant([]) },
+  { weight: 1, arbitrary: fc.constant({}) },
+  { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 2 }) },
+);
+
+/** A string of printable ASCII: what a header value or a URL segment can carry as it is. */
+export const headerSafeString = (maxLength = 64): fc.Arbitrary<string> =>
+  fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((code) => String.fromCharCode(code)), maxLength });
+
+const KEEP = Symbol('keep');
+const DROP = Symbol('drop');
+
+function isPlainObject(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * `valid` with each field kept (mostly), dropped, or replaced by any JSON value or by what
+ * `fields` offers for it (near-valid values that reach deeper checks); nested objects and
+ * arrays of objects are mutated the same way, and a few unknown fields may be added.
+ */
+export function mutatedObject(valid: Json, fields: Record<string, fc.Arbitrary<unknown>> = {}): fc.Arbitrary<Json> {
+  const parts: Record<string, fc.Arbitrary<unknown>> = {};
+  for (const [key, value] of Object.entries(valid)) {
+    const options: fc.WeightedArbitrary<unknown>[] = [
+      { weight: 6, arbitrary: fc.constant(KEEP) },
+      { weight: 1, arbitrary: fc.constant(DROP) },
+      { weight: 1, arbitrary: anyJsonValue },
+    ];
+    const special = fields[key];
+    if (special !== undefined) options.push({ weight: 3, arbitrary: special });
+    if (isPlainObject(value)) options.push({ weight: 3, arbitrary: mutatedObject(value, fields) });
+    if (Array.isArray(value) && isPlainObject(value[0])) {
+      const item = mutatedObject(value[0], fields);
+      options.push({ weight: 3, arbitrary: fc.array(item, { minLength: 1, maxLength: 4 }) });
+      options.push({ weight: 1, arbitrary: fc.array(fc.oneof(item, anyJsonValue), { maxLength: 4 }) });
+    }
+    parts[key] = fc.oneof(...options);
+  }
+  const extra = fc.option(fc.dictionary(fc.oneof(fc.constantFrom('__proto__', 'constructor', 'extra'), fc.string({ maxLength: 8 })), anyJsonValue, { maxKeys: 2 }), { freq: 4 });
+  return fc.record({ fields: fc.record(parts), extra }).map(({ fields: chosen, extra: added }) => {
+    const out: Json = {};
+    for (const [key, value] of Object.entries(valid)) {
+      const pick = chosen[key];
+      if (pick === DROP) continue;
+      // Through defineProperty, so a generated "__proto__" is a field, not a prototype.
+      Object.defineProperty(out, key, { value: pick === KEEP ? value : pick, enumerable: true, writable: true, configurable: true });
+    }
+    for (const [key, value] of Object.entries(added ?? {})) {
+      Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
+    }
+    return out;
+  });
+}
+
+export interface FuzzBody {
+  body: string | Uint8Array;
+  content_type: string | null;
+  /** What the case is, for the failure message. */
+  kind: string;
+}
+
+export const JSON_TYPES = ['application/json', 'application/json; charset=utf-8', 'application/JSON'] as const;
+
+/** A content type: mostly JSON's, sometimes another or none at all. */
+export const contentType = (usual: readonly string[] = JSON_TYPES): fc.Arbitrary<string | null> =>
+  fc.oneof(
+    { weight: 8, arbitrary: fc.constantFrom(...usual) },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom<string | null>(
+        null,
+        'text/plain',
+        'application/x-www-form-urlencoded',
+        'text/csv',
+        'multipart/form-data; boundary=x',
+        'application/json; charset=gbk',
+        'application/jsonx',
+        '',
+      ),
+    },
+  );
+
+/**
+ * A JSON request body: the valid example mutated (most cases), or not JSON at all, JSON of
+ * another shape, cut off, not UTF-8, deeply nested, or past `bytes_max`.
+ */
+export function jsonBody(valid: Json, options: { fields?: Record<string, fc.Arbitrary<unknown>>; bytes_max: number }): fc.Arbitrary<FuzzBody> {
+  const mutated = mutatedObject(valid, options.fields);
+  const text: fc.Arbitrary<{ body: string | Uint8Array; kind: string }> = fc.oneof(
+    { weight: 12, arbitrary: mutated.map((value) => ({ body: JSON.stringify(value), kind: 'mutated' })) },
+    { weight: 1, arbitrary: fc.json({ maxDepth: 3 }).map((body) => ({ body, kind: 'other JSON' })) },
+    { weight: 1, arbitrary: anyString.map((body) => ({ body, kind: 'not JSON' })) },
+    { weight: 1, arbitrary: fc.uint8Array({ maxLength: 64 }).map((body) => ({ body, kind: 'bytes' })) },
+    {
+      weight: 1,
+      arbitrary: mutated.chain((value) => {
+        const whole = JSON.stringify(value);
+        return fc.nat({ max: Math.max(0, whole.length - 1) }).map((cut) => ({ body: whole.slice(0, cut), kind: 'cut off' }));
+      }),
+    },
+    { weight: 1, arbitrary: fc.integer({ min: 100, max: 5_000 }).map((depth) => ({ body: '['.repeat(depth) + ']'.repeat(depth), kind: 'deep' })) },
+    {
+      weight: 1,
+      arbitrary: fc
+        .integer({ min: options.bytes_max, max: options.bytes_max + 4_096 })
+        .map((bytes) => ({ body: JSON.stringify({ ...valid, padding: 'x'.repeat(bytes) }), kind: 'over the limit' })),
+    },
+  );
+  return fc.record({ text, content_type: contentType() }).map(({ text: { body, kind }, content_type }) => ({ body, content_type, kind }));
+}
+
+/** A query string from `valid` params mutated (values replaced, dropped, repeated, added), or raw garbage. */
+export function queryString(valid: Record<string, string>, fields: Record<string, fc.Arbitrary<string>> = {}): fc.Arbitrary<string> {
+  const value = (key: string) => fc.oneof({ weight: 2, arbitrary: fc.constant(valid[key] ?? '') }, { weight: 2, arbitrary: anyString }, ...(fields[key] ? [{ weight: 3, arbitrary: fields[key] }] : []));
+  const keys = [...new Set([...Object.keys(valid), ...Object.keys(fields)])];
+  const structured = fc
+    .record({
+      pairs: fc.array(fc.oneof(fc.constantFrom(...(keys.length > 0 ? keys : ['q'])), fc.string({ maxLength: 8 })), { maxLength: 5 }),
+      base: fc.subarray(Object.keys(valid)),
+    })
+    .chain(({ pairs, base }) => fc.tuple(...[...base, ...pairs].map((key) => value(key).map((v) => [key, v] as [string, string]))))
+    .map((entries) => {
+      const params = new URLSearchParams();
+      for (const [key, v] of entries) params.append(key, v);
+      const text = params.toString();
+      return text === '' ? '' : `?${text}`;
+    });
+  const raw = fc.oneof(
+    fc.constantFrom('?', '?&&&', '?=', '?%', '?a=%zz', '?a=%E4%B8', '?a=1&a=2', `?${'a=1&'.repeat(2_000)}`, '?%00=%00', '?a[]=1', '?a[b]=c'),
+    headerSafeString(80).map((text) => `?${text.replace(/#/g, '')}`),
+  );
+  return fc.oneof({ weight: 6, arbitrary: structured }, { weight: 1, arbitrary: raw });
+}
+
+/** A path segment in place of an id: the valid one, near-valid ones, or anything, percent-encoded or raw. */
+export function pathSegment(valid: string, near: fc.Arbitrary<string> = fc.constant(valid)): fc.Arbitrary<string> {
+  return fc.oneof(
+    { weight: 2, arbitrary: fc.constant(valid) },
+    { weight: 3, arbitrary: near },
+    { weight: 3, arbitrary: anyString.map((text) => encodeURIComponent(text.replace(/[\uD800-\uDFFF]/g, '\uFFFD')) || 'x') },
+    { weight: 1, arbitrary: fc.constantFrom('%', '%zz', '%E4%B8', '%00', '..', '.', '%2F', '%252F', 'a;b', "x'--") },
+  );
+}
