@@ -66,6 +66,10 @@ export const ERROR_CODES = [
   'hub_state_regressed',
   'credit_frozen',
   'hub_transition_not_allowed',
+  // Console (issue 10): a state-changing request without the session's CSRF token or from
+  // another origin; a sign-in whose name, password or Access assertion was not accepted.
+  'csrf_refused',
+  'sign_in_failed',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
