@@ -40,6 +40,9 @@ export const consoleRefundRoutes = new Hono<ConsoleEnv>()
     });
     if (outcome.kind === 'not_found') throw new ApiError(404, 'order_not_found', 'no such order');
     if (outcome.kind === 'not_allowed') throw new ApiError(409, 'refund_not_allowed', outcome.reason);
+    // The owning hub is dead: the money may be on the card; only its recovered store or the
+    // office's settlement with the card's evidence decides (DESIGN section 6).
+    if (outcome.kind === 'frozen') throw new ApiError(409, 'credit_frozen', outcome.reason);
     if (before !== null) {
       // Asking again about a refund under way moves it only through the provider's answer; the
       // request is still the operator's, and is recorded as such.
