@@ -54,6 +54,10 @@ export const ERROR_CODES = [
   // Auto top-up: no such agreement for this card; the card already has an active one.
   'agreement_not_found',
   'agreement_exists',
+  // Console (issue 10): a state-changing request without the session's CSRF token or from
+  // another origin; a sign-in whose name, password or Access assertion was not accepted.
+  'csrf_refused',
+  'sign_in_failed',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
