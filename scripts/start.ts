@@ -280,7 +280,7 @@ const workerStep: Step = {
 // refuses to start without that directory, so a fresh clone builds it here. A build newer
 // than every PWA source is reused: a start should not pay for a build nothing changed.
 const PWA_DIR = path.join(REPO_ROOT, 'pwa');
-const PWA_SOURCES = ['src', 'public', 'index.html', 'vite.config.ts', 'build'].map((name) => path.join(PWA_DIR, name));
+const PWA_SOURCES = ['src', 'console', 'public', 'index.html', 'vite.config.ts', 'build'].map((name) => path.join(PWA_DIR, name));
 const PWA_SOURCE_FILES_MAX = 5_000;
 const PWA_BUILD_TIMEOUT_MS = 180_000;
 

@@ -19,6 +19,7 @@ import { adminRefundRoutes } from './routes/admin-refunds.ts';
 import { adminReconciliationRoutes } from './routes/admin-reconciliations.ts';
 import { adminOperatorRoutes } from './routes/admin-operators.ts';
 import { consoleRoutes } from './routes/console.ts';
+import { consolePageRoutes } from './routes/console-pages.ts';
 
 export function buildApp() {
   const app = new Hono<AppEnv>();
@@ -43,6 +44,7 @@ export function buildApp() {
   app.route('/api/v1/admin', adminReconciliationRoutes);
   app.route('/api/v1/admin', adminOperatorRoutes);
   app.route('/api/v1/console', consoleRoutes);
+  app.route('/console', consolePageRoutes);
   return app;
 }
 

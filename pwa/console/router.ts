@@ -1,0 +1,110 @@
+// The console's pages under /console, by the History API as in the app's router: a pattern a
+// page, links through navigate() so pages change without a reload, deep links work because
+// the Worker answers every /console/... with the console's page.
+import { useEffect, useState } from 'preact/hooks';
+
+export const CONSOLE_BASE = '/console';
+
+export const PAGES = [
+  'overview',
+  'orders',
+  'pending',
+  'refunds',
+  'grey',
+  'cards',
+  'cards_import',
+  'hubs',
+  'reconciliation',
+  'agreements',
+  'notices',
+  'charts',
+  'audit',
+  'sessions',
+] as const;
+export type PageName = (typeof PAGES)[number];
+
+export type Route = { name: PageName } | { name: 'order'; order_id: string } | { name: 'not_found' };
+
+const PATHS: Record<PageName, string> = {
+  overview: '',
+  orders: 'orders',
+  pending: 'pending',
+  refunds: 'refunds',
+  grey: 'grey-records',
+  cards: 'cards',
+  cards_import: 'cards/import',
+  hubs: 'hubs',
+  reconciliation: 'reconciliation',
+  agreements: 'agreements',
+  notices: 'notices',
+  charts: 'charts',
+  audit: 'audit',
+  sessions: 'sessions',
+};
+
+export function pagePath(name: PageName): string {
+  return PATHS[name] === '' ? CONSOLE_BASE : `${CONSOLE_BASE}/${PATHS[name]}`;
+}
+
+export function orderPath(order_id: string): string {
+  return `${CONSOLE_BASE}/orders/${encodeURIComponent(order_id)}`;
+}
+
+export function parseRoute(pathname: string): Route {
+  if (pathname !== CONSOLE_BASE && !pathname.startsWith(`${CONSOLE_BASE}/`)) return { name: 'not_found' };
+  const rest = pathname.slice(CONSOLE_BASE.length).split('/').filter((part) => part.length > 0);
+  let parts: string[];
+  try {
+    parts = rest.map((part) => decodeURIComponent(part));
+  } catch {
+    return { name: 'not_found' };
+  }
+  const joined = parts.join('/');
+  for (const name of PAGES) if (PATHS[name] === joined) return { name };
+  if (parts.length === 2 && parts[0] === 'orders' && parts[1]) return { name: 'order', order_id: parts[1] };
+  return { name: 'not_found' };
+}
+
+const listeners = new Set<() => void>();
+let focus_pending = false;
+
+export function navigate(path: string): void {
+  history.pushState(null, '', path);
+  focus_pending = true;
+  for (const listener of listeners) listener();
+  window.scrollTo?.(0, 0);
+}
+
+/** Set by an in-console navigation, taken by the next page: focus moves to its heading. */
+export function takeFocusRequest(): boolean {
+  const pending = focus_pending;
+  focus_pending = false;
+  return pending;
+}
+
+export function useRoute(): Route {
+  const [route, setRoute] = useState(() => parseRoute(location.pathname));
+  useEffect(() => {
+    const update = () => setRoute(parseRoute(location.pathname));
+    const back = () => {
+      focus_pending = true;
+      update();
+    };
+    listeners.add(update);
+    window.addEventListener('popstate', back);
+    return () => {
+      listeners.delete(update);
+      window.removeEventListener('popstate', back);
+    };
+  }, []);
+  return route;
+}
+
+/** Plain clicks navigate in place; modified clicks (new tab) stay native. */
+export function onLinkClick(event: MouseEvent): void {
+  if (event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+  const href = (event.currentTarget as HTMLAnchorElement | null)?.getAttribute('href');
+  if (!href || !href.startsWith(`${CONSOLE_BASE}`)) return;
+  event.preventDefault();
+  navigate(href);
+}

@@ -1,0 +1,35 @@
+// The console's pages (DESIGN section 8): `/console` and every deep link under it open
+// console/index.html, the console's own single-page app. The assets' SPA fallback alone would
+// answer them with the card holders' app, so wrangler.toml runs the Worker first for these paths.
+import { Hono } from 'hono';
+import type { AppEnv } from '../env.ts';
+import { errorResponse } from '../http/errors.ts';
+
+// Deep links are routes of the console, not files: its scripts and styles live under /assets/.
+const CONSOLE_PAGE_PATH = '/console/';
+
+// An operator's screen holds refunds and settlements: no other site may frame it, it is never
+// indexed, and a new deployment is seen at the next load.
+const PAGE_HEADERS: Record<string, string> = {
+  'cache-control': 'no-cache',
+  'x-frame-options': 'DENY',
+  'content-security-policy': "frame-ancestors 'none'",
+  'referrer-policy': 'no-referrer',
+  'x-content-type-options': 'nosniff',
+  'x-robots-tag': 'noindex',
+};
+
+export const consolePageRoutes = new Hono<AppEnv>();
+
+consolePageRoutes.on(['GET', 'HEAD'], ['/', '/*'], async (c) => {
+  const assets = c.env.ASSETS;
+  if (assets === undefined) return errorResponse(c, 404, 'not_found', 'the console is not built into this Worker');
+  const url = new URL(c.req.url);
+  url.pathname = CONSOLE_PAGE_PATH;
+  url.search = '';
+  const page = await assets.fetch(new Request(url, { method: c.req.method }));
+  if (!page.ok) return errorResponse(c, 404, 'not_found', 'the console is not built into this Worker');
+  const response = new Response(page.body, page);
+  for (const [name, value] of Object.entries(PAGE_HEADERS)) response.headers.set(name, value);
+  return response;
+});
