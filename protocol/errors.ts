@@ -54,6 +54,11 @@ export const ERROR_CODES = [
   // Auto top-up: no such agreement for this card; the card already has an active one.
   'agreement_not_found',
   'agreement_exists',
+  // Card replacement (补卡): the card is closed (replaced already); the new number or the new
+  // chip's asn is another card's.
+  'card_closed',
+  'card_no_taken',
+  'asn_taken',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

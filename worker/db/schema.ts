@@ -90,16 +90,25 @@ export const credits = sqliteTable(
     school_id: text('school_id').notNull(),
     card_no: text('card_no').notNull(),
     amount_fen: integer('amount_fen').notNull(),
-    state: text('state', { enum: ['pending', 'claimed', 'voided'] }).notNull(),
+    // 'moved': the card was replaced (补卡) and this credit's money went on as a new credit of
+    // the new card (moved_from_credit_id there); a moved credit is neither claimable nor refundable.
+    state: text('state', { enum: ['pending', 'claimed', 'voided', 'moved'] }).notNull(),
     claim_id: text('claim_id'),
+    // Set on the credit a move created: the credit of the replaced card it continues.
+    moved_from_credit_id: text('moved_from_credit_id'),
     // A refund asked the hub to void this credit; the refund completes on the hub's answer.
     void_requested_at_ms: integer('void_requested_at_ms'),
     created_at_ms: integer('created_at_ms').notNull(),
     claimed_at_ms: integer('claimed_at_ms'),
     voided_at_ms: integer('voided_at_ms'),
+    moved_at_ms: integer('moved_at_ms'),
   },
   (t) => [
-    uniqueIndex('credits_order').on(t.order_id),
+    // One live credit per paid order; moved credits are its history (DESIGN invariant 1 as
+    // card replacement amends it).
+    uniqueIndex('credits_order').on(t.order_id).where(sql`state <> 'moved'`),
+    // A moved credit has one successor: a chain, never a fork.
+    uniqueIndex('credits_moved_from').on(t.moved_from_credit_id),
     index('credits_card_state').on(t.school_id, t.card_no, t.state),
     index('credits_state_created').on(t.state, t.created_at_ms),
     index('credits_claim').on(t.claim_id),
@@ -432,4 +441,46 @@ export const reconciliationRepairs = sqliteTable(
     primaryKey({ columns: [t.bill_date, t.channel, t.kind, t.order_id] }),
     index('reconciliation_repairs_school').on(t.bill_date, t.school_id),
   ],
+);
+
+// Card replacement (补卡): the card office closes a card and issues a new number with a new chip.
+// The row is the record of that decision; the money moves credit by credit (credit_moves).
+export const cardReplacements = sqliteTable(
+  'card_replacements',
+  {
+    id: text('id').primaryKey(),
+    school_id: text('school_id').notNull(),
+    old_card_no: text('old_card_no').notNull(),
+    new_card_no: text('new_card_no').notNull(),
+    new_asn: text('new_asn').notNull(),
+    // Who decided: 'admin' for the ADMIN_TOKEN, or the console operator.
+    actor: text('actor').notNull(),
+    created_at_ms: integer('created_at_ms').notNull(),
+  },
+  (t) => [
+    // A card is replaced once: it is closed by its replacement.
+    uniqueIndex('card_replacements_old').on(t.school_id, t.old_card_no),
+    uniqueIndex('card_replacements_new').on(t.school_id, t.new_card_no),
+  ],
+);
+
+// One pending credit of a replaced card on its way to the new card. Like a refund's void
+// (DESIGN section 6, one owner per credit): a credit no hub was ever sent moves at once
+// ('direct'); one a hub may hold waits for the hub's void answer ('hub'): `voided` moves it,
+// `already_claimed` ends the move as 'refused' (the money is on the old card's chip).
+export const creditMoves = sqliteTable(
+  'credit_moves',
+  {
+    credit_id: text('credit_id').primaryKey(),
+    replacement_id: text('replacement_id').notNull(),
+    school_id: text('school_id').notNull(),
+    to_card_no: text('to_card_no').notNull(),
+    // The id the new credit gets (decided when the move starts, so a repeated answer mints none).
+    new_credit_id: text('new_credit_id').notNull(),
+    state: text('state', { enum: ['requested', 'moved', 'refused'] }).notNull(),
+    route: text('route', { enum: ['direct', 'hub'] }).notNull(),
+    created_at_ms: integer('created_at_ms').notNull(),
+    updated_at_ms: integer('updated_at_ms').notNull(),
+  },
+  (t) => [index('credit_moves_replacement').on(t.replacement_id), uniqueIndex('credit_moves_new_credit').on(t.new_credit_id)],
 );
