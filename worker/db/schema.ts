@@ -94,13 +94,13 @@ export const credits = sqliteTable(
     // the new card (moved_from_credit_id there); a moved credit is neither claimable nor refundable.
     state: text('state', { enum: ['pending', 'claimed', 'voided', 'moved'] }).notNull(),
     claim_id: text('claim_id'),
-    // Set on the credit a move created: the credit of the replaced card it continues.
-    moved_from_credit_id: text('moved_from_credit_id'),
     // A refund asked the hub to void this credit; the refund completes on the hub's answer.
     void_requested_at_ms: integer('void_requested_at_ms'),
     created_at_ms: integer('created_at_ms').notNull(),
     claimed_at_ms: integer('claimed_at_ms'),
     voided_at_ms: integer('voided_at_ms'),
+    // Set on the credit a move created: the credit of the replaced card it continues.
+    moved_from_credit_id: text('moved_from_credit_id'),
     moved_at_ms: integer('moved_at_ms'),
   },
   (t) => [
