@@ -1,4 +1,4 @@
-CREATE TABLE `credit_moves` (
+CREATE TABLE `credit_handovers` (
 	`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,
 	`credit_id` text NOT NULL,
 	`school_id` text NOT NULL,
@@ -7,8 +7,8 @@ CREATE TABLE `credit_moves` (
 	`moved_at_ms` integer NOT NULL
 );
 --> statement-breakpoint
-CREATE INDEX `credit_moves_from` ON `credit_moves` (`from_hub_id`,`credit_id`);--> statement-breakpoint
-CREATE INDEX `credit_moves_credit` ON `credit_moves` (`credit_id`);--> statement-breakpoint
+CREATE INDEX `credit_handovers_from` ON `credit_handovers` (`from_hub_id`,`credit_id`);--> statement-breakpoint
+CREATE INDEX `credit_handovers_credit` ON `credit_handovers` (`credit_id`);--> statement-breakpoint
 CREATE TABLE `credit_settlements` (
 	`credit_id` text PRIMARY KEY NOT NULL,
 	`school_id` text NOT NULL,

@@ -70,6 +70,11 @@ export const ERROR_CODES = [
   // another origin; a sign-in whose name, password or Access assertion was not accepted.
   'csrf_refused',
   'sign_in_failed',
+  // Card replacement (补卡): the card is closed (replaced already); the new number or the new
+  // chip's asn is another card's.
+  'card_closed',
+  'card_no_taken',
+  'asn_taken',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

@@ -20,6 +20,7 @@ import { adminReconciliationRoutes } from './routes/admin-reconciliations.ts';
 import { adminOperatorRoutes } from './routes/admin-operators.ts';
 import { consoleRoutes } from './routes/console.ts';
 import { consolePageRoutes } from './routes/console-pages.ts';
+import { adminCardRoutes } from './routes/admin-cards.ts';
 
 export function buildApp() {
   const app = new Hono<AppEnv>();
@@ -45,6 +46,7 @@ export function buildApp() {
   app.route('/api/v1/admin', adminOperatorRoutes);
   app.route('/api/v1/console', consoleRoutes);
   app.route('/console', consolePageRoutes);
+  app.route('/api/v1/admin', adminCardRoutes);
   return app;
 }
 

@@ -90,7 +90,9 @@ export const credits = sqliteTable(
     school_id: text('school_id').notNull(),
     card_no: text('card_no').notNull(),
     amount_fen: integer('amount_fen').notNull(),
-    state: text('state', { enum: ['pending', 'claimed', 'voided'] }).notNull(),
+    // 'moved': the card was replaced (补卡) and this credit's money went on as a new credit of
+    // the new card (moved_from_credit_id there); a moved credit is neither claimable nor refundable.
+    state: text('state', { enum: ['pending', 'claimed', 'voided', 'moved'] }).notNull(),
     claim_id: text('claim_id'),
     // A refund asked the hub to void this credit; the refund completes on the hub's answer.
     void_requested_at_ms: integer('void_requested_at_ms'),
@@ -104,9 +106,16 @@ export const credits = sqliteTable(
     owner_hub_id: text('owner_hub_id'),
     // The hub whose `voided` answer voided it; null when the Worker voided it itself.
     void_hub_id: text('void_hub_id'),
+    // Set on the credit a move created: the credit of the replaced card it continues.
+    moved_from_credit_id: text('moved_from_credit_id'),
+    moved_at_ms: integer('moved_at_ms'),
   },
   (t) => [
-    uniqueIndex('credits_order').on(t.order_id),
+    // One live credit per paid order; moved credits are its history (DESIGN invariant 1 as
+    // card replacement amends it).
+    uniqueIndex('credits_order').on(t.order_id).where(sql`state <> 'moved'`),
+    // A moved credit has one successor: a chain, never a fork.
+    uniqueIndex('credits_moved_from').on(t.moved_from_credit_id),
     index('credits_card_state').on(t.school_id, t.card_no, t.state),
     index('credits_state_created').on(t.state, t.created_at_ms),
     index('credits_claim').on(t.claim_id),
@@ -217,9 +226,9 @@ export const hubStateEvents = sqliteTable(
 
 // A credit leaving its owner: released by a drained retiring hub, or by the card office for a
 // dead one. The old owner's snapshot reports it as `moved`; the audit allows no other change
-// of owner.
-export const creditMoves = sqliteTable(
-  'credit_moves',
+// of owner. (Not credit_moves: those carry a replaced card's credits to its new card.)
+export const creditHandovers = sqliteTable(
+  'credit_handovers',
   {
     id: integer('id').primaryKey({ autoIncrement: true }),
     credit_id: text('credit_id').notNull(),
@@ -228,7 +237,7 @@ export const creditMoves = sqliteTable(
     reason: text('reason', { enum: ['retired', 'released'] }).notNull(),
     moved_at_ms: integer('moved_at_ms').notNull(),
   },
-  (t) => [index('credit_moves_from').on(t.from_hub_id, t.credit_id), index('credit_moves_credit').on(t.credit_id)],
+  (t) => [index('credit_handovers_from').on(t.from_hub_id, t.credit_id), index('credit_handovers_credit').on(t.credit_id)],
 );
 
 // The card office's settlement of a frozen credit (its owner is dead), with the card's
@@ -584,4 +593,46 @@ export const consoleAudit = sqliteTable(
     address: text('address'),
   },
   (t) => [index('console_audit_school').on(t.school_id, t.id), index('console_audit_action_target').on(t.action, t.target)],
+);
+
+// Card replacement (补卡): the card office closes a card and issues a new number with a new chip.
+// The row is the record of that decision; the money moves credit by credit (credit_moves).
+export const cardReplacements = sqliteTable(
+  'card_replacements',
+  {
+    id: text('id').primaryKey(),
+    school_id: text('school_id').notNull(),
+    old_card_no: text('old_card_no').notNull(),
+    new_card_no: text('new_card_no').notNull(),
+    new_asn: text('new_asn').notNull(),
+    // Who decided: 'admin' for the ADMIN_TOKEN, or the console operator.
+    actor: text('actor').notNull(),
+    created_at_ms: integer('created_at_ms').notNull(),
+  },
+  (t) => [
+    // A card is replaced once: it is closed by its replacement.
+    uniqueIndex('card_replacements_old').on(t.school_id, t.old_card_no),
+    uniqueIndex('card_replacements_new').on(t.school_id, t.new_card_no),
+  ],
+);
+
+// One pending credit of a replaced card on its way to the new card. Like a refund's void
+// (DESIGN section 6, one owner per credit): a credit no hub was ever sent moves at once
+// ('direct'); one a hub may hold waits for the hub's void answer ('hub'): `voided` moves it,
+// `already_claimed` ends the move as 'refused' (the money is on the old card's chip).
+export const creditMoves = sqliteTable(
+  'credit_moves',
+  {
+    credit_id: text('credit_id').primaryKey(),
+    replacement_id: text('replacement_id').notNull(),
+    school_id: text('school_id').notNull(),
+    to_card_no: text('to_card_no').notNull(),
+    // The id the new credit gets (decided when the move starts, so a repeated answer mints none).
+    new_credit_id: text('new_credit_id').notNull(),
+    state: text('state', { enum: ['requested', 'moved', 'refused'] }).notNull(),
+    route: text('route', { enum: ['direct', 'hub'] }).notNull(),
+    created_at_ms: integer('created_at_ms').notNull(),
+    updated_at_ms: integer('updated_at_ms').notNull(),
+  },
+  (t) => [index('credit_moves_replacement').on(t.replacement_id), uniqueIndex('credit_moves_new_credit').on(t.new_credit_id)],
 );

@@ -96,7 +96,7 @@ export async function changeHubState(
  * `credit_ids`), each guarded by `guard_sql` (a condition on the hub row `h`, e.g. its state),
  * so a batch run after the hub changed does nothing. A credit with a refund waiting is voided at
  * once (it now has no owner, and the old one will never load it); the rest are re-emitted into
- * the feed for the active hub. Every credit moved leaves a credit_moves row. Parameters:
+ * the feed for the active hub. Every credit moved leaves a credit_handovers row. Parameters:
  * ?1 hub id, ?2 school id, ?3 now, ?4 JSON array of credit ids or null, ?5 move reason.
  */
 export function releaseStatements(
@@ -110,17 +110,17 @@ export function releaseStatements(
       AND EXISTS (SELECT 1 FROM hubs h WHERE h.id = ?1 AND ${guard_sql})`;
   const bind = (sql: string) => d1.prepare(sql).bind(input.hub_id, input.school_id, input.now_ms, ids, input.reason);
   return [
-    bind(`INSERT INTO credit_moves (credit_id, school_id, from_hub_id, reason, moved_at_ms)
+    bind(`INSERT INTO credit_handovers (credit_id, school_id, from_hub_id, reason, moved_at_ms)
           SELECT cr.id, cr.school_id, ?1, ?5, ?3 FROM credits cr WHERE ${mine}`),
     bind(`UPDATE credits SET state = 'voided', voided_at_ms = ?3, owner_hub_id = NULL
            WHERE id IN (SELECT cr.id FROM credits cr WHERE ${mine} AND cr.void_requested_at_ms IS NOT NULL)`),
     bind(`UPDATE refunds SET state = 'provider_pending', route = 'direct', voided_at_ms = ?3, updated_at_ms = ?3
            WHERE +state = 'requested' AND +school_id = ?2
-             AND credit_id IN (SELECT cm.credit_id FROM credit_moves cm WHERE cm.from_hub_id = ?1 AND cm.moved_at_ms = ?3)
+             AND credit_id IN (SELECT cm.credit_id FROM credit_handovers cm WHERE cm.from_hub_id = ?1 AND cm.moved_at_ms = ?3)
              AND EXISTS (SELECT 1 FROM credits c WHERE c.id = refunds.credit_id AND c.state = 'voided' AND c.owner_hub_id IS NULL)`),
     bind(`UPDATE credits SET owner_hub_id = NULL WHERE id IN (SELECT cr.id FROM credits cr WHERE ${mine})`),
     bind(`INSERT INTO changes (school_id, kind, ref, created_at_ms)
-          SELECT ?2, 'credit', cm.credit_id, ?3 FROM credit_moves cm JOIN credits c ON c.id = cm.credit_id
+          SELECT ?2, 'credit', cm.credit_id, ?3 FROM credit_handovers cm JOIN credits c ON c.id = cm.credit_id
            WHERE cm.from_hub_id = ?1 AND cm.moved_at_ms = ?3 AND c.state = 'pending' AND c.owner_hub_id IS NULL
              AND (?4 IS NULL OR cm.credit_id IN (SELECT value FROM json_each(?4)))
            ORDER BY c.created_at_ms, c.id`),
@@ -131,7 +131,7 @@ export function releaseStatements(
 export async function releasedRefunds(d1: D1Database, hub_id: string, moved_at_ms: number): Promise<string[]> {
   const rows = await d1
     .prepare(
-      `SELECT r.id FROM credit_moves cm JOIN refunds r ON r.credit_id = cm.credit_id
+      `SELECT r.id FROM credit_handovers cm JOIN refunds r ON r.credit_id = cm.credit_id
         WHERE cm.from_hub_id = ? AND cm.moved_at_ms = ? AND r.state = 'provider_pending'`,
     )
     .bind(hub_id, moved_at_ms)

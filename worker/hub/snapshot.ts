@@ -60,7 +60,7 @@ const OWNED_SQL = `SELECT id, order_id, card_no, amount_fen, state, created_at_m
 // A credit that moved away and came back to this hub is in the owned phase; `returned` marks it.
 const MOVED_SQL = `SELECT cr.id, cr.order_id, cr.card_no, cr.amount_fen, cr.state, cr.created_at_ms, cr.claim_id,
         cr.void_requested_at_ms, cr.owner_hub_id IS ?1 AS returned
-   FROM (SELECT DISTINCT credit_id FROM credit_moves WHERE from_hub_id = ?1 AND credit_id > ?2 ORDER BY credit_id LIMIT ?3) cm
+   FROM (SELECT DISTINCT credit_id FROM credit_handovers WHERE from_hub_id = ?1 AND credit_id > ?2 ORDER BY credit_id LIMIT ?3) cm
    JOIN credits cr ON cr.id = cm.credit_id
   ORDER BY cr.id`;
 const CARDS_SQL = `SELECT ch.seq, ch.ref, cd.status, cd.kind, cd.asn
