@@ -17,10 +17,12 @@ import { autoTopupRoutes } from './routes/auto-topup.ts';
 import { notifyAlipayAgreementRoutes } from './routes/notify-alipay-agreement.ts';
 import { adminRefundRoutes } from './routes/admin-refunds.ts';
 import { adminReconciliationRoutes } from './routes/admin-reconciliations.ts';
+import { nameMeteredRoute } from './http/d1-meter.ts';
 
 export function buildApp() {
   const app = new Hono<AppEnv>();
   app.onError(handleError);
+  app.use('*', nameMeteredRoute);
   app.notFound((c) => errorResponse(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}`));
   // First of all routes: Hono runs handlers in registration order, so this guards every admin
   // route, including those other modules mount under /api/v1/admin.
