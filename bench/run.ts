@@ -20,6 +20,7 @@ const SUITES: readonly (readonly [string, () => Promise<{ suite: BenchSuite }>])
   ['hub-tap', () => import('./suites/hub-tap.ts')],
   ['d1-queries', () => import('./suites/d1-queries.ts')],
   ['capacity', () => import('./suites/capacity.ts')],
+  ['nat-topups', () => import('./suites/nat-topups.ts')],
 ];
 
 function machine(): BenchMachine {
