@@ -21,6 +21,7 @@ const SUITES: readonly (readonly [string, () => Promise<{ suite: BenchSuite }>])
   ['d1-queries', () => import('./suites/d1-queries.ts')],
   ['capacity', () => import('./suites/capacity.ts')],
   ['nat-topups', () => import('./suites/nat-topups.ts')],
+  ['pwa-network', () => import('./suites/pwa-network.ts')],
 ];
 
 function machine(): BenchMachine {
