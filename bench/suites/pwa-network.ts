@@ -181,7 +181,7 @@ export const suite: BenchSuite = {
           value: base.first_visit.bytes,
           unit: 'bytes',
           baseline: { name: 'app-shell budget (JS + CSS, gzip; pwa/build/budget.ts)', value: SHELL_BUDGET_BYTES },
-          notes: [`${base.first_visit.requests} requests; wrangler dev serves the assets uncompressed, so this counts the HTML, icons and manifest too, at their raw size`],
+          notes: [`${base.first_visit.requests} requests, as wrangler dev serves them: the HTML, manifest and icons too, not only the shell's JS and CSS`],
         },
       ];
       for (const profile of profiles) {
