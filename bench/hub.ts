@@ -6,6 +6,7 @@
 // for the ratio. Reservations and commits are durable (synchronous=FULL, group commit).
 // Prints a table and a JSON line; figures go into hub/README.md.
 //
+// `runHubBench` is the same run for `npm run bench` (bench/suites/hub-tap.ts).
 // Options (env): BENCH_SECONDS (per run, default 10), BENCH_CONNECTIONS (terminals, default 32),
 // BENCH_RATES (comma list of offered taps/s, default 500,1000,2000), BENCH_CLAIMABLE_SAMPLES
 // (paid → claimable samples against the real Worker, default 20; 0 skips that part).
@@ -25,16 +26,29 @@ import { benchAsn } from './cards.ts';
 import { measureClaimable } from './claimable.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
-const CARDS = 200_000;
-const CREDIT_EVERY = 4; // 50,000 credits
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
-const RATES = (process.env.BENCH_RATES ?? '500,1000,2000').split(',').map(Number);
+const CREDIT_EVERY = 4; // 50,000 credits of 200,000 cards
 const SEED_CHUNK = 20_000;
-const CLAIMABLE_SAMPLES = Number(process.env.BENCH_CLAIMABLE_SAMPLES ?? 20);
 
-type Latency = { n: number; p50_ms: number; p99_ms: number; p999_ms: number; max_ms: number };
-interface DriverResult {
+export interface HubBenchOptions {
+  cards: number;
+  seconds: number;
+  connections: number;
+  rates: number[];
+  claimable_samples: number;
+  log: (line: string) => void;
+}
+
+export interface HubBenchResult {
+  results: Record<string, DriverResult>;
+  ratio: number;
+  swipe_ratio: number;
+  rss_start: number;
+  rss_end: number;
+  claimable: unknown;
+}
+
+export type Latency = { n: number; p50_ms: number; p99_ms: number; p999_ms: number; max_ms: number };
+export interface DriverResult {
   offered_taps_per_s: number | null;
   taps_per_s: number;
   swipes_per_s: number;
@@ -53,16 +67,16 @@ interface BenchTerminal {
   card_terminal_id: string;
 }
 
-function seed(db_path: string, terminals: BenchTerminal[]): void {
+function seed(db_path: string, terminals: BenchTerminal[], cards: number): void {
   const db = openDatabase({ path: db_path, busy_timeout_ms: 5_000 });
   const purse_limit_fen = { student: PURSE_LIMIT_FEN_DEFAULT, staff: PURSE_LIMIT_FEN_DEFAULT, visitor: PURSE_LIMIT_FEN_DEFAULT };
   const ledger = new HubLedger(db, { write_window_ms: 10_000, purse_limit_fen, now_ms: Date.now });
   const group = new GroupCommit(db, { ops_per_batch_max: 1 });
   let seq = 0;
   const now_ms = Date.now();
-  for (let start = 0; start < CARDS; start += SEED_CHUNK) {
+  for (let start = 0; start < cards; start += SEED_CHUNK) {
     const changes: HubChange[] = [];
-    for (let i = start; i < Math.min(CARDS, start + SEED_CHUNK); i++) {
+    for (let i = start; i < Math.min(cards, start + SEED_CHUNK); i++) {
       changes.push({ seq: ++seq, kind: 'card', card_no: `C${i}`, status: 'active', card_kind: 'student', asn: benchAsn(i) });
       if (i % CREDIT_EVERY === 0) {
         changes.push({
@@ -87,12 +101,13 @@ function seed(db_path: string, terminals: BenchTerminal[]): void {
   db.close();
 }
 
-async function drive(url: string, terminals: BenchTerminal[], master: string, rate: number | null, bare: boolean, swipe_only = false): Promise<DriverResult> {
-  const args = ['--disable-warning=ExperimentalWarning', 'bench/driver.ts', '--url', url, '--terminals', JSON.stringify(terminals), '--master', master, '--seconds', String(SECONDS), '--cards', String(CARDS)];
+async function drive(o: HubBenchOptions, url: string, terminals: BenchTerminal[], master: string, rate: number | null, bare: boolean, swipe_only = false): Promise<DriverResult> {
+  const { seconds, cards } = o;
+  const args = ['--disable-warning=ExperimentalWarning', 'bench/driver.ts', '--url', url, '--terminals', JSON.stringify(terminals), '--master', master, '--seconds', String(seconds), '--cards', String(cards)];
   if (rate !== null) args.push('--rate', String(rate));
   if (bare) args.push('--bare');
   if (swipe_only) args.push('--swipe-only');
-  const out = await runCommand(process.execPath, args, { cwd: ROOT, timeout_ms: (SECONDS + 60) * 1000 });
+  const out = await runCommand(process.execPath, args, { cwd: ROOT, timeout_ms: (seconds + 60) * 1000 });
   return JSON.parse(out.trim().split('\n').at(-1)!) as DriverResult;
 }
 
@@ -106,11 +121,12 @@ function row(label: string, r: DriverResult): string {
   return `${label.padEnd(24)}${cell(r.taps_per_s)}${cell(r.requests_per_s)}${cell(r.swipe.p50_ms)}${cell(r.swipe.p99_ms)}${cell(r.swipe.p999_ms)}${cell(r.load.p99_ms)}${cell(r.commit.p99_ms)}${cell(r.tap.p99_ms)}${cell(r.errors)}`;
 }
 
-async function main(): Promise<void> {
+export async function runHubBench(o: HubBenchOptions): Promise<HubBenchResult> {
+  const { cards, seconds, connections, rates, claimable_samples } = o;
   const dir = mkdtempSync(path.join(tmpdir(), 'yikatong-bench-'));
   const services: Service[] = [];
   try {
-    const terminals: BenchTerminal[] = Array.from({ length: CONNECTIONS }, (_, i) => ({
+    const terminals: BenchTerminal[] = Array.from({ length: connections }, (_, i) => ({
       terminal_id: `bench-${i}`,
       key_hex: randomBytes(32).toString('hex'),
       card_terminal_id: (0xbe0000000000 + i).toString(16).toUpperCase(),
@@ -122,8 +138,8 @@ async function main(): Promise<void> {
     // The issuer's master keys, for the driver's chips (a bench is its own card issuer).
     const master = JSON.stringify({ key_version: keys.key_version, load_mk: keys.load_mk.toString('hex'), tac_mk: keys.tac_mk.toString('hex') });
     const seed_started = performance.now();
-    seed(db_path, terminals);
-    process.stdout.write(`seeded ${CARDS} cards, ${CARDS / CREDIT_EVERY} pending credits in ${Math.round(performance.now() - seed_started)} ms\n`);
+    seed(db_path, terminals, cards);
+    o.log(`seeded ${cards} cards, ${cards / CREDIT_EVERY} pending credits in ${Math.round(performance.now() - seed_started)} ms`);
     const key_file = path.join(dir, 'hub-key.pem');
     writeFileSync(key_file, (await generateHubKeyPair()).private_pem, { mode: 0o600 });
 
@@ -154,50 +170,59 @@ async function main(): Promise<void> {
       command: process.execPath,
       args: ['bench/bare-server.ts'],
       cwd: ROOT,
-      env: { ...process.env, BENCH_CARDS: String(CARDS), BENCH_CREDIT_EVERY: String(CREDIT_EVERY) },
+      env: { ...process.env, BENCH_CARDS: String(cards), BENCH_CREDIT_EVERY: String(CREDIT_EVERY) },
       ready: /bare listening (\d+)/,
     });
     services.push(bare);
     const bare_url = `http://127.0.0.1:${bare.ready_match[1]}`;
 
     const header = `${'run'.padEnd(24)}${'taps/s'.padStart(10)}${'req/s'.padStart(10)}${'s.p50'.padStart(10)}${'s.p99'.padStart(10)}${'s.p99.9'.padStart(10)}${'l.p99'.padStart(10)}${'c.p99'.padStart(10)}${'tap.p99'.padStart(10)}${'errors'.padStart(10)}`;
-    process.stdout.write(`${CONNECTIONS} terminals (keep-alive connections), ${SECONDS} s per run, latencies in ms (s. swipe, l. load, c. commit)\n${header}\n`);
+    o.log(`${connections} terminals (keep-alive connections), ${seconds} s per run, latencies in ms (s. swipe, l. load, c. commit)\n${header}`);
     const results: Record<string, DriverResult> = {};
     const run = async (label: string, url: string, rate: number | null, bare: boolean, swipe_only = false) => {
-      results[label] = await drive(url, terminals, master, rate, bare, swipe_only);
-      process.stdout.write(`${row(label, results[label]!)}\n`);
+      results[label] = await drive(o, url, terminals, master, rate, bare, swipe_only);
+      o.log(`${row(label, results[label]!)}`);
     };
-    for (const rate of RATES) await run(`hub @ ${rate}/s`, hub_url, rate, false);
+    for (const rate of rates) await run(`hub @ ${rate}/s`, hub_url, rate, false);
     await run('hub saturation', hub_url, null, false);
     await run('bare saturation', bare_url, null, true);
     await run('hub swipes only, sat.', hub_url, null, false, true);
     await run('bare swipes only, sat.', bare_url, null, true, true);
-    for (const rate of RATES) await run(`bare @ ${rate}/s`, bare_url, rate, true);
+    for (const rate of rates) await run(`bare @ ${rate}/s`, bare_url, rate, true);
     const rss_end = await rssBytes(hub_url);
     const ratio = results['hub saturation']!.requests_per_s / results['bare saturation']!.requests_per_s;
     const swipe_ratio = results['hub swipes only, sat.']!.swipes_per_s / results['bare swipes only, sat.']!.swipes_per_s;
-    process.stdout.write(`hub / bare throughput at saturation: three-request taps ${ratio.toFixed(2)} (requests/s), read-only swipes ${swipe_ratio.toFixed(2)}\n`);
-    process.stdout.write(`hub RSS: ${(rss_start / 2 ** 20).toFixed(0)} MiB after start, ${(rss_end / 2 ** 20).toFixed(0)} MiB after the runs\n`);
+    o.log(`hub / bare throughput at saturation: three-request taps ${ratio.toFixed(2)} (requests/s), read-only swipes ${swipe_ratio.toFixed(2)}`);
+    o.log(`hub RSS: ${(rss_start / 2 ** 20).toFixed(0)} MiB after start, ${(rss_end / 2 ** 20).toFixed(0)} MiB after the runs`);
     for (const service of services.splice(0).reverse()) await service.stop();
     let claimable: unknown = null;
-    if (CLAIMABLE_SAMPLES > 0) {
+    if (claimable_samples > 0) {
       try {
-        const measured = await measureClaimable(CLAIMABLE_SAMPLES, 5_000);
+        const measured = await measureClaimable(claimable_samples, 5_000);
         claimable = measured;
-        process.stdout.write(
-          `paid → claimable (${CLAIMABLE_SAMPLES} top-ups, push ${measured.push_connected ? 'connected' : 'NOT connected'}, 5 s poll): ` +
-            `p50 ${measured.p50_ms} ms, p99 ${measured.p99_ms} ms\n`,
+        o.log(
+          `paid → claimable (${claimable_samples} top-ups, push ${measured.push_connected ? 'connected' : 'NOT connected'}, 5 s poll): ` +
+            `p50 ${measured.p50_ms} ms, p99 ${measured.p99_ms} ms`,
         );
       } catch (error) {
         claimable = { error: String((error as Error).message ?? error).slice(0, 500) };
-        process.stdout.write(`paid → claimable: not measured (${String((error as Error).message ?? error).slice(0, 300)})\n`);
+        o.log(`paid → claimable: not measured (${String((error as Error).message ?? error).slice(0, 300)})`);
       }
     }
-    process.stdout.write(`${JSON.stringify({ results, ratio, swipe_ratio, rss_start, rss_end, claimable })}\n`);
+    return { results, ratio, swipe_ratio, rss_start, rss_end, claimable };
   } finally {
     for (const service of services.reverse()) await service.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-void main();
+if (import.meta.main) {
+  void runHubBench({
+    cards: 200_000,
+    seconds: Number(process.env.BENCH_SECONDS ?? 10),
+    connections: Number(process.env.BENCH_CONNECTIONS ?? 32),
+    rates: (process.env.BENCH_RATES ?? '500,1000,2000').split(',').map(Number),
+    claimable_samples: Number(process.env.BENCH_CLAIMABLE_SAMPLES ?? 20),
+    log: (line) => process.stdout.write(`${line}\n`),
+  }).then((result) => process.stdout.write(`${JSON.stringify(result)}\n`));
+}

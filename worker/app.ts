@@ -21,10 +21,12 @@ import { adminOperatorRoutes } from './routes/admin-operators.ts';
 import { consoleRoutes } from './routes/console.ts';
 import { consolePageRoutes } from './routes/console-pages.ts';
 import { adminCardRoutes } from './routes/admin-cards.ts';
+import { nameMeteredRoute } from './http/d1-meter.ts';
 
 export function buildApp() {
   const app = new Hono<AppEnv>();
   app.onError(handleError);
+  app.use('*', nameMeteredRoute);
   app.notFound((c) => errorResponse(c, 404, 'not_found', `no route ${c.req.method} ${c.req.path}`));
   // First of all routes: Hono runs handlers in registration order, so this guards every admin
   // route, including those other modules mount under /api/v1/admin.

@@ -34,6 +34,8 @@ export interface Env {
   PUBLIC_BASE_URL?: string;
   // Minutes an unpaid order stays payable (default 15).
   ORDER_EXPIRY_MINUTES?: string;
+  // "1": every request, queue batch and cron run logs its D1 statements (worker/http/d1-meter.ts).
+  D1_QUERY_LOG?: string;
 }
 
 // SMS notices (DESIGN section 7): the queue between producer and consumer, and Aliyun SMS.

@@ -1,7 +1,8 @@
 // Sync with the Worker (DESIGN section 6): pull the changes feed after the durable cursor,
 // send committed claims from the outbox in order, answer void requests, send coalesced card
-// reports. One loop, woken by the push channel or by new commits, polling as the fallback,
-// exponential backoff with jitter while the Worker is unreachable. Swipes never wait for it.
+// reports. Two loops (lane.ts): the changes feed, woken by the push channel, and the outbound
+// stages, woken by new commits; both poll as the fallback, with exponential backoff and jitter
+// while the Worker is unreachable. Swipes never wait for either.
 import {
   CARD_REPORTS_BATCH_MAX,
   CHANGES_LIMIT_DEFAULT,
@@ -27,6 +28,7 @@ import type { Logger } from '../log.ts';
 import type { HubMetrics } from '../ops/metrics.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
 import { parseChangesPage, parseSnapshotPage } from './feed.ts';
+import { SyncLane } from './lane.ts';
 import type { HubSigner } from './signer.ts';
 
 export interface SyncOptions {
@@ -88,15 +90,14 @@ export class SyncClient {
   readonly #log: Logger;
   readonly #options: SyncOptions;
   #stopped = false;
-  #woken = false;
-  // What the next round runs: everything (poll, push, commits) or only some stages (a grey
-  // record falling due should not cost a changes pull).
-  #wantAll = true;
-  readonly #wantStages = new Set<string>();
+  // Inbound (the changes feed, woken by the push channel) and outbound (claims, void answers,
+  // card reports, woken by commits) run side by side: a push never waits behind a claims
+  // batch, and a slow pull never holds back the claims that settle money.
+  readonly #inbound: SyncLane;
+  readonly #outbound: SyncLane;
+  #started = false;
   #greyTimer: NodeJS.Timeout | null = null;
   #greyDueAtMs = Infinity;
-  #wakeSleep: (() => void) | null = null;
-  #loop: Promise<void> | null = null;
   #push: WebSocket | null = null;
   #pushTimer: NodeJS.Timeout | null = null;
   #pushFailures = 0;
@@ -109,34 +110,45 @@ export class SyncClient {
     this.#metrics = deps.metrics;
     this.#log = deps.log;
     this.#options = deps.options;
+    const lane = { poll_interval_ms: this.#options.poll_interval_ms, backoff: (failures: number) => this.#backoff(failures), log: this.#log, on_failure: () => void (this.#metrics.sync_errors += 1) };
+    this.#inbound = new SyncLane({ ...lane, name: 'inbound', stages: [{ name: 'changes', run: () => this.#pull() }] });
+    this.#outbound = new SyncLane({
+      ...lane,
+      name: 'outbound',
+      stages: [
+        { name: 'claims', run: () => this.#sendClaims() },
+        { name: 'voids', run: () => this.#sendVoids() },
+        { name: 'card-reports', run: () => this.#sendReports() },
+        { name: 'retire', run: () => this.#confirmRetired() },
+      ],
+      after_round: () => {
+        // Open reservations from before a restart (or not yet due) get their grey timer here.
+        // Past-due ones were just sent, or their stage is failing and retries on its own backoff.
+        const grey_due_at_ms = this.#ledger.nextGreyDueAt(this.#options.grey_after_ms);
+        if (grey_due_at_ms !== null && grey_due_at_ms > Date.now()) this.scheduleGrey(grey_due_at_ms - this.#options.grey_after_ms);
+      },
+    });
   }
 
   start(): void {
-    if (this.#loop !== null) return;
-    this.#loop = this.#run();
+    if (this.#started) return;
+    this.#started = true;
+    this.#inbound.start();
+    this.#outbound.start();
     this.#connectPush();
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#greyTimer !== null) clearTimeout(this.#greyTimer);
-    this.wake();
     if (this.#pushTimer !== null) clearTimeout(this.#pushTimer);
     this.#push?.close();
-    await this.#loop;
+    await Promise.all([this.#inbound.stop(), this.#outbound.stop()]);
   }
 
-  /** Asks for a round now (new commits, a push message); cheap to call often. */
+  /** New commits to send (claims in the outbox); cheap to call often. */
   wake(): void {
-    this.#wantAll = true;
-    this.#woken = true;
-    this.#wakeSleep?.();
-  }
-
-  #wakeStage(name: string): void {
-    this.#wantStages.add(name);
-    this.#woken = true;
-    this.#wakeSleep?.();
+    this.#outbound.wake('commit');
   }
 
   /** A reservation made at `reserved_at_ms` becomes grey later: report it when it does. */
@@ -148,85 +160,19 @@ export class SyncClient {
     this.#greyTimer = setTimeout(() => {
       this.#greyTimer = null;
       this.#greyDueAtMs = Infinity;
-      this.#wakeStage('card-reports');
+      this.#outbound.wakeStage('card-reports', 'grey');
     }, Math.max(0, due_at_ms - Date.now()) + GREY_CHECK_MS_MIN);
     this.#greyTimer.unref();
   }
 
   status(): SyncStatus {
-    return { ...this.#status, cursor: this.#ledger.cursor };
-  }
-
-  async #run(): Promise<void> {
-    // Each stage backs off on its own: a failing card-reports endpoint must not delay the
-    // changes feed or the claims, and an unreachable Worker is retried with growing pauses
-    // that wakes (new commits, push) do not cut short.
-    const stages: { name: string; run: () => Promise<void>; failures: number; next_at_ms: number }[] = [
-      { name: 'changes', run: () => this.#pull(), failures: 0, next_at_ms: 0 },
-      { name: 'claims', run: () => this.#sendClaims(), failures: 0, next_at_ms: 0 },
-      { name: 'voids', run: () => this.#sendVoids(), failures: 0, next_at_ms: 0 },
-      { name: 'card-reports', run: () => this.#sendReports(), failures: 0, next_at_ms: 0 },
-      { name: 'retire', run: () => this.#confirmRetired(), failures: 0, next_at_ms: 0 },
-    ];
-    let last_all_at_ms = 0;
-    while (!this.#stopped) {
-      // Everything runs when asked (push, commits) and at least once per poll interval.
-      const all = this.#wantAll || Date.now() - last_all_at_ms >= this.#options.poll_interval_ms;
-      if (all) last_all_at_ms = Date.now();
-      const only = new Set(this.#wantStages);
-      this.#wantAll = false;
-      this.#wantStages.clear();
-      this.#woken = false;
-      this.#log.log('debug', 'sync round', { all, only: [...only], cursor: this.#ledger.cursor, outbox_depth: this.#ledger.outboxDepth });
-      for (const stage of stages) {
-        if (this.#stopped || Date.now() < stage.next_at_ms) continue;
-        // A failed stage retries when its backoff is over, whatever woke the loop.
-        if (!all && !only.has(stage.name) && stage.failures === 0) continue;
-        try {
-          await stage.run();
-          stage.failures = 0;
-        } catch (error) {
-          stage.failures += 1;
-          this.#metrics.sync_errors += 1;
-          const delay_ms = this.#backoff(stage.failures);
-          stage.next_at_ms = Date.now() + delay_ms;
-          this.#log.log('warn', 'sync stage failed', { stage: stage.name, error: String((error as Error).message ?? error), retry_in_ms: delay_ms });
-        }
-      }
-      this.#status.consecutive_failures = Math.max(...stages.map((stage) => stage.failures));
-      const now_ms = Date.now();
-      const retry_ms = Math.min(...stages.filter((stage) => stage.failures > 0).map((stage) => stage.next_at_ms - now_ms));
-      // Open reservations from before a restart (or not yet due) get their grey timer here.
-      const grey_due_at_ms = this.#ledger.nextGreyDueAt(this.#options.grey_after_ms);
-      // Past-due ones were just sent, or their stage is failing and retries on its own backoff.
-      if (grey_due_at_ms !== null && grey_due_at_ms > now_ms) this.scheduleGrey(grey_due_at_ms - this.#options.grey_after_ms);
-      const poll_ms = last_all_at_ms + this.#options.poll_interval_ms - now_ms;
-      await this.#sleep(Math.max(0, Math.min(poll_ms, retry_ms)), true);
-    }
+    return { ...this.#status, cursor: this.#ledger.cursor, consecutive_failures: Math.max(this.#inbound.consecutive_failures, this.#outbound.consecutive_failures) };
   }
 
   #backoff(failures: number): number {
     const exp = Math.min(this.#options.backoff_max_ms, this.#options.backoff_base_ms * 2 ** Math.min(failures - 1, 20));
     // Full jitter on the upper half: many hubs coming back at once do not all retry together.
     return Math.round(exp / 2 + Math.random() * (exp / 2));
-  }
-
-  /** Resolves true when the time ran out, false when woken (or stopping). */
-  #sleep(ms: number, wakeable: boolean): Promise<boolean> {
-    if (this.#stopped || (wakeable && this.#woken)) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.#wakeSleep = null;
-        resolve(true);
-      }, ms);
-      this.#wakeSleep = () => {
-        if (wakeable || this.#stopped) {
-          this.#wakeSleep = null;
-          clearTimeout(timer);
-          resolve(false);
-        }
-      };
-    });
   }
 
   async #request<T>(method: 'GET' | 'POST', path_and_query: string, body: unknown): Promise<T> {
@@ -267,7 +213,11 @@ export class SyncClient {
       // The cursor moves in the same transaction as the changes: a crash loses neither.
       const { applied, state } = await this.#group.run(() => ({ ...this.#ledger.applyChanges(feed.changes, feed.next_after), state: this.#ledger.confirmPull(feed.hub_state) }));
       if (state !== null) this.#stateChanged(state.changed_from, feed.hub_state!);
-      if (applied > 0) this.#log.log('info', 'changes applied', { applied, cursor: this.#ledger.cursor });
+      if (applied > 0) {
+        this.#log.log('info', 'changes applied', { applied, cursor: this.#ledger.cursor, woken_by: this.#inbound.round_causes });
+        // Void requests among them are answered by the outbound lane.
+        this.#outbound.wake('changes');
+      }
       if (!feed.has_more) {
         this.#status.caught_up_at_ms = Date.now();
         return;
@@ -278,7 +228,7 @@ export class SyncClient {
   #stateChanged(from: HubState, to: HubState): void {
     this.#log.log(to === 'active' ? 'info' : 'warn', 'hub state changed at the Worker', { from, to, ...this.#ledger.fleet() });
     // A retiring hub confirms as soon as it is drained.
-    if (to === 'retiring') this.#wakeStage('retire');
+    if (to === 'retiring') this.#outbound.wakeStage('retire', 'changes');
   }
 
   /** Pages through every credit the hub owns, one page per transaction; the last sets the cursor. */
@@ -400,7 +350,9 @@ export class SyncClient {
       this.#status.push_connected = true;
       this.#pushFailures = 0;
       this.#log.log('info', 'push channel open', {});
-      this.wake();
+      // Whatever happened while the channel was down, in both directions.
+      this.#inbound.wake('push');
+      this.#outbound.wake('push');
     });
     socket.addEventListener('message', (event) => {
       let message: HubPushMessage | null = null;
@@ -411,7 +363,7 @@ export class SyncClient {
       }
       if (event.data === 'pong') return;
       this.#log.log('debug', 'push message', { data: String(event.data).slice(0, 64), cursor: this.#ledger.cursor });
-      if (message?.type === 'changes' && !(message.seq <= this.#ledger.cursor)) this.wake();
+      if (message?.type === 'changes' && !(message.seq <= this.#ledger.cursor)) this.#inbound.wake('push');
     });
     socket.addEventListener('close', (event) => {
       if (ping !== null) clearInterval(ping);

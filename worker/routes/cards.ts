@@ -6,7 +6,7 @@ import { maskHolderName, normaliseCardNo } from '../../protocol/card.ts';
 import { reportLostRequest, type ReportLostResponse } from '../../protocol/card-replace.ts';
 import { signCardToken, verifyCardToken } from '../auth/card-token.ts';
 import { findCardByName, findCardByNumber, pendingFen } from '../cards/lookup.ts';
-import { openDb } from '../db/client.ts';
+import { openDb, openReplicaDb } from '../db/client.ts';
 import type { AppEnv } from '../env.ts';
 import { ApiError } from '../http/errors.ts';
 import { limitCard, limitClient, limitNamed } from '../http/rate-limit.ts';
@@ -43,8 +43,15 @@ export const cardRoutes = new Hono<AppEnv>()
   if (card_no !== null) await limitCard(c.env, input.school_id, card_no);
   // Per name and per school: one known name walked over card numbers, or a registry walked.
   await limitNamed(c.env, input.school_id, input.name);
-  const db = openDb(c.env.DB);
-  const card = await findCardByName(db, input);
+  // The balance and pending amount are shown "as of" a moment, so a replica may answer. A miss
+  // may be a replica behind a fresh import: the primary decides "not found", so the answer (and
+  // its cost to a guesser) is the same as before replication.
+  let db = openReplicaDb(c.env.DB);
+  const card = await findCardByName(db, input).catch((error: unknown) => {
+    if (!(error instanceof ApiError && error.code === 'card_not_found')) throw error;
+    db = openDb(c.env.DB);
+    return findCardByName(db, input);
+  });
   const now_ms = Date.now();
   const [pending_fen, card_token] = await Promise.all([
     pendingFen(db, card.school_id, card.card_no),

@@ -13,7 +13,7 @@ import { AMOUNT_FEN_MIN, fenToYuan } from '../../protocol/money.ts';
 import { normaliseCardNo } from '../../protocol/card.ts';
 import { signCardToken, verifyCardToken } from '../auth/card-token.ts';
 import { findCardByName, findCardByNumber, pendingFen, type FoundCard } from '../cards/lookup.ts';
-import { openDb } from '../db/client.ts';
+import { openDb, openReplicaDb, type Db } from '../db/client.ts';
 import type { AppEnv } from '../env.ts';
 import { ApiError } from '../http/errors.ts';
 import { limitCard, limitClient, limitNamed } from '../http/rate-limit.ts';
@@ -159,12 +159,19 @@ export const rechargeRoutes = new Hono<AppEnv>()
     const query = readQuery(c, rechargesQuery);
     const now_ms = Date.now();
     const claims = await verifyCardToken(c.env.CARD_TOKEN_SECRET, query.card_token, now_ms);
-    const db = openDb(c.env.DB);
-    const [history, card, pending_fen] = await Promise.all([
-      cardRecords(db, claims, now_ms),
-      findCardByNumber(db, claims.school_id, claims.card_no),
-      pendingFen(db, claims.school_id, claims.card_no),
-    ]);
+    // Records are shown "as of" now and refreshed by the app: a replica's lag is tolerable, and
+    // these reads are the bulk of a holder's visits. A card the replica does not have yet (just
+    // imported) is asked of the primary before it is called missing.
+    const read = (db: Db) =>
+      Promise.all([
+        cardRecords(db, claims, now_ms),
+        findCardByNumber(db, claims.school_id, claims.card_no),
+        pendingFen(db, claims.school_id, claims.card_no),
+      ]);
+    const [history, card, pending_fen] = await read(openReplicaDb(c.env.DB)).catch((error: unknown) => {
+      if (error instanceof ApiError && error.code === 'card_not_found') return read(openDb(c.env.DB));
+      throw error;
+    });
     const body: RechargeRecordsResponse = {
       ...history,
       card: { kind: card.kind, status: card.status, balance_fen: card.balance_fen, balance_as_of: card.balance_as_of_ms, pending_fen },
@@ -174,7 +181,9 @@ export const rechargeRoutes = new Hono<AppEnv>()
   .get('/:order_id', async (c) => {
     const order_id = c.req.param('order_id');
     if (!ORDER_ID_PATTERN.test(order_id)) throw new ApiError(400, 'invalid_query', 'order_id is malformed');
-    const record = await orderRecord(openDb(c.env.DB), order_id);
+    // Status polls are most of a top-up's reads and the app polls again anyway, so a replica may
+    // answer; an order it does not know yet (created a moment ago) is asked of the primary.
+    const record = (await orderRecord(openReplicaDb(c.env.DB), order_id)) ?? (await orderRecord(openDb(c.env.DB), order_id));
     if (record === null) throw new ApiError(404, 'order_not_found', 'no such order');
     const body: RechargeRecord = record;
     return c.json(body, 200, NO_STORE);

@@ -3,7 +3,7 @@ import { Hono } from 'hono';
 import { and, asc, eq, sql, type SQL } from 'drizzle-orm';
 import { schoolsQuery, type SchoolsResponse } from '../../protocol/api.ts';
 import type { AppEnv } from '../env.ts';
-import { openDb, type Db } from '../db/client.ts';
+import { openReplicaDb, type Db } from '../db/client.ts';
 import { schools } from '../db/schema.ts';
 import { readQuery } from '../http/validate.ts';
 
@@ -15,7 +15,8 @@ function escapeLike(text: string): string {
 }
 
 export const schoolRoutes = new Hono<AppEnv>().get('/', async (c) => {
-  const rows = await schoolSearchQuery(openDb(c.env.DB), readQuery(c, schoolsQuery));
+  // Schools change a few times a year: any replica's copy will do.
+  const rows = await schoolSearchQuery(openReplicaDb(c.env.DB), readQuery(c, schoolsQuery));
   const body: SchoolsResponse = { schools: rows };
   return c.json(body);
 });
