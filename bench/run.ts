@@ -18,6 +18,8 @@ import { formatTable } from './lib/table.ts';
 // The fixed list, in run order. Loaded lazily: `--only` pays only for the suites it names.
 const SUITES: readonly (readonly [string, () => Promise<{ suite: BenchSuite }>])[] = [
   ['hub-tap', () => import('./suites/hub-tap.ts')],
+  ['hub-scale', () => import('./suites/hub-scale.ts')],
+  ['claimable', () => import('./suites/claimable.ts')],
 ];
 
 function machine(): BenchMachine {
