@@ -89,4 +89,9 @@ async function main(): Promise<void> {
   process.exit(results.suites.some((suite) => suite.error !== undefined) ? 1 : 0);
 }
 
-if (import.meta.main) void main();
+if (import.meta.main) {
+  main().catch((error: unknown) => {
+    process.stderr.write(`npm run bench: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(2);
+  });
+}
