@@ -105,29 +105,33 @@ function isPlainObject(value: unknown): value is Json {
 }
 
 /**
- * `valid` with each field kept (mostly), dropped, or replaced by any JSON value or by what
- * `fields` offers for it (near-valid values that reach deeper checks); nested objects and
- * arrays of objects are mutated the same way, and a few unknown fields may be added.
+ * `valid` with a few fields (often none, rarely many) dropped or replaced by any JSON value or
+ * by what `fields` offers for them (near-valid values that reach deeper checks); nested objects
+ * and arrays of objects are mutated the same way, and now and then unknown fields are added.
  */
 export function mutatedObject(valid: Json, fields: Record<string, fc.Arbitrary<unknown>> = {}): fc.Arbitrary<Json> {
   const parts: Record<string, fc.Arbitrary<unknown>> = {};
   for (const [key, value] of Object.entries(valid)) {
     const options: fc.WeightedArbitrary<unknown>[] = [
-      { weight: 6, arbitrary: fc.constant(KEEP) },
+      // Each field is left alone most of the time, so a case usually differs in one or two.
+      { weight: 24, arbitrary: fc.constant(KEEP) },
       { weight: 1, arbitrary: fc.constant(DROP) },
-      { weight: 1, arbitrary: anyJsonValue },
+      { weight: 2, arbitrary: anyJsonValue },
     ];
     const special = fields[key];
-    if (special !== undefined) options.push({ weight: 3, arbitrary: special });
-    if (isPlainObject(value)) options.push({ weight: 3, arbitrary: mutatedObject(value, fields) });
+    if (special !== undefined) options.push({ weight: 4, arbitrary: special });
+    if (isPlainObject(value)) options.push({ weight: 4, arbitrary: mutatedObject(value, fields) });
     if (Array.isArray(value) && isPlainObject(value[0])) {
       const item = mutatedObject(value[0], fields);
-      options.push({ weight: 3, arbitrary: fc.array(item, { minLength: 1, maxLength: 4 }) });
+      options.push({ weight: 4, arbitrary: fc.array(item, { minLength: 1, maxLength: 4 }) });
       options.push({ weight: 1, arbitrary: fc.array(fc.oneof(item, anyJsonValue), { maxLength: 4 }) });
     }
     parts[key] = fc.oneof(...options);
   }
-  const extra = fc.option(fc.dictionary(fc.oneof(fc.constantFrom('__proto__', 'constructor', 'extra'), fc.string({ maxLength: 8 })), anyJsonValue, { maxKeys: 2 }), { freq: 4 });
+  const extra = fc.oneof(
+    { weight: 8, arbitrary: fc.constant({}) },
+    { weight: 1, arbitrary: fc.dictionary(fc.oneof(fc.constantFrom('__proto__', 'constructor', 'extra'), fc.string({ maxLength: 8 })), anyJsonValue, { minKeys: 1, maxKeys: 2 }) },
+  );
   return fc.record({ fields: fc.record(parts), extra }).map(({ fields: chosen, extra: added }) => {
     const out: Json = {};
     for (const [key, value] of Object.entries(valid)) {
@@ -136,7 +140,7 @@ export function mutatedObject(valid: Json, fields: Record<string, fc.Arbitrary<u
       // Through defineProperty, so a generated "__proto__" is a field, not a prototype.
       Object.defineProperty(out, key, { value: pick === KEEP ? value : pick, enumerable: true, writable: true, configurable: true });
     }
-    for (const [key, value] of Object.entries(added ?? {})) {
+    for (const [key, value] of Object.entries(added)) {
       Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
     }
     return out;
@@ -202,12 +206,20 @@ export function jsonBody(valid: Json, options: { fields?: Record<string, fc.Arbi
 
 /** A query string from `valid` params mutated (values replaced, dropped, repeated, added), or raw garbage. */
 export function queryString(valid: Record<string, string>, fields: Record<string, fc.Arbitrary<string>> = {}): fc.Arbitrary<string> {
-  const value = (key: string) => fc.oneof({ weight: 2, arbitrary: fc.constant(valid[key] ?? '') }, { weight: 2, arbitrary: anyString }, ...(fields[key] ? [{ weight: 3, arbitrary: fields[key] }] : []));
+  const value = (key: string) =>
+    fc.oneof(
+      ...(key in valid ? [{ weight: 4, arbitrary: fc.constant(valid[key]!) }] : []),
+      { weight: 1, arbitrary: anyString },
+      ...(fields[key] ? [{ weight: 3, arbitrary: fields[key] }] : []),
+    );
   const keys = [...new Set([...Object.keys(valid), ...Object.keys(fields)])];
   const structured = fc
     .record({
-      pairs: fc.array(fc.oneof(fc.constantFrom(...(keys.length > 0 ? keys : ['q'])), fc.string({ maxLength: 8 })), { maxLength: 5 }),
-      base: fc.subarray(Object.keys(valid)),
+      pairs: fc.oneof(
+        { weight: 3, arbitrary: fc.array(fc.constantFrom(...(keys.length > 0 ? keys : ['q'])), { maxLength: 3 }) },
+        { weight: 1, arbitrary: fc.array(fc.string({ maxLength: 8 }), { minLength: 1, maxLength: 3 }) },
+      ),
+      base: fc.oneof({ weight: 4, arbitrary: fc.constant(Object.keys(valid)) }, { weight: 1, arbitrary: fc.subarray(Object.keys(valid)) }),
     })
     .chain(({ pairs, base }) => fc.tuple(...[...base, ...pairs].map((key) => value(key).map((v) => [key, v] as [string, string]))))
     .map((entries) => {
@@ -226,9 +238,9 @@ export function queryString(valid: Record<string, string>, fields: Record<string
 /** A path segment in place of an id: the valid one, near-valid ones, or anything, percent-encoded or raw. */
 export function pathSegment(valid: string, near: fc.Arbitrary<string> = fc.constant(valid)): fc.Arbitrary<string> {
   return fc.oneof(
-    { weight: 2, arbitrary: fc.constant(valid) },
+    { weight: 4, arbitrary: fc.constant(valid) },
     { weight: 3, arbitrary: near },
-    { weight: 3, arbitrary: anyString.map((text) => encodeURIComponent(text.replace(/[\uD800-\uDFFF]/g, '\uFFFD')) || 'x') },
+    { weight: 2, arbitrary: anyString.map((text) => encodeURIComponent(text.replace(/[\uD800-\uDFFF]/g, '\uFFFD')) || 'x') },
     { weight: 1, arbitrary: fc.constantFrom('%', '%zz', '%E4%B8', '%00', '..', '.', '%2F', '%252F', 'a;b', "x'--") },
   );
 }

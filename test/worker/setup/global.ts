@@ -21,6 +21,8 @@ declare module 'vitest' {
     smsOrigin: string;
     /** YIKATONG_TEST_SEED as the runner got it ('' when unset): workerd has no process.env. */
     testSeed: string;
+    /** YIKATONG_FUZZ_RUNS ('' when unset): cases per route for a deeper fuzz run than the default. */
+    fuzzRuns: string;
   }
 }
 
@@ -38,6 +40,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   });
   project.provide('smsOrigin', sms.origin);
   project.provide('testSeed', process.env.YIKATONG_TEST_SEED ?? '');
+  project.provide('fuzzRuns', process.env.YIKATONG_FUZZ_RUNS ?? '');
   project.provide('gatewayOrigin', gateway.origin);
   project.provide('sandboxKeys', keys);
   project.provide('unreachableOrigin', await unreachableOrigin());
