@@ -83,6 +83,11 @@ export function swipe(
   let offer_fen = 0;
   if (offerable) {
     for (const credit of offerPrefix(candidates, request.chip.balance_fen, options.purse_limit_fen[card.kind])) offer_fen += credit.amount_fen;
+  } else if (open !== undefined && candidates !== pending && noOfferReason(store.gate, card) !== null) {
+    // A hub that may not offer (retiring, re-syncing) must still drain a reservation the card
+    // never wrote. Only a load request carries the MAC1-verified serial that may release it, so
+    // the swipe asks for one; the load settles the reservation and is then refused, MAC2-less.
+    offer_fen = open.amount_fen;
   }
   assert(offer_fen <= pending_fen, 'an offer never exceeds what is pending');
   return { card_status: card.status, pending_fen, offer_fen, settle };

@@ -5,7 +5,7 @@
 // the holders would: reconciliation balanced, the ledger audit clean, the Worker and the hub
 // agreeing on every claim, and the chips themselves holding exactly what was paid, less what
 // was refunded and spent, card by card.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { auditLocalD1 } from '../../scripts/audit.ts';
@@ -42,7 +42,6 @@ export const CHAOS_CARDS_MAX = 500;
 export const CHAOS_TERMINALS_MAX = 32;
 export const CHAOS_MINUTES_MAX = 120;
 const SCHOOL = DEMO_SCHOOLS[0]!.id;
-const HUB_ID = 'chaos-hub-1';
 // The gateway retries a notification over about 15 s: a Worker down for a fault's length
 // still gets it, one down longer is what reconciliation is for.
 const NOTIFY_RETRY_SCHEDULE_MS = [0, 1_000, 3_000, 7_000, 15_000];
@@ -59,7 +58,7 @@ const DRAIN_TIMEOUT_MS = 180_000;
 const DRAIN_TAPS_PER_CARD_MAX = 60;
 const VIOLATIONS_KEPT_MAX = 200;
 // Refusals a terminal meets in normal operation under faults; anything else is a finding.
-const EXPECTED_REFUSALS = new Set(['card_busy', 'offer_changed', 'replayed', 'no_offer', 'card_frozen', 'window_expired', 'not_found', 'claim_not_found']);
+const EXPECTED_REFUSALS = new Set(['hub_not_offering', 'card_busy', 'offer_changed', 'replayed', 'no_offer', 'card_frozen', 'window_expired', 'not_found', 'claim_not_found']);
 const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
 
 interface Holder {
@@ -111,7 +110,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const state_dir = path.join(work_dir, 'state');
   let campus: Campus | null = null;
   let link: Link | null = null;
-  let hub: HubHarness | null = null;
+  // Every hub the run started (a handover adds one), the current one last.
+  const hubs: HubHarness[] = [];
   const terminals: Terminal[] = [];
   try {
     campus = await startCampus({
@@ -162,18 +162,34 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     }
     const imported = await admin('POST', `/api/v1/admin/schools/${SCHOOL}/cards`, `${rows.join('\n')}\n`, 'text/csv');
     if (imported.status !== 200) throw new Error(`card import: ${imported.status} ${await imported.text()}`);
-    hub = new HubHarness({ worker_url: via, hub_id: HUB_ID, poll_interval_ms: 2_000, backoff_max_ms: 1_000, write_window_ms: WRITE_WINDOW_MS, grey_after_ms: 600_000 });
-    await hub.init();
-    const registered = await admin('PUT', `/api/v1/admin/hubs/${HUB_ID}`, JSON.stringify({ school_id: SCHOOL, public_key: hub.public_key }));
-    if (registered.status !== 201 && registered.status !== 200) throw new Error(`hub registration: ${registered.status} ${await registered.text()}`);
-    const regs: RegisteredTerminal[] = [];
-    for (let i = 0; i < options.terminals; i++) regs.push(await hub.addTerminal(`chaos-pos-${i + 1}`));
-    await hub.start();
-    const running_hub = hub;
-    const txn_seqs = regs.map(() => 0);
+    // A hub of the school as its IT would set one up: its own key, the school's card master keys
+    // (the first hub makes them; a standby gets a copy), registered, with the campus's terminals.
+    const regs = new Map<HubHarness, RegisteredTerminal[]>();
+    const startHub = async (): Promise<HubHarness> => {
+      const hub_id = `chaos-hub-${hubs.length + 1}`;
+      const hub = new HubHarness({ worker_url: via, hub_id, poll_interval_ms: 2_000, backoff_max_ms: 1_000, write_window_ms: WRITE_WINDOW_MS, grey_after_ms: 600_000 });
+      hubs.push(hub);
+      await hub.keygen();
+      if (hubs.length === 1) await hub.cli(['card-keys', 'init']);
+      else copyFileSync(hubs[0]!.card_keys_file, hub.card_keys_file);
+      const registered = await admin('PUT', `/api/v1/admin/hubs/${hub_id}`, JSON.stringify({ school_id: SCHOOL, public_key: hub.public_key }));
+      if (registered.status !== 201 && registered.status !== 200) throw new Error(`hub registration: ${registered.status} ${await registered.text()}`);
+      const terminals_of_hub: RegisteredTerminal[] = [];
+      for (let i = 0; i < options.terminals; i++) terminals_of_hub.push(await hub.addTerminal(`chaos-pos-${i + 1}`));
+      regs.set(hub, terminals_of_hub);
+      await hub.start();
+      const registry_by_ms = Date.now() + 120_000;
+      while (((await hub.health()).cards as number) < options.cards) {
+        if (Date.now() > registry_by_ms) throw new Error(`${hub_id} did not receive the registry`);
+        await sleep(200);
+      }
+      return hub;
+    };
+    let running_hub = await startHub();
+    const txn_seqs = Array.from({ length: options.terminals }, () => 0);
     const openTerminals = () => {
       for (const terminal of terminals.splice(0)) terminal.close();
-      regs.forEach((reg, i) => terminals.push(running_hub.terminal(reg, txn_seqs[i]!)));
+      regs.get(running_hub)!.forEach((reg, i) => terminals.push(running_hub.terminal(reg, txn_seqs[i]!)));
     };
     const closeTerminals = () => {
       terminals.forEach((terminal, i) => (txn_seqs[i] = Math.max(txn_seqs[i]!, terminal.txn_seq)));
@@ -183,11 +199,6 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     for (const holder of holders) {
       holder.chip = running_hub.card(holder.card_no, { balance_fen: random.int(0, 5_000), online_serial: random.int(0, 200) }, asnOf(holder.card_no));
       holder.start_fen = holder.chip.balance_fen;
-    }
-    const deadline_setup_ms = Date.now() + 120_000;
-    while (((await running_hub.health()).cards as number) < options.cards) {
-      if (Date.now() > deadline_setup_ms) throw new Error('the hub did not receive the registry');
-      await sleep(200);
     }
     log(`campus up: Worker ${worker_url} (link ${via}), gateway ${gateway_url}, hub ${running_hub.url}`);
 
@@ -298,6 +309,31 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       }
     };
 
+    const setHubState = async (hub: HubHarness, state: string, reason: string) => {
+      const answer = await admin('POST', `/api/v1/admin/hubs/${hub.options.hub_id}/state`, JSON.stringify({ state, reason }));
+      if (answer.status >= 300) throw new Error(`hub ${hub.options.hub_id} → ${state}: ${answer.status} ${await answer.text()}`);
+    };
+    const handover = async () => {
+      const standby = await startHub();
+      const retiring = running_hub;
+      await setHubState(retiring, 'retiring', 'chaos: planned handover');
+      // Terminals keep tapping the retiring hub (it refuses loads) while it drains.
+      const drained_by_ms = Date.now() + 60_000;
+      while ((await retiring.health()).retire_confirmed !== true) {
+        if (Date.now() > drained_by_ms) throw new Error(`${retiring.options.hub_id} did not confirm it drained within 60 s`);
+        await sleep(200);
+      }
+      await setHubState(retiring, 'retired', 'chaos: drained');
+      await setHubState(standby, 'active', 'chaos: takes over');
+      hub_down = true;
+      closeTerminals();
+      running_hub = standby;
+      openTerminals();
+      hub_down = false;
+      await retiring.stop();
+      count('handovers completed');
+    };
+
     const applyFault = async (fault: Fault) => {
       log(`fault ${describeFault(fault)}`);
       count(`faults (${fault.kind})`);
@@ -337,6 +373,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           return;
         case 'refund_race':
           await refundRace();
+          return;
+        case 'handover':
+          await handover();
           return;
       }
     };
@@ -423,11 +462,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     for (const day of days.filter((d) => d.school_id === SCHOOL || d.school_id === null)) {
       if (day.status !== 'balanced') violation(`reconciliation ${today} ${day.school_id} ${day.channel}: ${day.status} ${JSON.stringify(day.discrepancies).slice(0, 200)}`);
     }
-    const committed = running_hub.query<{ claim_id: string }>("SELECT claim_id FROM claims WHERE state = 'committed' ORDER BY claim_id");
-    const [worker_claims] = await executeLocalSql(state_dir, `SELECT id FROM claims WHERE hub_id = ${sqlLiteral(HUB_ID)} ORDER BY id`);
-    const worker_ids = worker_claims!.map((row) => String(row.id));
-    const hub_ids = committed.map((row) => row.claim_id);
-    if (worker_ids.join() !== hub_ids.join()) violation(`Worker has ${worker_ids.length} claims, the hub committed ${hub_ids.length}; they differ`);
+    for (const hub of hubs) {
+      const hub_id = hub.options.hub_id!;
+      const committed = hub.query<{ claim_id: string }>("SELECT claim_id FROM claims WHERE state = 'committed' ORDER BY claim_id");
+      const [worker_claims] = await executeLocalSql(state_dir, `SELECT id FROM claims WHERE hub_id = ${sqlLiteral(hub_id)} ORDER BY id`);
+      const worker_ids = worker_claims!.map((row) => String(row.id));
+      const hub_ids = committed.map((row) => row.claim_id);
+      if (worker_ids.join() !== hub_ids.join()) violation(`Worker has ${worker_ids.length} claims of ${hub_id}, it committed ${hub_ids.length}; they differ`);
+    }
     // The chips are the truth: what each card holds now, against what was paid for it.
     const [money] = await executeLocalSql(
       state_dir,
@@ -470,7 +512,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     return { seed: options.seed, faults, counts, violations, verdict };
   } finally {
     for (const terminal of terminals.splice(0)) terminal.close();
-    await hub?.cleanup().catch(() => undefined);
+    for (const hub of hubs) await hub.cleanup().catch(() => undefined);
     await link?.close().catch(() => undefined);
     await campus?.stop();
     rmSync(work_dir, { recursive: true, force: true });

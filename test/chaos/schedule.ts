@@ -20,6 +20,9 @@ export const FAULT_KINDS = [
   'hub_kill',
   // An administrator refunds a top-up of a card while terminals are tapping that card.
   'refund_race',
+  // The card office hands the campus over to a new standby: the active hub retires under swipes
+  // (stops offering, drains, confirms), and the standby is made active (DESIGN section 6).
+  'handover',
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
@@ -37,7 +40,7 @@ const FAULT_DURATION_MS_MIN = 1_500;
 const FAULT_DURATION_MS_MAX = 8_000;
 // Enough for a long run of an hour at about one fault every 10 seconds.
 export const FAULTS_MAX = 400;
-const INSTANT_FAULTS: readonly FaultKind[] = ['notify_drop', 'notify_duplicate', 'refund_race'];
+const INSTANT_FAULTS: readonly FaultKind[] = ['notify_drop', 'notify_duplicate', 'refund_race', 'handover'];
 
 /**
  * Every kind at least once (a short CI run must still meet each), then more drawn at random,
