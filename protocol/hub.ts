@@ -83,7 +83,10 @@ export const VOIDS_BATCH_BYTES_MAX = 1_000_000;
  * `resume_after` is the same on every page of one snapshot (the school's newest seq when the
  * snapshot began). When next_cursor is null the hub has everything: it replaces its credits
  * with the snapshot's, applies the cards, answers the void requests, and pulls the feed with
- * after=resume_after. Whatever changed while it paged is in the feed after resume_after.
+ * after=resume_after. Whatever changed while it paged is in the feed after resume_after, and so
+ * is every pending credit no hub owned when the snapshot began (re-emitted above resume_after
+ * for an active hub, which becomes its owner on that page). Changes after resume_after may
+ * repeat a credit the hub already has (re-emitted rows): apply them like any other.
  */
 export const HUB_STATES = ['active', 'standby', 'retiring', 'retired', 'dead'] as const;
 export type HubState = (typeof HUB_STATES)[number];

@@ -322,11 +322,14 @@ describe('a hub restored from an old backup', () => {
     const { cursor: durable } = await syncFeed(hub);
     expect(durable).toBeGreaterThan(backup_cursor);
 
+    // Paid while the hub was being restored: the refused pull must not make the hub its owner.
+    const meanwhile = await paidTopup(school_id, 'S1', 60);
     const hub_before = await env.DB.prepare('SELECT durable_cursor, last_cursor, sent_through_seq FROM hubs WHERE id = ?').bind(hub.hub_id).first();
     const regressed = await hubFetch(hub, 'GET', `/api/v1/hub/changes?after=${backup_cursor}&limit=100`);
     expect(regressed.status).toBe(409);
     expect(((await regressed.json()) as { error: { code: string } }).error.code).toBe('hub_state_regressed');
     expect(await env.DB.prepare('SELECT durable_cursor, last_cursor, sent_through_seq FROM hubs WHERE id = ?').bind(hub.hub_id).first()).toEqual(hub_before);
+    expect(await owner(meanwhile.credit_id)).toBeNull();
 
     // The snapshot, two credits a page: every credit the hub owns with its state now, then cards.
     const pages: SnapshotResponse[] = [];
@@ -346,6 +349,7 @@ describe('a hub restored from an old backup', () => {
     const resume_after = pages[0]!.resume_after;
     expect(pages.every((page) => page.resume_after === resume_after && page.hub_state === 'active')).toBe(true);
     const credits = new Map(pages.flatMap((page) => page.credits).map((credit) => [credit.credit_id, credit]));
+    // `meanwhile` is nobody's yet: not in the snapshot, it comes through the feed after resume_after.
     expect(credits.size).toBe(4);
     expect(credits.get(loaded.credit_id)).toMatchObject({ state: 'claimed', claim_id: expect.any(String), void_requested: false });
     expect(credits.get(refunded.credit_id)).toMatchObject({ state: 'voided', void_requested: false });
@@ -359,8 +363,11 @@ describe('a hub restored from an old backup', () => {
     const resumed = await hubFetch(hub, 'GET', `/api/v1/hub/changes?after=${resume_after}&limit=100`);
     expect(resumed.status).toBe(200);
     expect(((await resumed.json()) as ChangesResponse).changes).toEqual([
+      expect.objectContaining({ kind: 'credit', credit_id: meanwhile.credit_id, state: 'pending' }),
       expect.objectContaining({ kind: 'credit', credit_id: later.credit_id, state: 'pending' }),
     ]);
+    expect(await owner(meanwhile.credit_id)).toBe(hub.hub_id);
+    expect(await owner(later.credit_id)).toBe(hub.hub_id);
   });
 
   it('reports credits that moved away as moved, and refuses a cursor it did not issue', async () => {

@@ -68,6 +68,12 @@ export const SNAPSHOT_CARDS_SQL = `SELECT ch.seq, ch.ref, cd.status, cd.kind, cd
   WHERE ch.school_id = ?1 AND ch.seq > ?2 AND ch.seq <= ?3 AND ch.kind = 'card'
   ORDER BY ch.seq LIMIT ?4`;
 
+export const SNAPSHOT_REEMIT_SQL = `INSERT INTO changes (school_id, kind, ref, created_at_ms)
+  SELECT cr.school_id, 'credit', cr.id, ?2 FROM credits cr
+   WHERE cr.school_id = ?1 AND cr.state = 'pending' AND cr.owner_hub_id IS NULL
+     AND EXISTS (SELECT 1 FROM hubs h WHERE h.id = ?3 AND h.state = 'active')
+   ORDER BY cr.created_at_ms, cr.id`;
+
 function toCredit(row: CreditRow, moved: boolean): SnapshotCredit {
   return {
     credit_id: row.id,
@@ -100,8 +106,16 @@ export async function readSnapshot(
     if (query.since !== undefined) throw new ApiError(400, 'invalid_query', 'since goes with the first page only; later pages send cursor');
     position = decode(query.cursor);
   } else {
-    const newest = await d1.prepare('SELECT MAX(seq) AS seq FROM changes WHERE school_id = ?').bind(hub.school_id).first<{ seq: number | null }>();
-    position = { phase: 'o', through: newest?.seq ?? 0, since: query.since ?? 0, key: '' };
+    // A pending credit no hub owns yet may have its change at or below `through`, where neither
+    // the snapshot (it lists owned credits) nor the feed after resume_after would carry it. One
+    // batch reads `through` and then re-emits such credits above it, so an active hub gets them
+    // from the feed, and becomes their owner there, like any new credit.
+    const [newest] = await d1.batch([
+      d1.prepare('SELECT MAX(seq) AS seq FROM changes WHERE school_id = ?').bind(hub.school_id),
+      d1.prepare(SNAPSHOT_REEMIT_SQL).bind(hub.school_id, Date.now(), hub.hub_id),
+    ]);
+    const through = ((newest?.results ?? [])[0] as { seq: number | null } | undefined)?.seq ?? 0;
+    position = { phase: 'o', through, since: query.since ?? 0, key: '' };
   }
   const state_row = await d1.prepare('SELECT state FROM hubs WHERE id = ?').bind(hub.hub_id).first<{ state: HubState }>();
   if (state_row === null) throw new Error(`hub ${hub.hub_id} vanished`);
