@@ -320,7 +320,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       // Terminals keep tapping the retiring hub (it refuses loads) while it drains.
       const drained_by_ms = Date.now() + 60_000;
       while ((await retiring.health()).retire_confirmed !== true) {
-        if (Date.now() > drained_by_ms) throw new Error(`${retiring.options.hub_id} did not confirm it drained within 60 s`);
+        if (Date.now() > drained_by_ms) throw new Error(`${retiring.options.hub_id} did not confirm it drained within 60 s: ${JSON.stringify(await retiring.health())}`);
         await sleep(200);
       }
       await setHubState(retiring, 'retired', 'chaos: drained');

@@ -108,7 +108,12 @@ export function releaseStatements(
   const mine = `cr.owner_hub_id = ?1 AND cr.school_id = ?2 AND cr.state = 'pending'
       AND (?4 IS NULL OR cr.id IN (SELECT value FROM json_each(?4)))
       AND EXISTS (SELECT 1 FROM hubs h WHERE h.id = ?1 AND ${guard_sql})`;
-  const bind = (sql: string) => d1.prepare(sql).bind(input.hub_id, input.school_id, input.now_ms, ids, input.reason);
+  const params = [input.hub_id, input.school_id, input.now_ms, ids, input.reason];
+  // D1 wants exactly as many values as the highest ?N a statement names.
+  const bind = (sql: string) => {
+    const highest = Math.max(...[...sql.matchAll(/\?([0-9])/g)].map((m) => Number(m[1])));
+    return d1.prepare(sql).bind(...params.slice(0, highest));
+  };
   return [
     bind(`INSERT INTO credit_handovers (credit_id, school_id, from_hub_id, reason, moved_at_ms)
           SELECT cr.id, cr.school_id, ?1, ?5, ?3 FROM credits cr WHERE ${mine}`),
@@ -162,10 +167,14 @@ export async function confirmRetire(
     const row = await d1.prepare('SELECT state FROM hubs WHERE id = ?').bind(hub.hub_id).first<{ state: HubState }>();
     throw new ApiError(409, 'hub_transition_not_allowed', `the hub is ${row?.state ?? 'unknown'}, not retiring: only a retiring hub confirms it is drained`);
   }
+  const released_credits = moved?.meta.changes ?? 0;
+  const voided_credits = voided?.meta.changes ?? 0;
+  // Every credit voided here was one of those released.
+  if (voided_credits > released_credits) throw new Error(`retire of ${hub.hub_id}: ${voided_credits} voided of ${released_credits} released`);
   return {
     hub_state: 'retiring',
-    released_credits: moved?.meta.changes ?? 0,
-    voided_credits: voided?.meta.changes ?? 0,
+    released_credits,
+    voided_credits,
     refund_ids: await releasedRefunds(d1, hub.hub_id, now_ms),
   };
 }

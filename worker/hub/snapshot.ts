@@ -1,9 +1,9 @@
 // The re-sync of a hub that lost state (DESIGN section 6, "A hub that lost state"): every credit
 // it owns with its current state, the credits it once owned that moved away, and the card
-// changes after its restored cursor, paged. `resume_after` is the school's newest seq when the
-// snapshot began, carried in the cursor, so whatever changes while the hub pages is in the feed
-// after it: a complete snapshot plus the feed from resume_after is what the feed alone would
-// have given the hub. The contract is in protocol/hub.ts.
+// changes after its restored cursor, paged. `resume_after` is the hub's durable cursor when the
+// snapshot began, carried in the cursor, so whatever came after it (while the hub paged, or
+// before, unowned) is in the feed after it: a complete snapshot plus the feed from resume_after
+// is what the feed alone would have given the hub. The contract is in protocol/hub.ts.
 import type { CardChange, HubState, SnapshotCredit, SnapshotResponse } from '../../protocol/hub.ts';
 import { CARD_KINDS, CARD_STATUSES } from '../../protocol/card.ts';
 import { ApiError } from '../http/errors.ts';
@@ -55,15 +55,15 @@ interface CardRow {
   asn: string | null;
 }
 
-const OWNED_SQL = `SELECT id, order_id, card_no, amount_fen, state, created_at_ms, claim_id, void_requested_at_ms
+export const SNAPSHOT_OWNED_SQL = `SELECT id, order_id, card_no, amount_fen, state, created_at_ms, claim_id, void_requested_at_ms
    FROM credits WHERE owner_hub_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3`;
 // A credit that moved away and came back to this hub is in the owned phase; `returned` marks it.
-const MOVED_SQL = `SELECT cr.id, cr.order_id, cr.card_no, cr.amount_fen, cr.state, cr.created_at_ms, cr.claim_id,
+export const SNAPSHOT_MOVED_SQL = `SELECT cr.id, cr.order_id, cr.card_no, cr.amount_fen, cr.state, cr.created_at_ms, cr.claim_id,
         cr.void_requested_at_ms, cr.owner_hub_id IS ?1 AS returned
    FROM (SELECT DISTINCT credit_id FROM credit_handovers WHERE from_hub_id = ?1 AND credit_id > ?2 ORDER BY credit_id LIMIT ?3) cm
    JOIN credits cr ON cr.id = cm.credit_id
   ORDER BY cr.id`;
-const CARDS_SQL = `SELECT ch.seq, ch.ref, cd.status, cd.kind, cd.asn
+export const SNAPSHOT_CARDS_SQL = `SELECT ch.seq, ch.ref, cd.status, cd.kind, cd.asn
    FROM changes ch LEFT JOIN cards cd ON cd.school_id = ch.school_id AND cd.card_no = ch.ref
   WHERE ch.school_id = ?1 AND ch.seq > ?2 AND ch.seq <= ?3 AND ch.kind = 'card'
   ORDER BY ch.seq LIMIT ?4`;
@@ -100,8 +100,13 @@ export async function readSnapshot(
     if (query.since !== undefined) throw new ApiError(400, 'invalid_query', 'since goes with the first page only; later pages send cursor');
     position = decode(query.cursor);
   } else {
-    const newest = await d1.prepare('SELECT MAX(seq) AS seq FROM changes WHERE school_id = ?').bind(hub.school_id).first<{ seq: number | null }>();
-    position = { phase: 'o', through: newest?.seq ?? 0, since: query.since ?? 0, key: '' };
+    // The feed resumes after the hub's durable cursor, not after the school's newest change: a
+    // credit paid since then that no hub owns yet is in no snapshot (it lists owned credits),
+    // so only the feed can hand it over. Everything at or below the durable cursor reached the
+    // hub once, and the pages that carried it made the hub owner of its credits, so the
+    // snapshot has them; a credit past it that the hub already owns comes twice, harmlessly.
+    const durable = await d1.prepare('SELECT durable_cursor FROM hubs WHERE id = ?').bind(hub.hub_id).first<{ durable_cursor: number | null }>();
+    position = { phase: 'o', through: durable?.durable_cursor ?? 0, since: query.since ?? 0, key: '' };
   }
   const state_row = await d1.prepare('SELECT state FROM hubs WHERE id = ?').bind(hub.hub_id).first<{ state: HubState }>();
   if (state_row === null) throw new Error(`hub ${hub.hub_id} vanished`);
@@ -117,7 +122,7 @@ export async function readSnapshot(
     const moved = position.phase === 'm';
     const rows = (
       await d1
-        .prepare(moved ? MOVED_SQL : OWNED_SQL)
+        .prepare(moved ? SNAPSHOT_MOVED_SQL : SNAPSHOT_OWNED_SQL)
         .bind(hub.hub_id, position.key, query.limit + 1)
         .all<CreditRow>()
     ).results;
@@ -133,7 +138,7 @@ export async function readSnapshot(
     return page;
   }
   const after_seq = Math.max(position.since, position.key === '' ? 0 : Number(position.key));
-  const rows = (await d1.prepare(CARDS_SQL).bind(hub.school_id, after_seq, position.through, query.limit + 1).all<CardRow>()).results;
+  const rows = (await d1.prepare(SNAPSHOT_CARDS_SQL).bind(hub.school_id, after_seq, position.through, query.limit + 1).all<CardRow>()).results;
   const window = rows.slice(0, query.limit);
   for (const row of window) {
     const card = toCard(row);
