@@ -4,7 +4,7 @@ import { SELF, env } from 'cloudflare:test';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { CardLookupResponse } from '../../protocol/api.ts';
 import type { CardReportsResponse, GreyRecord, GreyRecordsResponse } from '../../protocol/hub.ts';
-import { ORIGIN, createSchool, hubFetch, paidTopup, randomSuffix, registerHub, type TestHub } from './helpers/hub.ts';
+import { ORIGIN, createSchool, hubFetch, paidTopup, randomSuffix, registerHub, syncFeed, type TestHub } from './helpers/hub.ts';
 import { ADMIN_AUTH } from './helpers/seed.ts';
 
 let ip_counter = 0;
@@ -77,6 +77,7 @@ describe('POST /api/v1/hub/card-reports', () => {
         proof: { kind: 'tac', tac: '5E6F7A8B' },
       },
     ];
+    await syncFeed(hub);
     expect((await hubFetch(hub, 'POST', '/api/v1/hub/claims', { claims })).status).toBe(200);
     expect(await lookup(school_id, 'E2', '持卡人1')).toMatchObject({ pending_fen: 0, balance_fen: 12_282, balance_as_of: committed_at_ms });
   });
@@ -166,6 +167,7 @@ describe('grey records', () => {
       // The card came back with its serial past the load: that is its proof.
       proof: { kind: 'serial', online_serial_seen: 4 },
     };
+    await syncFeed(hub);
     const claimed = await hubFetch(hub, 'POST', '/api/v1/hub/claims', { claims: [claim] });
     expect(((await claimed.json()) as { results: { status: string }[] }).results[0]!.status).toBe('accepted');
     // A stale "open" for a record the Worker knows resolved does not reopen it.

@@ -3,7 +3,7 @@
 import { SELF, env } from 'cloudflare:test';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ClaimsResponse, HubClaim } from '../../protocol/hub.ts';
-import { ORIGIN, createSchool, creditRow, hubFetch, paidTopup, randomSuffix, registerHub, type TestHub } from './helpers/hub.ts';
+import { ORIGIN, createSchool, creditRow, hubFetch, paidTopup, randomSuffix, registerHub, syncFeed, type TestHub } from './helpers/hub.ts';
 import { ADMIN_AUTH } from './helpers/seed.ts';
 
 function claim(card_no: string, credit_ids: string[], amount_fen: number, extra: Partial<HubClaim> = {}): HubClaim {
@@ -23,6 +23,8 @@ function claim(card_no: string, credit_ids: string[], amount_fen: number, extra:
 }
 
 async function sendClaims(hub: TestHub, claims: HubClaim[]): Promise<ClaimsResponse> {
+  // A hub claims only credits it was handed (and so owns): it pulls first, as a real one does.
+  await syncFeed(hub);
   const response = await hubFetch(hub, 'POST', '/api/v1/hub/claims', { claims });
   expect(response.status).toBe(200);
   return (await response.json()) as ClaimsResponse;

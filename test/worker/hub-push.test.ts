@@ -4,7 +4,7 @@ import { SELF, env, evictDurableObject } from 'cloudflare:test';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { HUB_PUSH_PATH, type HubPushMessage } from '../../protocol/hub.ts';
 import { notifySchoolHub } from '../../worker/hub/push.ts';
-import { ORIGIN, createSchool, generateHubKey, paidTopup, registerHub, signedHeaders, type TestHub } from './helpers/hub.ts';
+import { ORIGIN, createSchool, generateHubKey, paidTopup, registerHub, signedHeaders, syncFeed, type TestHub } from './helpers/hub.ts';
 import { ADMIN_AUTH } from './helpers/seed.ts';
 import { alipayTopUp, gatewayNotification, openCashier, payAtGateway, postNotification } from './helpers/gateway.ts';
 import { until } from '../helpers/wait.ts';
@@ -92,8 +92,8 @@ describe('GET /api/v1/hub/push', () => {
     const { ws, messages } = await connect(hub);
     await waitFor(messages, (m) => m.length >= 1);
     const credit = await paidTopup(school_id, 'P1', 700);
-    // The hub has pulled the credit, so the refund must go through it.
-    await env.DB.prepare('UPDATE hubs SET sent_through_seq = ? WHERE id = ?').bind(await latestSeq(school_id), hub.hub_id).run();
+    // The hub has pulled the credit (it owns it now), so the refund must go through it.
+    await syncFeed(hub);
     const refund = await SELF.fetch(`${ORIGIN}/api/v1/admin/orders/${credit.order_id}/refund`, { method: 'POST', headers: ADMIN_AUTH });
     expect(refund.status).toBe(202);
     const seq = await latestSeq(school_id);

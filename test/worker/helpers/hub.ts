@@ -10,6 +10,8 @@ import {
   HUB_HEADER_SIGNATURE,
   HUB_HEADER_TIMESTAMP,
   hubSigningString,
+  type ChangesResponse,
+  type HubChange,
 } from '../../../protocol/hub.ts';
 import { openDb } from '../../../worker/db/client.ts';
 import { applyPaid, creditIdForOrder } from '../../../worker/ledger/payment.ts';
@@ -165,4 +167,37 @@ export async function creditRow(credit_id: string) {
 
 export async function orderStatus(order_id: string): Promise<string | undefined> {
   return (await env.DB.prepare('SELECT status FROM orders WHERE id = ?').bind(order_id).first<{ status: string }>())?.status;
+}
+
+/** The cursor the hub last confirmed durable (0 before its first pull). */
+export async function durableCursor(hub: TestHub): Promise<number> {
+  const row = await env.DB.prepare('SELECT durable_cursor FROM hubs WHERE id = ?').bind(hub.hub_id).first<{ durable_cursor: number | null }>();
+  return row?.durable_cursor ?? 0;
+}
+
+/**
+ * Pulls the hub's feed to its end from where it stands, as a hub does before it can load (and
+ * so claim) a credit: an active hub becomes the owner of every pending credit it is handed.
+ */
+export async function syncFeed(hub: TestHub): Promise<{ changes: HubChange[]; cursor: number; hub_state: string }> {
+  let cursor = await durableCursor(hub);
+  const changes: HubChange[] = [];
+  for (let pages = 0; pages < 100; pages++) {
+    const response = await hubFetch(hub, 'GET', `/api/v1/hub/changes?after=${cursor}&limit=1000`);
+    if (response.status !== 200) throw new Error(`changes pull: ${response.status} ${await response.text()}`);
+    const page = (await response.json()) as ChangesResponse;
+    changes.push(...page.changes);
+    cursor = page.next_after;
+    if (!page.has_more) return { changes, cursor, hub_state: page.hub_state };
+  }
+  throw new Error('feed did not end');
+}
+
+/** The card office changes a hub's state through the admin API. */
+export function setHubState(hub_id: string, state: string, reason = 'test'): Promise<Response> {
+  return SELF.fetch(`${ORIGIN}/api/v1/admin/hubs/${hub_id}/state`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...ADMIN_AUTH },
+    body: JSON.stringify({ state, reason }),
+  });
 }
