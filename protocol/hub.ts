@@ -80,9 +80,9 @@ export const VOIDS_BATCH_BYTES_MAX = 1_000_000;
  * Pages come in order: `credits` (every credit the hub owns, by credit_id, with its current
  * state and whether a void is requested), then credits it owned that moved to another hub
  * (state `moved`: drop them), then `cards` (the card changes after `since`, current status).
- * `resume_after` is the same on every page of one snapshot (the school's newest seq when the
- * snapshot began). When next_cursor is null the hub has everything: it replaces its credits
- * with the snapshot's, applies the cards, answers the void requests, and pulls the feed with
+ * `resume_after` is the same on every page of one snapshot (the hub's durable cursor when the
+ * snapshot began: a credit paid after it, which no hub owns yet, comes through the feed). When
+ * next_cursor is null the hub has everything: it replaces its credits with the snapshot's, applies the cards, answers the void requests, and pulls the feed with
  * after=resume_after. Whatever changed while it paged is in the feed after resume_after.
  */
 export const HUB_STATES = ['active', 'standby', 'retiring', 'retired', 'dead'] as const;

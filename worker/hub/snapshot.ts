@@ -1,9 +1,9 @@
 // The re-sync of a hub that lost state (DESIGN section 6, "A hub that lost state"): every credit
 // it owns with its current state, the credits it once owned that moved away, and the card
-// changes after its restored cursor, paged. `resume_after` is the school's newest seq when the
-// snapshot began, carried in the cursor, so whatever changes while the hub pages is in the feed
-// after it: a complete snapshot plus the feed from resume_after is what the feed alone would
-// have given the hub. The contract is in protocol/hub.ts.
+// changes after its restored cursor, paged. `resume_after` is the hub's durable cursor when the
+// snapshot began, carried in the cursor, so whatever came after it (while the hub paged, or
+// before, unowned) is in the feed after it: a complete snapshot plus the feed from resume_after
+// is what the feed alone would have given the hub. The contract is in protocol/hub.ts.
 import type { CardChange, HubState, SnapshotCredit, SnapshotResponse } from '../../protocol/hub.ts';
 import { CARD_KINDS, CARD_STATUSES } from '../../protocol/card.ts';
 import { ApiError } from '../http/errors.ts';
@@ -100,8 +100,13 @@ export async function readSnapshot(
     if (query.since !== undefined) throw new ApiError(400, 'invalid_query', 'since goes with the first page only; later pages send cursor');
     position = decode(query.cursor);
   } else {
-    const newest = await d1.prepare('SELECT MAX(seq) AS seq FROM changes WHERE school_id = ?').bind(hub.school_id).first<{ seq: number | null }>();
-    position = { phase: 'o', through: newest?.seq ?? 0, since: query.since ?? 0, key: '' };
+    // The feed resumes after the hub's durable cursor, not after the school's newest change: a
+    // credit paid since then that no hub owns yet is in no snapshot (it lists owned credits),
+    // so only the feed can hand it over. Everything at or below the durable cursor reached the
+    // hub once, and the pages that carried it made the hub owner of its credits, so the
+    // snapshot has them; a credit past it that the hub already owns comes twice, harmlessly.
+    const durable = await d1.prepare('SELECT durable_cursor FROM hubs WHERE id = ?').bind(hub.hub_id).first<{ durable_cursor: number | null }>();
+    position = { phase: 'o', through: durable?.durable_cursor ?? 0, since: query.since ?? 0, key: '' };
   }
   const state_row = await d1.prepare('SELECT state FROM hubs WHERE id = ?').bind(hub.hub_id).first<{ state: HubState }>();
   if (state_row === null) throw new Error(`hub ${hub.hub_id} vanished`);
