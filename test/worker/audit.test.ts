@@ -8,6 +8,7 @@ import { formatViolation, type AuditReport } from '../../worker/ledger/audit.ts'
 import { applyClaims } from '../../worker/ledger/claims.ts';
 import { applyClosed, applyPaid, creditIdForOrder } from '../../worker/ledger/payment.ts';
 import { requestRefund } from '../../worker/ledger/refunds.ts';
+import { readChanges } from '../../worker/hub/changes.ts';
 import { auditTestLedger, expectLedgerClean } from './helpers/audit.ts';
 import { ADMIN_AUTH, api, seedDemoCampus } from './helpers/seed.ts';
 
@@ -90,6 +91,15 @@ async function buildLedger(): Promise<void> {
   expect(registered.status, await registered.clone().text()).toBeLessThan(300);
 
   const now_ms = Date.now();
+  // Refunded before any hub holds it, so the Worker voids it itself.
+  const refund = await requestRefund(env, REFUNDED, now_ms);
+  expect(refund.kind).toBe('ok');
+  // The hub pulls the feed: the school's active hub becomes the owner of the pending credits.
+  for (let after = 0, pages = 0; pages < 20; pages++) {
+    const page = await readChanges(env.DB, { hub_id: HUB_ID, school_id: 'bjtu-weihai' }, { after, limit: 1000 }, now_ms);
+    if (page.next_after === after) break;
+    after = page.next_after;
+  }
   const claimed = await applyClaims(
     env.DB,
     { hub_id: HUB_ID, school_id: 'bjtu-weihai' },
@@ -110,9 +120,6 @@ async function buildLedger(): Promise<void> {
     now_ms,
   );
   expect(claimed.results).toEqual([{ claim_id: CLAIM_ID, status: 'accepted' }]);
-
-  const refund = await requestRefund(env, REFUNDED, now_ms);
-  expect(refund.kind).toBe('ok');
   const refund_row = await env.DB.prepare('SELECT id, state FROM refunds WHERE order_id = ?').bind(REFUNDED).first<{ id: string; state: string }>();
   expect(refund_row?.state).toBe('provider_pending');
   refund_id = refund_row!.id;
@@ -273,7 +280,12 @@ describe('ledger audit', () => {
     await run(`UPDATE claims SET card_no = '20230002', hub_id = 'hub-unknown' WHERE id = ?`, CLAIM_ID);
     try {
       const report = await audit();
-      expectViolations(report, { claim_credit_other_card: CLAIM_ID, claim_from_foreign_hub: 'hub-unknown' });
+      // A claim from a hub that does not own its credits also breaks invariant 6.
+      expectViolations(report, {
+        claim_credit_other_card: CLAIM_ID,
+        claim_from_foreign_hub: 'hub-unknown',
+        credit_claimed_by_non_owner: CLAIM_ID,
+      });
       // Both of the claim's credits are named.
       expect(report.violations.filter((violation) => violation.check === 'claim_credit_other_card')).toHaveLength(2);
     } finally {
@@ -289,6 +301,8 @@ describe('ledger audit', () => {
       expectViolations(await audit(), {
         voided_credit_order_not_refunded: creditIdForOrder(PAID),
         refunded_order_credit_not_voided: PAID_2,
+        // Its hub owns it and never answered `voided`: invariant 6 as well.
+        credit_voided_by_non_owner: creditIdForOrder(PAID),
       });
     } finally {
       await run(`UPDATE credits SET state = 'pending' WHERE id = ?`, creditIdForOrder(PAID));
@@ -313,6 +327,62 @@ describe('ledger audit', () => {
     } finally {
       await run(`UPDATE orders SET status = 'paid', refunded_at_ms = NULL WHERE id = ?`, REFUNDED);
       await run(`UPDATE refunds SET state = 'provider_pending' WHERE id = ?`, refund_id);
+    }
+    await expectClean();
+  });
+
+  it('names invariant 6: a credit loaded or voided by a hub that does not own it, an unknown owner, two active hubs', async () => {
+    const claimed = creditIdForOrder(CLAIMED_A);
+    const pending = creditIdForOrder(PAID);
+    const voided = creditIdForOrder(REFUNDED);
+    await run(`INSERT INTO hubs (id, school_id, public_key, created_at_ms, updated_at_ms, state)
+               VALUES ('hub-audit-other', 'bjtu-weihai', 'audit-other-key', 0, 0, 'standby')`);
+    try {
+      // The claim came from HUB_ID, but the ledger says another hub owns the credit.
+      await run(`UPDATE credits SET owner_hub_id = 'hub-audit-other' WHERE id = ?`, claimed);
+      expectViolations(await audit(), { credit_claimed_by_non_owner: claimed });
+      await run(`UPDATE credits SET owner_hub_id = ? WHERE id = ?`, HUB_ID, claimed);
+      // Voided by the Worker although a hub owned it (a refund that did not wait for the owner).
+      await run(`UPDATE credits SET owner_hub_id = ? WHERE id = ?`, HUB_ID, voided);
+      expectViolations(await audit(), { credit_voided_by_non_owner: voided });
+      // ... or voided by another hub's answer.
+      await run(`UPDATE credits SET void_hub_id = 'hub-audit-other' WHERE id = ?`, voided);
+      expectViolations(await audit(), { credit_voided_by_non_owner: voided });
+      await run(`UPDATE credits SET owner_hub_id = NULL, void_hub_id = NULL WHERE id = ?`, voided);
+      // An owner that is no hub of the school, and a void request nobody can answer.
+      await run(`UPDATE credits SET owner_hub_id = 'hub-gone' WHERE id = ?`, pending);
+      expectViolations(await audit(), { credit_owner_not_school_hub: pending });
+      await run(`UPDATE credits SET owner_hub_id = NULL, void_requested_at_ms = 1 WHERE id = ?`, pending);
+      expectViolations(await audit(), { void_requested_without_owner: pending });
+      await run(`UPDATE credits SET owner_hub_id = ?, void_requested_at_ms = NULL WHERE id = ?`, HUB_ID, pending);
+      // Two active hubs, once the index that forbids it is gone.
+      await run('DROP INDEX hubs_school_active');
+      await run(`UPDATE hubs SET state = 'active' WHERE id = 'hub-audit-other'`);
+      expectViolations(await audit(), { school_with_two_active_hubs: 'hub-audit-other' });
+    } finally {
+      await run(`UPDATE credits SET owner_hub_id = ? WHERE id IN (?, ?)`, HUB_ID, claimed, pending);
+      await run(`UPDATE credits SET owner_hub_id = NULL, void_hub_id = NULL, void_requested_at_ms = NULL WHERE id = ?`, voided);
+      await run(`DELETE FROM hubs WHERE id = 'hub-audit-other'`);
+      await run(`CREATE UNIQUE INDEX IF NOT EXISTS hubs_school_active ON hubs (school_id) WHERE state = 'active'`);
+    }
+    await expectClean();
+  });
+
+  it('accepts a card-office settlement as the proof of a claim only with its decision recorded', async () => {
+    await run(`UPDATE claims SET proof_kind = 'office' WHERE id = ?`, CLAIM_ID);
+    try {
+      expectViolations(await audit(), { claim_without_card_proof: CLAIM_ID });
+      await run(
+        `INSERT INTO credit_settlements (credit_id, school_id, hub_id, decision, evidence, actor, claim_id, settled_at_ms)
+         VALUES (?, 'bjtu-weihai', ?, 'claimed', 'card read: serial 8', 'office', ?, 1)`,
+        creditIdForOrder(CLAIMED_A),
+        HUB_ID,
+        CLAIM_ID,
+      );
+      await expectClean();
+    } finally {
+      await run(`UPDATE claims SET proof_kind = 'tac' WHERE id = ?`, CLAIM_ID);
+      await run(`DELETE FROM credit_settlements WHERE claim_id = ?`, CLAIM_ID);
     }
     await expectClean();
   });

@@ -108,7 +108,12 @@ export function releaseStatements(
   const mine = `cr.owner_hub_id = ?1 AND cr.school_id = ?2 AND cr.state = 'pending'
       AND (?4 IS NULL OR cr.id IN (SELECT value FROM json_each(?4)))
       AND EXISTS (SELECT 1 FROM hubs h WHERE h.id = ?1 AND ${guard_sql})`;
-  const bind = (sql: string) => d1.prepare(sql).bind(input.hub_id, input.school_id, input.now_ms, ids, input.reason);
+  const params = [input.hub_id, input.school_id, input.now_ms, ids, input.reason];
+  // D1 wants exactly as many values as the highest ?N a statement names.
+  const bind = (sql: string) => {
+    const highest = Math.max(...[...sql.matchAll(/\?([0-9])/g)].map((m) => Number(m[1])));
+    return d1.prepare(sql).bind(...params.slice(0, highest));
+  };
   return [
     bind(`INSERT INTO credit_moves (credit_id, school_id, from_hub_id, reason, moved_at_ms)
           SELECT cr.id, cr.school_id, ?1, ?5, ?3 FROM credits cr WHERE ${mine}`),

@@ -1,4 +1,4 @@
-// The ledger audit: DESIGN section 3's invariants 1-4, 5 as far as the Worker's data goes, and 7,
+// The ledger audit: DESIGN section 3's invariants 1-4, 5 as far as the Worker's data goes, 6 and 7,
 // as plain SQL over D1. The same queries run inside workerd (tests) and from Node through
 // wrangler (`npm run audit`), so this module imports nothing but types: each side brings a
 // function that runs a list of statements and returns each one's rows.
@@ -16,7 +16,7 @@ export interface AuditCheck {
   /** Stable name, printed with every violation: tests and operators grep for it. */
   name: string;
   /** DESIGN section 3 invariant number. */
-  invariant: 1 | 2 | 3 | 4 | 5 | 7;
+  invariant: 1 | 2 | 3 | 4 | 5 | 6 | 7;
   description: string;
   sql: string;
 }
@@ -156,18 +156,77 @@ export const AUDIT_CHECKS: readonly AuditCheck[] = [
     // claim names the card's evidence of the write, and that the evidence has its form.
     name: 'claim_without_card_proof',
     invariant: 7,
-    description: "a claim carries no proof from the card (TAC, transaction prove, or serial seen past the load)",
+    description:
+      "a claim carries no proof from the card (TAC, transaction prove, or serial seen past the load) nor a card-office decision in the audit trail",
     sql: `SELECT cl.id AS ids, 'proof ' || coalesce(cl.proof_kind, 'missing')
           || CASE WHEN cl.proof_kind IN ('tac', 'prove') THEN ', tac ' || coalesce(cl.proof_tac, 'missing')
                   WHEN cl.proof_kind = 'serial' THEN ', serial seen ' || coalesce(cl.online_serial_seen, 'missing')
                     || ' for serial after ' || coalesce(cl.online_serial_after, 'missing')
+                  WHEN cl.proof_kind = 'office' THEN ', no card-office settlement recorded for it'
                   ELSE '' END AS detail
       FROM claims cl
-      WHERE cl.proof_kind IS NULL OR cl.proof_kind NOT IN ('tac', 'prove', 'serial')
+      WHERE cl.proof_kind IS NULL OR cl.proof_kind NOT IN ('tac', 'prove', 'serial', 'office')
+        OR (cl.proof_kind = 'office' AND NOT EXISTS (
+          SELECT 1 FROM credit_settlements s WHERE s.claim_id = cl.id AND s.decision = 'claimed' AND length(s.evidence) > 0))
         OR (cl.proof_kind IN ('tac', 'prove') AND (cl.proof_tac IS NULL OR length(cl.proof_tac) <> 8))
         OR (cl.proof_kind = 'serial' AND (cl.online_serial_seen IS NULL OR cl.online_serial_after IS NULL
           OR cl.online_serial_seen < cl.online_serial_after))
       ORDER BY cl.id ${LIMIT}`,
+  },
+  {
+    // Invariant 6: the owner is recorded when a page hands the credit to a hub, and only it may
+    // load the credit. A claim by any other hub is a double load waiting to happen.
+    name: 'credit_claimed_by_non_owner',
+    invariant: 6,
+    description: 'a claimed credit has no owning hub, or was claimed by a hub other than its owner',
+    sql: `SELECT c.id || ' (claim ' || c.claim_id || ')' AS ids,
+        'owner ' || coalesce(c.owner_hub_id, 'none') || ', claimed by ' || coalesce(cl.hub_id, 'no claim') AS detail
+      FROM credits c LEFT JOIN claims cl ON cl.id = c.claim_id
+      WHERE c.state = 'claimed' AND (c.owner_hub_id IS NULL OR cl.hub_id <> c.owner_hub_id)
+      ORDER BY c.id ${LIMIT}`,
+  },
+  {
+    // An owned credit is voided only by its owner's `voided`; the Worker voids by itself only a
+    // credit no hub owns (never handed out, or released by a drained or settled hand-over).
+    name: 'credit_voided_by_non_owner',
+    invariant: 6,
+    description: "a credit owned by a hub was voided without that hub's void answer, or by another hub",
+    sql: `SELECT c.id AS ids,
+        'owner ' || coalesce(c.owner_hub_id, 'none') || ', voided by ' || coalesce(c.void_hub_id, 'the Worker') AS detail
+      FROM credits c
+      WHERE c.state = 'voided'
+        AND ((c.owner_hub_id IS NOT NULL AND (c.void_hub_id IS NULL OR c.void_hub_id <> c.owner_hub_id))
+          OR (c.owner_hub_id IS NULL AND c.void_hub_id IS NOT NULL))
+      ORDER BY c.id ${LIMIT}`,
+  },
+  {
+    name: 'credit_owner_not_school_hub',
+    invariant: 6,
+    description: "a credit's owning hub is not a registered hub of the credit's school",
+    sql: `SELECT c.id || ' (owner ' || c.owner_hub_id || ')' AS ids,
+        CASE WHEN h.id IS NULL THEN 'unknown hub' ELSE 'hub of ' || h.school_id || ', credit of ' || c.school_id END AS detail
+      FROM credits c LEFT JOIN hubs h ON h.id = c.owner_hub_id
+      WHERE c.owner_hub_id IS NOT NULL AND (h.id IS NULL OR h.school_id <> c.school_id)
+      ORDER BY c.id ${LIMIT}`,
+  },
+  {
+    // A void request goes to the owner through the feed: one without an owner reached no hub,
+    // or its owner was lost, and the refund waits for an answer nobody can give.
+    name: 'void_requested_without_owner',
+    invariant: 6,
+    description: 'a pending credit has a void request but no owning hub to answer it',
+    sql: `SELECT c.id AS ids, 'void requested at ' || c.void_requested_at_ms || ', no owner' AS detail
+      FROM credits c WHERE c.state = 'pending' AND c.void_requested_at_ms IS NOT NULL AND c.owner_hub_id IS NULL
+      ORDER BY c.id ${LIMIT}`,
+  },
+  {
+    // A school's new credits go to one hub; two active hubs could each take some and the
+    // standby's copy of the other's would be loadable after a failover.
+    name: 'school_with_two_active_hubs',
+    invariant: 6,
+    description: 'a school has more than one active hub',
+    sql: `SELECT h.school_id || ': ' || group_concat(h.id, ', ') AS ids, count(*) || ' active hubs' AS detail
+      FROM hubs h WHERE h.state = 'active' GROUP BY h.school_id HAVING count(*) > 1 ORDER BY h.school_id ${LIMIT}`,
   },
   {
     // The hub learns of credits only through the changes feed (written by triggers): a credit

@@ -195,6 +195,8 @@ export const adminHubRoutes = new Hono<AppEnv>()
     return c.json(toAdminHub(row));
   })
   .get('/hubs/:hub_id/state-events', async (c) => {
+    const hub = await c.env.DB.prepare('SELECT id FROM hubs WHERE id = ?').bind(c.req.param('hub_id')).first();
+    if (hub === null) throw new ApiError(404, 'hub_not_found', 'no such hub');
     const rows = await c.env.DB.prepare(
       `SELECT id, from_state, to_state, reason, at_ms FROM hub_state_events WHERE hub_id = ? ORDER BY id DESC LIMIT ${HUBS_LIST_MAX}`,
     )

@@ -127,7 +127,10 @@ export async function insertCredit(
     statements.push(
       env.DB.prepare(
         // A key is unique to its hub (hubs_public_key), so each fixture hub has its own.
-        `INSERT OR IGNORE INTO hubs (id, school_id, public_key, created_at_ms, updated_at_ms) VALUES (?1, ?2, 'fixture-' || ?1, 0, 0)`,
+        // A school has one active hub at most: a fixture hub beside a registered one is a standby.
+        `INSERT OR IGNORE INTO hubs (id, school_id, public_key, created_at_ms, updated_at_ms, state)
+         SELECT ?1, ?2, 'fixture-' || ?1, 0, 0,
+                CASE WHEN EXISTS (SELECT 1 FROM hubs WHERE school_id = ?2 AND state = 'active') THEN 'standby' ELSE 'active' END`,
       ).bind(hub_id, order.school_id),
       env.DB.prepare(
         `INSERT INTO claims (id, school_id, card_no, hub_id, terminal_id, amount_fen, online_serial_after, card_terminal_id,
@@ -147,8 +150,9 @@ export async function insertCredit(
   }
   statements.push(
     env.DB.prepare(
-      `INSERT INTO credits (id, order_id, school_id, card_no, amount_fen, state, claim_id, created_at_ms, claimed_at_ms, voided_at_ms)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      // A claimed credit is owned by the hub that claimed it (DESIGN invariant 6).
+      `INSERT INTO credits (id, order_id, school_id, card_no, amount_fen, state, claim_id, created_at_ms, claimed_at_ms, voided_at_ms, owner_hub_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT hub_id FROM claims WHERE id = ?7))`,
     ).bind(
       credit_id,
       order.order_id,

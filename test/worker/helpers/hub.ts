@@ -182,13 +182,15 @@ export async function durableCursor(hub: TestHub): Promise<number> {
 export async function syncFeed(hub: TestHub): Promise<{ changes: HubChange[]; cursor: number; hub_state: string }> {
   let cursor = await durableCursor(hub);
   const changes: HubChange[] = [];
+  // Ends with a pull from the final cursor that brings nothing new, as a hub's next poll does:
+  // that pull is what confirms the cursor durable at the Worker.
   for (let pages = 0; pages < 100; pages++) {
     const response = await hubFetch(hub, 'GET', `/api/v1/hub/changes?after=${cursor}&limit=1000`);
     if (response.status !== 200) throw new Error(`changes pull: ${response.status} ${await response.text()}`);
     const page = (await response.json()) as ChangesResponse;
     changes.push(...page.changes);
+    if (page.next_after === cursor) return { changes, cursor, hub_state: page.hub_state };
     cursor = page.next_after;
-    if (!page.has_more) return { changes, cursor, hub_state: page.hub_state };
   }
   throw new Error('feed did not end');
 }
