@@ -153,3 +153,24 @@ it('a restart in the middle of a resync still offers nothing, and the resync sta
   expect(offer('C')).toBe(0);
   expect(db.prepare("SELECT count(*) AS n FROM credits WHERE state = 'pending'").get()).toEqual({ n: 1 });
 });
+
+it('a store that synced before offers nothing to a card it never loaded until the Worker answers in this run; a card with a serial record it does', async () => {
+  write(() => ledger.confirmPull('active'));
+  // Card B was loaded here before: the store holds its serial after that load.
+  write(() => db.prepare("UPDATE cards SET last_online_serial = 3 WHERE card_no = 'B'").run());
+  db.close();
+  open();
+  expect(ledger.fleet()).toMatchObject({ worker_confirmed: false, not_offering: null });
+  expect(offer('A')).toBe(0);
+  expect(offer('B')).toBe(200);
+  // A pull answered: the store is what the Worker last confirmed (or the resync has run).
+  write(() => ledger.confirmPull('active'));
+  expect(offer('A')).toBe(100);
+  // The Worker says standby: nothing for anyone, and the state survives a restart.
+  write(() => ledger.confirmPull('standby'));
+  expect(offer('B')).toBe(0);
+  db.close();
+  open();
+  expect(ledger.fleet()).toMatchObject({ hub_state: 'standby', not_offering: 'standby' });
+  expect(offer('B')).toBe(0);
+});
