@@ -174,3 +174,13 @@ it('a store that synced before offers nothing to a card it never loaded until th
   expect(ledger.fleet()).toMatchObject({ hub_state: 'standby', not_offering: 'standby' });
   expect(offer('B')).toBe(0);
 });
+
+it('a refund of a pending credit of a frozen card (loads this store forgot) is not answered voided: the card may hold it', async () => {
+  write(() => db.prepare("UPDATE cards SET frozen = 1 WHERE card_no = 'C'").run());
+  db.close();
+  open();
+  write(() => ledger.applyChanges([{ seq: 20, kind: 'void', credit_id: 'cr_12', card_no: 'C' }, { seq: 21, kind: 'void', credit_id: 'cr_13', card_no: 'D' }], 21));
+  expect(ledger.voidAnswersBatch(10)).toEqual([{ credit_id: 'cr_13', result: 'voided', claim_id: null }]);
+  expect(db.prepare("SELECT state, void_requested FROM credits WHERE credit_id = 'cr_12'").get()).toEqual({ state: 'pending', void_requested: 1 });
+  expect(offer('C')).toBe(0);
+});
