@@ -5,6 +5,7 @@ import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { CARD_BALANCE_SQL, GREY_UPSERT_SQL } from '../../worker/hub/card-reports.ts';
 import { CHANGES_PAGE_SQL, CURSOR_MARK_SQL, OWNER_MARK_SQL } from '../../worker/hub/changes.ts';
+import { SNAPSHOT_CARDS_SQL, SNAPSHOT_MOVED_SQL, SNAPSHOT_OWNED_SQL } from '../../worker/hub/snapshot.ts';
 import {
   CLAIM_CREDITS_READ_SQL,
   CLAIM_CREDITS_SQL,
@@ -24,7 +25,7 @@ import {
   VOID_TARGETS_SQL,
 } from '../../worker/ledger/refunds.ts';
 
-const GROWING = ['orders', 'credits', 'cards', 'claims', 'changes', 'refunds', 'grey_records', 'hub_nonces', 'claim_rejections'];
+const GROWING = ['orders', 'credits', 'cards', 'claims', 'changes', 'refunds', 'grey_records', 'hub_nonces', 'claim_rejections', 'credit_moves'];
 
 async function plan(sql: string, params: unknown[]): Promise<string[]> {
   const rows = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
@@ -52,6 +53,9 @@ describe('query plans of the hub sync SQL', () => {
     ['changes page', CHANGES_PAGE_SQL, ['s', 0, 10], /SEARCH ch USING INDEX changes_school_seq/],
     ['cursor mark', CURSOR_MARK_SQL, ['s', 0, 10, 1, 'h'], /SEARCH changes USING COVERING INDEX changes_school_seq/],
     ["owner mark", OWNER_MARK_SQL, ["s", 0, 10, 1, "h"], /SEARCH credits USING INDEX (credits_owner|sqlite_autoindex_credits_1) \(.*id=\?\)/],
+    ['snapshot: owned credits', SNAPSHOT_OWNED_SQL, ['h', '', 10], /SEARCH credits USING INDEX credits_owner \(owner_hub_id=\? AND id>\?\)/],
+    ['snapshot: moved credits', SNAPSHOT_MOVED_SQL, ['h', '', 10], /SEARCH credit_moves USING COVERING INDEX credit_moves_from/],
+    ['snapshot: card changes', SNAPSHOT_CARDS_SQL, ['s', 0, 10, 10], /SEARCH ch USING INDEX changes_school_seq/],
     ['claims: read credits', CLAIM_CREDITS_READ_SQL, [ids_json], /SEARCH credits USING (COVERING )?INDEX sqlite_autoindex_credits_1/],
     ['claims: insert', CLAIM_INSERT_SQL, ['s', 'h', 1, claims_json], /SEARCH cr USING INDEX credits_card_state/],
     ['claims: claim credits', CLAIM_CREDITS_SQL, ['s', 'h', 1, claims_json], /SEARCH credits USING INDEX sqlite_autoindex_credits_1 \(id=\?\)/],

@@ -167,10 +167,14 @@ export async function confirmRetire(
     const row = await d1.prepare('SELECT state FROM hubs WHERE id = ?').bind(hub.hub_id).first<{ state: HubState }>();
     throw new ApiError(409, 'hub_transition_not_allowed', `the hub is ${row?.state ?? 'unknown'}, not retiring: only a retiring hub confirms it is drained`);
   }
+  const released_credits = moved?.meta.changes ?? 0;
+  const voided_credits = voided?.meta.changes ?? 0;
+  // Every credit voided here was one of those released.
+  if (voided_credits > released_credits) throw new Error(`retire of ${hub.hub_id}: ${voided_credits} voided of ${released_credits} released`);
   return {
     hub_state: 'retiring',
-    released_credits: moved?.meta.changes ?? 0,
-    voided_credits: voided?.meta.changes ?? 0,
+    released_credits,
+    voided_credits,
     refund_ids: await releasedRefunds(d1, hub.hub_id, now_ms),
   };
 }

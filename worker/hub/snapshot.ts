@@ -55,15 +55,15 @@ interface CardRow {
   asn: string | null;
 }
 
-const OWNED_SQL = `SELECT id, order_id, card_no, amount_fen, state, created_at_ms, claim_id, void_requested_at_ms
+export const SNAPSHOT_OWNED_SQL = `SELECT id, order_id, card_no, amount_fen, state, created_at_ms, claim_id, void_requested_at_ms
    FROM credits WHERE owner_hub_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3`;
 // A credit that moved away and came back to this hub is in the owned phase; `returned` marks it.
-const MOVED_SQL = `SELECT cr.id, cr.order_id, cr.card_no, cr.amount_fen, cr.state, cr.created_at_ms, cr.claim_id,
+export const SNAPSHOT_MOVED_SQL = `SELECT cr.id, cr.order_id, cr.card_no, cr.amount_fen, cr.state, cr.created_at_ms, cr.claim_id,
         cr.void_requested_at_ms, cr.owner_hub_id IS ?1 AS returned
    FROM (SELECT DISTINCT credit_id FROM credit_moves WHERE from_hub_id = ?1 AND credit_id > ?2 ORDER BY credit_id LIMIT ?3) cm
    JOIN credits cr ON cr.id = cm.credit_id
   ORDER BY cr.id`;
-const CARDS_SQL = `SELECT ch.seq, ch.ref, cd.status, cd.kind, cd.asn
+export const SNAPSHOT_CARDS_SQL = `SELECT ch.seq, ch.ref, cd.status, cd.kind, cd.asn
    FROM changes ch LEFT JOIN cards cd ON cd.school_id = ch.school_id AND cd.card_no = ch.ref
   WHERE ch.school_id = ?1 AND ch.seq > ?2 AND ch.seq <= ?3 AND ch.kind = 'card'
   ORDER BY ch.seq LIMIT ?4`;
@@ -122,7 +122,7 @@ export async function readSnapshot(
     const moved = position.phase === 'm';
     const rows = (
       await d1
-        .prepare(moved ? MOVED_SQL : OWNED_SQL)
+        .prepare(moved ? SNAPSHOT_MOVED_SQL : SNAPSHOT_OWNED_SQL)
         .bind(hub.hub_id, position.key, query.limit + 1)
         .all<CreditRow>()
     ).results;
@@ -138,7 +138,7 @@ export async function readSnapshot(
     return page;
   }
   const after_seq = Math.max(position.since, position.key === '' ? 0 : Number(position.key));
-  const rows = (await d1.prepare(CARDS_SQL).bind(hub.school_id, after_seq, position.through, query.limit + 1).all<CardRow>()).results;
+  const rows = (await d1.prepare(SNAPSHOT_CARDS_SQL).bind(hub.school_id, after_seq, position.through, query.limit + 1).all<CardRow>()).results;
   const window = rows.slice(0, query.limit);
   for (const row of window) {
     const card = toCard(row);

@@ -281,6 +281,19 @@ export async function applyClaims(
     results.push(verdict);
   }
 
+  // What judge() just decided, asserted before anything is written: an accepted claim's credits
+  // are all pending and owned by the hub sending it (invariant 6), and sum to its amount.
+  for (const claim of accepted) {
+    let sum_fen = 0;
+    for (const credit_id of claim.credit_ids) {
+      const credit = view.credits.get(credit_id);
+      if (credit === undefined || credit.owner_hub_id !== hub.hub_id || credit.state !== 'pending') {
+        throw new Error(`claim ${claim.claim_id} accepted with credit ${credit_id} not pending and owned by ${hub.hub_id}`);
+      }
+      sum_fen += credit.amount_fen;
+    }
+    if (sum_fen !== claim.amount_fen) throw new Error(`claim ${claim.claim_id} accepted for ${claim.amount_fen} fen, credits sum ${sum_fen}`);
+  }
   const statements = writeStatements(d1, hub, accepted, rejections, now_ms);
   if (statements.length === 0) return { results };
   const written = await d1.batch(statements);

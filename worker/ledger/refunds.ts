@@ -432,6 +432,10 @@ export async function applyVoidAnswers(
     return { response: { results }, refunds_to_complete: [] };
   }
 
+  // Only the owner's answers move anything (invariant 6): asserted before the batch.
+  for (const credit_id of [...to_void, ...to_refuse]) {
+    if (targets.get(credit_id)?.owner_hub_id !== hub.hub_id) throw new Error(`void answer for ${credit_id} taken from non-owner ${hub.hub_id}`);
+  }
   const void_json = JSON.stringify(to_void);
   // The unary `+` in VOID_CREDITS_SQL and VOID_REFUNDS_SQL keeps SQLite on the credit-id lookups
   // instead of walking every pending credit (or requested refund) by its state index. The owner
