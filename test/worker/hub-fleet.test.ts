@@ -213,6 +213,12 @@ describe('hub states', () => {
     expect(early.status).toBe(409);
 
     expect((await setHubState(old_hub.hub_id, 'retiring', 'server replaced')).status).toBe(200);
+    // Paid while no hub is active: the retiring hub is not handed it.
+    const fresh = await paidTopup(school_id, 'F2', 250);
+    const retiring_view = await syncFeed(old_hub);
+    expect(retiring_view.hub_state).toBe('retiring');
+    expect(creditIds(retiring_view.changes)).toEqual([]);
+    expect(await owner(fresh.credit_id)).toBeNull();
     expect((await setHubState(new_hub.hub_id, 'active', 'new server')).status).toBe(200);
     // The retiring hub hears it in its next page, drains (its last claim), and confirms.
     expect((await syncFeed(old_hub)).hub_state).toBe('retiring');
@@ -224,8 +230,9 @@ describe('hub states', () => {
     // The credit with a refund waiting was voided at once; the other goes to the new active hub.
     expect(await creditRow(refunded.credit_id)).toMatchObject({ state: 'voided' });
     const { changes } = await syncFeed(new_hub);
-    // The credit may come twice (its first change and the re-emitted one): the hub applies both alike.
-    expect(creditIds(changes)).toEqual([kept.credit_id]);
+    // A credit may come twice (its first change and the re-emitted one): the hub applies both alike.
+    expect(creditIds(changes).sort()).toEqual([kept.credit_id, fresh.credit_id].sort());
+    expect(await owner(fresh.credit_id)).toBe(new_hub.hub_id);
     expect(await owner(kept.credit_id)).toBe(new_hub.hub_id);
     // The old hub cannot load it any more.
     const late = await sendClaims(old_hub, [claimOf('F1', [kept.credit_id], 300)]);
@@ -322,11 +329,14 @@ describe('a hub restored from an old backup', () => {
     const { cursor: durable } = await syncFeed(hub);
     expect(durable).toBeGreaterThan(backup_cursor);
 
+    // Paid while the hub was being restored: the refused pull must not make the hub its owner.
+    const meanwhile = await paidTopup(school_id, 'S1', 60);
     const hub_before = await env.DB.prepare('SELECT durable_cursor, last_cursor, sent_through_seq FROM hubs WHERE id = ?').bind(hub.hub_id).first();
     const regressed = await hubFetch(hub, 'GET', `/api/v1/hub/changes?after=${backup_cursor}&limit=100`);
     expect(regressed.status).toBe(409);
     expect(((await regressed.json()) as { error: { code: string } }).error.code).toBe('hub_state_regressed');
     expect(await env.DB.prepare('SELECT durable_cursor, last_cursor, sent_through_seq FROM hubs WHERE id = ?').bind(hub.hub_id).first()).toEqual(hub_before);
+    expect(await owner(meanwhile.credit_id)).toBeNull();
 
     // The snapshot, two credits a page: every credit the hub owns with its state now, then cards.
     const pages: SnapshotResponse[] = [];
@@ -346,6 +356,7 @@ describe('a hub restored from an old backup', () => {
     const resume_after = pages[0]!.resume_after;
     expect(pages.every((page) => page.resume_after === resume_after && page.hub_state === 'active')).toBe(true);
     const credits = new Map(pages.flatMap((page) => page.credits).map((credit) => [credit.credit_id, credit]));
+    // `meanwhile` is nobody's yet: not in the snapshot, it comes through the feed after resume_after.
     expect(credits.size).toBe(4);
     expect(credits.get(loaded.credit_id)).toMatchObject({ state: 'claimed', claim_id: expect.any(String), void_requested: false });
     expect(credits.get(refunded.credit_id)).toMatchObject({ state: 'voided', void_requested: false });
@@ -359,8 +370,11 @@ describe('a hub restored from an old backup', () => {
     const resumed = await hubFetch(hub, 'GET', `/api/v1/hub/changes?after=${resume_after}&limit=100`);
     expect(resumed.status).toBe(200);
     expect(((await resumed.json()) as ChangesResponse).changes).toEqual([
+      expect.objectContaining({ kind: 'credit', credit_id: meanwhile.credit_id, state: 'pending' }),
       expect.objectContaining({ kind: 'credit', credit_id: later.credit_id, state: 'pending' }),
     ]);
+    expect(await owner(meanwhile.credit_id)).toBe(hub.hub_id);
+    expect(await owner(later.credit_id)).toBe(hub.hub_id);
   });
 
   it('reports credits that moved away as moved, and refuses a cursor it did not issue', async () => {
