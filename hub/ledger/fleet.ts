@@ -22,6 +22,8 @@ export interface FleetGate {
   confirmed: boolean;
   /** Whether the store ever synced with a Worker: a store that never did holds nothing a Worker confirmed. */
   ever_synced: boolean;
+  /** A retiring hub told the Worker it is drained (it stays `retiring` until the card office retires it). */
+  retire_confirmed: boolean;
 }
 
 /** The gate as the store left it: `meta` reads the store's meta table. */
@@ -32,6 +34,7 @@ export function readGate(meta: (key: string) => string | undefined): FleetGate {
     resync_required: meta('resync_required') === '1',
     confirmed: false,
     ever_synced: meta('ever_synced') === '1',
+    retire_confirmed: meta('retire_confirmed') === '1',
   };
 }
 

@@ -50,6 +50,8 @@ export interface FleetStatus {
    * never loaded is not offered (fleet.ts): only the Worker can tell a restored store.
    */
   worker_confirmed: boolean;
+  /** A retiring hub has told the Worker it is drained. */
+  retire_confirmed: boolean;
 }
 
 export class HubLedger {
@@ -154,7 +156,18 @@ export class HubLedger {
     const changed_from = store.gate.state;
     store.gate.state = hub_state;
     store.setMeta('hub_state', hub_state);
+    // A confirmation belongs to one retirement: a hub made retiring again confirms again.
+    if (store.gate.retire_confirmed) {
+      store.gate.retire_confirmed = false;
+      store.setMeta('retire_confirmed', '0');
+    }
     return { changed_from };
+  }
+
+  /** The Worker took this retiring hub's word that it is drained. */
+  markRetireConfirmed(): void {
+    this.#store.gate.retire_confirmed = true;
+    this.#store.setMeta('retire_confirmed', '1');
   }
 
   /** The Worker refused a pull as regressed: offers off until the snapshot is in. */
@@ -168,7 +181,7 @@ export class HubLedger {
 
   fleet(): FleetStatus {
     const gate = this.#store.gate;
-    return { hub_state: gate.state, resyncing: gate.resync_required, not_offering: noOfferReason(gate, { last_online_serial: 0 }), worker_confirmed: gate.confirmed };
+    return { hub_state: gate.state, resyncing: gate.resync_required, not_offering: noOfferReason(gate, { last_online_serial: 0 }), worker_confirmed: gate.confirmed, retire_confirmed: gate.retire_confirmed };
   }
 
   /** A retiring hub may confirm once nothing is left to send and no reservation is open. */

@@ -260,11 +260,20 @@ export class SyncClient {
 
   /** A retiring hub, drained, tells the Worker, which hands its pending credits on. */
   async #confirmRetired(): Promise<void> {
-    if (this.#ledger.fleet().hub_state !== 'retiring' || !this.#ledger.drained()) return;
+    const fleet = this.#ledger.fleet();
+    if (fleet.hub_state !== 'retiring' || fleet.retire_confirmed || !this.#ledger.drained()) return;
     const request: RetireConfirmRequest = { outbox_depth: 0, open_reservations: 0 };
     const reply = await this.#request<RetireConfirmResponse>('POST', '/api/v1/hub/retire-confirm', request);
-    this.#log.log('warn', 'retiring hub drained and confirmed', { released_credits: reply.released_credits, voided_credits: reply.voided_credits, hub_state: reply.hub_state });
-    const state = await this.#group.run(() => this.#ledger.setHubState(reply.hub_state));
+    this.#log.log('warn', 'retiring hub drained and confirmed: the card office may retire it now', {
+      released_credits: reply.released_credits,
+      voided_credits: reply.voided_credits,
+      hub_state: reply.hub_state,
+    });
+    const state = await this.#group.run(() => {
+      const changed = this.#ledger.setHubState(reply.hub_state);
+      if (reply.hub_state === 'retiring') this.#ledger.markRetireConfirmed();
+      return changed;
+    });
     if (state !== null) this.#stateChanged(state.changed_from, reply.hub_state);
   }
 

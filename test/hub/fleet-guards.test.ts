@@ -89,11 +89,17 @@ it('serial guard alone: a load the Worker never heard of, lost by a restore, is 
 }, 60_000);
 
 it('cursor guard alone: a card first loaded after the copy gets nothing until the Worker has answered, then nothing again', async () => {
+  const { order_id } = await payTopUp(fleet.campus.worker_url, CARDS.li, 600);
+  const li = fleet.chip(CARDS.li.card_no);
+  await until('credit at the hub', async () => (await hub.terminal.tap(CARDS.li.card_no, li, 'before_init')).swipe.offer_fen === 600);
+  // The copy holds LI's credit as pending; LI was never loaded here, so it holds no serial record.
   const copy_path = path.join(fleet.work_dir, 'guards-cursor.db');
   await copyStore(hub.harness.db_path, copy_path, 'backup');
-  const order_id = await payAndLoad(CARDS.li, 600);
-  const li = fleet.chip(CARDS.li.card_no);
+  await until(`${CARDS.li.card_no} loaded`, async () => (await hub.terminal.tap(CARDS.li.card_no, li)).committed !== null);
+  await waitForStatus(fleet.campus.worker_url, order_id, 'claimed', WAIT_MS);
   expect(li.balance_fen).toBe(600);
+  // Another top-up after it: the hub confirms a cursor the copy is behind.
+  await payTopUp(fleet.campus.worker_url, CARDS.wang, 100);
   const [latest] = await fleet.sql("SELECT max(seq) AS seq FROM changes WHERE school_id = 'bjtu-weihai'");
   await until('cursor confirmed', async () => (await durableCursor()) >= Number(latest!.seq));
   await until('outbox drained', async () => (await hub.harness.health()).outbox_depth === 0);
@@ -114,9 +120,12 @@ it('cursor guard alone: a card first loaded after the copy gets nothing until th
   const grey = await fleet.greyAt(hub);
   expect(grey.find((record) => record.reason === 'forgotten_load' && record.detail?.credit_id === credit.id)).toMatchObject({ card_no: CARDS.li.card_no });
   expect(hub.harness.query('SELECT state FROM credits WHERE credit_id = ?', credit.id)).toEqual([{ state: 'claimed' }]);
-  // A new top-up for the card is offered again, once.
+  // A new top-up for the card is offered again, once; WANG's, unknown to the copy, comes through the re-sync.
   await payAndLoad(CARDS.li, 50);
   expect(li.balance_fen).toBe(650);
+  await until(`${CARDS.wang.card_no} loaded`, async () => (await hub.terminal.tap(CARDS.wang.card_no, fleet.chip(CARDS.wang.card_no))).committed !== null);
+  expect(fleet.chip(CARDS.wang.card_no).balance_fen).toBe(100);
+  await until('outbox drained', async () => (await hub.harness.health()).outbox_depth === 0);
   await fleet.expectAuditClean();
   await fleet.expectAgreement(hub);
 }, 60_000);

@@ -74,14 +74,22 @@ it('a live hub retired under swipes drains and confirms; its credits move to the
 
   // From here on both hubs' terminals swipe every card.
   const swipes = swipeLoop([a.terminal, b.terminal], cards);
-  expect((await b.harness.health()).hub_state).toBe('standby');
-  await fleet.setState(a.hub_id, 'retiring', 'server maintenance');
-  await until('A stops offering', async () => (await a.harness.health()).not_offering === 'retiring' || (await a.harness.health()).hub_state === 'retired');
-  await until('A drained and confirmed: retired', async () => (await a.harness.health()).hub_state === 'retired');
-  expect((await b.harness.health()).pending_credits).toBe(0);
-  await fleet.setState(b.hub_id, 'active', 'takes over from A');
-  for (const { order_id } of paid) await waitForStatus(fleet.campus.worker_url, order_id, 'claimed', WAIT_MS);
-  await swipes.stop();
+  try {
+    expect((await b.harness.health()).hub_state).toBe('standby');
+    await fleet.setState(a.hub_id, 'retiring', 'server maintenance');
+    await until('A stops offering', async () => (await a.harness.health()).not_offering === 'retiring');
+    await until('A drained and confirmed', async () => (await a.harness.health()).retire_confirmed === true);
+    const [drained] = await fleet.sql(`SELECT drained_at_ms FROM hubs WHERE id = '${a.hub_id}'`);
+    expect(drained?.drained_at_ms).toEqual(expect.any(Number));
+    expect((await b.harness.health()).pending_credits).toBe(0);
+    await fleet.setState(a.hub_id, 'retired', 'drained');
+    await fleet.setState(b.hub_id, 'active', 'takes over from A');
+    await until('A hears it is retired', async () => (await a.harness.health()).hub_state === 'retired');
+    for (const { order_id } of paid) await waitForStatus(fleet.campus.worker_url, order_id, 'claimed', WAIT_MS);
+  } finally {
+    // Stopped also when a step above failed: no tap may outlive the test.
+    await swipes.stop();
+  }
   expect(swipes.loads()).toBe(2);
   for (const { card, amount_fen } of paid) expect(fleet.chip(card.card_no).balance_fen, card.card_no).toBe(amount_fen);
   // Each credit was claimed by the hub that owned it then: A (before it retired) or B.

@@ -124,10 +124,17 @@ it('a card whose verified serial is ahead of the restored record is frozen: its 
   hub.terminal.close();
   await hub.harness.stop();
   restoreStore(copy('backup'), hub.harness.db_path);
+  // Paid while the restored hub cannot reach the Worker: no hub owns the credit yet, so it is
+  // in no snapshot; the feed after the re-sync must bring it.
+  hub.link.cut();
   await hub.harness.start();
   hub.terminal = hub.harness.terminal(hub.till, txn_seq);
-  await until('re-synced', async () => (await hub.harness.health()).not_offering === null);
   await pay(CARDS.zhang, 400);
+  hub.link.restore();
+  await until('re-synced', async () => {
+    const health = await hub.harness.health();
+    return health.worker_confirmed === true && health.resyncing === false;
+  });
   await until('credit at the hub', async () => ((await hub.harness.health()).pending_credits as number) >= 1);
   const zhang = fleet.chip(CARDS.zhang.card_no);
   const balance_fen = zhang.balance_fen;

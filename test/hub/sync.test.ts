@@ -392,24 +392,24 @@ describe('the Worker refuses bad hub requests', () => {
 
   it('unsigned, forged, replayed and stale requests', async () => {
     const signer = new HubSigner(HUB_ID, await importPrivateKeyPem(readFileSync(hub.key_file, 'utf8')));
-    const unsigned = await fetch(`${campus.worker_url}/api/v1/hub/changes?after=0`);
+    // The hub's own cursor: a pull from below what it confirmed is refused as regressed (409).
+    const after = (await hub.health()).cursor as number;
+    const unsigned = await fetch(`${campus.worker_url}/api/v1/hub/changes?after=${after}`);
     expect(unsigned.status).toBe(401);
-    const ok = await signedGet(signer, '/api/v1/hub/changes?after=0&limit=1');
-    // Authenticated either way: once the running hub's cursor is past 0 the cursor guard answers
-    // (DESIGN section 6: a pull from below the durable cursor is 409 hub_state_regressed).
-    expect(ok.status === 200 || (ok.status === 409 && ok.body.error?.code === 'hub_state_regressed'), JSON.stringify(ok.body)).toBe(true);
-    const replay = await signedGet(signer, '/api/v1/hub/changes?after=0&limit=1', ok.headers);
+    const ok = await signedGet(signer, `/api/v1/hub/changes?after=${after}&limit=1`);
+    expect(ok.status).toBe(200);
+    const replay = await signedGet(signer, `/api/v1/hub/changes?after=${after}&limit=1`, ok.headers);
     expect(replay).toMatchObject({ status: 401, body: { error: { code: 'replayed' } } });
     // Signed for another query: the signature covers PATH?QUERY.
-    const moved = await signedGet(signer, '/api/v1/hub/changes?after=0&limit=2', { ...(await signer.headers('GET', '/api/v1/hub/changes?after=0&limit=1', '')) });
+    const moved = await signedGet(signer, `/api/v1/hub/changes?after=${after}&limit=2`, { ...(await signer.headers('GET', `/api/v1/hub/changes?after=${after}&limit=1`, '')) });
     expect(moved).toMatchObject({ status: 401, body: { error: { code: 'signature_invalid' } } });
-    const stale = await signer.headers('GET', '/api/v1/hub/changes?after=0', '');
+    const stale = await signer.headers('GET', `/api/v1/hub/changes?after=${after}`, '');
     stale['X-Hub-Timestamp'] = String(Date.now() - 6 * 60_000);
-    const staleAnswer = await signedGet(signer, '/api/v1/hub/changes?after=0', stale);
+    const staleAnswer = await signedGet(signer, `/api/v1/hub/changes?after=${after}`, stale);
     expect(staleAnswer).toMatchObject({ status: 401, body: { error: { code: 'timestamp_out_of_window' } } });
     // Another key under this hub's id.
     const { generateHubKeyPair } = await import('../../hub/sync/signer.ts');
     const stranger = new HubSigner(HUB_ID, await importPrivateKeyPem((await generateHubKeyPair()).private_pem));
-    expect(await signedGet(stranger, '/api/v1/hub/changes?after=0')).toMatchObject({ status: 401, body: { error: { code: 'signature_invalid' } } });
+    expect(await signedGet(stranger, `/api/v1/hub/changes?after=${after}`)).toMatchObject({ status: 401, body: { error: { code: 'signature_invalid' } } });
   });
 });
