@@ -75,7 +75,7 @@ function notFound(): ApiError {
 
 // The claim a `loaded` decision makes: only while the record is open, no claim has its id, and
 // every credit of the reservation is still this card's, pending, and they sum to its amount.
-const DECISION_CLAIM_SQL = `INSERT INTO claims (id, school_id, card_no, hub_id, terminal_id, amount_fen, balance_after_fen, online_serial_after,
+export const DECISION_CLAIM_SQL = `INSERT INTO claims (id, school_id, card_no, hub_id, terminal_id, amount_fen, balance_after_fen, online_serial_after,
                       card_terminal_id, proof_kind, proof_tac, online_serial_seen, committed_at_ms, received_at_ms)
   SELECT g.claim_id, g.school_id, g.card_no, g.hub_id, g.terminal_id, g.amount_fen, ?3, g.online_serial_after,
          NULL, 'decision', NULL, ?4, ?5, ?5
@@ -88,18 +88,20 @@ const DECISION_CLAIM_SQL = `INSERT INTO claims (id, school_id, card_no, hub_id, 
      AND (SELECT COALESCE(SUM(cr.amount_fen), 0) FROM credits cr WHERE cr.id IN (SELECT value FROM json_each(g.credit_ids))
            AND cr.school_id = g.school_id AND cr.card_no = g.card_no AND cr.state = 'pending') = g.amount_fen`;
 
-const DECISION_CREDITS_SQL = `UPDATE credits SET state = 'claimed', claim_id = ?2, claimed_at_ms = ?3
+export const DECISION_CREDITS_SQL = `UPDATE credits SET state = 'claimed', claim_id = ?2, claimed_at_ms = ?3
   WHERE id IN (SELECT value FROM json_each((SELECT credit_ids FROM grey_records WHERE hub_id = ?1 AND claim_id = ?2)))
-    AND state = 'pending'
+    AND +state = 'pending'
     AND EXISTS (SELECT 1 FROM claims cl WHERE cl.id = ?2 AND cl.hub_id = ?1 AND cl.proof_kind = 'decision' AND cl.received_at_ms = ?3)`;
 
-// A refund that waited for the hub's void cannot happen now: the money is on the card.
-const DECISION_REFUSES_REFUNDS_SQL = `UPDATE refunds SET state = 'refused', reason = 'the card office found it loaded onto the card', updated_at_ms = ?3
-  WHERE state = 'requested'
+// A refund that waited for the hub's void cannot happen now: the money is on the card. The
+// unary `+` on state (here and above) keeps SQLite on the record's own credit ids instead of
+// walking every pending credit or requested refund by the state index.
+export const DECISION_REFUSES_REFUNDS_SQL = `UPDATE refunds SET state = 'refused', reason = 'the card office found it loaded onto the card', updated_at_ms = ?3
+  WHERE +state = 'requested'
     AND credit_id IN (SELECT value FROM json_each((SELECT credit_ids FROM grey_records WHERE hub_id = ?1 AND claim_id = ?2)))
     AND EXISTS (SELECT 1 FROM credits cr WHERE cr.id = refunds.credit_id AND cr.state = 'claimed' AND cr.claim_id = ?2)`;
 
-const DECISION_RESOLVES_SQL = `UPDATE grey_records SET status = 'resolved', resolved_at_ms = ?3
+export const DECISION_RESOLVES_SQL = `UPDATE grey_records SET status = 'resolved', resolved_at_ms = ?3
   WHERE hub_id = ?1 AND claim_id = ?2 AND status = 'open'
     AND (?4 = 'not_loaded' OR EXISTS (SELECT 1 FROM claims cl WHERE cl.id = ?2 AND cl.received_at_ms = ?3))`;
 
