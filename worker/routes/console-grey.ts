@@ -10,7 +10,7 @@
 //   pending, for the card's next swipe (or a refund).
 // Never a row edit of credits outside that path: the same SQL guards as a hub's claim.
 import { Hono } from 'hono';
-import { HUB_ID_PATTERN } from '../../protocol/hub.ts';
+import { CLAIM_CREDITS_MAX, HUB_ID_PATTERN } from '../../protocol/hub.ts';
 import {
   consoleGreyQuery,
   consoleGreySettleRequest,
@@ -142,6 +142,11 @@ export const consoleGreyRoutes = new Hono<ConsoleEnv>()
       .first<GreyRow>();
     if (row === null) throw notFound();
     if (row.status !== 'open') throw new ApiError(409, 'conflict', 'this grey record is already settled');
+    const credit_ids = parseJsonArray(row.credit_ids);
+    // The hub's report was validated at the edge (protocol/hub.ts greyRecord); a row outside
+    // that is our bug, and must not become a claim.
+    if (!(Number.isSafeInteger(row.amount_fen) && row.amount_fen > 0)) throw new RangeError(`grey ${grey_id}: amount_fen ${row.amount_fen}`);
+    if (credit_ids.length === 0 || credit_ids.length > CLAIM_CREDITS_MAX) throw new RangeError(`grey ${grey_id}: ${credit_ids.length} credits`);
     const now_ms = Date.now();
     const decision: GreyDecision & { balance_fen?: number; online_serial?: number } = {
       decision: input.decision,
@@ -181,7 +186,7 @@ export const consoleGreyRoutes = new Hono<ConsoleEnv>()
     }
     if (input.decision === 'loaded') {
       const claimed = results[1]?.meta.changes ?? 0;
-      const credit_count = parseJsonArray(row.credit_ids).length;
+      const credit_count = credit_ids.length;
       // The claim row was inserted only with every credit pending; fewer moved is our bug.
       if (claimed !== credit_count) throw new Error(`grey settle ${grey_id}: ${claimed} of ${credit_count} credits claimed`);
     }
