@@ -16,7 +16,7 @@ import { toView, type RefundRow } from '../ledger/refunds.ts';
 const STORY_NOTIFICATIONS_MAX = 50;
 const STORY_GREY_MAX = 20;
 
-const ORDER_SELECT = `SELECT o.*, cr.state AS credit_state FROM orders o LEFT JOIN credits cr ON cr.order_id = o.id`;
+export const ORDER_SELECT = `SELECT o.*, cr.state AS credit_state FROM orders o LEFT JOIN credits cr ON cr.order_id = o.id`;
 
 function notFound(): ApiError {
   return new ApiError(404, 'order_not_found', 'no such order');

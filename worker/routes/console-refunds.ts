@@ -43,9 +43,10 @@ export const consoleRefundRoutes = new Hono<ConsoleEnv>()
     // The owning hub is dead: the money may be on the card; only its recovered store or the
     // office's settlement with the card's evidence decides (DESIGN section 6).
     if (outcome.kind === 'frozen') throw new ApiError(409, 'credit_frozen', outcome.reason);
-    if (before !== null) {
-      // Asking again about a refund under way moves it only through the provider's answer; the
-      // request is still the operator's, and is recorded as such.
+    if (before !== null && (before.state !== outcome.refund.state || before.updated_at_ms !== outcome.refund.updated_at_ms)) {
+      // Asking again about a refund under way moves it only through the provider's answer
+      // (completeRefund's own write); when it moved, the request is the operator's, recorded
+      // as such. An answer repeated unchanged records nothing.
       await auditStatement(d1, operator, { ...entry, before: toView(before), after: { ...outcome.refund, reason: input.reason } }).run();
     }
     if (outcome.void_requested) pokeHubAfterResponse(c, outcome.school_id);
