@@ -13,8 +13,6 @@ import path from 'node:path';
 import { startCampus } from '../scripts/start.ts';
 import { HubHarness } from '../test/hub/helpers/hub.ts';
 import { createTopUp, pressPay } from '../test/hub/helpers/payer.ts';
-import type { PurseCard } from '../sim/pos/card.ts';
-import type { Terminal } from '../sim/pos/terminal.ts';
 
 const SCHOOL_ID = 'bjtu-weihai';
 const SWIPE_EVERY_MS = 20;
@@ -88,29 +86,26 @@ export function slowReason(sample: Omit<ClaimableSample, 'reason'>, poll_interva
 }
 
 /**
- * Many payers at once: every top-up created first, then every "pay" pressed together, then one
- * terminal swiping the cards in turn until each is offered its load (so a figure includes up to
- * one turn of the other cards' swipes).
+ * Many payers at once: every top-up created first, then every "pay" pressed together; the
+ * hub's count of offerable credits (`/healthz`, read every 20 ms) says when each became
+ * claimable — one terminal swiping twenty cards in turn would measure its own round instead.
  */
-async function payAtOnce(
-  worker_url: string,
-  terminal: Terminal,
-  cards: { card: { school_id: string; name: string; card_no: string }; chip: PurseCard }[],
-): Promise<number[]> {
+async function payAtOnce(worker_url: string, hub: HubHarness, cards: { school_id: string; name: string; card_no: string }[]): Promise<number[]> {
   const created = [];
-  for (const [i, { card }] of cards.entries()) created.push(await createTopUp(worker_url, card, 5_000 + i));
+  for (const [i, card] of cards.entries()) created.push(await createTopUp(worker_url, card, 5_000 + i));
+  const pendingNow = async () => (await hub.health()).pending_credits as number;
+  const before = await pendingNow();
   const paid_at = performance.now();
   await Promise.all(created.map((topup) => pressPay(topup.pay_url)));
-  const loaded_ms = new Map<string, number>();
-  while (loaded_ms.size < cards.length && performance.now() - paid_at < WAIT_MS_MAX) {
-    for (const { card, chip } of cards) {
-      if (loaded_ms.has(card.card_no)) continue;
-      const tap = await terminal.tap(card.card_no, chip);
-      if (tap.load !== null) loaded_ms.set(card.card_no, Math.round(performance.now() - paid_at));
-    }
+  const arrived_ms: number[] = [];
+  while (arrived_ms.length < cards.length && performance.now() - paid_at < WAIT_MS_MAX) {
+    const pending = await pendingNow();
+    const at_ms = Math.round(performance.now() - paid_at);
+    while (arrived_ms.length < Math.min(cards.length, pending - before)) arrived_ms.push(at_ms);
     await new Promise((r) => setTimeout(r, SWIPE_EVERY_MS));
   }
-  return cards.map(({ card }) => loaded_ms.get(card.card_no) ?? Number.POSITIVE_INFINITY);
+  while (arrived_ms.length < cards.length) arrived_ms.push(Number.POSITIVE_INFINITY);
+  return arrived_ms;
 }
 
 function benchCardsCsv(count: number): string {
@@ -193,7 +188,7 @@ export async function measureClaimable(samples: number, poll_interval_ms: number
       timelines.push({ order_id: created.order_id, paid_at_ms, ms });
       if ((i + 1) % 20 === 0) log(`${i + 1}/${samples} top-ups`);
     }
-    const burst_ms = burst === 0 ? [] : await payAtOnce(campus.worker_url, terminal, cards.slice(0, burst));
+    const burst_ms = burst === 0 ? [] : await payAtOnce(campus.worker_url, hub, cards.slice(0, burst).map(({ card }) => card));
     terminal.close();
     const result_samples: ClaimableSample[] = [];
     for (const [i, t] of timelines.entries()) {
