@@ -22,6 +22,7 @@ const SLOW_MS = 1_000;
 // samples rotate over cards imported for the bench, each at most a few times a minute.
 const TOPUPS_PER_CARD_MAX = 4;
 const HUB_LOG_LINES_MAX = 100_000;
+const BURST_MAX = 50;
 
 interface HubLogLine {
   msg: string;
@@ -56,6 +57,8 @@ export interface ClaimableResult {
   max_ms: number;
   push_connected: boolean;
   poll_interval_ms: number;
+  /** Paid → claimable of the top-ups paid at the same moment (the semester-start rush), in ms. */
+  burst_ms: number[];
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -71,13 +74,38 @@ export function slowReason(sample: Omit<ClaimableSample, 'reason'>, poll_interva
   else if (sample.notified_ms > SLOW_MS) parts.push(`notification late (+${sample.notified_ms} ms)`);
   if (sample.applied_ms === null) parts.push('never applied at the hub');
   else if (sample.woken_by.includes('push')) {
-    parts.push(`push +${sample.push_ms ?? '?'} ms, applied +${sample.applied_ms} ms`);
+    const waited = sample.push_ms === null ? null : sample.applied_ms - sample.push_ms;
+    if (sample.push_ms !== null && sample.push_ms > SLOW_MS) parts.push(`push late: the Worker's push message reached the hub at +${sample.push_ms} ms`);
+    else parts.push(`push +${sample.push_ms ?? '?'} ms; the pull it woke applied it at +${sample.applied_ms} ms${waited !== null && waited > SLOW_MS ? ` (${waited} ms after the push: a slow pull or a round in flight)` : ''}`);
   } else {
     const by = sample.woken_by.join('+');
     parts.push(`push missed: ${sample.push_ms === null ? 'no push message' : `push +${sample.push_ms} ms did not wake a pull`}; applied +${sample.applied_ms} ms by ${by === 'poll' ? `the ${poll_interval_ms} ms poll` : by}`);
   }
   if (sample.applied_ms !== null && sample.ms - sample.applied_ms > SLOW_MS) parts.push(`swipe offered it only ${Math.round(sample.ms - sample.applied_ms)} ms after it was applied`);
   return parts.join('; ');
+}
+
+/**
+ * Many payers at once: every top-up created first, then every "pay" pressed together; the
+ * hub's count of offerable credits (`/healthz`, read every 20 ms) says when each became
+ * claimable — one terminal swiping twenty cards in turn would measure its own round instead.
+ */
+async function payAtOnce(worker_url: string, hub: HubHarness, cards: { school_id: string; name: string; card_no: string }[]): Promise<number[]> {
+  const created = [];
+  for (const [i, card] of cards.entries()) created.push(await createTopUp(worker_url, card, 5_000 + i));
+  const pendingNow = async () => (await hub.health()).pending_credits as number;
+  const before = await pendingNow();
+  const paid_at = performance.now();
+  await Promise.all(created.map((topup) => pressPay(topup.pay_url)));
+  const arrived_ms: number[] = [];
+  while (arrived_ms.length < cards.length && performance.now() - paid_at < WAIT_MS_MAX) {
+    const pending = await pendingNow();
+    const at_ms = Math.round(performance.now() - paid_at);
+    while (arrived_ms.length < Math.min(cards.length, pending - before)) arrived_ms.push(at_ms);
+    await new Promise((r) => setTimeout(r, SWIPE_EVERY_MS));
+  }
+  while (arrived_ms.length < cards.length) arrived_ms.push(Number.POSITIVE_INFINITY);
+  return arrived_ms;
 }
 
 function benchCardsCsv(count: number): string {
@@ -89,8 +117,9 @@ function benchCardsCsv(count: number): string {
   return `${rows.join('\n')}\n`;
 }
 
-export async function measureClaimable(samples: number, poll_interval_ms: number, log: (line: string) => void = () => {}): Promise<ClaimableResult> {
+export async function measureClaimable(samples: number, poll_interval_ms: number, log: (line: string) => void = () => {}, burst = 0): Promise<ClaimableResult> {
   if (!(Number.isSafeInteger(samples) && samples >= 1 && samples <= 10_000)) throw new RangeError(`samples 1..10000: ${samples}`);
+  if (!(Number.isSafeInteger(burst) && burst >= 0 && burst <= BURST_MAX)) throw new RangeError(`burst 0..${BURST_MAX}: ${burst}`);
   const work_dir = mkdtempSync(path.join(tmpdir(), 'yikatong-bench-claimable-'));
   const campus = await startCampus({ worker_port: 0, gateway_port: 0, state_dir: path.join(work_dir, 'state'), dev_dir: work_dir });
   const hub = new HubHarness({ worker_url: campus.worker_url, hub_id: 'bench-claimable', poll_interval_ms });
@@ -98,7 +127,7 @@ export async function measureClaimable(samples: number, poll_interval_ms: number
   const previous_level = process.env.HUB_LOG_LEVEL;
   try {
     const admin = { authorization: `Bearer ${campus.keys.admin_token}` };
-    const card_count = Math.ceil(samples / TOPUPS_PER_CARD_MAX);
+    const card_count = Math.max(burst, Math.ceil(samples / TOPUPS_PER_CARD_MAX));
     const imported = await fetch(`${campus.worker_url}/api/v1/admin/schools/${SCHOOL_ID}/cards`, {
       method: 'POST',
       headers: { ...admin, 'content-type': 'text/csv; charset=utf-8' },
@@ -159,6 +188,7 @@ export async function measureClaimable(samples: number, poll_interval_ms: number
       timelines.push({ order_id: created.order_id, paid_at_ms, ms });
       if ((i + 1) % 20 === 0) log(`${i + 1}/${samples} top-ups`);
     }
+    const burst_ms = burst === 0 ? [] : await payAtOnce(campus.worker_url, hub, cards.slice(0, burst).map(({ card }) => card));
     terminal.close();
     const result_samples: ClaimableSample[] = [];
     for (const [i, t] of timelines.entries()) {
@@ -181,7 +211,7 @@ export async function measureClaimable(samples: number, poll_interval_ms: number
       result_samples.push({ ...sample, reason: slowReason(sample, poll_interval_ms) });
     }
     const sorted = result_samples.map((s) => s.ms).sort((a, b) => a - b);
-    return { samples: result_samples, p50_ms: percentile(sorted, 0.5), p99_ms: percentile(sorted, 0.99), max_ms: sorted.at(-1) ?? NaN, push_connected, poll_interval_ms };
+    return { samples: result_samples, p50_ms: percentile(sorted, 0.5), p99_ms: percentile(sorted, 0.99), max_ms: sorted.at(-1) ?? NaN, push_connected, poll_interval_ms, burst_ms };
   } finally {
     if (previous_level === undefined) delete process.env.HUB_LOG_LEVEL;
     else process.env.HUB_LOG_LEVEL = previous_level;

@@ -28,7 +28,7 @@ import type { Logger } from '../log.ts';
 import type { HubMetrics } from '../ops/metrics.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
 import { parseChangesPage, parseSnapshotPage } from './feed.ts';
-import { SyncLane } from './lane.ts';
+import { SyncLane, type WakeCause } from './lane.ts';
 import type { HubSigner } from './signer.ts';
 
 export interface SyncOptions {
@@ -151,6 +151,12 @@ export class SyncClient {
     this.#outbound.wake('commit');
   }
 
+  /** Asks the lane that runs stage `name` for a round of it alone. */
+  #wakeStage(name: string, cause: WakeCause = 'changes'): void {
+    if (name === 'changes') this.#inbound.wakeStage(name, cause);
+    else this.#outbound.wakeStage(name, cause);
+  }
+
   /** A reservation made at `reserved_at_ms` becomes grey later: report it when it does. */
   scheduleGrey(reserved_at_ms: number): void {
     const due_at_ms = reserved_at_ms + this.#options.grey_after_ms;
@@ -160,7 +166,7 @@ export class SyncClient {
     this.#greyTimer = setTimeout(() => {
       this.#greyTimer = null;
       this.#greyDueAtMs = Infinity;
-      this.#outbound.wakeStage('card-reports', 'grey');
+      this.#wakeStage('card-reports', 'grey');
     }, Math.max(0, due_at_ms - Date.now()) + GREY_CHECK_MS_MIN);
     this.#greyTimer.unref();
   }

@@ -81,6 +81,8 @@ export class SchoolHub extends DurableObject<Env> {
   async poke(request: PokeRequest): Promise<number> {
     const sockets = this.ctx.getWebSockets();
     if (sockets.length === 0) return 0;
+    // From the primary, never a read replica: a hub skips a push whose seq it already has, so a
+    // lagging seq would leave the new credit to the poll (bench/claimable.ts names such samples).
     const seq = request.seq ?? (await latestSeq(this.env.DB, request.school_id));
     const message: HubPushMessage = { type: 'changes', seq };
     const text = JSON.stringify(message);

@@ -104,6 +104,7 @@ export const hubRoutes = new Hono<HubAppEnv>()
     const hub = c.get('hub');
     const stub = schoolHubStub(c.env, hub.school_id);
     if (stub === null) throw new ApiError(503, 'not_configured', 'push is not configured; poll the changes feed');
+    // The primary, as in SchoolHub.poke: a hub may skip a push whose seq it already has.
     const seq = await latestSeq(c.env.DB, hub.school_id);
     return stub.fetch('https://school-hub.internal/connect', {
       headers: { upgrade: 'websocket', [PUSH_HUB_ID_HEADER]: hub.hub_id, [PUSH_SEQ_HEADER]: String(seq) },
