@@ -122,7 +122,7 @@ export function schoolLoad(costs: Map<string, RouteCost>, a: PeakAssumptions): S
     { key: 'claims', requests: 1, cost: cost('claims') },
     { key: 'reports', requests: 1, cost: cost('reports') },
   ];
-  const per_topup = mixes.map((mix) => ({
+  const per_topup: SchoolLoad['per_topup'] = mixes.map((mix) => ({
     route: ROUTES[mix.key],
     requests: mix.requests,
     statements: mix.requests * mix.cost.statements,
