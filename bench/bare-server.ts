@@ -2,11 +2,18 @@
 // routes with JSON of the same shape from a Map, with no authentication, validation,
 // cryptography or durability. The hub's throughput is reported as a ratio of this one's.
 import { createServer } from 'node:http';
+import { benchAsn } from './cards.ts';
 
 const CARDS = Number(process.env.BENCH_CARDS ?? 200_000);
 const CREDIT_EVERY = Number(process.env.BENCH_CREDIT_EVERY ?? 4);
 const BODY_BYTES_MAX = 4096;
 
+// BENCH_BARE_CARD_RECORDS=1: also hold every card's registry record, for an RSS yardstick
+// beside a hub holding the same registry (the tap runs do not need it: every card is active).
+const card_records = new Map<string, { status: string; kind: string; asn: string }>();
+if (process.env.BENCH_BARE_CARD_RECORDS === '1') {
+  for (let i = 0; i < CARDS; i++) card_records.set(`C${i}`, { status: 'active', kind: 'student', asn: benchAsn(i) });
+}
 const pending = new Map<string, number>();
 for (let i = 0; i < CARDS; i += CREDIT_EVERY) pending.set(`C${i}`, 10_000);
 const reserved = new Map<string, { card_no: string; balance_after_fen: number; online_serial_after: number }>();

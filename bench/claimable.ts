@@ -71,7 +71,9 @@ export function slowReason(sample: Omit<ClaimableSample, 'reason'>, poll_interva
   else if (sample.notified_ms > SLOW_MS) parts.push(`notification late (+${sample.notified_ms} ms)`);
   if (sample.applied_ms === null) parts.push('never applied at the hub');
   else if (sample.woken_by.includes('push')) {
-    parts.push(`push +${sample.push_ms ?? '?'} ms, applied +${sample.applied_ms} ms`);
+    const waited = sample.push_ms === null ? null : sample.applied_ms - sample.push_ms;
+    if (sample.push_ms !== null && sample.push_ms > SLOW_MS) parts.push(`push late: the Worker's push message reached the hub at +${sample.push_ms} ms`);
+    else parts.push(`push +${sample.push_ms ?? '?'} ms; the pull it woke applied it at +${sample.applied_ms} ms${waited !== null && waited > SLOW_MS ? ` (${waited} ms after the push: a slow pull or a round in flight)` : ''}`);
   } else {
     const by = sample.woken_by.join('+');
     parts.push(`push missed: ${sample.push_ms === null ? 'no push message' : `push +${sample.push_ms} ms did not wake a pull`}; applied +${sample.applied_ms} ms by ${by === 'poll' ? `the ${poll_interval_ms} ms poll` : by}`);

@@ -61,13 +61,14 @@ export interface DriverResult {
   tap: Latency;
 }
 
-interface BenchTerminal {
+export interface BenchTerminal {
   terminal_id: string;
   key_hex: string;
   card_terminal_id: string;
 }
 
-function seed(db_path: string, terminals: BenchTerminal[], cards: number): void {
+/** Writes a hub store of `cards` bench cards (`C<i>`), a pending credit on every `credit_every`-th, and the terminals. */
+export function seedHub(db_path: string, terminals: BenchTerminal[], cards: number, credit_every = CREDIT_EVERY): void {
   const db = openDatabase({ path: db_path, busy_timeout_ms: 5_000 });
   const purse_limit_fen = { student: PURSE_LIMIT_FEN_DEFAULT, staff: PURSE_LIMIT_FEN_DEFAULT, visitor: PURSE_LIMIT_FEN_DEFAULT };
   const ledger = new HubLedger(db, { write_window_ms: 10_000, purse_limit_fen, now_ms: Date.now });
@@ -78,7 +79,7 @@ function seed(db_path: string, terminals: BenchTerminal[], cards: number): void 
     const changes: HubChange[] = [];
     for (let i = start; i < Math.min(cards, start + SEED_CHUNK); i++) {
       changes.push({ seq: ++seq, kind: 'card', card_no: `C${i}`, status: 'active', card_kind: 'student', asn: benchAsn(i) });
-      if (i % CREDIT_EVERY === 0) {
+      if (i % credit_every === 0) {
         changes.push({
           seq: ++seq,
           kind: 'credit',
@@ -138,7 +139,7 @@ export async function runHubBench(o: HubBenchOptions): Promise<HubBenchResult> {
     // The issuer's master keys, for the driver's chips (a bench is its own card issuer).
     const master = JSON.stringify({ key_version: keys.key_version, load_mk: keys.load_mk.toString('hex'), tac_mk: keys.tac_mk.toString('hex') });
     const seed_started = performance.now();
-    seed(db_path, terminals, cards);
+    seedHub(db_path, terminals, cards);
     o.log(`seeded ${cards} cards, ${cards / CREDIT_EVERY} pending credits in ${Math.round(performance.now() - seed_started)} ms`);
     const key_file = path.join(dir, 'hub-key.pem');
     writeFileSync(key_file, (await generateHubKeyPair()).private_pem, { mode: 0o600 });

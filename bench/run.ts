@@ -18,6 +18,8 @@ import { formatTable } from './lib/table.ts';
 // The fixed list, in run order. Loaded lazily: `--only` pays only for the suites it names.
 const SUITES: readonly (readonly [string, () => Promise<{ suite: BenchSuite }>])[] = [
   ['hub-tap', () => import('./suites/hub-tap.ts')],
+  ['hub-scale', () => import('./suites/hub-scale.ts')],
+  ['claimable', () => import('./suites/claimable.ts')],
   ['d1-queries', () => import('./suites/d1-queries.ts')],
   ['capacity', () => import('./suites/capacity.ts')],
   ['nat-topups', () => import('./suites/nat-topups.ts')],
@@ -91,4 +93,9 @@ async function main(): Promise<void> {
   process.exit(results.suites.some((suite) => suite.error !== undefined) ? 1 : 0);
 }
 
-if (import.meta.main) void main();
+if (import.meta.main) {
+  main().catch((error: unknown) => {
+    process.stderr.write(`npm run bench: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(2);
+  });
+}
