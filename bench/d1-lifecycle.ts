@@ -26,6 +26,7 @@ const POLL_EVERY_MS = 100;
 // The hub's poll while nothing happens: the Worker's steady load from every campus.
 const HUB_POLL_INTERVAL_MS = 5_000;
 const LINES_MAX = 100_000;
+const CRON = '*/5 * * * *';
 
 export interface RouteCount {
   route: string;
@@ -44,6 +45,8 @@ export interface D1Lifecycle {
   /** The idle phase: what one hub costs while nothing is paid. */
   idle: { seconds: number; hub_changes_requests: number; statements: number };
   hub_poll_interval_ms: number;
+  /** One run of the five-minute cron with nothing due. */
+  cron: { cron: string; statements: number; round_trips: number };
 }
 
 interface QueryLine {
@@ -189,7 +192,20 @@ export async function measureD1Lifecycle(options: { topups: number; idle_s: numb
       return settled;
     });
     const lifecycle = lines.slice(lifecycle_from);
-    return { topups, routes: byRoute(lifecycle), polls_until_paid, idle, hub_poll_interval_ms: HUB_POLL_INTERVAL_MS };
+    // The five-minute cron once, with nothing due: what it costs the platform's database each run.
+    const cron = await fetch(`${campus.worker_url}/cdn-cgi/handler/scheduled?cron=${encodeURIComponent(CRON)}`);
+    await cron.body?.cancel();
+    if (!cron.ok) throw new Error(`cron: ${cron.status}`);
+    let cron_line: QueryLine | undefined;
+    await until('the cron run', () => (cron_line = lines.find((line) => line.method === 'CRON')) !== undefined);
+    return {
+      topups,
+      routes: byRoute(lifecycle),
+      polls_until_paid,
+      idle,
+      hub_poll_interval_ms: HUB_POLL_INTERVAL_MS,
+      cron: { cron: CRON, statements: cron_line!.statements, round_trips: cron_line!.round_trips },
+    };
   } finally {
     await hub.cleanup();
     await campus.stop();

@@ -42,6 +42,12 @@ export const suite: BenchSuite = {
         unit: 'statements',
         notes: [`${measured.idle.hub_changes_requests} polls in ${measured.idle.seconds} s idle at a ${measured.hub_poll_interval_ms} ms interval`],
       },
+      {
+        name: "D1 statements per run of the five-minute cron, nothing due",
+        value: measured.cron.statements,
+        unit: 'statements',
+        notes: [`${measured.cron.round_trips} round trips, once per five minutes for the whole database, not per school`],
+      },
       ...measured.routes.map(perRequest),
     ];
     return figures;

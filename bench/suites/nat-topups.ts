@@ -13,6 +13,9 @@ const SCHOOL_ID = 'bench-nat';
 // One address for everything below: the campus NAT's (a documentation address).
 const CAMPUS_IP = '203.0.113.7';
 const WINDOW_S = 60;
+// Every top-up is sent even when the machine is too slow to send them all within the window: a
+// refusal by a limit must show however long the run takes.
+const RUN_S_MAX = 240;
 const CONCURRENCY = 8;
 // wrangler.toml: per card and per holder name 10 a minute; per address 3,000; per school 6,000.
 const CARD_LIMIT_PER_MINUTE = 10;
@@ -69,7 +72,8 @@ export const suite: BenchSuite = {
       const statuses = new Map<number, number>();
       let next = 0;
       const started = performance.now();
-      const deadline = started + WINDOW_S * 1_000;
+      const deadline = started + RUN_S_MAX * 1_000;
+      let within_window = 0;
       await Promise.all(
         Array.from({ length: CONCURRENCY }, async () => {
           for (let i = next++; i < cards && performance.now() < deadline; i = next++) {
@@ -82,6 +86,7 @@ export const suite: BenchSuite = {
               agree_terms: true,
             }).catch(() => 0);
             statuses.set(status, (statuses.get(status) ?? 0) + 1);
+            if (status === 201 && performance.now() - started <= WINDOW_S * 1_000) within_window += 1;
           }
         }),
       );
@@ -102,13 +107,25 @@ export const suite: BenchSuite = {
       const neighbour = await post(`${campus.worker_url}/api/v1/cards/lookup`, { school_id: SCHOOL_ID, name: holderName(1), card_no: cardNo(1) });
       const figures: BenchFigure[] = [
         {
-          name: `distinct cards topped up by name from one address within ${WINDOW_S} s`,
+          name: `distinct cards topped up by name from one address, none refused by a limit`,
           value: created,
           unit: 'top-ups',
-          baseline: { name: 'top-ups tried', value: cards },
+          baseline: { name: 'top-ups sent', value: cards },
+          goal: `all ${cards}, none answered 429`,
+          ok: created === cards && (statuses.get(429) ?? 0) === 0,
+          notes: [`answers ${JSON.stringify(answered)}; per-address ceiling ${ADDRESS_LIMIT_PER_MINUTE}/min`],
+        },
+        {
+          name: `top-ups of those accepted within the first ${WINDOW_S} s`,
+          value: within_window,
+          unit: 'top-ups',
+          baseline: { name: 'top-ups sent', value: cards },
           goal: `all ${cards} within ${WINDOW_S} s`,
-          ok: created === cards && elapsed_s <= WINDOW_S,
-          notes: [`${elapsed_s.toFixed(1)} s, ${(created / elapsed_s).toFixed(1)} top-ups/s; answers ${JSON.stringify(answered)}; per-address ceiling ${ADDRESS_LIMIT_PER_MINUTE}/min`],
+          ok: within_window === cards,
+          notes: [
+            `all sent in ${elapsed_s.toFixed(1)} s, ${(created / elapsed_s).toFixed(1)} top-ups/s, ${CONCURRENCY} at a time against one local workerd process`,
+            'the rate is the local Worker\'s on this machine (see its load average), not a limit: production runs requests in many isolates',
+          ],
         },
         {
           name: "wrong-name guesses of one card answered before 429, from the same address",

@@ -6,6 +6,7 @@ import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import type { RechargeCreated, RechargeRecordsResponse, SchoolsResponse } from '../../protocol/api.ts';
 import worker from '../../worker/index.ts';
 import { newTally, tallyD1 } from '../../worker/db/tally.ts';
+import { meterRun } from '../../worker/http/d1-meter.ts';
 import { expectLedgerClean } from './helpers/audit.ts';
 import { freshSchool, uniqueIp } from './helpers/fixtures.ts';
 
@@ -103,6 +104,33 @@ describe('D1 statements per request', () => {
     const listed = await metered(`/api/v1/schools?q=${encodeURIComponent(school_id)}`);
     expect(((await listed.response.json()) as SchoolsResponse).schools.map((s) => s.id)).toEqual([school_id]);
     expect(listed.line).toMatchObject({ route: '/api/v1/schools', statements: 1, replica_statements: 1 });
+  });
+
+  it('counts the background work a run hands to waitUntil, even work started by that work', async () => {
+    const lines: string[] = [];
+    vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => void lines.push(args.map(String).join(' ')));
+    const ctx = createExecutionContext();
+    const run = meterRun({ ...env, D1_QUERY_LOG: '1' }, ctx);
+    await run.env.DB.prepare('SELECT 1').first();
+    // A flush after the response, which itself starts a poke: both after the answer went out.
+    run.ctx.waitUntil(
+      (async () => {
+        await run.env.DB.batch([run.env.DB.prepare('SELECT 2'), run.env.DB.prepare('SELECT 3')]);
+        run.ctx.waitUntil(
+          (async () => {
+            // The poke's own query comes a moment later, after the flush has settled.
+            await new Promise((resolve) => setTimeout(resolve, 20));
+            await run.env.DB.prepare('SELECT 4').first();
+          })(),
+        );
+      })(),
+    );
+    run.finish({ method: 'POST', fallback_route: '/background', status: 202 });
+    await waitOnExecutionContext(ctx);
+    const logged = lines.map((text) => JSON.parse(text) as QueryLine).filter((line) => line.msg === 'd1 queries');
+    expect(logged).toEqual([
+      { level: 'info', msg: 'd1 queries', method: 'POST', route: '/background', status: 202, statements: 4, round_trips: 3, replica_statements: 0 },
+    ]);
   });
 
   it('logs nothing unless D1_QUERY_LOG is 1', async () => {
