@@ -20,6 +20,7 @@ import { ALIPAY_NOTIFY_BODY_BYTES_MAX } from '../../worker/routes/notify-alipay.
 import { WECHAT_NOTIFY_BODY_BYTES_MAX } from '../../worker/routes/notify-wechat.ts';
 import { JSON_BODY_BYTES_MAX } from '../../worker/http/validate.ts';
 import { AGREEMENT_PRODUCT_CODE } from '../../worker/pay/alipay-agreement.ts';
+import { clientRateKey } from '../../worker/http/rate-limit.ts';
 import {
   anyJsonValue,
   anyString,
@@ -34,7 +35,7 @@ import {
 } from '../helpers/fuzz.ts';
 import { resolveTestSeed } from '../helpers/test-seed.ts';
 import { expectLedgerClean } from './helpers/audit.ts';
-import { freshSchool, insertCredit, insertOrder, testOrderId, uniqueIp } from './helpers/fixtures.ts';
+import { fetchWithConfig, freshSchool, insertCredit, insertOrder, testOrderId, uniqueIp } from './helpers/fixtures.ts';
 import { sandboxKeys } from './helpers/gateway.ts';
 import { registerHub, signedHeaders, type TestHub } from './helpers/hub.ts';
 import { ADMIN_AUTH, seedDemoCampus } from './helpers/seed.ts';
@@ -664,4 +665,114 @@ describe('generated input on every Worker route', () => {
     },
     RUNS_CONFIGURED === null ? FILE_TIMEOUT_MS : 60 * FILE_TIMEOUT_MS,
   );
+});
+
+/** An IPv6 address as eight hextets, written in any of the forms RFC 4291 allows. */
+const hextets = fc.array(fc.integer({ min: 0, max: 0xffff }), { minLength: 8, maxLength: 8 });
+
+function ipv6Text(words: number[], form: { zeros: boolean; upper: boolean; compress: boolean; ipv4_tail: boolean; zone: string | null }): string {
+  const hex = (w: number) => (form.zeros ? w.toString(16).padStart(4, '0') : w.toString(16));
+  const groups = words.map(hex);
+  let tail: string[] = [];
+  if (form.ipv4_tail) {
+    const [high, low] = [words[6]!, words[7]!];
+    groups.splice(6, 2);
+    tail = [`${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`];
+  }
+  let text = [...groups, ...tail].join(':');
+  if (form.compress) {
+    // The longest run of zero groups (two or more) becomes "::", as RFC 5952 writes it.
+    let best = { at: -1, length: 1 };
+    for (let i = 0; i < groups.length; i++) {
+      let j = i;
+      while (j < groups.length && Number.parseInt(groups[j]!, 16) === 0) j++;
+      if (j - i > best.length) best = { at: i, length: j - i };
+    }
+    if (best.at >= 0) {
+      const head = groups.slice(0, best.at).join(':');
+      const rest = [...groups.slice(best.at + best.length), ...tail].join(':');
+      text = `${head}::${rest}`;
+    }
+  }
+  if (form.upper) text = text.toUpperCase();
+  return form.zone === null ? text : `${text}%${form.zone}`;
+}
+
+const ipv6Form = fc.record({
+  zeros: fc.boolean(),
+  upper: fc.boolean(),
+  compress: fc.boolean(),
+  ipv4_tail: fc.boolean(),
+  zone: fc.option(fc.constantFrom('eth0', '1', 'wlan0'), { freq: 4 }),
+});
+// Not IPv4-mapped (::ffff:0:0/96), which keys as the IPv4 address it carries.
+const globalHextets = hextets.filter((w) => !(w.slice(0, 5).every((x) => x === 0) && w[5] === 0xffff));
+
+describe('rate-limit keys (CF-Connecting-IP)', () => {
+  it('every address of one IPv6 /64 shares one key, however written; another /64 has another', () => {
+    fc.assert(
+      fc.property(globalHextets, fc.array(fc.integer({ min: 0, max: 0xffff }), { minLength: 4, maxLength: 4 }), ipv6Form, ipv6Form, (words, low, form_a, form_b) => {
+        const same = [...words.slice(0, 4), ...low];
+        const key = clientRateKey(ipv6Text(words, form_a));
+        expect(key).toBe(`${words.slice(0, 4).map((w) => w.toString(16)).join(':')}::/64`);
+        expect(clientRateKey(ipv6Text(same, form_b))).toBe(key);
+      }),
+      { seed: SEED, numRuns: 500 },
+    );
+    fc.assert(
+      fc.property(globalHextets, globalHextets, ipv6Form, ipv6Form, (a, b, form_a, form_b) => {
+        fc.pre(a.slice(0, 4).join() !== b.slice(0, 4).join());
+        expect(clientRateKey(ipv6Text(a, form_a))).not.toBe(clientRateKey(ipv6Text(b, form_b)));
+      }),
+      { seed: SEED, numRuns: 500 },
+    );
+  });
+
+  it('an IPv4 caller is keyed by its address, written plainly or IPv4-mapped; distinct ones never share', () => {
+    fc.assert(
+      fc.property(fc.ipV4(), fc.ipV4(), ipv6Form, (a, b, form) => {
+        expect(clientRateKey(a)).toBe(a);
+        const octets = a.split('.').map(Number) as [number, number, number, number];
+        const mapped = ipv6Text([0, 0, 0, 0, 0, 0xffff, (octets[0] << 8) | octets[1], (octets[2] << 8) | octets[3]], { ...form, zone: null });
+        expect(clientRateKey(mapped), mapped).toBe(a);
+        if (a !== b) expect(clientRateKey(b)).not.toBe(clientRateKey(a));
+      }),
+      { seed: SEED, numRuns: 500 },
+    );
+  });
+
+  it('any header value gives a bounded, non-empty key', () => {
+    fc.assert(
+      fc.property(fc.oneof(headerSafeString(300), fc.string({ maxLength: 200 })), (text) => {
+        const key = clientRateKey(text);
+        expect(key.length).toBeLessThanOrEqual(128);
+        expect(key.length).toBeGreaterThan(0);
+      }),
+      { seed: SEED, numRuns: 500 },
+    );
+  });
+
+  it('the lookup route spends the client bucket of the /64 the header names', async () => {
+    const keys: string[] = [];
+    const recorder: RateLimit = {
+      async limit({ key }) {
+        keys.push(key);
+        return { success: true };
+      },
+    };
+    await fc.assert(
+      fc.asyncProperty(globalHextets, ipv6Form, async (words, form) => {
+        const address = ipv6Text(words, form);
+        keys.length = 0;
+        const response = await fetchWithConfig({ RATE_LIMIT_CLIENT: recorder }, '/api/v1/cards/lookup', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'cf-connecting-ip': address },
+          body: JSON.stringify({ school_id: world.school_id, name: '无此人', card_no: `9${words[7]}` }),
+        });
+        await response.arrayBuffer();
+        expect(keys, address).toEqual([`${words.slice(0, 4).map((w) => w.toString(16)).join(':')}::/64`]);
+      }),
+      { seed: SEED, numRuns: 20 },
+    );
+  });
 });
