@@ -31,6 +31,9 @@ import { resolveTestSeed } from '../helpers/test-seed.ts';
 import { asnOf, cardChange, creditChange, HubHarness, type RegisteredTerminal } from './helpers/hub.ts';
 
 const SEED = resolveTestSeed('hub fuzz', process.env[TEST_SEED_ENV]);
+// YIKATONG_FUZZ_RUNS=1000 for a deeper run on a quiet machine: that many cases per route.
+const RUNS_CONFIGURED = /^[1-9][0-9]{0,5}$/.test(process.env.YIKATONG_FUZZ_RUNS ?? '') ? Number(process.env.YIKATONG_FUZZ_RUNS) : null;
+const DEEP_TIMEOUT_MS = 60 * 60_000;
 const OPERATOR_TOKEN = 'fuzz-operator-token-0123456789';
 const REQUEST_TIMEOUT_MS = 10_000;
 // Cards with pending credits (amounts as seeded), one lost, one unknown to the hub.
@@ -309,6 +312,7 @@ async function runPosCase(route: string, c: PosCase): Promise<void> {
 const opsCase = fc.record({
   method: fc.constantFrom('GET', 'GET', 'GET', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH'),
   path: fc.oneof(
+    { weight: 4, arbitrary: fc.constantFrom('/healthz', '/metrics', '/grey-records') },
     fc.constantFrom('/healthz', '/metrics', '/grey-records', '/grey-records?limit=-1', '/healthz?x=%zz', '/', '//healthz', '/pos/v2/swipe', '/pos/v2/loads/clm_0/commit', '/pos', '/pos/', '/%', '/%00', '/grey-records/'),
     headerSafeString(40).map((text) => `/${text.replace(/[#?\s]/g, '')}`),
   ),
@@ -357,12 +361,12 @@ describe('generated input on every hub route', () => {
   ] as const)('POS %s: never 5xx, refusals carry a code, are signed and change nothing', async (route, arbitrary, numRuns) => {
     await fc.assert(
       fc.asyncProperty(arbitrary, (c) => runPosCase(route, c)),
-      { seed: SEED, numRuns, endOnFailure: true },
+      { seed: SEED, numRuns: RUNS_CONFIGURED ?? numRuns, endOnFailure: true },
     );
     console.log(`[hub fuzz] ${route}: ${JSON.stringify(Object.fromEntries([...(statuses.get(route) ?? [])].sort(([a], [b]) => a - b)))}`);
     // The handler was reached: answers other than the guards' refusals came back.
     expect([...(statuses.get(route)?.keys() ?? [])].some((status) => status !== 401 && status !== 415 && status !== 413)).toBe(true);
-  });
+  }, RUNS_CONFIGURED === null ? undefined : DEEP_TIMEOUT_MS);
 
   it('ops routes: any method, path and credentials; never 5xx, grey records only to the operator', async () => {
     await fc.assert(
@@ -384,11 +388,11 @@ describe('generated input on every hub route', () => {
         }
         expectAlive(what);
       }),
-      { seed: SEED, numRuns: 60, endOnFailure: true },
+      { seed: SEED, numRuns: RUNS_CONFIGURED ?? 60, endOnFailure: true },
     );
     console.log(`[hub fuzz] ops: ${JSON.stringify(Object.fromEntries([...(statuses.get('ops') ?? [])].sort(([a], [b]) => a - b)))}`);
     expect(statuses.get('ops')?.get(200)).toBeGreaterThan(0);
-  });
+  }, RUNS_CONFIGURED === null ? undefined : DEEP_TIMEOUT_MS);
 
   it('afterwards the hub is the same process, healthy, and a valid load still works', async () => {
     expectAlive('after the fuzz');

@@ -53,6 +53,8 @@ interface World {
   paid_order_id: string;
   alipay_order_id: string;
   wechat_order_id: string;
+  /** Paid, its credit pending: only the hub routes name it, so a generated claim can take it. */
+  claim_credit_id: string;
   hub: TestHub;
 }
 
@@ -483,14 +485,15 @@ const ROUTES: FuzzRoute[] = [
         'POST',
         fc.constant('/api/v1/hub/claims'),
         jsonBody(
-          { claims: [{ ...HUB_CLAIM, credit_ids: [`C${w.paid_order_id.slice(1)}`], committed_at_ms: Date.now() }] },
+          { claims: [{ ...HUB_CLAIM, credit_ids: [w.claim_credit_id], committed_at_ms: Date.now() }] },
           {
             bytes_max: HUB_BODY_BYTES_MAX,
             fields: {
               amount_fen: amountNear,
               balance_after_fen: amountNear,
               online_serial_after: fc.integer({ min: -2, max: 70_000 }),
-              credit_ids: fc.array(fc.constantFrom(`C${w.paid_order_id.slice(1)}`, 'C-unknown', 'C1'), { maxLength: 4 }),
+              credit_ids: fc.array(fc.constantFrom(w.claim_credit_id, `C${w.paid_order_id.slice(1)}`, 'C-unknown', 'C1'), { maxLength: 4 }),
+              claim_id: fc.constantFrom('K-1', 'K-2', '', 'K'.repeat(80)),
               card_no: cardNoNear,
               kind: fc.constantFrom('tac', 'prove', 'decision', 'x'),
               tac: fc.constantFrom('0123ABCD', '0123abcd', '0123ABC', ''),
@@ -508,7 +511,7 @@ const ROUTES: FuzzRoute[] = [
         fc.constant('/api/v1/hub/voids'),
         jsonBody(
           { answers: [{ credit_id: `C${w.paid_order_id.slice(1)}`, result: 'voided' }] },
-          { bytes_max: HUB_BODY_BYTES_MAX, fields: { credit_id: fc.constantFrom(`C${w.paid_order_id.slice(1)}`, 'C-unknown'), result: fc.constantFrom('voided', 'already_claimed', 'x') } },
+          { bytes_max: HUB_BODY_BYTES_MAX, fields: { credit_id: fc.constantFrom(`C${w.paid_order_id.slice(1)}`, w.claim_credit_id, 'C-unknown'), result: fc.constantFrom('voided', 'already_claimed', 'x') } },
         ),
       ),
   },
@@ -568,8 +571,11 @@ async function buildWorld(): Promise<World> {
   await insertOrder({ order_id: alipay_order_id, school_id, card_no: '20230001', amount_fen: 100, status: 'unpaid', created_at_ms: now_ms, channel: 'alipay' });
   const wechat_order_id = testOrderId(now_ms);
   await insertOrder({ order_id: wechat_order_id, school_id, card_no: '20230001', amount_fen: 100, status: 'unpaid', created_at_ms: now_ms, channel: 'wechat' });
+  const for_claim = { ...paid, order_id: testOrderId(now_ms) };
+  await insertOrder(for_claim);
+  const claim_credit_id = await insertCredit(for_claim, { state: 'pending' });
   const hub = await registerHub(school_id);
-  return { school_id, card_token, paid_order_id: paid.order_id, alipay_order_id, wechat_order_id, hub };
+  return { school_id, card_token, paid_order_id: paid.order_id, alipay_order_id, wechat_order_id, claim_credit_id, hub };
 }
 
 let alipay_key: CryptoKey;
