@@ -45,7 +45,7 @@ const SEED = resolveTestSeed('worker fuzz', inject('testSeed'));
 const RUNS_DEFAULT = 30;
 // YIKATONG_FUZZ_RUNS=500 for a deeper run on a quiet machine (each route, then, that many cases).
 const RUNS_CONFIGURED = /^[1-9][0-9]{0,5}$/.test(inject('fuzzRuns')) ? Number(inject('fuzzRuns')) : null;
-const FILE_TIMEOUT_MS = 60_000;
+const ROUTE_TIMEOUT_MS = 60_000;
 
 interface World {
   school_id: string;
@@ -669,7 +669,7 @@ describe('generated input on every Worker route', () => {
       expect(statuses.size, JSON.stringify(Object.fromEntries(statuses))).toBeGreaterThan(1);
       statuses = new Map();
     },
-    RUNS_CONFIGURED === null ? FILE_TIMEOUT_MS : 60 * FILE_TIMEOUT_MS,
+    RUNS_CONFIGURED === null ? ROUTE_TIMEOUT_MS : 60 * ROUTE_TIMEOUT_MS,
   );
 });
 
