@@ -20,7 +20,7 @@ import { globalHextets, headerSafeString, ipv6Form, ipv6Text } from '../helpers/
 import { resolveTestSeed } from '../helpers/test-seed.ts';
 import { expectLedgerClean } from './helpers/audit.ts';
 import { fetchWithConfig, freshSchool, insertCredit, insertOrder, testOrderId, uniqueIp } from './helpers/fixtures.ts';
-import { ROUTES, type Draft, type FuzzRoute, type World } from './helpers/fuzz-routes.ts';
+import { AN_AGREEMENT, ROUTES, type Draft, type FuzzRoute, type World } from './helpers/fuzz-routes.ts';
 import { sandboxKeys } from './helpers/gateway.ts';
 import { registerHub, signedHeaders } from './helpers/hub.ts';
 import { ADMIN_AUTH, seedDemoCampus } from './helpers/seed.ts';
@@ -83,7 +83,12 @@ async function toRequest(route: FuzzRoute, w: World, d: Draft): Promise<Request>
   let body: string | Uint8Array | undefined = d.body?.body;
   if (d.body?.content_type) headers.set('content-type', d.body.content_type);
   if (d.alipay !== undefined) {
-    const params = d.alipay.sign ? { ...d.alipay.params, sign_type: 'RSA2' } : d.alipay.params;
+    const named = { ...d.alipay.params };
+    if (named.external_agreement_no === AN_AGREEMENT) {
+      const row = await env.DB.prepare('SELECT id FROM agreements ORDER BY random() LIMIT 1').first<{ id: string }>();
+      named.external_agreement_no = row?.id ?? `A${'1'.repeat(20)}`;
+    }
+    const params = d.alipay.sign ? { ...named, sign_type: 'RSA2' } : named;
     const signed = d.alipay.sign ? { ...params, sign: await alipaySign(alipay_key, params, 'notification') } : params;
     body = new URLSearchParams(signed).toString();
     if (d.alipay.content_type !== null) headers.set('content-type', d.alipay.content_type);

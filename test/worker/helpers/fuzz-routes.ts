@@ -13,6 +13,9 @@ import { uniqueIp } from './fixtures.ts';
 import { sandboxKeys } from './gateway.ts';
 import type { TestHub } from './hub.ts';
 
+/** In an agreement notification: replaced, at send time, by the id of an agreement in D1. */
+export const AN_AGREEMENT = '$agreement';
+
 export interface World {
   school_id: string;
   card_token: string;
@@ -422,7 +425,8 @@ export const ROUTES: FuzzRoute[] = [
           notify_time: formatChinaTime(now_ms),
           app_id: keys.app_id,
           personal_product_code: AGREEMENT_PRODUCT_CODE,
-          external_agreement_no: `A${'1'.repeat(20)}`,
+          // An agreement a generated sign-up made, picked when the case is sent.
+          external_agreement_no: AN_AGREEMENT,
           agreement_no: '20265522000000000001',
           status: 'NORMAL',
           sign_time: formatChinaTime(now_ms),
@@ -432,7 +436,7 @@ export const ROUTES: FuzzRoute[] = [
           notify_type: fc.constantFrom('dut_user_sign', 'dut_user_unsign', 'x'),
           status: fc.constantFrom('NORMAL', 'UNSIGN', 'STOP'),
           notify_time: fc.constantFrom(formatChinaTime(now_ms - 3 * 86_400_000), formatChinaTime(now_ms + 3_600_000), '2026-02-30 10:00:00', ''),
-          external_agreement_no: fc.stringMatching(/^A[0-9A-Za-z]{8,34}$/),
+          external_agreement_no: fc.oneof(fc.constant(AN_AGREEMENT), fc.stringMatching(/^A[0-9A-Za-z]{8,34}$/)),
         },
       ).map((d) => ({ ...d, path: '/api/v1/notify/alipay-agreement' }));
     },
