@@ -244,3 +244,44 @@ export function pathSegment(valid: string, near: fc.Arbitrary<string> = fc.const
     { weight: 1, arbitrary: fc.constantFrom('%', '%zz', '%E4%B8', '%00', '..', '.', '%2F', '%252F', 'a;b', "x'--") },
   );
 }
+
+/** An IPv6 address as eight hextets, written in any of the forms RFC 4291 allows. */
+export const hextets = fc.array(fc.integer({ min: 0, max: 0xffff }), { minLength: 8, maxLength: 8 });
+
+export function ipv6Text(words: number[], form: { zeros: boolean; upper: boolean; compress: boolean; ipv4_tail: boolean; zone: string | null }): string {
+  const hex = (w: number) => (form.zeros ? w.toString(16).padStart(4, '0') : w.toString(16));
+  const groups = words.map(hex);
+  let tail: string[] = [];
+  if (form.ipv4_tail) {
+    const [high, low] = [words[6]!, words[7]!];
+    groups.splice(6, 2);
+    tail = [`${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`];
+  }
+  let text = [...groups, ...tail].join(':');
+  if (form.compress) {
+    // The longest run of zero groups (two or more) becomes "::", as RFC 5952 writes it.
+    let best = { at: -1, length: 1 };
+    for (let i = 0; i < groups.length; i++) {
+      let j = i;
+      while (j < groups.length && Number.parseInt(groups[j]!, 16) === 0) j++;
+      if (j - i > best.length) best = { at: i, length: j - i };
+    }
+    if (best.at >= 0) {
+      const head = groups.slice(0, best.at).join(':');
+      const rest = [...groups.slice(best.at + best.length), ...tail].join(':');
+      text = `${head}::${rest}`;
+    }
+  }
+  if (form.upper) text = text.toUpperCase();
+  return form.zone === null ? text : `${text}%${form.zone}`;
+}
+
+export const ipv6Form = fc.record({
+  zeros: fc.boolean(),
+  upper: fc.boolean(),
+  compress: fc.boolean(),
+  ipv4_tail: fc.boolean(),
+  zone: fc.option(fc.constantFrom('eth0', '1', 'wlan0'), { freq: 4 }),
+});
+// Not IPv4-mapped (::ffff:0:0/96), which keys as the IPv4 address it carries.
+export const globalHextets = hextets.filter((w) => !(w.slice(0, 5).every((x) => x === 0) && w[5] === 0xffff));

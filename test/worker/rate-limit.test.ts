@@ -64,7 +64,9 @@ describe('rate limits', () => {
     expect(clientRateKey('2001:0db8:0001:0002::1')).toBe(key);
     expect(clientRateKey('2001:db8:1:2:ffff:ffff:ffff:ffff')).toBe(key);
     expect(clientRateKey('2001:db8:1:3::1')).not.toBe(key);
-    expect(clientRateKey('::ffff:192.0.2.1')).toBe('0:0:0:0::/64');
+    // An IPv4-mapped address is its IPv4 caller, not one bucket for all of them.
+    expect(clientRateKey('::ffff:192.0.2.1')).toBe('192.0.2.1');
+    expect(clientRateKey('::FFFF:c000:0202')).toBe('192.0.2.2');
     expect(clientRateKey('203.0.113.7')).toBe('203.0.113.7');
     expect(clientRateKey('203.0.113.8')).not.toBe(clientRateKey('203.0.113.7'));
     expect(clientRateKey(undefined)).toBe('unknown');

@@ -19,13 +19,14 @@ const RATE_LIMIT_KEY_LENGTH_MAX = 128;
 const IPV6_PREFIX_HEXTETS = 4;
 const IPV6_HEXTETS = 8;
 
-/** The /64 of an IPv6 address (`2001:db8:1:2::/64`), or null when `text` is not one. */
-export function ipv6Prefix64(text: string): string | null {
+const IPV4_PATTERN = /^(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])){3}$/;
+
+/** The eight hextets of an IPv6 address (lower case, no leading zeros), or null when `text` is not one. */
+function ipv6Hextets(text: string): string[] | null {
   let address = text.trim().toLowerCase();
   const zone = address.indexOf('%');
   if (zone >= 0) address = address.slice(0, zone);
   if (!address.includes(':') || !/^[0-9a-f:.]+$/.test(address)) return null;
-  // An embedded IPv4 tail (::ffff:192.0.2.1) fills the last two hextets; the prefix is above it.
   const halves = address.split('::');
   if (halves.length > 2) return null;
   const parse = (part: string): string[] | null => {
@@ -34,9 +35,10 @@ export function ipv6Prefix64(text: string): string | null {
     const out: string[] = [];
     for (const [i, group] of groups.entries()) {
       if (group.includes('.')) {
-        // Only the last group may be dotted, and it stands for two hextets.
-        if (i !== groups.length - 1) return null;
-        out.push('0', '0');
+        // An embedded IPv4 tail (::ffff:192.0.2.1) is the last group and fills two hextets.
+        if (i !== groups.length - 1 || !IPV4_PATTERN.test(group)) return null;
+        const [a, b, c, d] = group.split('.').map(Number) as [number, number, number, number];
+        out.push(((a << 8) | b).toString(16), ((c << 8) | d).toString(16));
         continue;
       }
       if (!/^[0-9a-f]{1,4}$/.test(group)) return null;
@@ -50,16 +52,28 @@ export function ipv6Prefix64(text: string): string | null {
   const missing = IPV6_HEXTETS - head.length - tail.length;
   if (halves.length === 1 ? missing !== 0 : missing < 1) return null;
   const full = [...head, ...Array<string>(halves.length === 2 ? missing : 0).fill('0'), ...tail];
-  if (full.length !== IPV6_HEXTETS) return null;
-  return `${full.slice(0, IPV6_PREFIX_HEXTETS).join(':')}::/64`;
+  return full.length === IPV6_HEXTETS ? full : null;
+}
+
+/** The /64 of an IPv6 address (`2001:db8:1:2::/64`), or null when `text` is not one. */
+export function ipv6Prefix64(text: string): string | null {
+  const hextets = ipv6Hextets(text);
+  return hextets === null ? null : `${hextets.slice(0, IPV6_PREFIX_HEXTETS).join(':')}::/64`;
 }
 
 /** The caller's bucket as Cloudflare's edge saw it: the IPv4 address, or the IPv6 /64. */
 export function clientRateKey(address_header: string | undefined): string {
   const address = address_header?.trim() ?? '';
   if (address.length === 0) return 'unknown';
-  const prefix = ipv6Prefix64(address);
-  return (prefix ?? address).slice(0, RATE_LIMIT_KEY_LENGTH_MAX);
+  const hextets = ipv6Hextets(address);
+  if (hextets === null) return address.slice(0, RATE_LIMIT_KEY_LENGTH_MAX);
+  // An IPv4-mapped address (::ffff:a.b.c.d) is an IPv4 caller: keyed by its own address, or
+  // every IPv4 caller seen that way would share the one bucket of ::ffff:0:0/96's /64.
+  if (hextets.slice(0, 5).every((h) => h === '0') && hextets[5] === 'ffff') {
+    const [high, low] = [parseInt(hextets[6]!, 16), parseInt(hextets[7]!, 16)];
+    return `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`;
+  }
+  return `${hextets.slice(0, IPV6_PREFIX_HEXTETS).join(':')}::/64`;
 }
 
 /** The caller's address bucket for this request (`cf-connecting-ip`). */

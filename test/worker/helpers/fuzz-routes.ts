@@ -1,0 +1,507 @@
+// The fuzz cases of every Worker route (test/worker/fuzz.test.ts): what a generated request
+// looks like per route, shaped like the real one so most cases reach the handler. Signing (an
+// Alipay form, a WeChat Pay notification, a hub request, the admin token) happens when the
+// case is sent, so a case stays a plain value fast-check can print and shrink.
+import fc from 'fast-check';
+import { chinaDate, formatChinaTime } from '../../../protocol/alipay.ts';
+import { HUB_BODY_BYTES_MAX } from '../../../protocol/hub.ts';
+import { formatWechatTime } from '../../../protocol/wechat.ts';
+import { JSON_BODY_BYTES_MAX } from '../../../worker/http/validate.ts';
+import { AGREEMENT_PRODUCT_CODE } from '../../../worker/pay/alipay-agreement.ts';
+import { anyJsonValue, anyString, contentType, headerSafeString, jsonBody, mutatedObject, pathSegment, queryString, type FuzzBody, type Json } from '../../helpers/fuzz.ts';
+import { uniqueIp } from './fixtures.ts';
+import { sandboxKeys } from './gateway.ts';
+import type { TestHub } from './hub.ts';
+
+/** In an agreement notification: replaced, at send time, by the id of an agreement in D1. */
+export const AN_AGREEMENT = '$agreement';
+
+export interface World {
+  school_id: string;
+  card_token: string;
+  paid_order_id: string;
+  alipay_order_id: string;
+  wechat_order_id: string;
+  /** Paid, its credit pending: only the hub routes name it, so a generated claim can take it. */
+  claim_credit_id: string;
+  hub: TestHub;
+}
+
+export type Auth = 'admin' | 'hub' | 'none';
+/** Credentials left out or spoiled, so the guards are fuzzed too (rarely: the handler is the target). */
+export type Spoil = null | 'missing' | 'wrong' | 'garbled';
+
+export interface Draft {
+  method: string;
+  path: string;
+  body?: FuzzBody;
+  spoil: Spoil;
+  /** Extra headers (a client address, a forwarded host …). */
+  headers: Record<string, string>;
+  /** An Alipay form: signed with Alipay's sandbox key at send time unless `sign` is false. */
+  alipay?: { params: Record<string, string>; sign: boolean; content_type: string | null };
+  /** A WeChat Pay notification: resource encrypted and body signed at send time. */
+  wechat?: { envelope: Json; plaintext: string | null; sign: boolean; skew_s: number };
+}
+
+export interface FuzzRoute {
+  /** As Hono registers it (`app.routes`): a new route without an entry fails the first test. */
+  pattern: string;
+  auth: Auth;
+  answer?: 'json' | 'alipay';
+  runs?: number;
+  draft: (w: World) => fc.Arbitrary<Draft>;
+}
+
+const spoil: fc.Arbitrary<Spoil> = fc.oneof({ weight: 12, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.constantFrom<Spoil>('missing', 'wrong', 'garbled') });
+
+/** Mostly the route's method, sometimes one it does not take. */
+const methodOf = (method: string) => fc.oneof({ weight: 12, arbitrary: fc.constant(method) }, { weight: 1, arbitrary: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH') });
+
+/** A client address: a fresh IPv6 one (no shared rate-limit bucket), or a hostile header value. */
+const clientIp = fc.oneof(
+  { weight: 8, arbitrary: fc.constant(null).map(() => uniqueIp()) },
+  { weight: 1, arbitrary: fc.oneof(headerSafeString(60), fc.constantFrom('', '::ffff:10.0.0.1', '1.2.3.4, 5.6.7.8', 'fe80::1%eth0', ':::', '1:2:3:4:5:6:7:8:9')) },
+);
+
+function draft(method: string, path: fc.Arbitrary<string>, body?: fc.Arbitrary<FuzzBody | undefined>, client = false): fc.Arbitrary<Draft> {
+  return fc
+    .record({
+      method: methodOf(method),
+      path,
+      body: body ?? fc.constant(undefined),
+      spoil,
+      ip: client ? clientIp : fc.constant(null),
+    })
+    .map(({ method: m, path: p, body: b, spoil: s, ip }): Draft => {
+      const headers: Record<string, string> = ip === null ? {} : { 'cf-connecting-ip': ip };
+      return { method: m, path: p, ...(b === undefined ? {} : { body: b }), spoil: s, headers };
+    });
+}
+
+const schoolIdNear = (w: World) => fc.oneof(fc.constantFrom(w.school_id, 'bjtu-weihai', 'no-such-school', 'A-SCHOOL', 'a'), anyString);
+const cardNoNear = fc.oneof(fc.constantFrom('20230001', '2023 0001', '２０２３０００１', 'F000999', '999', '00000000000000000000001'), anyString);
+const nameNear = fc.oneof(fc.constantFrom('张三', '张 三', '張三', '陈挂失', 'Ｚ'), anyString);
+const amountNear = fc.oneof(fc.integer({ min: -10, max: 200_000 }), anyJsonValue);
+const orderIdNear = (w: World) => fc.oneof(fc.constantFrom(w.paid_order_id, w.alipay_order_id, w.wechat_order_id, 'Y20260101000000000ZZZZZZZZZZ', 'Y1'), fc.stringMatching(/^Y[0-9A-Za-z]{8,34}$/));
+const dateNear = fc.oneof(
+  fc.date({ min: new Date('2020-01-01T00:00:00Z'), max: new Date(Date.now() + 3 * 86_400_000), noInvalidDate: true }).map((d) => chinaDate(d.getTime())),
+  fc.constantFrom('2026-02-30', '2026-13-01', '0000-00-00', '9999-12-31', '2026-1-1', 'yesterday'),
+);
+
+/** A valid card registry CSV, mutated row by row: columns, kinds, quotes, line ends, BOM. */
+function csvBody(): fc.Arbitrary<FuzzBody> {
+  const field = fc.oneof(
+    { weight: 4, arbitrary: fc.constantFrom('20230001', '张三', 'student', 'staff', 'visitor', 'active', 'lost', 'frozen', 'closed', '0123456789ABCDEF', 'A5000000000000FF', '') },
+    { weight: 2, arbitrary: anyString.map((text) => text.replace(/[\uD800-\uDFFF]/g, '')) },
+    { weight: 1, arbitrary: fc.constantFrom('"quoted, with comma"', '"unterminated', '"a""b"', 'x'.repeat(300)) },
+  );
+  const row = fc.oneof(
+    { weight: 3, arbitrary: fc.tuple(fc.stringMatching(/^[0-9A-Z]{1,12}$/), nameNear.map((n) => n.replace(/[\uD800-\uDFFF,"\r\n]/g, '')), fc.constantFrom('student', 'staff', 'visitor'), fc.constantFrom('active', 'lost', 'frozen', 'closed'), fc.stringMatching(/^[0-9A-F]{16}$/)).map((cols) => cols.join(',')) },
+    { weight: 2, arbitrary: fc.array(field, { minLength: 0, maxLength: 7 }).map((cols) => cols.join(',')) },
+  );
+  return fc
+    .record({
+      header: fc.boolean(),
+      bom: fc.boolean(),
+      rows: fc.array(row, { maxLength: 20 }),
+      eol: fc.constantFrom('\n', '\r\n', '\r'),
+      content_type: contentType(['text/csv', 'text/csv; charset=utf-8', 'text/CSV;charset="UTF-8"']),
+    })
+    .map(({ header, bom, rows, eol, content_type }) => ({
+      body: `${bom ? '\uFEFF' : ''}${header ? `card_no,name,kind,status,asn${eol}` : ''}${rows.join(eol)}`,
+      content_type,
+      kind: 'csv',
+    }));
+}
+
+/** Alipay's notification for one of the world's orders, mutated; signed at send time. */
+function alipayForm(valid: Record<string, string>, fields: Record<string, fc.Arbitrary<string>>): fc.Arbitrary<Draft> {
+  const anyText = anyString.map((text) => text.replace(/[\uD800-\uDFFF]/g, '\uFFFD'));
+  const params = mutatedObject(valid, fields).map((mutated) => {
+    const out: Record<string, string> = {};
+    // A form carries strings only: whatever type was generated travels as its text.
+    for (const [key, value] of Object.entries(mutated)) out[key] = typeof value === 'string' ? value.replace(/[\uD800-\uDFFF]/g, '\uFFFD') : JSON.stringify(value) ?? '';
+    return out;
+  });
+  return fc
+    .record({
+      method: methodOf('POST'),
+      params,
+      sign: fc.oneof({ weight: 6, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
+      content_type: contentType(['application/x-www-form-urlencoded; charset=utf-8', 'application/x-www-form-urlencoded']),
+      extra: fc.option(anyText, { freq: 6 }),
+    })
+    .map(({ method, params: p, sign, content_type, extra }) => ({
+      method,
+      path: '/api/v1/notify/alipay',
+      spoil: null,
+      headers: {},
+      alipay: { params: extra === null ? p : { ...p, [`x_${extra.slice(0, 10)}`]: extra }, sign, content_type },
+    }));
+}
+
+function wechatDraft(w: World): fc.Arbitrary<Draft> {
+  const keys = sandboxKeys().wechat;
+  const now_ms = Date.now();
+  const transaction = {
+    appid: keys.app_id,
+    mchid: keys.mch_id,
+    out_trade_no: w.wechat_order_id,
+    transaction_id: '4200002026112200000000000001',
+    trade_type: 'MWEB',
+    trade_state: 'SUCCESS',
+    trade_state_desc: '支付成功',
+    bank_type: 'OTHERS',
+    success_time: formatWechatTime(now_ms),
+    payer: { openid: 'oUpF8uMuAJO_M2pxb1Q9zNjWeS6o' },
+    amount: { total: 100, payer_total: 100, currency: 'CNY', payer_currency: 'CNY' },
+  };
+  const refund = {
+    mchid: keys.mch_id,
+    out_trade_no: w.paid_order_id,
+    transaction_id: '4200002026112200000000000002',
+    out_refund_no: `R${w.paid_order_id.slice(1)}`,
+    refund_id: '50000000002026112200000000000001',
+    refund_status: 'SUCCESS',
+    success_time: formatWechatTime(now_ms),
+    user_received_account: '支付用户零钱',
+    amount: { total: 100, refund: 100, payer_total: 100, payer_refund: 100 },
+  };
+  const states = fc.constantFrom('SUCCESS', 'CLOSED', 'REVOKED', 'PAYERROR', 'NOTPAY', 'USERPAYING', 'REFUND', 'ABNORMAL');
+  // The resource and the event that names it: mostly a pair that belongs together, so the
+  // decrypted transaction or refund itself is what the handler judges.
+  const resource = fc.oneof(
+    {
+      weight: 4,
+      arbitrary: fc.record({
+        kind: fc.constant('transaction'),
+        event_type: fc.oneof({ weight: 4, arbitrary: fc.constant('TRANSACTION.SUCCESS') }, { weight: 1, arbitrary: fc.constantFrom('TRANSACTION.CLOSED', 'REFUND.SUCCESS', 'X') }),
+        plaintext: mutatedObject(transaction, { trade_state: states, out_trade_no: orderIdNear(w), total: amountNear, success_time: fc.constantFrom('2026-13-01T00:00:00+08:00', 'x', formatWechatTime(0)) }).map((t) => JSON.stringify(t)),
+      }),
+    },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        kind: fc.constant('refund'),
+        event_type: fc.constantFrom('REFUND.SUCCESS', 'REFUND.ABNORMAL', 'REFUND.CLOSED', 'TRANSACTION.SUCCESS'),
+        plaintext: mutatedObject(refund, { refund_status: states, out_refund_no: fc.constantFrom(`R${w.paid_order_id.slice(1)}`, 'R1', 'R20260101000000000ZZZZ'), refund: amountNear }).map((t) => JSON.stringify(t)),
+      }),
+    },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constantFrom('transaction', 'refund', 'x'), event_type: fc.constantFrom('TRANSACTION.SUCCESS', 'REFUND.SUCCESS'), plaintext: fc.option(anyString, { freq: 3 }) }) },
+  );
+  return fc
+    .record({
+      method: methodOf('POST'),
+      resource,
+      envelope_extra: mutatedObject({ id: 'EV-1', create_time: formatWechatTime(now_ms), resource_type: 'encrypt-resource', summary: '支付成功' }),
+      sign: fc.oneof({ weight: 8, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
+      skew_s: fc.oneof({ weight: 8, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: fc.integer({ min: -900, max: 900 }) }),
+    })
+    .map(({ method, resource: { kind, event_type, plaintext: text }, envelope_extra, sign, skew_s }) => ({
+      method,
+      path: '/api/v1/notify/wechat',
+      spoil: null,
+      headers: {},
+      wechat: { envelope: { ...envelope_extra, event_type, original_type: kind }, plaintext: text, sign, skew_s },
+    }));
+}
+
+const HUB_CLAIM = {
+  claim_id: 'K-1',
+  card_no: '20230001',
+  terminal_id: 'POS-1',
+  amount_fen: 100,
+  credit_ids: ['C-unknown'],
+  card_terminal_id: '0000000000A1',
+  balance_after_fen: 100,
+  online_serial_after: 1,
+  committed_at_ms: 0,
+  proof: { kind: 'tac', tac: '0123ABCD' },
+};
+
+// The query parameters each admin list takes (protocol/api.ts and its neighbours).
+const ADMIN_LIST_PARAMS: Record<string, string[]> = {
+  orders: ['status', 'school_id', 'card_no', 'limit', 'cursor'],
+  credits: ['state', 'school_id', 'card_no', 'limit', 'cursor'],
+  agreements: ['state', 'school_id', 'card_no', 'limit', 'cursor'],
+  notices: ['state', 'school_id', 'phone', 'limit', 'cursor'],
+  'grey-records': ['status', 'school_id', 'limit', 'cursor'],
+  refunds: ['state', 'school_id', 'limit', 'before'],
+  'claim-rejections': ['limit', 'before'],
+  hubs: ['limit'],
+};
+
+export const ROUTES: FuzzRoute[] = [
+  {
+    pattern: 'GET /api/v1/schools',
+    auth: 'none',
+    draft: () => draft('GET', queryString({ q: '交通', city: '威海', initial: 'B' }).map((q) => `/api/v1/schools${q}`), undefined, true),
+  },
+  {
+    pattern: 'POST /api/v1/cards/lookup',
+    auth: 'none',
+    draft: (w) =>
+      draft('POST', fc.constant('/api/v1/cards/lookup'), jsonBody({ school_id: w.school_id, name: '张三', card_no: '20230001' }, { bytes_max: JSON_BODY_BYTES_MAX, fields: { school_id: schoolIdNear(w), name: nameNear, card_no: cardNoNear } }), true),
+  },
+  {
+    pattern: 'POST /api/v1/recharges',
+    auth: 'none',
+    draft: (w) =>
+      draft(
+        'POST',
+        fc.constant('/api/v1/recharges'),
+        fc.oneof(
+          jsonBody(
+            { school_id: w.school_id, name: '张三', card_no: '20230001', amount_fen: 100, channel: 'alipay', notify_phone: '13800138000', agree_terms: true, scene: 'page' },
+            {
+              bytes_max: JSON_BODY_BYTES_MAX,
+              fields: { school_id: schoolIdNear(w), name: nameNear, card_no: cardNoNear, amount_fen: amountNear, channel: fc.constantFrom('alipay', 'wechat', 'unionpay', 'ALIPAY'), notify_phone: fc.constantFrom('13800138000', '12345678901', '+8613800138000'), agree_terms: fc.constantFrom(true, false, 'true', 1), scene: fc.constantFrom('page', 'qr', 'app') },
+            },
+          ),
+          jsonBody(
+            { card_token: w.card_token, amount_fen: 100, channel: 'wechat', agree_terms: true },
+            { bytes_max: JSON_BODY_BYTES_MAX, fields: { card_token: fc.constantFrom(w.card_token, `${w.card_token}x`, w.card_token.slice(0, -2), 'x.y', w.card_token.split('.').reverse().join('.')), amount_fen: amountNear } },
+          ),
+        ),
+        true,
+      ),
+  },
+  {
+    pattern: 'GET /api/v1/recharges/:order_id',
+    auth: 'none',
+    draft: (w) => draft('GET', pathSegment(w.paid_order_id, orderIdNear(w)).map((id) => `/api/v1/recharges/${id}`)),
+  },
+  {
+    pattern: 'GET /api/v1/recharges',
+    auth: 'none',
+    draft: (w) => draft('GET', queryString({ card_token: w.card_token }, { card_token: fc.constantFrom(w.card_token, `${w.card_token}x`, 'x.y', '') }).map((q) => `/api/v1/recharges${q}`)),
+  },
+  {
+    pattern: 'POST /api/v1/notify/alipay',
+    auth: 'none',
+    answer: 'alipay',
+    draft: (w) => {
+      const keys = sandboxKeys().alipay;
+      const now_ms = Date.now();
+      return alipayForm(
+        {
+          notify_time: formatChinaTime(now_ms),
+          notify_type: 'trade_status_sync',
+          notify_id: 'N1',
+          app_id: keys.app_id,
+          seller_id: keys.seller_id,
+          out_trade_no: w.alipay_order_id,
+          trade_no: '2026112222001400000000000001',
+          trade_status: 'TRADE_SUCCESS',
+          total_amount: '1.00',
+          gmt_payment: formatChinaTime(now_ms),
+          charset: 'utf-8',
+          version: '1.0',
+        },
+        {
+          out_trade_no: orderIdNear(w),
+          total_amount: fc.constantFrom('1.00', '1', '1.0', '0.99', '01.00', '1.001', '-1.00', '1e2', ' 1.00', '1,00', '100', '99999999999999999999.99', 'NaN'),
+          trade_status: fc.constantFrom('TRADE_SUCCESS', 'TRADE_FINISHED', 'TRADE_CLOSED', 'WAIT_BUYER_PAY', 'trade_success'),
+          gmt_payment: fc.constantFrom('2026-02-30 10:00:00', '0000-00-00 00:00:00', 'x', '2026-11-22T10:00:00Z'),
+          trade_no: fc.constantFrom('', 'x'.repeat(65), 'T2'),
+        },
+      );
+    },
+  },
+  { pattern: 'POST /api/v1/notify/wechat', auth: 'none', draft: wechatDraft },
+  {
+    pattern: 'PUT /api/v1/admin/schools/:school_id',
+    auth: 'admin',
+    draft: (w) =>
+      draft(
+        'PUT',
+        pathSegment('fuzz-school', fc.constantFrom(w.school_id, 'fuzz-school-2', 'Fuzz', 'a', 'x'.repeat(49))).map((id) => `/api/v1/admin/schools/${id}`),
+        jsonBody({ name: '新学校', city: '威海', initial: 'X', max_amount_fen: 50_000 }, { bytes_max: JSON_BODY_BYTES_MAX, fields: { name: nameNear, city: nameNear, initial: fc.constantFrom('X', 'x', 'XY', '张', ''), max_amount_fen: amountNear } }),
+      ),
+  },
+  {
+    pattern: 'POST /api/v1/admin/schools/:school_id/cards',
+    auth: 'admin',
+    draft: (w) => draft('POST', pathSegment(w.school_id, fc.constantFrom('no-such-school', 'BAD')).map((id) => `/api/v1/admin/schools/${id}/cards`), csvBody()),
+  },
+  ...Object.entries(ADMIN_LIST_PARAMS).map(
+    ([list, params]): FuzzRoute => ({
+      pattern: `GET /api/v1/admin/${list}`,
+      auth: 'admin',
+      draft: (w) => {
+        const all: Record<string, fc.Arbitrary<string>> = {
+          limit: fc.oneof(fc.integer({ min: -5, max: 300 }).map(String), fc.constantFrom('1e2', '0x10', '')),
+          status: fc.constantFrom('unpaid', 'paid', 'closed', 'refunded', 'open', 'x'),
+          state: fc.constantFrom('pending', 'claimed', 'voided', 'active', 'dead', 'failed', 'x'),
+          cursor: fc.constantFrom(w.paid_order_id, `C${w.paid_order_id.slice(1)}`, '0', '-1', 'abc', '9'.repeat(30)),
+          before: fc.constantFrom('0', '-1', 'abc', String(Date.now()), '9'.repeat(30)),
+          school_id: schoolIdNear(w),
+          card_no: cardNoNear,
+          phone: fc.constantFrom('13800138000', '1'),
+        };
+        // Mostly the list's own parameters; now and then another list's, which it must refuse.
+        const fields = Object.fromEntries(Object.entries(all).filter(([key]) => params.includes(key)));
+        return draft('GET', fc.oneof({ weight: 4, arbitrary: queryString({}, fields) }, { weight: 1, arbitrary: queryString({}, all) }).map((q) => `/api/v1/admin/${list}${q}`));
+      },
+    }),
+  ),
+  {
+    pattern: 'PUT /api/v1/admin/hubs/:hub_id',
+    auth: 'admin',
+    draft: (w) =>
+      draft(
+        'PUT',
+        // Never the world's own hub: a valid key rotation there would unseat the signer of the hub routes.
+        pathSegment('fuzz-hub', fc.constantFrom('fuzz-hub-2', 'Hub', 'h', 'x'.repeat(49))).filter((id) => id !== w.hub.hub_id).map((id) => `/api/v1/admin/hubs/${id}`),
+        jsonBody(
+          { school_id: w.school_id, public_key: 'MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=' },
+          { bytes_max: JSON_BODY_BYTES_MAX, fields: { school_id: schoolIdNear(w), public_key: fc.constantFrom(w.hub.public_key, 'MCowBQYDK2VwAyEA', 'AAAA', '', 'MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE') } },
+        ),
+      ),
+  },
+  {
+    pattern: 'GET /api/v1/admin/hubs/:hub_id',
+    auth: 'admin',
+    draft: (w) => draft('GET', pathSegment(w.hub.hub_id, fc.constantFrom('no-such-hub', 'HUB')).map((id) => `/api/v1/admin/hubs/${id}`)),
+  },
+  {
+    pattern: 'POST /api/v1/admin/orders/:order_id/refund',
+    auth: 'admin',
+    runs: 15,
+    draft: (w) => draft('POST', pathSegment(w.alipay_order_id, orderIdNear(w)).map((id) => `/api/v1/admin/orders/${id}/refund`), fc.option(jsonBody({ reason: 'x' }, { bytes_max: JSON_BODY_BYTES_MAX }), { nil: undefined })),
+  },
+  {
+    pattern: 'POST /api/v1/admin/reconciliations/:date',
+    auth: 'admin',
+    // A valid date reconciles every school and channel (bills from the gateway): the slowest route.
+    runs: 12,
+    draft: () => draft('POST', pathSegment(chinaDate(Date.now() - 86_400_000), dateNear).map((d) => `/api/v1/admin/reconciliations/${d}`)),
+  },
+  {
+    pattern: 'GET /api/v1/admin/reconciliations/:date',
+    auth: 'admin',
+    draft: () => draft('GET', pathSegment(chinaDate(Date.now() - 86_400_000), dateNear).map((d) => `/api/v1/admin/reconciliations/${d}`)),
+  },
+  {
+    pattern: 'POST /api/v1/auto-topup/agreements',
+    auth: 'none',
+    draft: (w) =>
+      draft(
+        'POST',
+        fc.constant('/api/v1/auto-topup/agreements'),
+        jsonBody(
+          { card_token: w.card_token, threshold_fen: 2_000, amount_fen: 5_000, daily_cap_fen: 10_000, notify_phone: '13800138000' },
+          { bytes_max: JSON_BODY_BYTES_MAX, fields: { threshold_fen: amountNear, amount_fen: amountNear, daily_cap_fen: amountNear, card_token: fc.constantFrom(w.card_token, 'x.y') } },
+        ),
+        true,
+      ),
+  },
+  {
+    pattern: 'GET /api/v1/auto-topup/agreements',
+    auth: 'none',
+    draft: (w) => draft('GET', queryString({ card_token: w.card_token }, { card_token: fc.constantFrom(w.card_token, 'x.y', '') }).map((q) => `/api/v1/auto-topup/agreements${q}`)),
+  },
+  {
+    pattern: 'POST /api/v1/auto-topup/agreements/:agreement_id/cancel',
+    auth: 'none',
+    draft: (w) =>
+      draft(
+        'POST',
+        pathSegment(`A${'1'.repeat(20)}`, fc.stringMatching(/^A[0-9A-Za-z]{8,34}$/)).map((id) => `/api/v1/auto-topup/agreements/${id}/cancel`),
+        jsonBody({ card_token: w.card_token }, { bytes_max: JSON_BODY_BYTES_MAX, fields: { card_token: fc.constantFrom(w.card_token, 'x.y') } }),
+      ),
+  },
+  {
+    pattern: 'POST /api/v1/notify/alipay-agreement',
+    auth: 'none',
+    answer: 'alipay',
+    draft: () => {
+      const keys = sandboxKeys().alipay;
+      const now_ms = Date.now();
+      return alipayForm(
+        {
+          notify_type: 'dut_user_sign',
+          notify_time: formatChinaTime(now_ms),
+          app_id: keys.app_id,
+          personal_product_code: AGREEMENT_PRODUCT_CODE,
+          // An agreement a generated sign-up made, picked when the case is sent.
+          external_agreement_no: AN_AGREEMENT,
+          agreement_no: '20265522000000000001',
+          status: 'NORMAL',
+          sign_time: formatChinaTime(now_ms),
+          alipay_user_id: '2088000000000001',
+        },
+        {
+          notify_type: fc.constantFrom('dut_user_sign', 'dut_user_unsign', 'x'),
+          status: fc.constantFrom('NORMAL', 'UNSIGN', 'STOP'),
+          notify_time: fc.constantFrom(formatChinaTime(now_ms - 3 * 86_400_000), formatChinaTime(now_ms + 3_600_000), '2026-02-30 10:00:00', ''),
+          external_agreement_no: fc.oneof(fc.constant(AN_AGREEMENT), fc.stringMatching(/^A[0-9A-Za-z]{8,34}$/)),
+        },
+      ).map((d) => ({ ...d, path: '/api/v1/notify/alipay-agreement' }));
+    },
+  },
+  {
+    pattern: 'GET /api/v1/hub/changes',
+    auth: 'hub',
+    draft: () =>
+      draft('GET', queryString({ after: '0' }, { after: fc.oneof(fc.integer({ min: -5, max: 1_000_000 }).map(String), fc.constantFrom('1e999', '0x1', '9'.repeat(30), '-0')), limit: fc.integer({ min: -5, max: 200_000 }).map(String) }).map((q) => `/api/v1/hub/changes${q}`)),
+  },
+  {
+    pattern: 'POST /api/v1/hub/claims',
+    auth: 'hub',
+    draft: (w) =>
+      draft(
+        'POST',
+        fc.constant('/api/v1/hub/claims'),
+        jsonBody(
+          { claims: [{ ...HUB_CLAIM, credit_ids: [w.claim_credit_id], committed_at_ms: Date.now() }] },
+          {
+            bytes_max: HUB_BODY_BYTES_MAX,
+            fields: {
+              amount_fen: amountNear,
+              balance_after_fen: amountNear,
+              online_serial_after: fc.integer({ min: -2, max: 70_000 }),
+              credit_ids: fc.array(fc.constantFrom(w.claim_credit_id, `C${w.paid_order_id.slice(1)}`, 'C-unknown', 'C1'), { maxLength: 4 }),
+              claim_id: fc.constantFrom('K-1', 'K-2', '', 'K'.repeat(80)),
+              card_no: cardNoNear,
+              kind: fc.constantFrom('tac', 'prove', 'decision', 'x'),
+              tac: fc.constantFrom('0123ABCD', '0123abcd', '0123ABC', ''),
+            },
+          },
+        ),
+      ),
+  },
+  {
+    pattern: 'POST /api/v1/hub/voids',
+    auth: 'hub',
+    draft: (w) =>
+      draft(
+        'POST',
+        fc.constant('/api/v1/hub/voids'),
+        jsonBody(
+          { answers: [{ credit_id: `C${w.paid_order_id.slice(1)}`, result: 'voided' }] },
+          { bytes_max: HUB_BODY_BYTES_MAX, fields: { credit_id: fc.constantFrom(`C${w.paid_order_id.slice(1)}`, w.claim_credit_id, 'C-unknown'), result: fc.constantFrom('voided', 'already_claimed', 'x') } },
+        ),
+      ),
+  },
+  {
+    pattern: 'POST /api/v1/hub/card-reports',
+    auth: 'hub',
+    draft: () =>
+      draft(
+        'POST',
+        fc.constant('/api/v1/hub/card-reports'),
+        jsonBody(
+          { reports: [{ card_no: '20230001', balance_fen: 12_282, online_serial: 3, seen_at_ms: Date.now() }] },
+          { bytes_max: HUB_BODY_BYTES_MAX, fields: { card_no: cardNoNear, balance_fen: amountNear, online_serial: fc.integer({ min: -2, max: 70_000 }), seen_at_ms: fc.oneof(anyJsonValue, fc.integer({ min: 0, max: Date.now() + 86_400_000 })) } },
+        ),
+      ),
+  },
+  {
+    pattern: 'GET /api/v1/hub/push',
+    auth: 'hub',
+    draft: () => draft('GET', queryString({}, { after: fc.integer().map(String) }).map((q) => `/api/v1/hub/push${q}`)),
+  },
+];
+
