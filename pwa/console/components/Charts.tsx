@@ -40,6 +40,11 @@ function Plot({ data, options, label, testid }: { data: uPlot.AlignedData; optio
   return <div class="chart" ref={box} role="img" aria-label={label} data-testid={testid} />;
 }
 
+/** Half a bucket of room either side, so the first and last bars are drawn whole. */
+function bucketRange(_u: uPlot, min: number, max: number): uPlot.Range.MinMax {
+  return [min - 0.5, max + 0.5];
+}
+
 /** Bars for a histogram over labelled buckets (uPlot draws them as series on an index axis). */
 function bars(): uPlot.Series.PathBuilder {
   return uPlot.paths.bars!({ size: [0.6, 48] });
@@ -79,6 +84,7 @@ export function Charts(props: { days: number; onDays: (days: number) => void; ch
             <p class="muted" data-testid="chart-hourly-summary">
               {t('chart_hourly_summary', { n: total, yuan: fenToYuan(total_fen) })}
             </p>
+            {c.topups_per_hour.length === 0 ? <p class="empty">{t('table_empty')}</p> : null}
             <Plot
               testid="chart-hourly"
               label={t('chart_hourly_summary', { n: total, yuan: fenToYuan(total_fen) })}
@@ -99,7 +105,7 @@ export function Charts(props: { days: number; onDays: (days: number) => void; ch
               label={t('chart_delay')}
               data={[c.claim_delay.map((_b, i) => i), c.claim_delay.map((b) => b.count)]}
               options={{
-                scales: { x: { time: false } },
+                scales: { x: { time: false, range: bucketRange } },
                 axes: [{ ...axis, values: (_u, ticks) => ticks.map((i) => (Number.isInteger(i) && c.claim_delay[i] ? delayLabel(c.claim_delay[i]!.le_ms, i, c.claim_delay) : '')) }, { ...axis }],
                 series: [{}, { label: t('chart_count'), stroke: WARN, fill: 'rgba(138,75,0,0.35)', paths: bars(), points: { show: false } }],
                 legend: { show: false },
@@ -114,7 +120,7 @@ export function Charts(props: { days: number; onDays: (days: number) => void; ch
               label={t('chart_amounts')}
               data={[c.amounts.map((_b, i) => i), c.amounts.map((b) => b.count)]}
               options={{
-                scales: { x: { time: false } },
+                scales: { x: { time: false, range: bucketRange } },
                 axes: [{ ...axis, values: (_u, ticks) => ticks.map((i) => (Number.isInteger(i) && c.amounts[i] ? amountLabel(c.amounts[i]!.le_fen, i, c.amounts) : '')) }, { ...axis }],
                 series: [{}, { label: t('chart_count'), stroke: BRAND, fill: 'rgba(11,95,165,0.35)', paths: bars(), points: { show: false } }],
                 legend: { show: false },
