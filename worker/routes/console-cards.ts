@@ -85,7 +85,7 @@ export const consoleCardRoutes = new Hono<ConsoleEnv>()
     return c.json(body, 200, { 'cache-control': 'no-store' });
   })
   .post('/cards/:card_no/status', async (c) => {
-    const card_no = normaliseCardNo(decodeURIComponent(c.req.param('card_no')));
+    const card_no = normaliseCardNo(c.req.param('card_no'));
     const input = await readJson(c, consoleCardStatusRequest);
     const operator = c.get('operator');
     const school_id = scopedSchool(operator, input.school_id);

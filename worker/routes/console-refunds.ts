@@ -40,9 +40,10 @@ export const consoleRefundRoutes = new Hono<ConsoleEnv>()
     });
     if (outcome.kind === 'not_found') throw new ApiError(404, 'order_not_found', 'no such order');
     if (outcome.kind === 'not_allowed') throw new ApiError(409, 'refund_not_allowed', outcome.reason);
-    if (before !== null) {
-      // Asking again about a refund under way moves it only through the provider's answer; the
-      // request is still the operator's, and is recorded as such.
+    if (before !== null && (before.state !== outcome.refund.state || before.updated_at_ms !== outcome.refund.updated_at_ms)) {
+      // Asking again about a refund under way moves it only through the provider's answer
+      // (completeRefund's own write); when it moved, the request is the operator's, recorded
+      // as such. An answer repeated unchanged records nothing.
       await auditStatement(d1, operator, { ...entry, before: toView(before), after: { ...outcome.refund, reason: input.reason } }).run();
     }
     if (outcome.void_requested) pokeHubAfterResponse(c, outcome.school_id);
