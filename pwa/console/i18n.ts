@@ -139,7 +139,7 @@ const zh = {
   story_notification_applied: '收到支付通知，已入账',
   story_notification_duplicate: '收到重复的支付通知（未重复入账）',
   story_notification_rejected: '收到的支付通知被拒绝',
-  story_paid: '支付成功，进入待圈存',
+  story_paid: '付款成功（支付平台记录的时间），进入待圈存',
   story_closed: '订单关闭（未支付）',
   story_credit: '生成待圈存款项',
   story_owner: '由网关 {hub} 持有',
@@ -423,7 +423,7 @@ const en: Record<keyof typeof zh, string> = {
   story_notification_applied: 'Payment notification received and applied',
   story_notification_duplicate: 'Duplicate payment notification (not applied twice)',
   story_notification_rejected: 'Payment notification refused',
-  story_paid: 'Paid, now pending claim',
+  story_paid: 'Paid (the provider’s time), now pending claim',
   story_closed: 'Closed unpaid',
   story_credit: 'Credit created',
   story_owner: 'held by hub {hub}',
@@ -594,11 +594,26 @@ export function formatDuration(lang: Lang, ms: number): string {
   return unit('unit_min', rest);
 }
 
+export function formatTimeSeconds(lang: Lang, at_ms: number): string {
+  return new Intl.DateTimeFormat(lang === 'zh' ? 'zh-CN' : 'en-GB', {
+    timeZone: 'Asia/Shanghai',
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+    hour12: false,
+  }).format(at_ms);
+}
+
 export interface I18n {
   lang: Lang;
   t: (key: MessageKey, params?: Record<string, string | number>) => string;
   error: (code: string) => string;
   time: (at_ms: number) => string;
+  /** With seconds: the steps of one order's story are often within the same minute. */
+  time_s: (at_ms: number) => string;
   duration: (ms: number) => string;
 }
 
@@ -608,6 +623,7 @@ export function makeI18n(lang: Lang): I18n {
     t: (key, params) => translate(lang, key, params),
     error: (code) => errorMessage(lang, code),
     time: (at_ms) => formatTime(lang, at_ms),
+    time_s: (at_ms) => formatTimeSeconds(lang, at_ms),
     duration: (ms) => formatDuration(lang, ms),
   };
 }

@@ -256,7 +256,7 @@ describe('console in Chromium', () => {
     await poll(() => page.getByTestId('story-status').textContent()).toBe('待圈存');
     const timeline = await page.getByTestId('story-timeline').textContent();
     expect(timeline).toContain('收到支付通知，已入账');
-    expect(timeline).toContain('支付成功，进入待圈存');
+    expect(timeline).toContain('付款成功（支付平台记录的时间），进入待圈存');
     await shoot('order-story');
 
     // The same order by its number, straight from the address bar (a deep link).

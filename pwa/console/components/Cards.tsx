@@ -98,7 +98,7 @@ export function Cards(props: {
           {done}
         </p>
       ) : null}
-      <Loading loading={props.pages.loading} />
+      <Loading loading={props.pages.loading && props.pages.value === null} />
       {props.pages.value ? <Table caption={t('nav_cards')} columns={columns} rows={props.pages.value.rows} rowKey={(c) => c.card_no} testid="cards-table" /> : null}
       <Pager pages={props.pages} />
     </Page>

@@ -76,7 +76,7 @@ export function Charts(props: { days: number; onDays: (days: number) => void; ch
         </Field>
       </div>
       <ErrorText code={props.charts.error} />
-      <Loading loading={props.charts.loading} />
+      <Loading loading={props.charts.loading && props.charts.value === null} />
       {c ? (
         <>
           <section class="panel" aria-labelledby="chart-hourly">

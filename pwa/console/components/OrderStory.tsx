@@ -110,7 +110,7 @@ export function OrderStory(props: { order_id: string; story: Loaded<ConsoleOrder
             <ol class="timeline" data-testid="story-timeline">
               {storyEvents(story, t).map((event) => (
                 <li key={event.key}>
-                  <Time at_ms={event.at_ms} /> <strong>{event.title}</strong>
+                  <Time at_ms={event.at_ms} seconds /> <strong>{event.title}</strong>
                   {event.detail ? <div class="muted small">{event.detail}</div> : null}
                 </li>
               ))}
