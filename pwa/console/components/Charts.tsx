@@ -15,6 +15,9 @@ const CHART_HEIGHT_PX = 220;
 const HOUR_MS = 3_600_000;
 // The Worker answers at most 31 days of hours.
 const HOURS_MAX = 24 * 31;
+// Tick steps (seconds) of the hourly chart: whole hours for a day, whole days for longer.
+const HOUR_TICKS_S = [3_600, 7_200, 10_800, 21_600];
+const DAY_TICKS_S = [86_400, 172_800, 604_800];
 // Counts are whole top-ups: the count axis never ticks at 0.5.
 const COUNT_INCRS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000];
 const INK = '#15202b';
@@ -83,7 +86,11 @@ export function Charts(props: { days: number; onDays: (days: number) => void; ch
     [c],
   );
   const axis = { stroke: INK, grid: { stroke: '#e1e6ec' }, ticks: { stroke: '#cfd6df' } };
-  const hourFormat = new Intl.DateTimeFormat(lang === 'zh' ? 'zh-CN' : 'en-GB', { timeZone: 'Asia/Shanghai', month: '2-digit', day: '2-digit', hour: '2-digit', hour12: false });
+  // One day reads by the hour, several by the day; either way in China time.
+  const tickFormat = new Intl.DateTimeFormat(
+    lang === 'zh' ? 'zh-CN' : 'en-GB',
+    props.days === 1 ? { timeZone: 'Asia/Shanghai', hour: '2-digit', minute: '2-digit', hour12: false } : { timeZone: 'Asia/Shanghai', month: '2-digit', day: '2-digit' },
+  );
 
   const delayLabel = (le_ms: number | null, i: number, all: { le_ms: number | null }[]) =>
     le_ms === null ? t('chart_over', { v: durationShort(all[i - 1]?.le_ms ?? 0, t) }) : t('chart_up_to', { v: durationShort(le_ms, t) });
@@ -119,7 +126,7 @@ export function Charts(props: { days: number; onDays: (days: number) => void; ch
               data={series!.hourly}
               options={{
                 scales: { x: { time: true } },
-                axes: [{ ...axis, values: (_u, ticks) => ticks.map((s) => hourFormat.format(s * 1000)) }, { ...axis, label: t('chart_count'), incrs: COUNT_INCRS }],
+                axes: [{ ...axis, space: 64, incrs: props.days === 1 ? HOUR_TICKS_S : DAY_TICKS_S, values: (_u, ticks) => ticks.map((s) => tickFormat.format(s * 1000)) }, { ...axis, label: t('chart_count'), incrs: COUNT_INCRS }],
                 series: [{}, { label: t('chart_count'), stroke: BRAND, fill: 'rgba(11,95,165,0.15)', width: 2 }],
                 legend: { show: false },
               }}
