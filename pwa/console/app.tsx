@@ -178,7 +178,7 @@ function Console(props: { session: ConsoleSession; lang: Lang; onLang: (lang: La
               </select>
             </span>
           ) : (
-            <span class="topbar-school" data-testid="console-school">
+            <span class="topbar-school" data-testid="console-school" title={props.session.schools[0]?.name}>
               {props.session.schools[0]?.name ?? ''}
             </span>
           )}

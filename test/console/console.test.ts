@@ -44,7 +44,26 @@ const cards = new Map<string, PurseCard>();
 
 beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
-  campus = await startCampus({ worker_port: 0, gateway_port: 0, state_dir: path.join(work_dir, 'state'), dev_dir: work_dir, notify_retry_schedule_ms: [0, 1_000, 2_000] });
+  // What does not need the Worker starts beside it: the browser, and the hub's keys (its
+  // Worker address is read when it starts).
+  const hub_options: { worker_url?: string; hub_id: string; poll_interval_ms: number; backoff_max_ms: number; grey_after_ms: number } = {
+    hub_id: 'bjtu-hub-console',
+    poll_interval_ms: 500,
+    backoff_max_ms: 500,
+    grey_after_ms: GREY_AFTER_MS,
+  };
+  hub = new HubHarness(hub_options);
+  const browser_ready = chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  // Settled, not raced: whatever did start is kept for afterAll to stop even if another failed.
+  const [started, keys, launched] = await Promise.allSettled([
+    startCampus({ worker_port: 0, gateway_port: 0, state_dir: path.join(work_dir, 'state'), dev_dir: work_dir, notify_retry_schedule_ms: [0, 1_000, 2_000] }),
+    hub.init(),
+    browser_ready,
+  ]);
+  if (started.status === 'fulfilled') campus = started.value;
+  if (launched.status === 'fulfilled') browser = launched.value;
+  for (const outcome of [started, keys, launched]) if (outcome.status === 'rejected') throw outcome.reason;
+  hub_options.worker_url = campus.worker_url;
   const created = await admin('PUT', `/api/v1/admin/operators/${OPERATOR.operator_id}`, {
     school_ids: [SCHOOL_ID],
     display_name: OPERATOR.display_name,
@@ -52,9 +71,7 @@ beforeAll(async () => {
   });
   expect(created.status, await created.text()).toBe(201);
 
-  // The school's hub, set up through its CLI as an operator does and registered at the Worker.
-  hub = new HubHarness({ worker_url: campus.worker_url, hub_id: 'bjtu-hub-console', poll_interval_ms: 500, backoff_max_ms: 500, grey_after_ms: GREY_AFTER_MS });
-  await hub.init();
+  // The school's hub, registered at the Worker as an operator does.
   const registered = await admin('PUT', '/api/v1/admin/hubs/bjtu-hub-console', { school_id: SCHOOL_ID, public_key: hub.public_key });
   expect(registered.status, await registered.text()).toBeLessThan(300);
   const registered_terminal = await hub.addTerminal('canteen-2');
@@ -64,7 +81,6 @@ beforeAll(async () => {
     cards.set(card_no, hub.card(card_no, { balance_fen: 500, online_serial: 1 }, DEMO_CARDS.find((demo) => demo.card_no === card_no)!.asn));
   }
 
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
   context = await browser.newContext({ viewport: DESK, locale: 'zh-CN', timezoneId: 'Asia/Shanghai' });
   context.setDefaultTimeout(UI_TIMEOUT_MS);
   page = await context.newPage();
