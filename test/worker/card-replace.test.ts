@@ -138,6 +138,16 @@ describe('POST /api/v1/admin/schools/{school_id}/cards/{card_no}/replace', () =>
     expect(pendingCredits.map((c) => [c.card_no, c.amount_fen]).sort()).toEqual([['R9', 1_000], ['R9', 250]].sort());
     expect(feed.find((c) => c.kind === 'credit' && c.credit_id === first.credit_id)).toMatchObject({ state: 'voided' });
     expect(feed.filter((c) => c.kind === 'card' && c.card_no === 'R1').at(-1)).toMatchObject({ status: 'closed' });
+
+    // The office's registry export still lists the old card active: it stays closed.
+    const imported = await SELF.fetch(`${ORIGIN}/api/v1/admin/schools/${school_id}/cards`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/csv', ...ADMIN_AUTH },
+      body: `R1,持卡人0,student,active,${testAsn(0)}\nR2,持卡人1,student,lost,${testAsn(1)}\n`,
+    });
+    expect(imported.status).toBe(200);
+    expect(await card(school_id, 'R1')).toMatchObject({ status: 'closed' });
+    expect(await card(school_id, 'R2')).toMatchObject({ status: 'lost' });
   });
 
   it('moves credits a hub holds only on its voided answer; one already claimed stays on the old card', async () => {

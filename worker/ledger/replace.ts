@@ -235,7 +235,18 @@ function newReplacementId(now_ms: number): string {
  * starts moving each pending credit. Asked again with the same new number and asn it changes
  * nothing but moving credits that became pending since (an order paid late), so a retry is safe.
  */
-export async function replaceCard(d1: D1Database, input: ReplaceCardInput, now_ms: number): Promise<ReplaceOutcome> {
+export async function replaceCard(
+  d1: D1Database,
+  input: ReplaceCardInput,
+  now_ms: number,
+  options: {
+    /**
+     * Run in the D1 batch that records the replacement, after it (the console's audit-trail
+     * row): the decision and its record commit together or not at all.
+     */
+    with_batch?: (replacement_id: string) => D1PreparedStatement[];
+  } = {},
+): Promise<ReplaceOutcome> {
   if (!Number.isSafeInteger(now_ms) || now_ms <= 0) throw new RangeError(`now_ms ${now_ms}`);
   if (input.actor.length === 0 || input.actor.length > REPLACE_ACTOR_LENGTH_MAX) throw new RangeError('actor must name who decided');
   if (!/^[0-9A-F]{16}$/.test(input.new_asn)) return refused(400, 'invalid_body', 'new_asn is the chip serial, 16 hex digits');
@@ -283,6 +294,7 @@ export async function replaceCard(d1: D1Database, input: ReplaceCardInput, now_m
       d1.prepare(OLD_CARD_CLOSE_SQL).bind(replacement_id, now_ms),
     );
   }
+  const recorded = created ? (options.with_batch?.(replacement_id) ?? []) : [];
   let void_requested = false;
   if (pairs.length > 0) {
     const first = statements.length;
@@ -293,10 +305,10 @@ export async function replaceCard(d1: D1Database, input: ReplaceCardInput, now_m
       d1.prepare(DIRECT_MOVE_SQL.done).bind(replacement_id, now_ms),
       d1.prepare(MOVE_VOID_REQUEST_SQL).bind(replacement_id, now_ms),
     );
-    const results = await d1.batch(statements);
+    const results = await d1.batch([...statements, ...recorded]);
     void_requested = (results[first + 4]?.meta.changes ?? 0) > 0;
   } else if (statements.length > 0) {
-    await d1.batch(statements);
+    await d1.batch([...statements, ...recorded]);
   }
 
   const replacement = await readReplacement(d1, replacement_id);
