@@ -376,6 +376,56 @@ const ROUTES: RouteSpec[] = [
     badPaths: () => [...BAD_SCHOOL_IDS.map((id) => `/api/v1/admin/hubs/${id}`), '/api/v1/admin/hubs/no-such-hub'],
     accepts: [200],
   },
+  {
+    route: 'POST /api/v1/cards/report-lost', pattern: 'POST /api/v1/cards/report-lost',
+    method: 'POST',
+    path: () => '/api/v1/cards/report-lost',
+    body: 'json',
+    auth: 'client',
+    valid: (w) => ({ card_token: w.card_token }),
+    accepts: [200],
+  },
+  {
+    route: 'POST /api/v1/admin/schools/{school_id}/cards/{card_no}/replace',
+    pattern: 'POST /api/v1/admin/schools/:school_id/cards/:card_no/replace',
+    method: 'POST',
+    path: (w) => `/api/v1/admin/schools/${w.school_id}/cards/20230001/replace`,
+    body: 'json',
+    auth: 'admin',
+    valid: () => ({ new_card_no: '29990001', new_asn: 'B700000000000001' }),
+    badPaths: (w) => [
+      ...BAD_SCHOOL_IDS.map((id) => `/api/v1/admin/schools/${id}/cards/20230001/replace`),
+      '/api/v1/admin/schools/no-such-school/cards/20230001/replace',
+      ...['%E5%BC%A0', 'x'.repeat(40), 'NO-SUCH-CARD', "1'--"].map((card_no) => `/api/v1/admin/schools/${w.school_id}/cards/${card_no}/replace`),
+    ],
+    accepts: [201],
+  },
+  {
+    route: 'GET /api/v1/admin/schools/{school_id}/replacements/{replacement_id}',
+    pattern: 'GET /api/v1/admin/schools/:school_id/replacements/:replacement_id',
+    method: 'GET',
+    path: (w) => `/api/v1/admin/schools/${w.school_id}/replacements/P20261201000000000ABCDEFGHIJ`,
+    body: 'none',
+    auth: 'admin',
+    badPaths: (w) => [
+      ...BAD_SCHOOL_IDS.map((id) => `/api/v1/admin/schools/${id}/replacements/P20261201000000000ABCDEFGHIJ`),
+      ...['nope', 'P1', "P2026'--", `P${'1'.repeat(40)}`].map((id) => `/api/v1/admin/schools/${w.school_id}/replacements/${id}`),
+    ],
+    accepts: [404],
+  },
+  {
+    route: 'GET /api/v1/admin/schools/{school_id}/cards/{card_no}/replacements/{replacement_id}',
+    pattern: 'GET /api/v1/admin/schools/:school_id/cards/:card_no/replacements/:replacement_id',
+    method: 'GET',
+    path: (w) => `/api/v1/admin/schools/${w.school_id}/cards/20230001/replacements/P20261201000000000ABCDEFGHIJ`,
+    body: 'none',
+    auth: 'admin',
+    badPaths: (w) => [
+      ...['%E5%BC%A0', 'x'.repeat(40)].map((card_no) => `/api/v1/admin/schools/${w.school_id}/cards/${card_no}/replacements/P20261201000000000ABCDEFGHIJ`),
+      `/api/v1/admin/schools/${w.school_id}/cards/20230001/replacements/nope`,
+    ],
+    accepts: [404],
+  },
 ];
 
 /** Values of another JSON type than `value`, so a schema must refuse each. */
