@@ -59,6 +59,10 @@ export const ERROR_CODES = [
   'card_closed',
   'card_no_taken',
   'asn_taken',
+  // Console (issue 10): a state-changing request without the session's CSRF token or from
+  // another origin; a sign-in whose name, password or Access assertion was not accepted.
+  'csrf_refused',
+  'sign_in_failed',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

@@ -16,6 +16,7 @@ import { generateSandboxKeys, toDevVars, workerVars, type SandboxKeys } from '..
 import { applyLocalMigrations, DEFAULT_PERSIST_DIR, REPO_ROOT } from './lib/local-d1.ts';
 import { portInUse, runCommand, startService, type Service } from './lib/processes.ts';
 import { seedDemoCampus } from './seed.ts';
+import { ensureDemoOperator, type DemoConsole } from './lib/demo-console.ts';
 import { DEMO_HUB_PORT_DEFAULT, startDemoHub, type DemoHub } from './lib/demo-hub.ts';
 
 export const WORKER_PORT_DEFAULT = 8787;
@@ -63,6 +64,8 @@ export interface Campus {
   services: readonly Service[];
   /** The demo school's hub, when one was asked for. */
   hub: DemoHub | null;
+  /** The demo school's console operator (`demo-clerk`, password in `.dev/console.json`). */
+  console: DemoConsole;
   /** Stops every process, last started first. Safe to call more than once. */
   stop(): Promise<void>;
 }
@@ -77,6 +80,7 @@ interface StartContext {
   gateway_url?: string;
   worker_url?: string;
   hub?: DemoHub;
+  console?: DemoConsole;
   /** The SMS simulator's Worker vars (ALIYUN_SMS_*), once it listens. */
   sms_vars?: Record<string, string>;
 }
@@ -359,6 +363,19 @@ const seedStep: Step = {
   },
 };
 
+/** The first demo school's console operator, so the console can be tried at once. */
+const consoleStep: Step = {
+  name: 'console operator (demo school)',
+  async run(context) {
+    context.console = await ensureDemoOperator({
+      worker_url: need(context.worker_url, 'Worker URL'),
+      admin_token: need(context.keys, 'keys').admin_token,
+      school_id: DEMO_SCHOOLS[0]!.id,
+      dev_dir: context.options.dev_dir,
+    });
+  },
+};
+
 /** The hub of the first demo school, registered at the Worker like an operator would. */
 const hubStep: Step = {
   name: 'campus hub (demo school)',
@@ -386,7 +403,7 @@ const hubStep: Step = {
 
 // Order matters: the gateway's address goes into .dev.vars before wrangler reads it, and the
 // hub registers at a Worker whose demo school is already seeded.
-export const STEPS: readonly Step[] = [pwaStep, sandboxKeysStep, gatewayStep, smsStep, devVarsStep, migrationsStep, workerStep, seedStep, hubStep];
+export const STEPS: readonly Step[] = [pwaStep, sandboxKeysStep, gatewayStep, smsStep, devVarsStep, migrationsStep, workerStep, seedStep, consoleStep, hubStep];
 
 async function stopAll(services: Service[]): Promise<void> {
   // Last started first: the Worker goes before the gateway it talks to. Bounded by the list.
@@ -419,6 +436,7 @@ export async function startCampus(options: CampusOptions): Promise<Campus> {
     state_dir: options.state_dir,
     services: context.services,
     hub: context.hub ?? null,
+    console: need(context.console, 'console operator'),
     stop: () => (stopping ??= stopAll(context.services)),
   };
 }
@@ -442,6 +460,7 @@ export function guide(campus: Campus): string {
     `  Schools                ${w}/api/v1/schools`,
     `  Simulated gateway      ${campus.gateway_url}  (plays Alipay and WeChat Pay: cashier pages, notifications)`,
     `  Admin token            ADMIN_TOKEN in ${dev_vars}  (Authorization: Bearer …)`,
+    `  Console                ${campus.console.url}  (operator ${campus.console.operator_id}, password ${campus.console.password}; kept in ${path.relative(process.cwd(), campus.console.config_path) || campus.console.config_path})`,
     `  Local D1               ${campus.state_dir}`,
     ...(campus.hub === null
       ? []

@@ -18,6 +18,8 @@ import { notifyAlipayAgreementRoutes } from './routes/notify-alipay-agreement.ts
 import { adminRefundRoutes } from './routes/admin-refunds.ts';
 import { adminReconciliationRoutes } from './routes/admin-reconciliations.ts';
 import { adminCardRoutes } from './routes/admin-cards.ts';
+import { adminOperatorRoutes } from './routes/admin-operators.ts';
+import { consoleRoutes } from './routes/console.ts';
 
 export function buildApp() {
   const app = new Hono<AppEnv>();
@@ -41,6 +43,8 @@ export function buildApp() {
   app.route('/api/v1/admin', adminRefundRoutes);
   app.route('/api/v1/admin', adminReconciliationRoutes);
   app.route('/api/v1/admin', adminCardRoutes);
+  app.route('/api/v1/admin', adminOperatorRoutes);
+  app.route('/api/v1/console', consoleRoutes);
   return app;
 }
 

@@ -54,3 +54,14 @@ export interface Env {
 }
 
 export type AppEnv = { Bindings: Env };
+
+// The console (issue 10): sign-in attempts per address and per operator name; Cloudflare
+// Access in front of /console (team domain, e.g. `yikatong.cloudflareaccess.com`, and the
+// application's AUD tag); CF_ACCESS_JWKS pins the team's key set as JSON instead of fetching
+// it from the team domain (tests use it).
+export interface Env {
+  RATE_LIMIT_SIGNIN?: RateLimit;
+  CF_ACCESS_TEAM_DOMAIN?: string;
+  CF_ACCESS_AUD?: string;
+  CF_ACCESS_JWKS?: string;
+}

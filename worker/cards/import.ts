@@ -3,6 +3,7 @@
 // every dimension is bounded: bytes, rows, columns, field length. Bad lines are named by their
 // line number and reason; good lines are upserted in batches of D1 statements.
 import { sql } from 'drizzle-orm';
+import type { BatchItem } from 'drizzle-orm/batch';
 import { CARD_IMPORT_ROWS_MAX } from '../../protocol/api.ts';
 import {
   CARD_KINDS,
@@ -348,7 +349,16 @@ export async function readCardCsv(body: ReadableStream<Uint8Array> | null): Prom
  * Each D1 batch is one transaction; the import as a whole is not, but it is idempotent, so a
  * failed import is repaired by sending the same file again.
  */
-export async function upsertCards(db: Db, school_id: string, rows: readonly CardImportRow[], now_ms: number): Promise<number> {
+export async function upsertCards(
+  db: Db,
+  school_id: string,
+  rows: readonly CardImportRow[],
+  now_ms: number,
+  options: {
+    /** A statement for each D1 batch of the import, run in it after its rows (the console's audit row). */
+    with_batch?: (part: { index: number; parts: number; rows_from: number; rows_to: number }) => BatchItem<'sqlite'>;
+  } = {},
+): Promise<number> {
   if (rows.length > CARD_IMPORT_ROWS_MAX) throw new RangeError(`too many rows: ${rows.length}`);
   const statements = [];
   for (let start = 0; start < rows.length; start += ROWS_PER_STATEMENT) {
@@ -384,8 +394,20 @@ export async function upsertCards(db: Db, school_id: string, rows: readonly Card
         }),
     );
   }
+  const parts = Math.ceil(statements.length / STATEMENTS_PER_BATCH);
   for (let start = 0; start < statements.length; start += STATEMENTS_PER_BATCH) {
-    const batch = statements.slice(start, start + STATEMENTS_PER_BATCH);
+    const batch: BatchItem<'sqlite'>[] = statements.slice(start, start + STATEMENTS_PER_BATCH);
+    if (options.with_batch !== undefined) {
+      const rows_from = start * ROWS_PER_STATEMENT;
+      batch.push(
+        options.with_batch({
+          index: start / STATEMENTS_PER_BATCH,
+          parts,
+          rows_from,
+          rows_to: Math.min(rows.length, (start + STATEMENTS_PER_BATCH) * ROWS_PER_STATEMENT),
+        }),
+      );
+    }
     try {
       await db.batch(batch as [(typeof batch)[number], ...(typeof batch)[number][]]);
     } catch (error) {

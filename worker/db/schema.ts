@@ -133,9 +133,10 @@ export const claims = sqliteTable(
     card_terminal_id: text('card_terminal_id'),
     // The card's proof of the write (DESIGN invariant 7): 'tac' from CREDIT FOR LOAD, 'prove'
     // read back with GET TRANSACTION PROVE (both in proof_tac), or 'serial': the card's
-    // MAC1-verified serial seen past the load (online_serial_seen). Null only on a ledger bug,
-    // which the audit names.
-    proof_kind: text('proof_kind', { enum: ['tac', 'prove', 'serial'] }),
+    // MAC1-verified serial seen past the load (online_serial_seen), or 'decision': the card
+    // office settled a grey record as loaded, its console_audit row the proof. Null only on a
+    // ledger bug, which the audit names.
+    proof_kind: text('proof_kind', { enum: ['tac', 'prove', 'serial', 'decision'] }),
     proof_tac: text('proof_tac'),
     online_serial_seen: integer('online_serial_seen'),
     committed_at_ms: integer('committed_at_ms').notNull(),
@@ -483,4 +484,64 @@ export const creditMoves = sqliteTable(
     updated_at_ms: integer('updated_at_ms').notNull(),
   },
   (t) => [index('credit_moves_replacement').on(t.replacement_id), uniqueIndex('credit_moves_new_credit').on(t.new_credit_id)],
+);
+
+// Console operators (issue 10): accounts of the card office, made by the platform administrator.
+// Each sees and acts on its own schools only. A password is stored as PBKDF2-SHA256 with a salt
+// of its own; an operator behind Cloudflare Access is known by the Access e-mail instead.
+export const operators = sqliteTable(
+  'operators',
+  {
+    id: text('id').primaryKey(),
+    display_name: text('display_name').notNull(),
+    // JSON array of school ids: read whole with the session, never queried by school.
+    school_ids: text('school_ids').notNull(),
+    password_hash: text('password_hash'),
+    password_salt: text('password_salt'),
+    password_iterations: integer('password_iterations'),
+    access_email: text('access_email'),
+    disabled: integer('disabled', { mode: 'boolean' }).notNull().default(false),
+    created_at_ms: integer('created_at_ms').notNull(),
+    updated_at_ms: integer('updated_at_ms').notNull(),
+  },
+  (t) => [uniqueIndex('operators_access_email').on(t.access_email)],
+);
+
+// Console sessions: the cookie carries 32 random bytes; only their SHA-256 is stored, so a copy
+// of the database signs nobody in. `id` is a separate public handle for listing and revoking.
+export const operatorSessions = sqliteTable(
+  'operator_sessions',
+  {
+    id: text('id').primaryKey(),
+    token_hash: text('token_hash').notNull(),
+    operator_id: text('operator_id').notNull(),
+    csrf_token: text('csrf_token').notNull(),
+    method: text('method', { enum: ['password', 'access'] }).notNull(),
+    address: text('address'),
+    user_agent: text('user_agent'),
+    created_at_ms: integer('created_at_ms').notNull(),
+    last_seen_at_ms: integer('last_seen_at_ms').notNull(),
+    expires_at_ms: integer('expires_at_ms').notNull(),
+    revoked_at_ms: integer('revoked_at_ms'),
+  },
+  (t) => [uniqueIndex('operator_sessions_token').on(t.token_hash), index('operator_sessions_operator').on(t.operator_id, t.created_at_ms)],
+);
+
+// The console's audit trail (DESIGN section 8): one row per action, written in the same D1
+// batch as the change it records, so no action can happen without its row. A grey record
+// settled as loaded is proved by its row here (invariant 7: a card-office decision).
+export const consoleAudit = sqliteTable(
+  'console_audit',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    operator_id: text('operator_id').notNull(),
+    school_id: text('school_id').notNull(),
+    action: text('action').notNull(),
+    target: text('target').notNull(),
+    before_json: text('before_json'),
+    after_json: text('after_json'),
+    at_ms: integer('at_ms').notNull(),
+    address: text('address'),
+  },
+  (t) => [index('console_audit_school').on(t.school_id, t.id), index('console_audit_action_target').on(t.action, t.target)],
 );

@@ -200,17 +200,23 @@ export const AUDIT_CHECKS: readonly AuditCheck[] = [
   },
   {
     // The Worker cannot check a TAC (it holds no card keys), but it can insist that every
-    // claim names the card's evidence of the write, and that the evidence has its form.
+    // claim names the card's evidence of the write, and that the evidence has its form; or,
+    // for a grey record the card office settled as loaded, that its decision is in the
+    // console's audit trail.
     name: 'claim_without_card_proof',
     invariant: 7,
-    description: "a claim carries no proof from the card (TAC, transaction prove, or serial seen past the load)",
+    description: "a claim carries no proof from the card (TAC, transaction prove, or serial seen past the load) nor a card-office decision",
     sql: `SELECT cl.id AS ids, 'proof ' || coalesce(cl.proof_kind, 'missing')
           || CASE WHEN cl.proof_kind IN ('tac', 'prove') THEN ', tac ' || coalesce(cl.proof_tac, 'missing')
                   WHEN cl.proof_kind = 'serial' THEN ', serial seen ' || coalesce(cl.online_serial_seen, 'missing')
                     || ' for serial after ' || coalesce(cl.online_serial_after, 'missing')
+                  WHEN cl.proof_kind = 'decision' THEN ', no grey_settle entry in console_audit'
                   ELSE '' END AS detail
       FROM claims cl
-      WHERE cl.proof_kind IS NULL OR cl.proof_kind NOT IN ('tac', 'prove', 'serial')
+      WHERE cl.proof_kind IS NULL OR cl.proof_kind NOT IN ('tac', 'prove', 'serial', 'decision')
+        OR (cl.proof_kind = 'decision' AND NOT EXISTS (SELECT 1 FROM console_audit a
+          WHERE a.action = 'grey_settle' AND a.target = cl.hub_id || ':' || cl.id AND a.school_id = cl.school_id
+            AND json_extract(a.after_json, '$.decision') = 'loaded'))
         OR (cl.proof_kind IN ('tac', 'prove') AND (cl.proof_tac IS NULL OR length(cl.proof_tac) <> 8))
         OR (cl.proof_kind = 'serial' AND (cl.online_serial_seen IS NULL OR cl.online_serial_after IS NULL
           OR cl.online_serial_seen < cl.online_serial_after))

@@ -141,7 +141,15 @@ interface OrderForRefund {
  * An administrator's refund of an order. Idempotent: asking again reports the refund's state,
  * and retries the provider when the credit is voided but the money has not gone back yet.
  */
-export async function requestRefund(env: Env, order_id: string, now_ms: number): Promise<RefundOutcome> {
+export async function requestRefund(
+  env: Env,
+  order_id: string,
+  now_ms: number,
+  options: {
+    /** Run in the same D1 batch as the refund's creation, after it (the console's audit row). */
+    with_batch?: (refund_id: string) => D1PreparedStatement[];
+  } = {},
+): Promise<RefundOutcome> {
   const d1 = env.DB;
   const order = await d1.prepare(REFUND_ORDER_SQL).bind(order_id).first<OrderForRefund>();
   if (order === null) return { kind: 'not_found' };
@@ -187,6 +195,7 @@ export async function requestRefund(env: Env, order_id: string, now_ms: number):
     d1
       .prepare(`UPDATE refunds SET route = 'hub', updated_at_ms = ?2 WHERE id = ?1 AND state = 'requested' AND route IS NULL`)
       .bind(refund_id, now_ms),
+    ...(options.with_batch?.(refund_id) ?? []),
   ]);
   const void_requested = (results[2]?.meta.changes ?? 0) > 0;
   const row = await readRefund(d1, refund_id);
