@@ -132,7 +132,7 @@ export interface ConsoleOverview {
   oldest_pending_age_ms: number | null;
   hubs: HubHealth[];
   yesterday: string;
-  /** null: yesterday not reconciled yet. */
+  /** One row per channel; empty while yesterday is not reconciled yet. */
   yesterday_reconciliation: { channel: Channel; status: 'balanced' | 'discrepancies' | 'pending'; discrepancy_count: number }[];
   open_grey_records: number;
   failed_refunds: number;

@@ -98,6 +98,19 @@ describe('npm start', () => {
     const gateway_config = JSON.parse(readFileSync(path.join(work_dir, '.dev', 'gateway.json'), 'utf8'));
     expect(gateway_config.keys.admin_token).toBe(admin_token);
 
+    // The console's demo operator signs in with the password printed and kept in .dev/console.json.
+    const console_config = JSON.parse(readFileSync(path.join(work_dir, '.dev', 'console.json'), 'utf8')) as { operator_id: string; password: string };
+    expect(output).toContain(`${first.worker_url}/console  (operator demo-clerk, password ${console_config.password}`);
+    const signed_in = await fetch(`${first.worker_url}/api/v1/console/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ operator_id: console_config.operator_id, password: console_config.password }),
+    });
+    expect(signed_in.status).toBe(201);
+    expect(await signed_in.json()).toMatchObject({ operator_id: 'demo-clerk', schools: [{ school_id: DEMO_SCHOOLS[0]!.id }] });
+    // http://127.0.0.1 takes no Secure cookie, or the browser would drop it.
+    expect(signed_in.headers.get('set-cookie')).not.toMatch(/Secure/);
+
     // What the guide says to try: pay for a top-up, then swipe the card at the demo hub.
     const hub_url = /Campus hub\s+(http:\/\/\S+)/.exec(output)?.[1];
     expect(hub_url).toBeDefined();

@@ -74,6 +74,8 @@ export const orders = sqliteTable(
     index('orders_created').on(t.created_at_ms),
     // Reconciliation reads a channel's payments of one day by the provider's payment time.
     index('orders_channel_paid').on(t.channel, t.paid_at_ms),
+    // The console pages a school's orders newest first (ids begin with the China time).
+    index('orders_school_id').on(t.school_id, t.id),
     // The expiry cron's batch reads orders_status_due, an expression index on (status,
     // coalesce(next_query_at_ms, expires_at_ms)) that drizzle-kit cannot write: see
     // migrations/0008_orders_status_due.sql.
@@ -111,6 +113,8 @@ export const credits = sqliteTable(
     uniqueIndex('credits_moved_from').on(t.moved_from_credit_id),
     index('credits_card_state').on(t.school_id, t.card_no, t.state),
     index('credits_state_created').on(t.state, t.created_at_ms),
+    // The console's pending ageing: a school's pending credits, oldest first.
+    index('credits_school_state_created').on(t.school_id, t.state, t.created_at_ms),
     index('credits_claim').on(t.claim_id),
     check('credits_amount_positive', sql`${t.amount_fen} > 0`),
     check('credits_claimed_has_claim', sql`(${t.state} = 'claimed') = (${t.claim_id} IS NOT NULL)`),

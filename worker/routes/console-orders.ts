@@ -17,7 +17,7 @@ const STORY_NOTIFICATIONS_MAX = 50;
 const STORY_GREY_MAX = 20;
 
 // An order's live credit: a replaced card's moved credits are its history (worker/ledger/replace.ts).
-const ORDER_SELECT = `SELECT o.*, cr.state AS credit_state FROM orders o LEFT JOIN credits cr ON cr.order_id = o.id AND cr.state <> 'moved'`;
+export const ORDER_SELECT = `SELECT o.*, cr.state AS credit_state FROM orders o LEFT JOIN credits cr ON cr.order_id = o.id AND cr.state <> 'moved'`;
 
 function notFound(): ApiError {
   return new ApiError(404, 'order_not_found', 'no such order');
