@@ -41,4 +41,6 @@ CREATE TABLE `operators` (
 	`updated_at_ms` integer NOT NULL
 );
 --> statement-breakpoint
-CREATE UNIQUE INDEX `operators_access_email` ON `operators` (`access_email`);
+CREATE UNIQUE INDEX `operators_access_email` ON `operators` (`access_email`);--> statement-breakpoint
+CREATE INDEX `credits_school_state_created` ON `credits` (`school_id`,`state`,`created_at_ms`);--> statement-breakpoint
+CREATE INDEX `orders_school_id` ON `orders` (`school_id`,`id`);

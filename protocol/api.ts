@@ -10,7 +10,8 @@ export type Channel = (typeof CHANNELS)[number];
 
 export const ORDER_STATUSES = ['unpaid', 'paid', 'closed', 'refunded'] as const;
 export type OrderStatus = (typeof ORDER_STATUSES)[number];
-export const CREDIT_STATES = ['pending', 'claimed', 'voided'] as const;
+// 'moved': the card was replaced and the money went on as a credit of the new card.
+export const CREDIT_STATES = ['pending', 'claimed', 'voided', 'moved'] as const;
 export type CreditState = (typeof CREDIT_STATES)[number];
 
 /** What the PWA shows: the order and its credit folded into one word. */

@@ -54,6 +54,11 @@ export const ERROR_CODES = [
   // Auto top-up: no such agreement for this card; the card already has an active one.
   'agreement_not_found',
   'agreement_exists',
+  // Card replacement (补卡): the card is closed (replaced already); the new number or the new
+  // chip's asn is another card's.
+  'card_closed',
+  'card_no_taken',
+  'asn_taken',
   // Console (issue 10): a state-changing request without the session's CSRF token or from
   // another origin; a sign-in whose name, password or Access assertion was not accepted.
   'csrf_refused',

@@ -1,7 +1,7 @@
 // The app: language, connectivity, the current screen, and the service-worker update prompt.
 import { MAX_AMOUNT_FEN_DEFAULT } from '../../protocol/money.ts';
 import { useEffect, useMemo, useState } from 'preact/hooks';
-import { attempt, followOrder, loadSchools, refreshAllCards, refreshCard, startNewCardTopup, startSavedCardTopup } from './data/actions.ts';
+import { attempt, followOrder, loadSchools, refreshAllCards, refreshCard, reportCardLost, startNewCardTopup, startSavedCardTopup } from './data/actions.ts';
 import {
   forgetCard,
   getCachedSchool,
@@ -89,7 +89,13 @@ function Screen({ route, online, onLang }: { route: Route; online: boolean; onLa
 
 function HomeScreen({ online }: { online: boolean }) {
   const cards = useLive(listCards, []);
-  return <Home cards={cards} online={online} />;
+  return (
+    <Home
+      cards={cards}
+      online={online}
+      onReportLost={(card) => attempt(() => reportCardLost(card)).then((outcome) => (outcome.ok ? null : outcome.code))}
+    />
+  );
 }
 
 function QuickTopupScreen({ card_id, online }: { card_id: string; online: boolean }) {

@@ -33,7 +33,14 @@ describe('npm run operator', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'yikatong-operator-'));
     try {
       await applyLocalMigrations(dir);
-      await executeLocalSql(dir, `INSERT INTO schools (id, name, city, initial, created_at_ms, updated_at_ms) VALUES ('cli-school', '命令行学校', '威海', 'M', 1, 1)`);
+      // The school, and a session of each of two operators: a new password ends the first's,
+      // revoke-sessions the second's.
+      await executeLocalSql(
+        dir,
+        `INSERT INTO schools (id, name, city, initial, created_at_ms, updated_at_ms) VALUES ('cli-school', '命令行学校', '威海', 'M', 1, 1);
+         INSERT INTO operator_sessions (id, token_hash, operator_id, csrf_token, method, created_at_ms, last_seen_at_ms, expires_at_ms)
+         VALUES ('s1', 'h1', 'clerk-1', 'c', 'password', 1, 1, 99999999999999), ('s2', 'h2', 'clerk-2', 'c', 'password', 1, 1, 99999999999999)`,
+      );
       const unknown_school = await operator('create', 'clerk-1', '--school', 'no-such-school', '--persist-to', dir);
       expect(unknown_school.code).toBe(2);
       expect(unknown_school.stderr).toContain('no school no-such-school');
@@ -42,27 +49,25 @@ describe('npm run operator', () => {
       expect(created.code, created.stderr).toBe(0);
       const password = /password \(shown once\): (\S+)/.exec(created.stdout)?.[1];
       expect(password).toBeDefined();
-      const [rows] = await executeLocalSql(dir, `SELECT password_hash, password_salt, password_iterations, school_ids, disabled FROM operators WHERE id = 'clerk-1'`);
-      const row = rows![0] as { password_hash: string; password_salt: string; password_iterations: number; school_ids: string; disabled: number };
-      expect(row.school_ids).toBe('["cli-school"]');
-      expect(await verifyPassword(password!, row)).toBe(true);
-      expect(await verifyPassword(`${password}x`, row)).toBe(false);
 
       const listed = await operator('list', '--persist-to', dir);
       expect(listed.stdout).toMatch(/^clerk-1\t卡务一\t\["cli-school"\]\tpassword$/m);
-
-      await executeLocalSql(
-        dir,
-        `INSERT INTO operator_sessions (id, token_hash, operator_id, csrf_token, method, created_at_ms, last_seen_at_ms, expires_at_ms)
-         VALUES ('s1', 'h1', 'clerk-1', 'c', 'password', 1, 1, 99999999999999)`,
-      );
-      const revoked = await operator('revoke-sessions', 'clerk-1', '--persist-to', dir);
-      expect(revoked.stdout).toContain('1 sessions of clerk-1 ended');
+      const revoked = await operator('revoke-sessions', 'clerk-2', '--persist-to', dir);
+      expect(revoked.stdout).toContain('1 sessions of clerk-2 ended');
       const disabled = await operator('disable', 'clerk-1', '--persist-to', dir);
       expect(disabled.code).toBe(0);
-      const [after] = await executeLocalSql(dir, `SELECT disabled FROM operators WHERE id = 'clerk-1'`);
-      expect(after![0]).toEqual({ disabled: 1 });
-      expect((await operator('disable', 'nobody-here', '--persist-to', dir)).code).toBe(1);
+
+      const [rows, sessions] = await executeLocalSql(
+        dir,
+        `SELECT password_hash, password_salt, password_iterations, school_ids, disabled FROM operators WHERE id = 'clerk-1';
+         SELECT id FROM operator_sessions WHERE revoked_at_ms IS NULL`,
+      );
+      expect(sessions).toEqual([]);
+      const row = rows![0] as { password_hash: string; password_salt: string; password_iterations: number; school_ids: string; disabled: number };
+      expect(row).toMatchObject({ school_ids: '["cli-school"]', disabled: 1 });
+      // The Worker's own check accepts the printed password, and only it.
+      expect(await verifyPassword(password!, row)).toBe(true);
+      expect(await verifyPassword(`${password}x`, row)).toBe(false);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -106,6 +106,11 @@ export function clearSessionCookie(c: Context<ConsoleEnv>): void {
   deleteCookie(c, CONSOLE_COOKIE, { path: '/', secure: !isLocalHttp(c.req.url), httpOnly: true, sameSite: 'Strict' });
 }
 
+export const SESSION_READ_SQL = `SELECT s.id, s.operator_id, s.csrf_token, s.method, s.created_at_ms, s.last_seen_at_ms, s.expires_at_ms, s.revoked_at_ms,
+       o.display_name, o.school_ids, o.disabled
+  FROM operator_sessions s JOIN operators o ON o.id = s.operator_id
+ WHERE s.token_hash = ?1`;
+
 function refuse(message: string): ApiError {
   return new ApiError(401, 'unauthorized', message);
 }
@@ -115,12 +120,7 @@ export async function readSession(c: Context<ConsoleEnv>, now_ms: number): Promi
   const token = getCookie(c, CONSOLE_COOKIE);
   if (token === undefined || token.length === 0) throw refuse('sign in to the console first');
   if (token.length > COOKIE_CHARS_MAX) throw refuse('the session is not valid; sign in again');
-  const row = await c.env.DB.prepare(
-    `SELECT s.id, s.operator_id, s.csrf_token, s.method, s.created_at_ms, s.last_seen_at_ms, s.expires_at_ms, s.revoked_at_ms,
-            o.display_name, o.school_ids, o.disabled
-       FROM operator_sessions s JOIN operators o ON o.id = s.operator_id
-      WHERE s.token_hash = ?1`,
-  )
+  const row = await c.env.DB.prepare(SESSION_READ_SQL)
     .bind(await sha256Hex(token))
     .first<SessionRow>();
   if (row === null || row.revoked_at_ms !== null || row.disabled !== 0) throw refuse('the session has ended; sign in again');

@@ -74,6 +74,8 @@ export const orders = sqliteTable(
     index('orders_created').on(t.created_at_ms),
     // Reconciliation reads a channel's payments of one day by the provider's payment time.
     index('orders_channel_paid').on(t.channel, t.paid_at_ms),
+    // The console pages a school's orders newest first (ids begin with the China time).
+    index('orders_school_id').on(t.school_id, t.id),
     // The expiry cron's batch reads orders_status_due, an expression index on (status,
     // coalesce(next_query_at_ms, expires_at_ms)) that drizzle-kit cannot write: see
     // migrations/0008_orders_status_due.sql.
@@ -90,18 +92,29 @@ export const credits = sqliteTable(
     school_id: text('school_id').notNull(),
     card_no: text('card_no').notNull(),
     amount_fen: integer('amount_fen').notNull(),
-    state: text('state', { enum: ['pending', 'claimed', 'voided'] }).notNull(),
+    // 'moved': the card was replaced (补卡) and this credit's money went on as a new credit of
+    // the new card (moved_from_credit_id there); a moved credit is neither claimable nor refundable.
+    state: text('state', { enum: ['pending', 'claimed', 'voided', 'moved'] }).notNull(),
     claim_id: text('claim_id'),
     // A refund asked the hub to void this credit; the refund completes on the hub's answer.
     void_requested_at_ms: integer('void_requested_at_ms'),
     created_at_ms: integer('created_at_ms').notNull(),
     claimed_at_ms: integer('claimed_at_ms'),
     voided_at_ms: integer('voided_at_ms'),
+    // Set on the credit a move created: the credit of the replaced card it continues.
+    moved_from_credit_id: text('moved_from_credit_id'),
+    moved_at_ms: integer('moved_at_ms'),
   },
   (t) => [
-    uniqueIndex('credits_order').on(t.order_id),
+    // One live credit per paid order; moved credits are its history (DESIGN invariant 1 as
+    // card replacement amends it).
+    uniqueIndex('credits_order').on(t.order_id).where(sql`state <> 'moved'`),
+    // A moved credit has one successor: a chain, never a fork.
+    uniqueIndex('credits_moved_from').on(t.moved_from_credit_id),
     index('credits_card_state').on(t.school_id, t.card_no, t.state),
     index('credits_state_created').on(t.state, t.created_at_ms),
+    // The console's pending ageing: a school's pending credits, oldest first.
+    index('credits_school_state_created').on(t.school_id, t.state, t.created_at_ms),
     index('credits_claim').on(t.claim_id),
     check('credits_amount_positive', sql`${t.amount_fen} > 0`),
     check('credits_claimed_has_claim', sql`(${t.state} = 'claimed') = (${t.claim_id} IS NOT NULL)`),
@@ -433,6 +446,48 @@ export const reconciliationRepairs = sqliteTable(
     primaryKey({ columns: [t.bill_date, t.channel, t.kind, t.order_id] }),
     index('reconciliation_repairs_school').on(t.bill_date, t.school_id),
   ],
+);
+
+// Card replacement (补卡): the card office closes a card and issues a new number with a new chip.
+// The row is the record of that decision; the money moves credit by credit (credit_moves).
+export const cardReplacements = sqliteTable(
+  'card_replacements',
+  {
+    id: text('id').primaryKey(),
+    school_id: text('school_id').notNull(),
+    old_card_no: text('old_card_no').notNull(),
+    new_card_no: text('new_card_no').notNull(),
+    new_asn: text('new_asn').notNull(),
+    // Who decided: 'admin' for the ADMIN_TOKEN, or the console operator.
+    actor: text('actor').notNull(),
+    created_at_ms: integer('created_at_ms').notNull(),
+  },
+  (t) => [
+    // A card is replaced once: it is closed by its replacement.
+    uniqueIndex('card_replacements_old').on(t.school_id, t.old_card_no),
+    uniqueIndex('card_replacements_new').on(t.school_id, t.new_card_no),
+  ],
+);
+
+// One pending credit of a replaced card on its way to the new card. Like a refund's void
+// (DESIGN section 6, one owner per credit): a credit no hub was ever sent moves at once
+// ('direct'); one a hub may hold waits for the hub's void answer ('hub'): `voided` moves it,
+// `already_claimed` ends the move as 'refused' (the money is on the old card's chip).
+export const creditMoves = sqliteTable(
+  'credit_moves',
+  {
+    credit_id: text('credit_id').primaryKey(),
+    replacement_id: text('replacement_id').notNull(),
+    school_id: text('school_id').notNull(),
+    to_card_no: text('to_card_no').notNull(),
+    // The id the new credit gets (decided when the move starts, so a repeated answer mints none).
+    new_credit_id: text('new_credit_id').notNull(),
+    state: text('state', { enum: ['requested', 'moved', 'refused'] }).notNull(),
+    route: text('route', { enum: ['direct', 'hub'] }).notNull(),
+    created_at_ms: integer('created_at_ms').notNull(),
+    updated_at_ms: integer('updated_at_ms').notNull(),
+  },
+  (t) => [index('credit_moves_replacement').on(t.replacement_id), uniqueIndex('credit_moves_new_credit').on(t.new_credit_id)],
 );
 
 // Console operators (issue 10): accounts of the card office, made by the platform administrator.

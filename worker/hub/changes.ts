@@ -31,7 +31,7 @@ interface ChangeRow {
   order_id: string | null;
   credit_card_no: string | null;
   amount_fen: number | null;
-  state: 'pending' | 'claimed' | 'voided' | null;
+  state: 'pending' | 'claimed' | 'voided' | 'moved' | null;
   credit_created_at_ms: number | null;
   card_status: string | null;
   card_kind: string | null;
@@ -50,7 +50,9 @@ function toHubChange(row: ChangeRow): HubChange | null {
       order_id: row.order_id,
       card_no: row.credit_card_no,
       amount_fen: row.amount_fen,
-      state: row.state,
+      // A moved credit's money went on as another credit (of the replacement card): to a hub it
+      // is as final as a voided one, never to be offered.
+      state: row.state === 'moved' ? 'voided' : row.state,
       created_at_ms: row.credit_created_at_ms,
     };
   }

@@ -38,7 +38,7 @@ export function schoolHubStub(env: Env, school_id: string): DurableObjectStub | 
  * never waits for the hub. Without an execution context (the app called directly, as some tests
  * do) the poke still runs, just unawaited.
  */
-export function pushAfterResponse(c: Context<AppEnv>, school_id: string): void {
+export function pushAfterResponse<E extends AppEnv>(c: Context<E>, school_id: string): void {
   const poke = notifySchoolHub(c.env, school_id);
   try {
     c.executionCtx.waitUntil(poke);

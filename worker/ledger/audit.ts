@@ -1,4 +1,5 @@
-// The ledger audit: DESIGN section 3's invariants 1-4, 5 as far as the Worker's data goes, and 7,
+// The ledger audit: DESIGN section 3's invariants 1-4 (1 as card replacement amends it: one live
+// credit per paid order, and its move chain), 5 as far as the Worker's data goes, and 7,
 // as plain SQL over D1. The same queries run inside workerd (tests) and from Node through
 // wrangler (`npm run audit`), so this module imports nothing but types: each side brings a
 // function that runs a list of statements and returns each one's rows.
@@ -37,6 +38,7 @@ export interface LedgerTotals {
   credits_pending: number;
   credits_claimed: number;
   credits_voided: number;
+  credits_moved: number;
   claims: number;
   pending_fen: number;
 }
@@ -52,21 +54,66 @@ const LIMIT = `LIMIT ${AUDIT_ROWS_PER_CHECK_MAX}`;
 
 export const AUDIT_CHECKS: readonly AuditCheck[] = [
   {
+    // Invariant 1 as card replacement amends it: every paid order has exactly one live credit
+    // (pending, claimed or voided) and its move chain (moved credits, each continued by one).
     name: 'paid_order_without_credit',
     invariant: 1,
-    description: 'a paid (or refunded) order has no credit',
-    sql: `SELECT o.id AS ids, 'order ' || o.status || ', ' || o.amount_fen || ' fen, no credit' AS detail
+    description: 'a paid (or refunded) order has no live credit',
+    sql: `SELECT o.id AS ids, 'order ' || o.status || ', ' || o.amount_fen || ' fen, no live credit' AS detail
       FROM orders o WHERE o.status IN ('paid', 'refunded')
-        AND NOT EXISTS (SELECT 1 FROM credits c WHERE c.order_id = o.id)
+        AND NOT EXISTS (SELECT 1 FROM credits c WHERE c.order_id = o.id AND c.state <> 'moved')
       ORDER BY o.id ${LIMIT}`,
   },
   {
     name: 'order_with_several_credits',
     invariant: 1,
-    description: 'one order has more than one credit',
+    description: 'one order has more than one live credit',
     sql: `SELECT c.order_id || ': ' || group_concat(c.id, ', ') AS ids,
-        count(*) || ' credits, ' || sum(c.amount_fen) || ' fen in all' AS detail
-      FROM credits c GROUP BY c.order_id HAVING count(*) > 1 ORDER BY c.order_id ${LIMIT}`,
+        count(*) || ' live credits, ' || sum(c.amount_fen) || ' fen in all' AS detail
+      FROM credits c WHERE c.state <> 'moved' GROUP BY c.order_id HAVING count(*) > 1 ORDER BY c.order_id ${LIMIT}`,
+  },
+  {
+    // A moved credit's money lives on in exactly one successor; none would lose it, two double it.
+    name: 'moved_credit_without_successor',
+    invariant: 1,
+    description: 'a moved credit is continued by no credit, or by more than one',
+    sql: `SELECT c.id || ' (order ' || c.order_id || ')' AS ids, coalesce(s.n, 0) || ' successors' AS detail
+      FROM credits c LEFT JOIN (SELECT moved_from_credit_id AS id, count(*) AS n FROM credits
+        WHERE moved_from_credit_id IS NOT NULL GROUP BY moved_from_credit_id) s ON s.id = c.id
+      WHERE c.state = 'moved' AND coalesce(s.n, 0) <> 1 ORDER BY c.id ${LIMIT}`,
+  },
+  {
+    // Each link of a chain: the predecessor is moved, same order and amount, and a card
+    // replacement of the school took the predecessor's card to the successor's.
+    name: 'moved_credit_chain_broken',
+    invariant: 1,
+    description: "a credit continues a credit that is not a moved credit of the same order, amount and replaced card",
+    sql: `SELECT c.id || ' (from ' || c.moved_from_credit_id || ')' AS ids,
+        CASE WHEN p.id IS NULL THEN 'no such credit'
+             WHEN p.state <> 'moved' THEN 'predecessor is ' || p.state
+             WHEN p.order_id <> c.order_id THEN 'order ' || p.order_id || ' vs ' || c.order_id
+             WHEN p.amount_fen <> c.amount_fen THEN p.amount_fen || ' fen vs ' || c.amount_fen || ' fen'
+             ELSE 'no replacement of ' || p.card_no || ' by ' || c.card_no END AS detail
+      FROM credits c LEFT JOIN credits p ON p.id = c.moved_from_credit_id
+      WHERE c.moved_from_credit_id IS NOT NULL AND (p.id IS NULL OR p.state <> 'moved' OR p.order_id <> c.order_id
+        OR p.amount_fen <> c.amount_fen OR p.school_id <> c.school_id
+        OR NOT EXISTS (SELECT 1 FROM card_replacements r WHERE r.school_id = c.school_id
+          AND r.old_card_no = p.card_no AND r.new_card_no = c.card_no))
+      ORDER BY c.id ${LIMIT}`,
+  },
+  {
+    name: 'credit_move_record_mismatch',
+    invariant: 1,
+    description: "a credit's move record disagrees with the credit or its successor",
+    sql: `SELECT coalesce(m.credit_id, c.id) AS ids,
+        'move ' || coalesce(m.state, 'missing') || '; credit ' || coalesce(c.state, 'missing')
+          || '; successor ' || coalesce(n.state, 'missing') AS detail
+      FROM credits c LEFT JOIN credit_moves m ON m.credit_id = c.id LEFT JOIN credits n ON n.id = m.new_credit_id
+      WHERE (c.state = 'moved' AND (m.state IS NOT 'moved' OR n.moved_from_credit_id IS NOT c.id OR n.card_no IS NOT m.to_card_no))
+         OR (m.state = 'moved' AND c.state <> 'moved')
+         OR (m.state = 'requested' AND (c.state <> 'pending' OR n.id IS NOT NULL
+           OR (m.route = 'hub' AND c.void_requested_at_ms IS NULL)))
+      ORDER BY c.id ${LIMIT}`,
   },
   {
     name: 'payment_applied_twice',
@@ -102,7 +149,7 @@ export const AUDIT_CHECKS: readonly AuditCheck[] = [
     sql: `SELECT c.id || ' (order ' || o.id || ')' AS ids,
         'credit ' || c.school_id || '/' || c.card_no || ', order ' || o.school_id || '/' || o.card_no AS detail
       FROM credits c JOIN orders o ON o.id = c.order_id
-      WHERE c.school_id <> o.school_id OR c.card_no <> o.card_no ORDER BY c.id ${LIMIT}`,
+      WHERE c.moved_from_credit_id IS NULL AND (c.school_id <> o.school_id OR c.card_no <> o.card_no) ORDER BY c.id ${LIMIT}`,
   },
   {
     name: 'claimed_credit_without_claim',
@@ -219,6 +266,7 @@ export const AUDIT_CHECKS: readonly AuditCheck[] = [
         OR (r.state = 'provider_pending' AND c.state <> 'voided')
         OR (r.state = 'failed' AND (c.state <> 'voided' OR o.status <> 'paid'))
         OR (r.state = 'refused' AND c.state = 'voided')
+        OR c.state = 'moved'
       ORDER BY r.id ${LIMIT}`,
   },
   {
@@ -227,7 +275,7 @@ export const AUDIT_CHECKS: readonly AuditCheck[] = [
     description: "a refunded order's credit is not voided",
     sql: `SELECT o.id || ' (credit ' || c.id || ')' AS ids, 'credit is ' || c.state AS detail
       FROM orders o JOIN credits c ON c.order_id = o.id
-      WHERE o.status = 'refunded' AND c.state <> 'voided' ORDER BY o.id ${LIMIT}`,
+      WHERE o.status = 'refunded' AND c.state NOT IN ('voided', 'moved') ORDER BY o.id ${LIMIT}`,
   },
   {
     // Invariant 4: a day reconciliation called balanced must still add up. The ledger side is
@@ -261,6 +309,7 @@ const TOTALS_SQL = `SELECT
   (SELECT count(*) FROM credits WHERE state = 'pending') AS credits_pending,
   (SELECT count(*) FROM credits WHERE state = 'claimed') AS credits_claimed,
   (SELECT count(*) FROM credits WHERE state = 'voided') AS credits_voided,
+  (SELECT count(*) FROM credits WHERE state = 'moved') AS credits_moved,
   (SELECT count(*) FROM claims) AS claims,
   (SELECT coalesce(sum(amount_fen), 0) FROM credits WHERE state = 'pending') AS pending_fen`;
 
@@ -301,6 +350,7 @@ export function auditReportFrom(results: readonly AuditRow[][]): AuditReport {
     credits_pending: toNumber(totals_row.credits_pending, 'credits_pending'),
     credits_claimed: toNumber(totals_row.credits_claimed, 'credits_claimed'),
     credits_voided: toNumber(totals_row.credits_voided, 'credits_voided'),
+    credits_moved: toNumber(totals_row.credits_moved, 'credits_moved'),
     claims: toNumber(totals_row.claims, 'claims'),
     pending_fen: toNumber(totals_row.pending_fen, 'pending_fen'),
   };
@@ -333,6 +383,6 @@ export function formatTotals(totals: LedgerTotals): string {
   return (
     `${totals.orders} orders (${totals.orders_paid} paid, ${totals.orders_refunded} refunded), ` +
     `${totals.credits} credits (${totals.credits_pending} pending, ${totals.credits_claimed} claimed, ` +
-    `${totals.credits_voided} voided), ${totals.claims} claims, ${totals.pending_fen} fen pending claim`
+    `${totals.credits_voided} voided, ${totals.credits_moved} moved), ${totals.claims} claims, ${totals.pending_fen} fen pending claim`
   );
 }

@@ -46,6 +46,13 @@ export const CLAIM_REFUSES_REFUNDS_SQL = `UPDATE refunds SET state = 'refused', 
     AND credit_id IN (SELECT c.value FROM json_each(?3) j, json_each(j.value, '$.credit_ids') c)
     AND EXISTS (SELECT 1 FROM credits cr WHERE cr.id = refunds.credit_id AND cr.state = 'claimed')`;
 
+// A card replacement waiting for the hub's void lost the race to the card the same way: the
+// money stays on the old card's chip.
+export const CLAIM_REFUSES_MOVES_SQL = `UPDATE credit_moves SET state = 'refused', updated_at_ms = ?2
+  WHERE +state = 'requested' AND +school_id = ?1
+    AND credit_id IN (SELECT c.value FROM json_each(?3) j, json_each(j.value, '$.credit_ids') c)
+    AND EXISTS (SELECT 1 FROM credits cr WHERE cr.id = credit_moves.credit_id AND cr.state = 'claimed')`;
+
 export const CLAIM_RESOLVES_GREY_SQL = `UPDATE grey_records SET status = 'resolved', resolved_at_ms = ?2
   WHERE +status = 'open' AND +school_id = ?1
     AND claim_id IN (SELECT json_extract(value, '$.claim_id') FROM json_each(?3))
@@ -71,7 +78,7 @@ interface StoredCredit {
   school_id: string;
   card_no: string;
   amount_fen: number;
-  state: 'pending' | 'claimed' | 'voided';
+  state: 'pending' | 'claimed' | 'voided' | 'moved';
   claim_id: string | null;
 }
 
@@ -146,6 +153,7 @@ function judge(hub: HubIdentity, claim: HubClaim, view: LedgerView, taken: Set<s
     if (credit.card_no !== claim.card_no) return reject(`credit ${credit_id} belongs to another card`);
     if (credit.state === 'claimed') return reject(`credit ${credit_id} is already claimed by ${credit.claim_id}`);
     if (credit.state === 'voided') return reject(`credit ${credit_id} was voided (refunded)`);
+    if (credit.state === 'moved') return reject(`credit ${credit_id} moved to a replacement card`);
     if (taken.has(credit_id)) return reject(`credit ${credit_id} is also in another claim of this batch`);
     sum_fen += credit.amount_fen;
   }
@@ -174,6 +182,7 @@ function writeStatements(
     statements.push(d1.prepare(CLAIM_CREDITS_SQL).bind(hub.school_id, hub.hub_id, now_ms, batch_json));
     // A refund that was waiting for the hub's void lost the race to the card: it cannot happen.
     statements.push(d1.prepare(CLAIM_REFUSES_REFUNDS_SQL).bind(hub.school_id, now_ms, batch_json));
+    statements.push(d1.prepare(CLAIM_REFUSES_MOVES_SQL).bind(hub.school_id, now_ms, batch_json));
     statements.push(d1.prepare(CLAIM_RESOLVES_GREY_SQL).bind(hub.school_id, now_ms, batch_json));
     const balances = newestBalances(accepted, now_ms);
     if (balances.length > 0) statements.push(cardBalanceStatement(d1, hub.school_id, balances));

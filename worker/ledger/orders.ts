@@ -1,7 +1,7 @@
 // Orders: creation of an unpaid top-up, and the one word the PWA shows for an order and its
 // credit (TopupStatus). Query builders are exported so the query-plan test checks the very SQL
 // the routes run.
-import { and, desc, eq, gte, sql } from 'drizzle-orm';
+import { and, desc, eq, gte, ne, sql } from 'drizzle-orm';
 import {
   ORDER_ID_PATTERN,
   type Channel,
@@ -68,6 +68,8 @@ export function topupStatus(order_status: OrderStatus, credit_state: CreditState
       // payer is told the truth as far as they are concerned: the money is waiting.
       if (credit_state === 'claimed') return 'claimed';
       if (credit_state === 'voided') return 'refunded';
+      // Only a live credit is joined; a moved one here would be a query that forgot to filter.
+      if (credit_state === 'moved') throw new Error('topupStatus of a moved credit');
       return 'pending_claim';
   }
 }
@@ -174,6 +176,10 @@ type RecordRow = {
   terminal_id: string | null;
 };
 
+// An order's live credit: a card replacement leaves the moved ones behind as its history, and
+// the payer sees where the money is now.
+const liveCredit = and(eq(credits.order_id, orders.id), ne(credits.state, 'moved'));
+
 /** The order a provider's notification names (both channels' routes; and the query-plan test). */
 export function notifiedOrderQuery(db: Db, order_id: string) {
   return db
@@ -188,7 +194,7 @@ export function orderStatusQuery(db: Db, order_id: string) {
   return db
     .select(recordColumns)
     .from(orders)
-    .leftJoin(credits, eq(credits.order_id, orders.id))
+    .leftJoin(credits, liveCredit)
     .leftJoin(claims, eq(claims.id, credits.claim_id))
     .where(eq(orders.id, order_id))
     .limit(1);
@@ -200,7 +206,7 @@ export function cardRecordsQuery(db: Db, school_id: string, card_no: string, sin
   return db
     .select(recordColumns)
     .from(orders)
-    .leftJoin(credits, eq(credits.order_id, orders.id))
+    .leftJoin(credits, liveCredit)
     .leftJoin(claims, eq(claims.id, credits.claim_id))
     .where(and(eq(orders.school_id, school_id), eq(orders.card_no, card_no), gte(orders.created_at_ms, since_ms)))
     .orderBy(desc(orders.created_at_ms), desc(orders.id))
@@ -223,7 +229,7 @@ export function monthTotalsQuery(db: Db, school_id: string, card_no: string, sin
       count: sql<number>`count(*)`.mapWith(Number),
     })
     .from(orders)
-    .leftJoin(credits, eq(credits.order_id, orders.id))
+    .leftJoin(credits, liveCredit)
     .where(
       and(
         eq(orders.school_id, school_id),

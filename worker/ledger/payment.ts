@@ -67,7 +67,7 @@ export async function applyPaid(
     .insert(credits)
     .select(
       sql`SELECT ${credit_id}, ${orders.id}, ${orders.school_id}, ${orders.card_no}, ${orders.amount_fen},
-            'pending', NULL, NULL, ${now_ms}, NULL, NULL
+            'pending', NULL, NULL, ${now_ms}, NULL, NULL, NULL, NULL
           FROM ${orders} WHERE ${orders.id} = ${evidence.order_id} AND ${orders.status} = 'paid'`,
     )
     .onConflictDoNothing();

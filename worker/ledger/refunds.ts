@@ -10,18 +10,21 @@ import type { Env } from '../env.ts';
 import type { HubIdentity } from '../hub/auth.ts';
 import { ProviderError, type RefundRequest, type RefundState } from '../pay/channel.ts';
 import { paymentChannel } from '../pay/channels.ts';
+import { HUB_MOVE_REFUSALS_SQL, HUB_MOVE_SQL } from './replace.ts';
 
 export const REFUND_ORDER_SQL = `SELECT o.id, o.school_id, o.status, o.channel, o.amount_fen,
-        cr.id AS credit_id, cr.state AS credit_state, r.id AS refund_id
+        cr.id AS credit_id, cr.state AS credit_state, r.id AS refund_id, m.state AS move_state
    FROM orders o
-   LEFT JOIN credits cr ON cr.order_id = o.id
+   LEFT JOIN credits cr ON cr.order_id = o.id AND cr.state <> 'moved'
    LEFT JOIN refunds r ON r.order_id = o.id
+   LEFT JOIN credit_moves m ON m.credit_id = cr.id
   WHERE o.id = ?`;
 
 export const REFUND_INSERT_SQL = `INSERT INTO refunds (id, order_id, credit_id, school_id, amount_fen, state, provider_attempts, created_at_ms, updated_at_ms)
   SELECT ?1, o.id, cr.id, o.school_id, o.amount_fen, 'requested', 0, ?3, ?3
-    FROM orders o JOIN credits cr ON cr.order_id = o.id
+    FROM orders o JOIN credits cr ON cr.order_id = o.id AND cr.state <> 'moved'
    WHERE o.id = ?2 AND o.status = 'paid' AND cr.state = 'pending'
+     AND NOT EXISTS (SELECT 1 FROM credit_moves m WHERE m.credit_id = cr.id AND m.state = 'requested')
   ON CONFLICT DO NOTHING`;
 
 export const REFUND_DIRECT_VOID_SQL = `UPDATE credits SET state = 'voided', voided_at_ms = ?2
@@ -41,13 +44,15 @@ export const REFUND_DIRECT_PENDING_SQL = `UPDATE refunds SET state = 'provider_p
   WHERE id = ?1 AND state = 'requested' AND route IS NULL
     AND EXISTS (SELECT 1 FROM credits cr WHERE cr.id = refunds.credit_id AND cr.state = 'voided')`;
 
-export const VOID_TARGETS_SQL = `SELECT cr.id, cr.school_id, cr.state, cr.void_requested_at_ms, cr.claim_id, r.state AS refund_state
-   FROM credits cr LEFT JOIN refunds r ON r.credit_id = cr.id
+export const VOID_TARGETS_SQL = `SELECT cr.id, cr.school_id, cr.state, cr.void_requested_at_ms, cr.claim_id, r.state AS refund_state,
+        m.state AS move_state
+   FROM credits cr LEFT JOIN refunds r ON r.credit_id = cr.id LEFT JOIN credit_moves m ON m.credit_id = cr.id
   WHERE cr.id IN (SELECT value FROM json_each(?1))`;
 
 export const VOID_CREDITS_SQL = `UPDATE credits SET state = 'voided', voided_at_ms = ?3
   WHERE id IN (SELECT value FROM json_each(?1)) AND +school_id = ?2
-    AND +state = 'pending' AND void_requested_at_ms IS NOT NULL`;
+    AND +state = 'pending' AND void_requested_at_ms IS NOT NULL
+    AND NOT EXISTS (SELECT 1 FROM credit_moves m WHERE m.credit_id = credits.id)`;
 
 export const VOID_REFUNDS_SQL = `UPDATE refunds SET state = 'provider_pending', route = 'hub', voided_at_ms = ?2, updated_at_ms = ?2
    WHERE +state = 'requested' AND credit_id IN (SELECT value FROM json_each(?1))
@@ -129,6 +134,7 @@ interface OrderForRefund {
   credit_id: string | null;
   credit_state: 'pending' | 'claimed' | 'voided' | null;
   refund_id: string | null;
+  move_state: 'requested' | 'moved' | 'refused' | null;
 }
 
 /**
@@ -172,6 +178,9 @@ export async function requestRefund(
   }
   if (order.credit_state === 'claimed') return { kind: 'not_allowed', reason: 'the top-up is already loaded onto the card' };
   if (order.credit_state === 'voided') return { kind: 'not_allowed', reason: 'the credit is already voided' };
+  if (order.move_state === 'requested') {
+    return { kind: 'not_allowed', reason: 'the credit is moving to a replacement card; ask again once its hub has answered' };
+  }
 
   const refund_id = refundIdForOrder(order.id);
   const credit_id = order.credit_id;
@@ -343,10 +352,11 @@ export async function retryPendingRefunds(env: Env, now_ms: number, limit = REFU
 interface VoidTarget {
   id: string;
   school_id: string;
-  state: 'pending' | 'claimed' | 'voided';
+  state: 'pending' | 'claimed' | 'voided' | 'moved';
   void_requested_at_ms: number | null;
   claim_id: string | null;
   refund_state: RefundView['state'] | null;
+  move_state: 'requested' | 'moved' | 'refused' | null;
 }
 
 type VoidAnswer = { credit_id: string; result: 'voided' | 'already_claimed'; claim_id?: string | undefined };
@@ -354,15 +364,17 @@ type VoidResult = VoidsResponse['results'][number];
 
 /**
  * The hub's answers to void requests. `voided` voids the credit and moves its refund on to the
- * provider (the caller completes those refunds); `already_claimed` ends the refund as refused
- * and leaves the credit alone: the claim itself arrives through the claims route.
+ * provider (the caller completes those refunds), or, when the void was a card replacement's,
+ * moves the credit to the new card (`credits_moved` > 0: poke the hub); `already_claimed` ends
+ * the refund or the move as refused and leaves the credit alone: the claim itself arrives
+ * through the claims route.
  */
 export async function applyVoidAnswers(
   d1: D1Database,
   hub: HubIdentity,
   answers: readonly VoidAnswer[],
   now_ms: number,
-): Promise<{ response: VoidsResponse; refunds_to_complete: string[] }> {
+): Promise<{ response: VoidsResponse; refunds_to_complete: string[]; credits_moved: number }> {
   if (answers.length === 0 || answers.length > VOIDS_BATCH_MAX) throw new RangeError(`voids batch of ${answers.length}`);
   const ids = [...new Set(answers.map((answer) => answer.credit_id))];
   const read = await d1.prepare(VOID_TARGETS_SQL).bind(JSON.stringify(ids)).all<VoidTarget>();
@@ -387,10 +399,11 @@ export async function applyVoidAnswers(
       if (credit.state === 'pending') {
         to_void.push(credit.id);
         verdict = { credit_id: credit.id, status: 'accepted' };
-      } else if (credit.state === 'voided') verdict = { credit_id: credit.id, status: 'duplicate' };
+      } else if (credit.state === 'voided' || credit.state === 'moved') verdict = { credit_id: credit.id, status: 'duplicate' };
       else verdict = reject(`the credit is already claimed by ${credit.claim_id}`);
     } else if (credit.state === 'voided') verdict = reject('the credit was voided');
-    else if (credit.refund_state === 'requested') {
+    else if (credit.state === 'moved') verdict = reject('the credit was moved to a replacement card');
+    else if (credit.refund_state === 'requested' || credit.move_state === 'requested') {
       to_refuse.push(credit.id);
       verdict = { credit_id: credit.id, status: 'accepted' };
     } else verdict = { credit_id: credit.id, status: 'duplicate' };
@@ -401,16 +414,29 @@ export async function applyVoidAnswers(
     }
     results.push(verdict);
   }
-  if (to_void.length === 0 && to_refuse.length === 0) return { response: { results }, refunds_to_complete: [] };
+  if (to_void.length === 0 && to_refuse.length === 0) return { response: { results }, refunds_to_complete: [], credits_moved: 0 };
 
   const void_json = JSON.stringify(to_void);
   // The unary `+` in VOID_CREDITS_SQL and VOID_REFUNDS_SQL keeps SQLite on the credit-id lookups
   // instead of walking every pending credit (or requested refund) by its state index.
-  const [, moved] = await d1.batch([
+  const refuse_json = JSON.stringify(to_refuse);
+  // A void request is a refund's or a replacement's, never both (neither starts while the other
+  // is open), so the refund statements and the move statements act on disjoint credits.
+  const written = await d1.batch([
     d1.prepare(VOID_CREDITS_SQL).bind(void_json, hub.school_id, now_ms),
     d1.prepare(VOID_REFUNDS_SQL).bind(void_json, now_ms),
-    d1.prepare(VOID_REFUSALS_SQL).bind(JSON.stringify(to_refuse), now_ms),
+    d1.prepare(VOID_REFUSALS_SQL).bind(refuse_json, now_ms),
+    d1.prepare(HUB_MOVE_SQL.move).bind(void_json, now_ms),
+    d1.prepare(HUB_MOVE_SQL.mint).bind(void_json, now_ms),
+    d1.prepare(HUB_MOVE_SQL.done).bind(void_json, now_ms),
+    d1.prepare(HUB_MOVE_REFUSALS_SQL).bind(refuse_json, now_ms),
   ]);
-  const refunds_to_complete = ((moved?.results ?? []) as { id: string }[]).map((row) => row.id);
-  return { response: { results }, refunds_to_complete };
+  const refunds_to_complete = ((written[1]?.results ?? []) as { id: string }[]).map((row) => row.id);
+  const credits_moved = written[4]?.meta.changes ?? 0;
+  if (credits_moved !== (written[3]?.meta.changes ?? 0)) {
+    // Committed already (one transaction), so refusing the hub now would only make it resend;
+    // the audit names the chain (moved_credit_without_successor).
+    console.error(JSON.stringify({ level: 'error', msg: 'moved credits without successors', moved: written[3]?.meta.changes, minted: credits_moved }));
+  }
+  return { response: { results }, refunds_to_complete, credits_moved };
 }

@@ -2,7 +2,7 @@
 // of orders and credits. Every route here sits behind requireAdmin (mounted in app.ts for all
 // of /api/v1/admin/*, so routes other modules add there are guarded too).
 import { Hono } from 'hono';
-import { and, desc, eq, lt, type SQL } from 'drizzle-orm';
+import { and, desc, eq, lt, ne, type SQL } from 'drizzle-orm';
 import {
   ADMIN_LIST_LIMIT_MAX,
   SCHOOL_ID_PATTERN,
@@ -118,7 +118,7 @@ export const adminRoutes = new Hono<AppEnv>()
     const rows = await openDb(c.env.DB)
       .select({ order: orders, credit_state: credits.state })
       .from(orders)
-      .leftJoin(credits, eq(credits.order_id, orders.id))
+      .leftJoin(credits, and(eq(credits.order_id, orders.id), ne(credits.state, 'moved')))
       .where(filters.length > 0 ? and(...filters) : undefined)
       .orderBy(desc(orders.id))
       .limit(limit);

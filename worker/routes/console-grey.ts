@@ -10,7 +10,7 @@
 //   pending, for the card's next swipe (or a refund).
 // Never a row edit of credits outside that path: the same SQL guards as a hub's claim.
 import { Hono } from 'hono';
-import { HUB_ID_PATTERN } from '../../protocol/hub.ts';
+import { CLAIM_CREDITS_MAX, HUB_ID_PATTERN } from '../../protocol/hub.ts';
 import {
   consoleGreyQuery,
   consoleGreySettleRequest,
@@ -75,7 +75,7 @@ function notFound(): ApiError {
 
 // The claim a `loaded` decision makes: only while the record is open, no claim has its id, and
 // every credit of the reservation is still this card's, pending, and they sum to its amount.
-const DECISION_CLAIM_SQL = `INSERT INTO claims (id, school_id, card_no, hub_id, terminal_id, amount_fen, balance_after_fen, online_serial_after,
+export const DECISION_CLAIM_SQL = `INSERT INTO claims (id, school_id, card_no, hub_id, terminal_id, amount_fen, balance_after_fen, online_serial_after,
                       card_terminal_id, proof_kind, proof_tac, online_serial_seen, committed_at_ms, received_at_ms)
   SELECT g.claim_id, g.school_id, g.card_no, g.hub_id, g.terminal_id, g.amount_fen, ?3, g.online_serial_after,
          NULL, 'decision', NULL, ?4, ?5, ?5
@@ -88,18 +88,20 @@ const DECISION_CLAIM_SQL = `INSERT INTO claims (id, school_id, card_no, hub_id, 
      AND (SELECT COALESCE(SUM(cr.amount_fen), 0) FROM credits cr WHERE cr.id IN (SELECT value FROM json_each(g.credit_ids))
            AND cr.school_id = g.school_id AND cr.card_no = g.card_no AND cr.state = 'pending') = g.amount_fen`;
 
-const DECISION_CREDITS_SQL = `UPDATE credits SET state = 'claimed', claim_id = ?2, claimed_at_ms = ?3
+export const DECISION_CREDITS_SQL = `UPDATE credits SET state = 'claimed', claim_id = ?2, claimed_at_ms = ?3
   WHERE id IN (SELECT value FROM json_each((SELECT credit_ids FROM grey_records WHERE hub_id = ?1 AND claim_id = ?2)))
-    AND state = 'pending'
+    AND +state = 'pending'
     AND EXISTS (SELECT 1 FROM claims cl WHERE cl.id = ?2 AND cl.hub_id = ?1 AND cl.proof_kind = 'decision' AND cl.received_at_ms = ?3)`;
 
-// A refund that waited for the hub's void cannot happen now: the money is on the card.
-const DECISION_REFUSES_REFUNDS_SQL = `UPDATE refunds SET state = 'refused', reason = 'the card office found it loaded onto the card', updated_at_ms = ?3
-  WHERE state = 'requested'
+// A refund that waited for the hub's void cannot happen now: the money is on the card. The
+// unary `+` on state (here and above) keeps SQLite on the record's own credit ids instead of
+// walking every pending credit or requested refund by the state index.
+export const DECISION_REFUSES_REFUNDS_SQL = `UPDATE refunds SET state = 'refused', reason = 'the card office found it loaded onto the card', updated_at_ms = ?3
+  WHERE +state = 'requested'
     AND credit_id IN (SELECT value FROM json_each((SELECT credit_ids FROM grey_records WHERE hub_id = ?1 AND claim_id = ?2)))
     AND EXISTS (SELECT 1 FROM credits cr WHERE cr.id = refunds.credit_id AND cr.state = 'claimed' AND cr.claim_id = ?2)`;
 
-const DECISION_RESOLVES_SQL = `UPDATE grey_records SET status = 'resolved', resolved_at_ms = ?3
+export const DECISION_RESOLVES_SQL = `UPDATE grey_records SET status = 'resolved', resolved_at_ms = ?3
   WHERE hub_id = ?1 AND claim_id = ?2 AND status = 'open'
     AND (?4 = 'not_loaded' OR EXISTS (SELECT 1 FROM claims cl WHERE cl.id = ?2 AND cl.received_at_ms = ?3))`;
 
@@ -140,6 +142,11 @@ export const consoleGreyRoutes = new Hono<ConsoleEnv>()
       .first<GreyRow>();
     if (row === null) throw notFound();
     if (row.status !== 'open') throw new ApiError(409, 'conflict', 'this grey record is already settled');
+    const credit_ids = parseJsonArray(row.credit_ids);
+    // The hub's report was validated at the edge (protocol/hub.ts greyRecord); a row outside
+    // that is our bug, and must not become a claim.
+    if (!(Number.isSafeInteger(row.amount_fen) && row.amount_fen > 0)) throw new RangeError(`grey ${grey_id}: amount_fen ${row.amount_fen}`);
+    if (credit_ids.length === 0 || credit_ids.length > CLAIM_CREDITS_MAX) throw new RangeError(`grey ${grey_id}: ${credit_ids.length} credits`);
     const now_ms = Date.now();
     const decision: GreyDecision & { balance_fen?: number; online_serial?: number } = {
       decision: input.decision,
@@ -179,7 +186,7 @@ export const consoleGreyRoutes = new Hono<ConsoleEnv>()
     }
     if (input.decision === 'loaded') {
       const claimed = results[1]?.meta.changes ?? 0;
-      const credit_count = parseJsonArray(row.credit_ids).length;
+      const credit_count = credit_ids.length;
       // The claim row was inserted only with every credit pending; fewer moved is our bug.
       if (claimed !== credit_count) throw new Error(`grey settle ${grey_id}: ${claimed} of ${credit_count} credits claimed`);
     }

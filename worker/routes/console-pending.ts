@@ -16,6 +16,10 @@ function decodeCursor(text: string): { created_at_ms: number; credit_id: string 
   return { created_at_ms: Number(match[1]), credit_id: match[2]! };
 }
 
+export const PENDING_OLDEST_SQL = `SELECT id, order_id, card_no, amount_fen, created_at_ms, void_requested_at_ms FROM credits
+  WHERE school_id = ?1 AND state = 'pending' AND (?2 IS NULL OR (created_at_ms, id) > (?2, ?3))
+  ORDER BY created_at_ms, id LIMIT ?4`;
+
 export const consolePendingRoutes = new Hono<ConsoleEnv>().get('/pending', async (c) => {
   const query = readQuery(c, consolePendingQuery);
   const school_id = scopedSchool(c.get('operator'), query.school_id);
@@ -33,11 +37,7 @@ export const consolePendingRoutes = new Hono<ConsoleEnv>().get('/pending', async
       )
       .bind(school_id, now_ms),
     d1
-      .prepare(
-        `SELECT id, order_id, card_no, amount_fen, created_at_ms, void_requested_at_ms FROM credits
-          WHERE school_id = ?1 AND state = 'pending' AND (?2 IS NULL OR (created_at_ms, id) > (?2, ?3))
-          ORDER BY created_at_ms, id LIMIT ?4`,
-      )
+      .prepare(PENDING_OLDEST_SQL)
       .bind(school_id, after?.created_at_ms ?? null, after?.credit_id ?? '', limit + 1),
   ]);
   const by_bucket = new Map(((buckets?.results ?? []) as { bucket: number; count: number; amount_fen: number }[]).map((row) => [row.bucket, row]));

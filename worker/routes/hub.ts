@@ -8,7 +8,7 @@ import { readQuery } from '../http/validate.ts';
 import { parseHubBody, requireHub, type HubAppEnv } from '../hub/auth.ts';
 import { applyCardReports } from '../hub/card-reports.ts';
 import { latestSeq, readChanges } from '../hub/changes.ts';
-import { schoolHubStub } from '../hub/push.ts';
+import { pushAfterResponse, schoolHubStub } from '../hub/push.ts';
 import { PUSH_HUB_ID_HEADER, PUSH_SEQ_HEADER } from '../hub/school-hub.ts';
 import { applyClaims } from '../ledger/claims.ts';
 import { applyVoidAnswers, completeRefund } from '../ledger/refunds.ts';
@@ -47,7 +47,9 @@ export const hubRoutes = new Hono<HubAppEnv>()
   .post('/voids', async (c) => {
     const body = parseHubBody(c, voidsRequest);
     const now_ms = Date.now();
-    const { response, refunds_to_complete } = await applyVoidAnswers(c.env.DB, c.get('hub'), body.answers, now_ms);
+    const { response, refunds_to_complete, credits_moved } = await applyVoidAnswers(c.env.DB, c.get('hub'), body.answers, now_ms);
+    // A replaced card's credits continue as new credits of the new card: the hub should pull them.
+    if (credits_moved > 0) pushAfterResponse(c, c.get('hub').school_id);
     await completeRefunds(c, refunds_to_complete, now_ms);
     return c.json(response);
   })

@@ -1,7 +1,7 @@
 // Saved cards and the way to top up a new one.
 import type { SavedCard } from '../data/db.ts';
 import { useI18n } from '../i18n.ts';
-import { CardSummary } from './CardSummary.tsx';
+import { CardSummary, type ReportLost } from './CardSummary.tsx';
 import { Link, OfflineNote, Page } from './common.tsx';
 
 /** The oldest refresh among the cards: the honest "as of" for everything on screen. */
@@ -14,7 +14,7 @@ export function oldestRefresh(cards: readonly SavedCard[]): number | null {
   return oldest;
 }
 
-export function Home({ cards, online }: { cards: SavedCard[] | undefined; online: boolean }) {
+export function Home({ cards, online, onReportLost }: { cards: SavedCard[] | undefined; online: boolean; onReportLost?: ReportLost }) {
   const { t } = useI18n();
   return (
     <Page
@@ -41,7 +41,7 @@ export function Home({ cards, online }: { cards: SavedCard[] | undefined; online
           <ul class="cards">
             {cards.map((card) => (
               <li key={card.id}>
-                <CardSummary card={card} online={online} />
+                <CardSummary card={card} online={online} onReportLost={onReportLost} />
               </li>
             ))}
           </ul>

@@ -1,10 +1,10 @@
 // What the screens ask for, composed from the API client and the Dexie store: start a top-up,
 // follow an order until it settles, refresh a card's records. No UI here.
 import type { Channel, RechargeCreated, RechargeRecord, School, TopupStatus } from '../../../protocol/api.ts';
-import type { CardKind } from '../../../protocol/card.ts';
+import { CARD_STATUSES, type CardKind, type CardStatus } from '../../../protocol/card.ts';
 import { isAmountFen } from '../../../protocol/money.ts';
 import { payScene } from '../device.ts';
-import { ApiFailure, createRecharge, fetchRecharge, fetchRecharges, fetchSchools, lookupCard } from './api.ts';
+import { ApiFailure, createRecharge, fetchRecharge, fetchRecharges, fetchSchools, lookupCard, reportLost } from './api.ts';
 import {
   cacheSchools,
   cardId,
@@ -14,6 +14,7 @@ import {
   listCards,
   putOrder,
   saveCard,
+  setCardStatus,
   storeRecords,
   updateOrder,
   type SavedCard,
@@ -211,14 +212,21 @@ export async function refreshCard(id: string, now_ms: number = Date.now()): Prom
  * the token, not the holder's name a lookup needs). Checked field by field: a cached answer
  * from an older Worker without `card` keeps the balance the first lookup gave.
  */
-function balanceOf(response: object): { balance_fen: number | null; balance_as_of: number | null } | undefined {
-  const card = (response as { card?: { balance_fen?: unknown; balance_as_of?: unknown } }).card;
+function balanceOf(response: object): { balance_fen: number | null; balance_as_of: number | null; status?: CardStatus } | undefined {
+  const card = (response as { card?: { balance_fen?: unknown; balance_as_of?: unknown; status?: unknown } }).card;
   if (card === undefined || card === null || typeof card !== 'object') return undefined;
   const balance_fen = card.balance_fen;
   const balance_as_of = card.balance_as_of;
   if (!(balance_fen === null || isAmountFen(balance_fen))) return undefined;
   if (!(balance_as_of === null || (typeof balance_as_of === 'number' && Number.isSafeInteger(balance_as_of)))) return undefined;
-  return { balance_fen, balance_as_of };
+  const status = CARD_STATUSES.find((known) => known === card.status);
+  return status === undefined ? { balance_fen, balance_as_of } : { balance_fen, balance_as_of, status };
+}
+
+/** 挂失 of a saved card: the Worker marks it lost (idempotently), and so does the phone's copy. */
+export async function reportCardLost(card: SavedCard): Promise<void> {
+  const answer = await reportLost(card.card_token);
+  await setCardStatus(card.id, answer.status);
 }
 
 /** Refreshes every saved card; one card's failure does not stop the others. */

@@ -10,6 +10,7 @@ import type {
   RechargeRequest,
   SchoolsResponse,
 } from '../../../protocol/api.ts';
+import type { ReportLostResponse } from '../../../protocol/card-replace.ts';
 import type { AnyErrorCode } from '../i18n.ts';
 
 export class ApiFailure extends Error {
@@ -85,4 +86,9 @@ export function fetchRecharge(order_id: string): Promise<RechargeRecord> {
 
 export function fetchRecharges(card_token: string): Promise<RechargeRecordsResponse> {
   return request('GET', `/api/v1/recharges?card_token=${encodeURIComponent(card_token)}`);
+}
+
+/** 挂失: the saved card becomes lost; only the card office can make it active again. */
+export function reportLost(card_token: string): Promise<ReportLostResponse> {
+  return request('POST', '/api/v1/cards/report-lost', { card_token });
 }

@@ -2,7 +2,7 @@
 // known balance, their records and monthly totals, orders being followed, cached schools and
 // settings. Components never touch IndexedDB; they read through these functions.
 import Dexie, { type EntityTable } from 'dexie';
-import type { CardKind } from '../../../protocol/card.ts';
+import type { CardKind, CardStatus } from '../../../protocol/card.ts';
 import type { Channel, MonthTotal, RechargeRecord, School, TopupStatus } from '../../../protocol/api.ts';
 
 export interface SavedCard {
@@ -21,6 +21,8 @@ export interface SavedCard {
   saved_at_ms: number;
   /** When the records were last fetched from the Worker (ms); null when never. */
   refreshed_at_ms: number | null;
+  /** The card's status as the Worker last said it (lost after 挂失); absent on cards saved before. */
+  status?: CardStatus;
 }
 
 export interface StoredRecord extends RechargeRecord {
@@ -125,7 +127,7 @@ export async function storeRecords(
   records: readonly RechargeRecord[],
   month_totals: readonly MonthTotal[],
   now_ms: number,
-  balance?: { balance_fen: number | null; balance_as_of: number | null },
+  balance?: { balance_fen: number | null; balance_as_of: number | null; status?: CardStatus },
 ): Promise<void> {
   const kept = records.slice(0, RECORDS_PER_CARD_MAX);
   const pending_fen = kept.filter((record) => record.status === 'pending_claim').reduce((sum, record) => sum + record.amount_fen, 0);
@@ -188,4 +190,9 @@ export async function setSetting(key: string, value: string): Promise<void> {
 
 export async function getCachedSchool(id: string): Promise<School | undefined> {
   return db.schools.get(id);
+}
+
+/** The card's status as the Worker said it (after a 挂失, or a refresh). */
+export async function setCardStatus(id: string, status: CardStatus): Promise<void> {
+  await db.cards.update(id, { status });
 }
