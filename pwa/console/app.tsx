@@ -361,7 +361,20 @@ function CardsScreen({ school_id }: { school_id: string }) {
     (cursor) => api.listCards(school_id, q || undefined, { cursor }).then((r) => ({ rows: r.cards, next_cursor: r.next_cursor })),
     [school_id, q],
   );
-  return <Cards q={q} onSearch={setQ} pages={pages} setStatus={(card_no, status) => api.setCardStatus(school_id, card_no, status).then(() => null, failureCode)} />;
+  return (
+    <Cards
+      q={q}
+      onSearch={setQ}
+      pages={pages}
+      setStatus={(card_no, status) => api.setCardStatus(school_id, card_no, status).then(() => null, failureCode)}
+      replace={(card_no, new_card_no, new_asn) =>
+        api.replaceCard(school_id, card_no, new_card_no, new_asn).then(
+          (replacement) => ({ replacement, error: null }),
+          (err: unknown) => ({ replacement: null, error: failureCode(err) }),
+        )
+      }
+    />
+  );
 }
 
 function HubsScreen({ school_id }: { school_id: string }) {

@@ -256,6 +256,17 @@ describe('console in Chromium', () => {
     await page.getByRole('button', { name: '卡号 20240001：恢复正常' }).click();
     await poll(() => page.getByTestId('cards-table').locator('tbody tr').first().getByTestId('card-status').textContent()).toBe('正常');
     await shoot('cards');
+
+    // 补卡: the card's number is closed, a new card with its own chip takes over.
+    await page.getByRole('button', { name: '为卡号 20240001 补卡' }).click();
+    await page.getByLabel('新卡号').fill('20240009');
+    await page.getByLabel('新卡芯片序列号').fill('0100000020240009');
+    await page.getByRole('button', { name: '补卡', exact: true }).last().click();
+    await poll(() => page.getByTestId('replace-outcome').textContent()).toMatch(/^已补卡：20240001 → 20240009。/);
+    await shoot('cards-replace');
+    const replaced = page.getByTestId('cards-table').locator('tbody tr').filter({ hasText: '20240001' });
+    await poll(() => replaced.getByTestId('card-status').textContent()).toBe('已注销');
+    await poll(() => page.getByTestId('cards-table').locator('tbody tr').filter({ hasText: '20240009' }).count()).toBe(1);
   });
 
   it('finds a just-paid top-up by card number and tells its story', async () => {
@@ -355,6 +366,7 @@ describe('console in Chromium', () => {
     expect(trail).toContain('处理灰记录');
     expect(trail).toContain('退款');
     expect(trail).toContain('导入卡片名册');
+    expect(trail).toContain('补卡');
     expect(trail).toContain(OPERATOR.operator_id);
     await shoot('audit');
   });

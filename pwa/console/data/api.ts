@@ -3,6 +3,7 @@
 // session is a cookie; every state-changing request carries the CSRF token the session gave.
 // Every failure becomes an ApiFailure whose code the page turns into a sentence.
 import type { CardImportResponse } from '../../../protocol/api.ts';
+import type { CardReplacementView } from '../../../protocol/card-replace.ts';
 import type {
   ConsoleAgreementsResponse,
   ConsoleAuditResponse,
@@ -233,6 +234,11 @@ export function rerunReconciliation(school_id: string, date: string): Promise<Co
 
 export function setCardStatus(school_id: string, card_no: string, status: 'active' | 'lost' | 'frozen'): Promise<ConsoleCard> {
   return request('POST', withQuery(`/cards/${encodeURIComponent(card_no)}/status`), { school_id, status });
+}
+
+/** 补卡: the old number is closed, the new card (with its chip's asn) takes its pending money. */
+export function replaceCard(school_id: string, card_no: string, new_card_no: string, new_asn: string): Promise<CardReplacementView> {
+  return request('POST', withQuery(`/cards/${encodeURIComponent(card_no)}/replace`), { school_id, new_card_no, new_asn });
 }
 
 export interface ImportProgress {
