@@ -50,7 +50,11 @@ export function Cards(props: {
               type="button"
               class="button button-small button-secondary"
               aria-label={t('card_replace_label', { card: c.card_no })}
-              onClick={() => setReplacing(c)}
+              onClick={() => {
+                setDone(null);
+                setError(null);
+                setReplacing(c);
+              }}
             >
               {t('card_replace')}
             </button>
