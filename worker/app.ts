@@ -20,7 +20,7 @@ import { adminReconciliationRoutes } from './routes/admin-reconciliations.ts';
 import { adminCardRoutes } from './routes/admin-cards.ts';
 import { adminOperatorRoutes } from './routes/admin-operators.ts';
 import { consoleRoutes } from './routes/console.ts';
-import { consolePageRoutes } from './routes/console-pages.ts';
+import { serveConsolePage } from './routes/console-pages.ts';
 
 export function buildApp() {
   const app = new Hono<AppEnv>();
@@ -46,7 +46,8 @@ export function buildApp() {
   app.route('/api/v1/admin', adminCardRoutes);
   app.route('/api/v1/admin', adminOperatorRoutes);
   app.route('/api/v1/console', consoleRoutes);
-  app.route('/console', consolePageRoutes);
+  app.use('/console', serveConsolePage);
+  app.use('/console/*', serveConsolePage);
   return app;
 }
 
