@@ -1,5 +1,9 @@
-// What a console request knows once its session is read: the operator and their schools.
+// What a console request knows once its session is read (the operator and their schools), and
+// what every console route takes from the request the same way.
+import type { Context } from 'hono';
 import type { Env } from '../env.ts';
+import { clientRateKey } from '../http/rate-limit.ts';
+import { notifySchoolHub } from '../hub/push.ts';
 
 export interface ConsoleOperator {
   session_id: string;
@@ -15,9 +19,6 @@ export interface ConsoleOperator {
 
 export type ConsoleEnv = { Bindings: Env; Variables: { operator: ConsoleOperator } };
 
-import type { Context } from 'hono';
-import { clientRateKey } from '../http/rate-limit.ts';
-import { notifySchoolHub } from '../hub/push.ts';
 
 /** The caller's address as the audit trail and the sign-in limit key it (IPv6: its /64). */
 export function consoleAddress(c: Context<ConsoleEnv>): string {
