@@ -127,6 +127,11 @@ describe('POST /api/v1/admin/schools/{school_id}/cards/{card_no}/replace', () =>
       state: 'pending',
       moved_from_credit_id: first.credit_id,
     });
+    // The card office's credit list shows the chain.
+    const listed = (await (await SELF.fetch(`${ORIGIN}/api/v1/admin/credits?school_id=${school_id}&card_no=R9`, { headers: ADMIN_AUTH })).json()) as {
+      credits: { credit_id: string; moved_from_credit_id: string | null }[];
+    };
+    expect(listed.credits.find((c) => c.credit_id === successor)?.moved_from_credit_id).toBe(first.credit_id);
     // The payer's record follows the money: still waiting to be loaded, now onto the new card.
     const record = (await (await SELF.fetch(`${ORIGIN}/api/v1/recharges/${first.order_id}`)).json()) as RechargeRecord;
     expect(record.status).toBe('pending_claim');
