@@ -18,7 +18,6 @@ import type {
   ConsoleOrderStory,
   ConsoleOverview,
   ConsolePendingResponse,
-  ConsoleReconciliationDay,
   ConsoleReconciliationsResponse,
   ConsoleRefund,
   ConsoleRefundsResponse,
@@ -228,7 +227,7 @@ export function settleGreyRecord(grey_id: string, settlement: ConsoleGreySettleR
   return request('POST', withQuery(`/grey-records/${encodeURIComponent(grey_id)}/settle`), settlement);
 }
 
-export function rerunReconciliation(school_id: string, date: string): Promise<ConsoleReconciliationsResponse | { days: ConsoleReconciliationDay[] }> {
+export function rerunReconciliation(school_id: string, date: string): Promise<ConsoleReconciliationsResponse> {
   return request('POST', withQuery(`/reconciliations/${encodeURIComponent(date)}`), { school_id });
 }
 
