@@ -32,7 +32,7 @@ export default defineConfig({
       {
         test: {
           name: 'node',
-          include: ['test/{protocol,sim,e2e,hub,pwa,scripts,chaos,bench}/**/*.test.ts'],
+          include: ['test/{protocol,sim,e2e,hub,pwa,scripts,chaos,bench,console}/**/*.test.ts'],
           environment: 'node',
           setupFiles: ['test/helpers/assertions.ts'],
           testTimeout: 60_000,

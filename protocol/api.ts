@@ -208,6 +208,9 @@ export interface AdminCredit {
   created_at_ms: number;
   claimed_at_ms: number | null;
   voided_at_ms: number | null;
+  /** The replaced card's credit this one continues (补卡), or null for an order's first credit. */
+  moved_from_credit_id: string | null;
+  moved_at_ms: number | null;
 }
 export interface AdminCreditsResponse {
   credits: AdminCredit[];

@@ -2,6 +2,7 @@
 // public routes. A replacement closes the old number, issues a new one with its chip's asn,
 // and moves the old card's pending credits to it through the ledger.
 import { z } from 'zod';
+import { schoolId } from './api.ts';
 import { CARD_NO_LENGTH_MAX } from './card.ts';
 
 // The chip's application serial number: 16 hex digits; stored upper-case, as the registry does.
@@ -13,6 +14,9 @@ export const cardReplaceRequest = z.strictObject({
   new_asn: z.string().regex(ASN_INPUT_PATTERN, 'new_asn is the chip serial, 16 hex digits').transform((asn) => asn.toUpperCase()),
 });
 export type CardReplaceRequest = z.input<typeof cardReplaceRequest>;
+/** The console's form: the school is named in the body, as in its other card actions. */
+export const consoleCardReplaceRequest = cardReplaceRequest.extend({ school_id: schoolId });
+export type ConsoleCardReplaceRequest = z.input<typeof consoleCardReplaceRequest>;
 
 /** One pending credit of the replaced card and where its move stands. */
 export interface CreditMoveView {

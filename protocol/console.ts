@@ -313,7 +313,7 @@ export interface ConsoleNoticesResponse {
 // ---- Audit trail ----
 
 export const consoleAuditQuery = z.strictObject({ school_id: schoolId, limit, cursor });
-export const CONSOLE_ACTIONS = ['refund', 'grey_settle', 'reconcile', 'cards_import', 'card_status', 'session_revoke'] as const;
+export const CONSOLE_ACTIONS = ['refund', 'grey_settle', 'reconcile', 'cards_import', 'card_status', 'card_replace', 'session_revoke'] as const;
 export type ConsoleAction = (typeof CONSOLE_ACTIONS)[number];
 export interface ConsoleAuditEntry {
   audit_id: number;

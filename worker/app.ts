@@ -17,10 +17,10 @@ import { autoTopupRoutes } from './routes/auto-topup.ts';
 import { notifyAlipayAgreementRoutes } from './routes/notify-alipay-agreement.ts';
 import { adminRefundRoutes } from './routes/admin-refunds.ts';
 import { adminReconciliationRoutes } from './routes/admin-reconciliations.ts';
+import { adminCardRoutes } from './routes/admin-cards.ts';
 import { adminOperatorRoutes } from './routes/admin-operators.ts';
 import { consoleRoutes } from './routes/console.ts';
-import { consolePageRoutes } from './routes/console-pages.ts';
-import { adminCardRoutes } from './routes/admin-cards.ts';
+import { serveConsolePage } from './routes/console-pages.ts';
 import { nameMeteredRoute } from './http/d1-meter.ts';
 
 export function buildApp() {
@@ -45,10 +45,11 @@ export function buildApp() {
   app.route('/api/v1/notify/alipay-agreement', notifyAlipayAgreementRoutes);
   app.route('/api/v1/admin', adminRefundRoutes);
   app.route('/api/v1/admin', adminReconciliationRoutes);
+  app.route('/api/v1/admin', adminCardRoutes);
   app.route('/api/v1/admin', adminOperatorRoutes);
   app.route('/api/v1/console', consoleRoutes);
-  app.route('/console', consolePageRoutes);
-  app.route('/api/v1/admin', adminCardRoutes);
+  app.use('/console', serveConsolePage);
+  app.use('/console/*', serveConsolePage);
   return app;
 }
 

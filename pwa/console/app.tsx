@@ -178,7 +178,7 @@ function Console(props: { session: ConsoleSession; lang: Lang; onLang: (lang: La
               </select>
             </span>
           ) : (
-            <span class="topbar-school" data-testid="console-school">
+            <span class="topbar-school" data-testid="console-school" title={props.session.schools[0]?.name}>
               {props.session.schools[0]?.name ?? ''}
             </span>
           )}
@@ -361,7 +361,20 @@ function CardsScreen({ school_id }: { school_id: string }) {
     (cursor) => api.listCards(school_id, q || undefined, { cursor }).then((r) => ({ rows: r.cards, next_cursor: r.next_cursor })),
     [school_id, q],
   );
-  return <Cards q={q} onSearch={setQ} pages={pages} setStatus={(card_no, status) => api.setCardStatus(school_id, card_no, status).then(() => null, failureCode)} />;
+  return (
+    <Cards
+      q={q}
+      onSearch={setQ}
+      pages={pages}
+      setStatus={(card_no, status) => api.setCardStatus(school_id, card_no, status).then(() => null, failureCode)}
+      replace={(card_no, new_card_no, new_asn) =>
+        api.replaceCard(school_id, card_no, new_card_no, new_asn).then(
+          (replacement) => ({ replacement, error: null }),
+          (err: unknown) => ({ replacement: null, error: failureCode(err) }),
+        )
+      }
+    />
+  );
 }
 
 function HubsScreen({ school_id }: { school_id: string }) {

@@ -22,8 +22,14 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): Loaded<T> {
   const [error, setError] = useState<string | null>(null);
   const [round, setRound] = useState(0);
   const latest = useRef(0);
+  const shown_deps = useRef<string | null>(null);
   useEffect(() => {
     const mine = ++latest.current;
+    // Other deps mean other data (another order, another search): what was shown goes. A
+    // reload of the same keeps it on screen until the fresh answer replaces it.
+    const deps_key = JSON.stringify(deps);
+    if (shown_deps.current !== deps_key) setValue(null);
+    shown_deps.current = deps_key;
     setLoading(true);
     setError(null);
     load().then(

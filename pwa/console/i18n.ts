@@ -81,6 +81,7 @@ const zh = {
   col_updated: '更新时间',
   col_paid: '支付时间',
   col_expires: '支付截止',
+  col_session_expires: '会话到期',
   col_age: '已等待',
   col_phone: '通知手机号',
   col_route: '退款路径',
@@ -139,7 +140,7 @@ const zh = {
   story_notification_applied: '收到支付通知，已入账',
   story_notification_duplicate: '收到重复的支付通知（未重复入账）',
   story_notification_rejected: '收到的支付通知被拒绝',
-  story_paid: '支付成功，进入待圈存',
+  story_paid: '付款成功（支付平台记录的时间），进入待圈存',
   story_closed: '订单关闭（未支付）',
   story_credit: '生成待圈存款项',
   story_owner: '由网关 {hub} 持有',
@@ -203,6 +204,18 @@ const zh = {
   card_set_label: '卡号 {card}：{status}',
   card_set_confirm: '确定对卡号 {card} 执行“{status}”吗？',
   card_set_done: '卡号 {card} 现在是：{status}',
+  card_replace: '补卡',
+  card_replace_label: '为卡号 {card} 补卡',
+  card_replace_title: '补卡：{card}（{holder}）',
+  card_replace_help: '旧卡号将注销，新卡接替它：尚未圈存的钱经持有它的校园网关转到新卡上。',
+  card_replace_new_no: '新卡号',
+  card_replace_new_asn: '新卡芯片序列号',
+  card_replace_asn_hint: '16 位十六进制，印在卡务系统的发卡记录里。',
+  card_replace_submit: '补卡',
+  card_replace_confirm: '确定注销卡号 {card}，由新卡号 {next} 接替吗？',
+  card_replace_done: '已补卡：{card} → {next}。已转入新卡 {moved} 笔，等待网关 {moving} 笔，已在旧卡上 {refused} 笔。',
+  cancel: '取消',
+  close: '关闭',
 
   import_intro: '上传卡务系统导出的 CSV 文件，每行一张卡：卡号、姓名、类型（student/staff/visitor）、状态（active/lost/frozen/closed）、芯片序列号（16 位十六进制）。已有的卡会被更新。',
   import_sample: '文件示例',
@@ -267,6 +280,7 @@ const zh = {
   action_reconcile: '对账',
   action_cards_import: '导入卡片名册',
   action_card_status: '更改卡片状态',
+  action_card_replace: '补卡',
   action_session_revoke: '结束会话',
 
   session_current: '本会话',
@@ -365,6 +379,7 @@ const en: Record<keyof typeof zh, string> = {
   col_updated: 'Updated',
   col_paid: 'Paid',
   col_expires: 'Pay by',
+  col_session_expires: 'Expires',
   col_age: 'Waiting',
   col_phone: 'Notice phone',
   col_route: 'Route',
@@ -423,7 +438,7 @@ const en: Record<keyof typeof zh, string> = {
   story_notification_applied: 'Payment notification received and applied',
   story_notification_duplicate: 'Duplicate payment notification (not applied twice)',
   story_notification_rejected: 'Payment notification refused',
-  story_paid: 'Paid, now pending claim',
+  story_paid: 'Paid (the provider’s time), now pending claim',
   story_closed: 'Closed unpaid',
   story_credit: 'Credit created',
   story_owner: 'held by hub {hub}',
@@ -487,6 +502,18 @@ const en: Record<keyof typeof zh, string> = {
   card_set_label: 'Card {card}: {status}',
   card_set_confirm: '{status}: card {card}?',
   card_set_done: 'Card {card} is now: {status}',
+  card_replace: 'Replace',
+  card_replace_label: 'Replace card {card}',
+  card_replace_title: 'Replace card {card} ({holder})',
+  card_replace_help: 'The old number is closed and the new card takes over: money not yet loaded moves to it through the hub that holds it.',
+  card_replace_new_no: 'New card number',
+  card_replace_new_asn: 'New chip serial (ASN)',
+  card_replace_asn_hint: '16 hex digits, from the card system’s issuance record.',
+  card_replace_submit: 'Replace card',
+  card_replace_confirm: 'Close card {card} and let {next} take over?',
+  card_replace_done: 'Replaced: {card} → {next}. {moved} moved to the new card, {moving} waiting for the hub, {refused} already on the old card.',
+  cancel: 'Cancel',
+  close: 'Close',
 
   import_intro: 'Upload the CSV the card system exports, one card a line: card number, name, kind (student/staff/visitor), status (active/lost/frozen/closed), chip serial (16 hex digits). Existing cards are updated.',
   import_sample: 'Example file',
@@ -551,6 +578,7 @@ const en: Record<keyof typeof zh, string> = {
   action_reconcile: 'Reconciliation',
   action_cards_import: 'Registry import',
   action_card_status: 'Card status',
+  action_card_replace: 'Card replaced',
   action_session_revoke: 'Session ended',
 
   session_current: 'This session',
@@ -594,11 +622,26 @@ export function formatDuration(lang: Lang, ms: number): string {
   return unit('unit_min', rest);
 }
 
+export function formatTimeSeconds(lang: Lang, at_ms: number): string {
+  return new Intl.DateTimeFormat(lang === 'zh' ? 'zh-CN' : 'en-GB', {
+    timeZone: 'Asia/Shanghai',
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+    hour12: false,
+  }).format(at_ms);
+}
+
 export interface I18n {
   lang: Lang;
   t: (key: MessageKey, params?: Record<string, string | number>) => string;
   error: (code: string) => string;
   time: (at_ms: number) => string;
+  /** With seconds: the steps of one order's story are often within the same minute. */
+  time_s: (at_ms: number) => string;
   duration: (ms: number) => string;
 }
 
@@ -608,6 +651,7 @@ export function makeI18n(lang: Lang): I18n {
     t: (key, params) => translate(lang, key, params),
     error: (code) => errorMessage(lang, code),
     time: (at_ms) => formatTime(lang, at_ms),
+    time_s: (at_ms) => formatTimeSeconds(lang, at_ms),
     duration: (ms) => formatDuration(lang, ms),
   };
 }

@@ -314,7 +314,7 @@ describe('top-up over real processes', () => {
     const audit = () => runToExit('npm', ['run', '--silent', 'audit', '--', '--persist-to', state_dir], { cwd: REPO_ROOT, timeout_ms: 60_000 });
     const clean = await audit();
     expect(clean.code, clean.stderr).toBe(0);
-    expect(clean.stdout).toMatch(/^audit clean: 5 orders \(3 paid, 1 refunded\), 4 credits \(3 pending, 0 claimed, 1 voided\)/m);
+    expect(clean.stdout).toMatch(/^audit clean: 5 orders \(3 paid, 1 refunded\), 4 credits \(3 pending, 0 claimed, 1 voided, 0 moved\)/m);
 
     const credit = (await creditsOf(first_order_id))[0]!;
     await executeLocalSql(state_dir, `UPDATE credits SET amount_fen = amount_fen + 1 WHERE id = ${sqlLiteral(credit.credit_id)}`);

@@ -47,6 +47,30 @@ describe('shell budget', () => {
     expect(printed).toMatch(/within the budget of 7\.8 KB/);
   });
 
+  it('holds an entry with a budget of its own (the console) apart: its chunks never count against the app shell', () => {
+    const named = (fileName: string, name: string, code: string, imports: string[] = []) => ({ ...chunk(fileName, code, imports, [], true), name });
+    const bundle = {
+      'index.js': named('index.js', 'index', noise(2_000), ['shared.js']),
+      'console.js': named('console.js', 'console', noise(20_000), ['shared.js']),
+      'shared.js': chunk('shared.js', noise(1_000)),
+    };
+    const plugin = budgetPlugin(8_000, { console: 30_000 });
+    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    try {
+      (plugin.writeBundle as WriteBundle).call({}, {}, bundle);
+      const [app, console_shell] = log.mock.calls.map((call) => String(call[0]));
+      expect(app).toContain('app shell');
+      expect(app).not.toContain('console.js');
+      expect(app).toMatch(/within the budget of 7\.8 KB/);
+      expect(console_shell).toContain('console shell');
+      expect(console_shell).toContain('shared.js');
+      // Over its own budget, the console fails the build too.
+      expect(() => (budgetPlugin(8_000, { console: 10_000 }).writeBundle as WriteBundle).call({}, {}, bundle)).toThrow(/console shell is .* over the budget of 9\.8 KB/);
+    } finally {
+      log.mockRestore();
+    }
+  });
+
   it('fails the build above the budget', () => {
     const bundle = { 'index.js': chunk('index.js', noise(20_000), [], [], true) };
     expect(() => runBudget(8_000, bundle)).toThrow(/over the budget of 7\.8 KB/);

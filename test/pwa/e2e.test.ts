@@ -395,6 +395,29 @@ describe('PWA in Chromium', () => {
     await poll(() => page.getByTestId('auto-state').textContent()).toBe('Stopped');
     expect(await page.getByTestId('auto-stop-reason').textContent()).toBe('Cancelled.');
   });
+
+  it('reports the saved card lost (挂失) after a confirmation, and shows it lost from then on', async () => {
+    await page.goto(`${campus.worker_url}/`);
+    await page.getByRole('button', { name: /^Report .*20230001 lost$/ }).click();
+    const dialog = page.getByRole('alertdialog', { name: 'Report this card lost?' });
+    await dialog.waitFor();
+    await screenshot('report-lost-confirm');
+    await dialog.getByRole('button', { name: 'Report lost' }).click();
+    await poll(() => page.getByText('Reported lost', { exact: true }).count()).toBe(1);
+    expect(await page.getByRole('link', { name: 'Top up', exact: true }).count()).toBe(0);
+    await screenshot('card-lost');
+    // The Worker has it lost: the card's lookup says so.
+    const lookup = await fetch(`${campus.worker_url}/api/v1/cards/lookup`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ school_id: 'bjtu-weihai', name: '张三', card_no: '20230001' }),
+    });
+    expect(await lookup.json()).toMatchObject({ status: 'lost' });
+    // And the phone keeps showing it after a reload, when the app has refreshed from the Worker.
+    await page.reload();
+    await poll(() => page.getByText('Reported lost', { exact: true }).count()).toBe(1);
+    expect(await page.getByRole('button', { name: /^Report .* lost$/ }).count()).toBe(0);
+  });
 });
 
 /**

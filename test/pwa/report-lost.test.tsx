@@ -81,6 +81,17 @@ describe('挂失 of a saved card', () => {
     expect(within(card).getByRole('link', { name: '充值记录' })).toBeTruthy();
   });
 
+  it('shows a replaced (closed) card as 已注销, pointing to the new card, with neither top-up nor 挂失', async () => {
+    await seedCard();
+    await setCardStatus(ID, 'closed');
+    await renderHome('zh', async () => null);
+    const card = screen.getByRole('article', { name: '北京交通大学威海校区 张*' });
+    expect(within(card).getByText('已注销')).toBeTruthy();
+    expect(within(card).getByText(/待圈存的钱已转到新卡/)).toBeTruthy();
+    expect(within(card).queryByRole('link', { name: '充值' })).toBeNull();
+    expect(within(card).queryByRole('button', { name: /挂失/ })).toBeNull();
+  });
+
   it('keeps the dialog and says why when the report fails, in English too', async () => {
     await seedCard();
     await renderHome('en', async () => 'rate_limited');

@@ -10,9 +10,22 @@ import {
   CLAIM_CREDITS_READ_SQL,
   CLAIM_CREDITS_SQL,
   CLAIM_INSERT_SQL,
+  CLAIM_REFUSES_MOVES_SQL,
   CLAIM_REFUSES_REFUNDS_SQL,
   CLAIM_RESOLVES_GREY_SQL,
 } from '../../worker/ledger/claims.ts';
+import {
+  DIRECT_MOVE_SQL,
+  HUB_MOVE_REFUSALS_SQL,
+  HUB_MOVE_SQL,
+  MOVE_VOID_REQUEST_SQL,
+  MOVES_INSERT_SQL,
+  MOVES_READ_SQL,
+  NEW_CARD_INSERT_SQL,
+  OLD_CARD_CLOSE_SQL,
+  REPLACE_READ_SQL,
+  REPLACEMENT_INSERT_SQL,
+} from '../../worker/ledger/replace.ts';
 import {
   REFUND_DIRECT_PENDING_SQL,
   REFUND_DIRECT_VOID_SQL,
@@ -25,7 +38,7 @@ import {
   VOID_TARGETS_SQL,
 } from '../../worker/ledger/refunds.ts';
 
-const GROWING = ['orders', 'credits', 'cards', 'claims', 'changes', 'refunds', 'grey_records', 'hub_nonces', 'claim_rejections', 'credit_moves'];
+const GROWING = ['orders', 'credits', 'cards', 'claims', 'changes', 'refunds', 'grey_records', 'hub_nonces', 'claim_rejections', 'credit_moves', 'credit_handovers', 'card_replacements'];
 
 async function plan(sql: string, params: unknown[]): Promise<string[]> {
   const rows = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
@@ -47,6 +60,7 @@ const claims_json = JSON.stringify([{ claim_id: 'K1', card_no: 'A1', amount_fen:
 const ids_json = JSON.stringify(['C1']);
 const balances_json = JSON.stringify([{ card_no: 'A1', balance_fen: 1, as_of_ms: 1 }]);
 const grey_json = JSON.stringify([{ claim_id: 'K1' }]);
+const pairs_json = JSON.stringify([{ credit_id: 'C1', new_credit_id: 'M1-1' }]);
 
 describe('query plans of the hub sync SQL', () => {
   const cases: [string, string, unknown[], RegExp][] = [
@@ -54,7 +68,7 @@ describe('query plans of the hub sync SQL', () => {
     ['cursor mark', CURSOR_MARK_SQL, ['s', 0, 10, 1, 'h'], /SEARCH changes USING COVERING INDEX changes_school_seq/],
     ["owner mark", OWNER_MARK_SQL, ["s", 0, 10, 1, "h"], /SEARCH credits USING INDEX (credits_owner|sqlite_autoindex_credits_1) \(.*id=\?\)/],
     ['snapshot: owned credits', SNAPSHOT_OWNED_SQL, ['h', '', 10], /SEARCH credits USING INDEX credits_owner \(owner_hub_id=\? AND id>\?\)/],
-    ['snapshot: moved credits', SNAPSHOT_MOVED_SQL, ['h', '', 10], /SEARCH credit_moves USING COVERING INDEX credit_moves_from/],
+    ['snapshot: moved credits', SNAPSHOT_MOVED_SQL, ['h', '', 10], /SEARCH credit_handovers USING COVERING INDEX credit_handovers_from/],
     ['snapshot: card changes', SNAPSHOT_CARDS_SQL, ['s', 0, 10, 10], /SEARCH ch USING INDEX changes_school_seq/],
     ['claims: read credits', CLAIM_CREDITS_READ_SQL, [ids_json], /SEARCH credits USING (COVERING )?INDEX sqlite_autoindex_credits_1/],
     ['claims: insert', CLAIM_INSERT_SQL, ['s', 'h', 1, claims_json], /SEARCH cr USING INDEX credits_card_state/],
@@ -72,6 +86,23 @@ describe('query plans of the hub sync SQL', () => {
     ['voids: void credits', VOID_CREDITS_SQL, [ids_json, 's', 1, 'h'], /SEARCH credits USING INDEX sqlite_autoindex_credits_1 \(id=\?\)/],
     ['voids: refunds on', VOID_REFUNDS_SQL, [ids_json, 1], /SEARCH refunds USING INDEX refunds_credit/],
     ['voids: refusals', VOID_REFUSALS_SQL, [ids_json, 1, 'h'], /SEARCH refunds USING INDEX refunds_credit/],
+    ['claims: refuse moves', CLAIM_REFUSES_MOVES_SQL, ['s', 1, claims_json], /SEARCH credit_moves USING INDEX sqlite_autoindex_credit_moves_1/],
+    ['replace: movable credits', REPLACE_READ_SQL.movable, ['s', 'A1'], /SEARCH cr USING INDEX credits_card_state/],
+    ['replace: asn owner', REPLACE_READ_SQL.asn_owner, ['s', 'A5000000000000A1'], /cards_school_asn/],
+    ['replace: earlier replacement', REPLACE_READ_SQL.replacement_of, ['s', 'A1'], /card_replacements_old/],
+    ['replace: insert', REPLACEMENT_INSERT_SQL, ['P1', 's', 'A1', 'A2', 'A5000000000000A1', 'admin', 1], /cards_school_asn/],
+    ['replace: new card', NEW_CARD_INSERT_SQL, ['P1', 1], /SEARCH r USING INDEX sqlite_autoindex_card_replacements_1/],
+    ['replace: close old card', OLD_CARD_CLOSE_SQL, ['P1', 1], /SEARCH cards USING INDEX sqlite_autoindex_cards_1/],
+    ['replace: moves insert', MOVES_INSERT_SQL, ['P1', pairs_json, 1], /SEARCH cr USING INDEX (credits_card_state|sqlite_autoindex_credits_1)/],
+    ['replace: direct move', DIRECT_MOVE_SQL.move, ['P1', 1], /credit_moves_replacement/],
+    ['replace: direct mint', DIRECT_MOVE_SQL.mint, ['P1', 1], /credit_moves_replacement/],
+    ['replace: direct done', DIRECT_MOVE_SQL.done, ['P1', 1], /credit_moves_replacement/],
+    ['replace: void request', MOVE_VOID_REQUEST_SQL, ['P1', 1], /credit_moves_replacement/],
+    ['replace: moves read', MOVES_READ_SQL, ['P1'], /credit_moves_replacement/],
+    ['voids: move', HUB_MOVE_SQL.move, [ids_json, 1], /SEARCH credits USING INDEX sqlite_autoindex_credits_1 \(id=\?\)/],
+    ['voids: mint', HUB_MOVE_SQL.mint, [ids_json, 1], /SEARCH m USING INDEX sqlite_autoindex_credit_moves_1/],
+    ['voids: move done', HUB_MOVE_SQL.done, [ids_json, 1], /SEARCH credit_moves USING INDEX sqlite_autoindex_credit_moves_1/],
+    ['voids: move refusals', HUB_MOVE_REFUSALS_SQL, [ids_json, 1], /SEARCH credit_moves USING INDEX sqlite_autoindex_credit_moves_1/],
   ];
 
   for (const [name, sql, params, expected] of cases) {

@@ -452,6 +452,56 @@ const ROUTES: RouteSpec[] = [
     badPaths: () => [...BAD_SCHOOL_IDS.map((id) => `/api/v1/admin/hubs/${id}`), '/api/v1/admin/hubs/no-such-hub'],
     accepts: [200],
   },
+  {
+    route: 'POST /api/v1/cards/report-lost', pattern: 'POST /api/v1/cards/report-lost',
+    method: 'POST',
+    path: () => '/api/v1/cards/report-lost',
+    body: 'json',
+    auth: 'client',
+    valid: (w) => ({ card_token: w.card_token }),
+    accepts: [200],
+  },
+  {
+    route: 'POST /api/v1/admin/schools/{school_id}/cards/{card_no}/replace',
+    pattern: 'POST /api/v1/admin/schools/:school_id/cards/:card_no/replace',
+    method: 'POST',
+    path: (w) => `/api/v1/admin/schools/${w.school_id}/cards/20230001/replace`,
+    body: 'json',
+    auth: 'admin',
+    valid: () => ({ new_card_no: '29990001', new_asn: 'B700000000000001' }),
+    badPaths: (w) => [
+      ...BAD_SCHOOL_IDS.map((id) => `/api/v1/admin/schools/${id}/cards/20230001/replace`),
+      '/api/v1/admin/schools/no-such-school/cards/20230001/replace',
+      ...['%E5%BC%A0', 'x'.repeat(40), 'NO-SUCH-CARD', "1'--"].map((card_no) => `/api/v1/admin/schools/${w.school_id}/cards/${card_no}/replace`),
+    ],
+    accepts: [201],
+  },
+  {
+    route: 'GET /api/v1/admin/schools/{school_id}/replacements/{replacement_id}',
+    pattern: 'GET /api/v1/admin/schools/:school_id/replacements/:replacement_id',
+    method: 'GET',
+    path: (w) => `/api/v1/admin/schools/${w.school_id}/replacements/P20261201000000000ABCDEFGHIJ`,
+    body: 'none',
+    auth: 'admin',
+    badPaths: (w) => [
+      ...BAD_SCHOOL_IDS.map((id) => `/api/v1/admin/schools/${id}/replacements/P20261201000000000ABCDEFGHIJ`),
+      ...['nope', 'P1', "P2026'--", `P${'1'.repeat(40)}`].map((id) => `/api/v1/admin/schools/${w.school_id}/replacements/${id}`),
+    ],
+    accepts: [404],
+  },
+  {
+    route: 'GET /api/v1/admin/schools/{school_id}/cards/{card_no}/replacements/{replacement_id}',
+    pattern: 'GET /api/v1/admin/schools/:school_id/cards/:card_no/replacements/:replacement_id',
+    method: 'GET',
+    path: (w) => `/api/v1/admin/schools/${w.school_id}/cards/20230001/replacements/P20261201000000000ABCDEFGHIJ`,
+    body: 'none',
+    auth: 'admin',
+    badPaths: (w) => [
+      ...['%E5%BC%A0', 'x'.repeat(40)].map((card_no) => `/api/v1/admin/schools/${w.school_id}/cards/${card_no}/replacements/P20261201000000000ABCDEFGHIJ`),
+      `/api/v1/admin/schools/${w.school_id}/cards/20230001/replacements/nope`,
+    ],
+    accepts: [404],
+  },
 
   // ---- Console (issue 10): operators, then every /api/v1/console route with a signed-in operator ----
   {
@@ -601,6 +651,19 @@ const ROUTES: RouteSpec[] = [
     method: 'GET', path: (w) => `/api/v1/console/charts?school_id=${w.school_id}&days=7`, body: 'none', auth: 'console', accepts: [200],
     badQueries: ['', '?school_id=BAD', '?school_id=no-such-school'],
     badQueriesFor: (w) => ['days=0', 'days=32', 'days=x', 'x=1'].map((q) => `?school_id=${w.school_id}&${q}`),
+  },
+  {
+    route: 'POST /api/v1/console/cards/{card_no}/replace', pattern: 'POST /api/v1/console/cards/:card_no/replace',
+    method: 'POST', path: () => '/api/v1/console/cards/20230001/replace', body: 'json', auth: 'console',
+    valid: (w) => ({ school_id: w.school_id, new_card_no: '29990001', new_asn: 'B700000000000001' }),
+    badPaths: () => ['/api/v1/console/cards/99999999/replace', '/api/v1/console/cards/%E4%B8/replace', `/api/v1/console/cards/${'1'.repeat(80)}/replace`],
+    accepts: [201],
+  },
+  {
+    route: 'GET /api/v1/console/replacements/{replacement_id}', pattern: 'GET /api/v1/console/replacements/:replacement_id',
+    method: 'GET', path: (w) => `/api/v1/console/replacements/P20261201000000000ABCDEFGHIJ?school_id=${w.school_id}`, body: 'none', auth: 'console', accepts: [404],
+    badQueries: ['', '?school_id=BAD', '?school_id=no-such-school'],
+    badPaths: (w) => ['nope', "P2026'--", `P${'1'.repeat(40)}`].map((id) => `/api/v1/console/replacements/${id}?school_id=${w.school_id}`),
   },
 ];
 

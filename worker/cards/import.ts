@@ -382,7 +382,10 @@ export async function upsertCards(
             holder_name: sql`excluded.holder_name`,
             holder_name_key: sql`excluded.holder_name_key`,
             kind: sql`excluded.kind`,
-            status: sql`excluded.status`,
+            // A card replaced at the card office (补卡) stays closed: its money moved to the new
+            // card, and a registry export that still lists it active must not reopen it.
+            status: sql`CASE WHEN EXISTS (SELECT 1 FROM card_replacements r
+                WHERE r.school_id = ${cards.school_id} AND r.old_card_no = ${cards.card_no}) THEN ${cards.status} ELSE excluded.status END`,
             asn: sql`COALESCE(excluded.asn, ${cards.asn})`,
             updated_at_ms: sql`excluded.updated_at_ms`,
           },

@@ -51,12 +51,13 @@ export const REPLACE_READ_SQL = {
   card: `SELECT school_id, card_no, status, asn FROM cards WHERE school_id = ?1 AND card_no = ?2`,
   asn_owner: `SELECT card_no FROM cards WHERE school_id = ?1 AND asn = ?2`,
   replacement_of: `SELECT * FROM card_replacements WHERE school_id = ?1 AND old_card_no = ?2`,
-  // Pending credits free to move: no refund of them and no void or move asked for already.
+  // Pending credits free to move: no refund of them and no void or move asked for already. The
+  // `+` keeps the order from the state index, which would walk every pending credit there is.
   movable: `SELECT cr.id, cr.order_id, cr.amount_fen FROM credits cr
      WHERE cr.school_id = ?1 AND cr.card_no = ?2 AND cr.state = 'pending' AND cr.void_requested_at_ms IS NULL
        AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.credit_id = cr.id)
        AND NOT EXISTS (SELECT 1 FROM credit_moves m WHERE m.credit_id = cr.id)
-     ORDER BY cr.created_at_ms, cr.id LIMIT ${REPLACE_CREDITS_MAX}`,
+     ORDER BY +cr.created_at_ms, cr.id LIMIT ${REPLACE_CREDITS_MAX}`,
 };
 
 // ?1 id, ?2 school, ?3 old card, ?4 new card, ?5 new asn, ?6 actor, ?7 now. The conditions are
@@ -96,7 +97,8 @@ export const MOVES_INSERT_SQL = `INSERT INTO credit_moves (credit_id, replacemen
 
 // The same three steps end a move whichever way it completes: the credit becomes `moved`, its
 // successor is minted (copying amount and order from it, so they cannot disagree), the move is
-// done. `moves` names the credit_moves rows a step acts on.
+// done. `moves` names the credit_moves rows a step acts on. The unary `+` on credit states keeps
+// SQLite on the moves' own keys instead of walking every pending or moved credit by state.
 function moveStatements(moves: string, credit_guard: string): { move: string; mint: string; done: string } {
   return {
     move: `UPDATE credits SET state = 'moved', moved_at_ms = ?2
@@ -104,7 +106,7 @@ function moveStatements(moves: string, credit_guard: string): { move: string; mi
     mint: `INSERT INTO credits (id, order_id, school_id, card_no, amount_fen, state, claim_id, moved_from_credit_id, created_at_ms)
       SELECT m.new_credit_id, cr.order_id, cr.school_id, m.to_card_no, cr.amount_fen, 'pending', NULL, cr.id, ?2
         FROM credit_moves m JOIN credits cr ON cr.id = m.credit_id
-       WHERE ${moves} AND cr.state = 'moved'
+       WHERE ${moves} AND +cr.state = 'moved'
       ON CONFLICT DO NOTHING`,
     done: `UPDATE credit_moves SET state = 'moved', updated_at_ms = ?2
       WHERE credit_id IN (SELECT m.credit_id FROM credit_moves m WHERE ${moves})
@@ -235,7 +237,18 @@ function newReplacementId(now_ms: number): string {
  * starts moving each pending credit. Asked again with the same new number and asn it changes
  * nothing but moving credits that became pending since (an order paid late), so a retry is safe.
  */
-export async function replaceCard(d1: D1Database, input: ReplaceCardInput, now_ms: number): Promise<ReplaceOutcome> {
+export async function replaceCard(
+  d1: D1Database,
+  input: ReplaceCardInput,
+  now_ms: number,
+  options: {
+    /**
+     * Run in the D1 batch that records the replacement, after it (the console's audit-trail
+     * row): the decision and its record commit together or not at all.
+     */
+    with_batch?: (replacement_id: string) => D1PreparedStatement[];
+  } = {},
+): Promise<ReplaceOutcome> {
   if (!Number.isSafeInteger(now_ms) || now_ms <= 0) throw new RangeError(`now_ms ${now_ms}`);
   if (input.actor.length === 0 || input.actor.length > REPLACE_ACTOR_LENGTH_MAX) throw new RangeError('actor must name who decided');
   if (!/^[0-9A-F]{16}$/.test(input.new_asn)) return refused(400, 'invalid_body', 'new_asn is the chip serial, 16 hex digits');
@@ -283,6 +296,7 @@ export async function replaceCard(d1: D1Database, input: ReplaceCardInput, now_m
       d1.prepare(OLD_CARD_CLOSE_SQL).bind(replacement_id, now_ms),
     );
   }
+  const recorded = created ? (options.with_batch?.(replacement_id) ?? []) : [];
   let void_requested = false;
   if (pairs.length > 0) {
     const first = statements.length;
@@ -293,10 +307,10 @@ export async function replaceCard(d1: D1Database, input: ReplaceCardInput, now_m
       d1.prepare(DIRECT_MOVE_SQL.done).bind(replacement_id, now_ms),
       d1.prepare(MOVE_VOID_REQUEST_SQL).bind(replacement_id, now_ms),
     );
-    const results = await d1.batch(statements);
+    const results = await d1.batch([...statements, ...recorded]);
     void_requested = (results[first + 4]?.meta.changes ?? 0) > 0;
   } else if (statements.length > 0) {
-    await d1.batch(statements);
+    await d1.batch([...statements, ...recorded]);
   }
 
   const replacement = await readReplacement(d1, replacement_id);

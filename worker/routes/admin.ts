@@ -172,6 +172,8 @@ export const adminRoutes = new Hono<AppEnv>()
         created_at_ms: credit.created_at_ms,
         claimed_at_ms: credit.claimed_at_ms,
         voided_at_ms: credit.voided_at_ms,
+        moved_from_credit_id: credit.moved_from_credit_id,
+        moved_at_ms: credit.moved_at_ms,
       })),
       next_cursor: rows.length === limit ? rows[rows.length - 1]!.id : null,
     };

@@ -1,5 +1,6 @@
 // Card lookup (DESIGN sections 4 and 10): school, name and number in; a masked name, the last
-// balance a POS saw, the money waiting to be loaded and a card token out.
+// balance a POS saw, the money waiting to be loaded and a card token out. And 挂失 (issue 10):
+// the holder of a saved card's token reports it lost, which its hub hears of at once.
 import { Hono } from 'hono';
 import { cardLookupRequest, type CardLookupResponse } from '../../protocol/api.ts';
 import { maskHolderName, normaliseCardNo } from '../../protocol/card.ts';

@@ -16,7 +16,8 @@ import { toView, type RefundRow } from '../ledger/refunds.ts';
 const STORY_NOTIFICATIONS_MAX = 50;
 const STORY_GREY_MAX = 20;
 
-export const ORDER_SELECT = `SELECT o.*, cr.state AS credit_state FROM orders o LEFT JOIN credits cr ON cr.order_id = o.id`;
+// An order's live credit: a replaced card's moved credits are its history (worker/ledger/replace.ts).
+export const ORDER_SELECT = `SELECT o.*, cr.state AS credit_state FROM orders o LEFT JOIN credits cr ON cr.order_id = o.id AND cr.state <> 'moved'`;
 
 function notFound(): ApiError {
   return new ApiError(404, 'order_not_found', 'no such order');
@@ -72,7 +73,7 @@ export const consoleOrderRoutes = new Hono<ConsoleEnv>()
       .first<OrderRow>();
     if (order === null) throw notFound();
     const [credit_rows, claim_rows, notification_rows, refund_rows, card_rows, owner_rows] = await d1.batch([
-      d1.prepare('SELECT * FROM credits WHERE order_id = ?1').bind(order_id),
+      d1.prepare(`SELECT * FROM credits WHERE order_id = ?1 AND state <> 'moved'`).bind(order_id),
       d1
         .prepare(
           `SELECT cl.* FROM claims cl JOIN credits cr ON cr.claim_id = cl.id WHERE cr.order_id = ?1 LIMIT 1`,
@@ -87,7 +88,7 @@ export const consoleOrderRoutes = new Hono<ConsoleEnv>()
       d1
         .prepare(
           `SELECT h.id FROM hubs h, credits cr
-            WHERE cr.order_id = ?1 AND h.school_id = cr.school_id
+            WHERE cr.order_id = ?1 AND cr.state <> 'moved' AND h.school_id = cr.school_id
               AND COALESCE(h.sent_through_seq, 0) >= (SELECT MIN(ch.seq) FROM changes ch WHERE ch.ref = cr.id AND ch.kind = 'credit')
             ORDER BY h.created_at_ms, h.id LIMIT 1`,
         )

@@ -7,6 +7,7 @@ import { consoleGuard } from '../console/guard.ts';
 import { consoleAgreementRoutes } from './console-agreements.ts';
 import { consoleAuditRoutes } from './console-audit.ts';
 import { consoleCardRoutes } from './console-cards.ts';
+import { consoleCardReplaceRoutes } from './console-card-replace.ts';
 import { consoleChartRoutes } from './console-charts.ts';
 import { consoleGreyRoutes } from './console-grey.ts';
 import { consoleHubRoutes } from './console-hubs.ts';
@@ -32,4 +33,5 @@ export const consoleRoutes = new Hono<ConsoleEnv>()
   .route('/', consoleNoticeRoutes)
   .route('/', consoleAuditRoutes)
   .route('/', consoleCardRoutes)
+  .route('/', consoleCardReplaceRoutes)
   .route('/', consoleChartRoutes);

@@ -1,7 +1,7 @@
 // Charts with uPlot (its own chunk, loaded only on this page): top-ups per hour, the delay from
 // paid to claimed, and the amounts people top up. Each chart has a text summary for readers
 // that cannot see a canvas.
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import type { ConsoleChartsResponse } from '../../../protocol/console.ts';
@@ -12,6 +12,14 @@ import { ErrorText, Field, Loading, Page } from './common.tsx';
 
 export const CHART_DAYS = [1, 7, 31] as const;
 const CHART_HEIGHT_PX = 220;
+const HOUR_MS = 3_600_000;
+// The Worker answers at most 31 days of hours.
+const HOURS_MAX = 24 * 31;
+// Tick steps (seconds) of the hourly chart: whole hours for a day, whole days for longer.
+const HOUR_TICKS_S = [3_600, 7_200, 10_800, 21_600];
+const DAY_TICKS_S = [86_400, 172_800, 604_800];
+// Counts are whole top-ups: the count axis never ticks at 0.5.
+const COUNT_INCRS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000];
 const INK = '#15202b';
 const BRAND = '#0b5fa5';
 const WARN = '#8a4b00';
@@ -40,6 +48,23 @@ function Plot({ data, options, label, testid }: { data: uPlot.AlignedData; optio
   return <div class="chart" ref={box} role="img" aria-label={label} data-testid={testid} />;
 }
 
+/** Every hour of the period, empty ones as 0: the Worker lists only hours that had top-ups. */
+function hourlySeries(c: ConsoleChartsResponse): uPlot.AlignedData {
+  const counts = new Map(c.topups_per_hour.map((h) => [h.hour_start_ms, h.count]));
+  const xs: number[] = [];
+  const ys: number[] = [];
+  for (let at_ms = c.from_ms; at_ms < c.to_ms && xs.length < HOURS_MAX; at_ms += HOUR_MS) {
+    xs.push(at_ms / 1000);
+    ys.push(counts.get(at_ms) ?? 0);
+  }
+  return [xs, ys];
+}
+
+/** Half a bucket of room either side, so the first and last bars are drawn whole. */
+function bucketRange(_u: uPlot, min: number, max: number): uPlot.Range.MinMax {
+  return [min - 0.5, max + 0.5];
+}
+
 /** Bars for a histogram over labelled buckets (uPlot draws them as series on an index axis). */
 function bars(): uPlot.Series.PathBuilder {
   return uPlot.paths.bars!({ size: [0.6, 48] });
@@ -48,8 +73,24 @@ function bars(): uPlot.Series.PathBuilder {
 export function Charts(props: { days: number; onDays: (days: number) => void; charts: Loaded<ConsoleChartsResponse> }) {
   const { t, lang } = useI18n();
   const c = props.charts.value;
+  // One array per answer: a new array would make every render draw the chart anew.
+  const series = useMemo(
+    () =>
+      c === null
+        ? null
+        : {
+            hourly: hourlySeries(c),
+            delay: [c.claim_delay.map((_b, i) => i), c.claim_delay.map((b) => b.count)] as uPlot.AlignedData,
+            amounts: [c.amounts.map((_b, i) => i), c.amounts.map((b) => b.count)] as uPlot.AlignedData,
+          },
+    [c],
+  );
   const axis = { stroke: INK, grid: { stroke: '#e1e6ec' }, ticks: { stroke: '#cfd6df' } };
-  const hourFormat = new Intl.DateTimeFormat(lang === 'zh' ? 'zh-CN' : 'en-GB', { timeZone: 'Asia/Shanghai', month: '2-digit', day: '2-digit', hour: '2-digit', hour12: false });
+  // One day reads by the hour, several by the day; either way in China time.
+  const tickFormat = new Intl.DateTimeFormat(
+    lang === 'zh' ? 'zh-CN' : 'en-GB',
+    props.days === 1 ? { timeZone: 'Asia/Shanghai', hour: '2-digit', minute: '2-digit', hour12: false } : { timeZone: 'Asia/Shanghai', month: '2-digit', day: '2-digit' },
+  );
 
   const delayLabel = (le_ms: number | null, i: number, all: { le_ms: number | null }[]) =>
     le_ms === null ? t('chart_over', { v: durationShort(all[i - 1]?.le_ms ?? 0, t) }) : t('chart_up_to', { v: durationShort(le_ms, t) });
@@ -71,7 +112,7 @@ export function Charts(props: { days: number; onDays: (days: number) => void; ch
         </Field>
       </div>
       <ErrorText code={props.charts.error} />
-      <Loading loading={props.charts.loading} />
+      <Loading loading={props.charts.loading && props.charts.value === null} />
       {c ? (
         <>
           <section class="panel" aria-labelledby="chart-hourly">
@@ -82,10 +123,10 @@ export function Charts(props: { days: number; onDays: (days: number) => void; ch
             <Plot
               testid="chart-hourly"
               label={t('chart_hourly_summary', { n: total, yuan: fenToYuan(total_fen) })}
-              data={[c.topups_per_hour.map((h) => h.hour_start_ms / 1000), c.topups_per_hour.map((h) => h.count)]}
+              data={series!.hourly}
               options={{
                 scales: { x: { time: true } },
-                axes: [{ ...axis, values: (_u, ticks) => ticks.map((s) => hourFormat.format(s * 1000)) }, { ...axis, label: t('chart_count') }],
+                axes: [{ ...axis, space: 64, incrs: props.days === 1 ? HOUR_TICKS_S : DAY_TICKS_S, values: (_u, ticks) => ticks.map((s) => tickFormat.format(s * 1000)) }, { ...axis, label: t('chart_count'), incrs: COUNT_INCRS }],
                 series: [{}, { label: t('chart_count'), stroke: BRAND, fill: 'rgba(11,95,165,0.15)', width: 2 }],
                 legend: { show: false },
               }}
@@ -97,10 +138,10 @@ export function Charts(props: { days: number; onDays: (days: number) => void; ch
             <Plot
               testid="chart-delay"
               label={t('chart_delay')}
-              data={[c.claim_delay.map((_b, i) => i), c.claim_delay.map((b) => b.count)]}
+              data={series!.delay}
               options={{
-                scales: { x: { time: false } },
-                axes: [{ ...axis, values: (_u, ticks) => ticks.map((i) => (Number.isInteger(i) && c.claim_delay[i] ? delayLabel(c.claim_delay[i]!.le_ms, i, c.claim_delay) : '')) }, { ...axis }],
+                scales: { x: { time: false, range: bucketRange } },
+                axes: [{ ...axis, values: (_u, ticks) => ticks.map((i) => (Number.isInteger(i) && c.claim_delay[i] ? delayLabel(c.claim_delay[i]!.le_ms, i, c.claim_delay) : '')) }, { ...axis, incrs: COUNT_INCRS }],
                 series: [{}, { label: t('chart_count'), stroke: WARN, fill: 'rgba(138,75,0,0.35)', paths: bars(), points: { show: false } }],
                 legend: { show: false },
               }}
@@ -112,10 +153,10 @@ export function Charts(props: { days: number; onDays: (days: number) => void; ch
             <Plot
               testid="chart-amounts"
               label={t('chart_amounts')}
-              data={[c.amounts.map((_b, i) => i), c.amounts.map((b) => b.count)]}
+              data={series!.amounts}
               options={{
-                scales: { x: { time: false } },
-                axes: [{ ...axis, values: (_u, ticks) => ticks.map((i) => (Number.isInteger(i) && c.amounts[i] ? amountLabel(c.amounts[i]!.le_fen, i, c.amounts) : '')) }, { ...axis }],
+                scales: { x: { time: false, range: bucketRange } },
+                axes: [{ ...axis, values: (_u, ticks) => ticks.map((i) => (Number.isInteger(i) && c.amounts[i] ? amountLabel(c.amounts[i]!.le_fen, i, c.amounts) : '')) }, { ...axis, incrs: COUNT_INCRS }],
                 series: [{}, { label: t('chart_count'), stroke: BRAND, fill: 'rgba(11,95,165,0.35)', paths: bars(), points: { show: false } }],
                 legend: { show: false },
               }}

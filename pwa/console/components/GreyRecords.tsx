@@ -33,7 +33,7 @@ export function GreyRecords(props: {
         </div>
       </div>
       <ErrorText code={props.pages.error} />
-      <Loading loading={props.pages.loading} />
+      <Loading loading={props.pages.loading && props.pages.value === null} />
       {props.pages.value?.rows.length === 0 ? <p class="empty">{t('table_empty')}</p> : null}
       <ul class="plain grey-list" data-testid="grey-list">
         {props.pages.value?.rows.map((record) => (

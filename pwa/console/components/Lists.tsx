@@ -31,7 +31,7 @@ export function Agreements({ pages }: { pages: CursorPages<AutoTopupAgreement> }
   return (
     <Page title={t('nav_agreements')}>
       <ErrorText code={pages.error} />
-      <Loading loading={pages.loading} />
+      <Loading loading={pages.loading && pages.value === null} />
       {pages.value ? <Table caption={t('nav_agreements')} columns={columns} rows={pages.value.rows} rowKey={(a) => a.agreement_id} testid="agreements-table" /> : null}
       <Pager pages={pages} />
     </Page>
@@ -67,7 +67,7 @@ export function Notices({ state, onState, pages }: { state: string; onState: (st
         </Field>
       </div>
       <ErrorText code={pages.error} />
-      <Loading loading={pages.loading} />
+      <Loading loading={pages.loading && pages.value === null} />
       {pages.value ? <Table caption={t('nav_notices')} columns={columns} rows={pages.value.rows} rowKey={(n) => String(n.notice_id)} testid="notices-table" /> : null}
       <Pager pages={pages} />
     </Page>
@@ -87,12 +87,12 @@ export function Audit({ pages }: { pages: CursorPages<ConsoleAuditEntry> }) {
   const { t } = useI18n();
   const columns: Column<ConsoleAuditEntry>[] = [
     { label: 'col_at', render: (e) => <Time at_ms={e.at_ms} /> },
-    { label: 'col_operator', render: (e) => e.operator_id },
-    { label: 'col_action', render: (e) => t(`action_${e.action}`) },
+    { label: 'col_operator', nowrap: true, render: (e) => e.operator_id },
+    { label: 'col_action', nowrap: true, render: (e) => t(`action_${e.action}`) },
     { label: 'col_target', render: (e) => (/^Y[0-9A-Za-z]{10,31}$/.test(e.target) ? <Link href={orderPath(e.target)}>{e.target}</Link> : e.target) },
     { label: 'col_before', render: (e) => <code class="wrap">{short(e.before)}</code> },
     { label: 'col_after', render: (e) => <code class="wrap">{short(e.after)}</code> },
-    { label: 'col_address', render: (e) => e.address ?? '—' },
+    { label: 'col_address', nowrap: true, render: (e) => e.address ?? '—' },
   ];
   return (
     <Page
@@ -104,7 +104,7 @@ export function Audit({ pages }: { pages: CursorPages<ConsoleAuditEntry> }) {
       }
     >
       <ErrorText code={pages.error} />
-      <Loading loading={pages.loading} />
+      <Loading loading={pages.loading && pages.value === null} />
       {pages.value ? <Table caption={t('nav_audit')} columns={columns} rows={pages.value.rows} rowKey={(e) => String(e.audit_id)} testid="audit-table" /> : null}
       <Pager pages={pages} />
     </Page>

@@ -13,39 +13,41 @@ import { RefundBadge, TopupBadge } from './status.tsx';
 
 interface Event {
   at_ms: number;
+  /** The step's place in an order's life, for steps within one second of each other. */
+  rank: number;
   key: string;
   title: ComponentChildren;
   detail?: ComponentChildren;
 }
 
 function storyEvents(story: ConsoleOrderStory, t: (key: MessageKey, params?: Record<string, string | number>) => string): Event[] {
-  const events: Event[] = [{ at_ms: story.order.created_at_ms, key: 'created', title: t('story_created', { channel: t(`channel_${story.order.channel}`) }) }];
+  const events: Event[] = [{ at_ms: story.order.created_at_ms, rank: 0, key: 'created', title: t('story_created', { channel: t(`channel_${story.order.channel}`) }) }];
   for (const n of story.notifications) {
     events.push({
       at_ms: n.received_at_ms,
-      key: `n${n.notification_id}`,
+      rank: 2, key: `n${n.notification_id}`,
       title: t(`story_notification_${n.verdict}`),
       detail: n.reason ?? undefined,
     });
   }
-  if (story.order.paid_at_ms !== null) events.push({ at_ms: story.order.paid_at_ms, key: 'paid', title: t('story_paid') });
-  if (story.order.closed_at_ms !== null) events.push({ at_ms: story.order.closed_at_ms, key: 'closed', title: t('story_closed') });
+  if (story.order.paid_at_ms !== null) events.push({ at_ms: story.order.paid_at_ms, rank: 1, key: 'paid', title: t('story_paid') });
+  if (story.order.closed_at_ms !== null) events.push({ at_ms: story.order.closed_at_ms, rank: 9, key: 'closed', title: t('story_closed') });
   const credit = story.credit;
   if (credit !== null) {
     events.push({
       at_ms: credit.created_at_ms,
-      key: 'credit',
+      rank: 3, key: 'credit',
       title: t('story_credit'),
       detail: credit.owning_hub_id ? t('story_owner', { hub: credit.owning_hub_id }) : t('story_no_owner'),
     });
-    if (credit.void_requested_at_ms !== null) events.push({ at_ms: credit.void_requested_at_ms, key: 'void_req', title: t('story_void_requested') });
-    if (credit.voided_at_ms !== null) events.push({ at_ms: credit.voided_at_ms, key: 'voided', title: t('story_voided') });
+    if (credit.void_requested_at_ms !== null) events.push({ at_ms: credit.void_requested_at_ms, rank: 5, key: 'void_req', title: t('story_void_requested') });
+    if (credit.voided_at_ms !== null) events.push({ at_ms: credit.voided_at_ms, rank: 8, key: 'voided', title: t('story_voided') });
   }
   if (story.claim !== null) {
     const c = story.claim;
     events.push({
       at_ms: c.committed_at_ms,
-      key: 'claim',
+      rank: 7, key: 'claim',
       title: t('story_claimed', { terminal: c.terminal_id, hub: c.hub_id }),
       detail: [
         c.balance_after_fen !== null ? t('story_balance_after', { yuan: fenToYuan(c.balance_after_fen) }) : null,
@@ -56,17 +58,19 @@ function storyEvents(story: ConsoleOrderStory, t: (key: MessageKey, params?: Rec
     });
   }
   for (const g of story.grey_records) {
-    events.push({ at_ms: g.reported_at_ms, key: `g${g.claim_id}`, title: t('story_grey', { terminal: g.terminal_id }), detail: t(`grey_${g.status}`) });
+    events.push({ at_ms: g.reported_at_ms, rank: 6, key: `g${g.claim_id}`, title: t('story_grey', { terminal: g.terminal_id }), detail: t(`grey_${g.status}`) });
   }
   for (const r of story.refunds) {
-    events.push({ at_ms: r.created_at_ms, key: `r${r.refund_id}`, title: t('story_refund_started'), detail: r.reason });
-    if (r.refunded_at_ms !== undefined) events.push({ at_ms: r.refunded_at_ms, key: `rd${r.refund_id}`, title: t('story_refunded') });
-    if (r.failed_at_ms !== undefined) events.push({ at_ms: r.failed_at_ms, key: `rf${r.refund_id}`, title: t('story_refund_failed'), detail: r.last_error });
+    events.push({ at_ms: r.created_at_ms, rank: 4, key: `r${r.refund_id}`, title: t('story_refund_started'), detail: r.reason });
+    if (r.refunded_at_ms !== undefined) events.push({ at_ms: r.refunded_at_ms, rank: 9, key: `rd${r.refund_id}`, title: t('story_refunded') });
+    if (r.failed_at_ms !== undefined) events.push({ at_ms: r.failed_at_ms, rank: 9, key: `rf${r.refund_id}`, title: t('story_refund_failed'), detail: r.last_error });
   }
   if (story.order.refunded_at_ms !== null && !story.refunds.some((r) => r.refunded_at_ms !== undefined)) {
-    events.push({ at_ms: story.order.refunded_at_ms, key: 'refunded', title: t('story_refunded') });
+    events.push({ at_ms: story.order.refunded_at_ms, rank: 9, key: 'refunded', title: t('story_refunded') });
   }
-  return events.sort((a, b) => a.at_ms - b.at_ms);
+  // Times come from several clocks (the provider's payment time has whole seconds): within one
+  // second the order of an order's life decides.
+  return events.sort((a, b) => Math.floor(a.at_ms / 1000) - Math.floor(b.at_ms / 1000) || a.rank - b.rank || a.at_ms - b.at_ms);
 }
 
 export function OrderStory(props: { order_id: string; story: Loaded<ConsoleOrderStory>; refund: (reason: string) => Promise<{ refund: ConsoleRefund | null; error: string | null }> }) {
@@ -110,7 +114,7 @@ export function OrderStory(props: { order_id: string; story: Loaded<ConsoleOrder
             <ol class="timeline" data-testid="story-timeline">
               {storyEvents(story, t).map((event) => (
                 <li key={event.key}>
-                  <Time at_ms={event.at_ms} /> <strong>{event.title}</strong>
+                  <Time at_ms={event.at_ms} seconds /> <strong>{event.title}</strong>
                   {event.detail ? <div class="muted small">{event.detail}</div> : null}
                 </li>
               ))}

@@ -66,7 +66,7 @@ export function Orders(props: { search: OrderSearch; onSearch: (search: OrderSea
         </div>
       </form>
       <ErrorText code={props.pages.error} />
-      <Loading loading={props.pages.loading} />
+      <Loading loading={props.pages.loading && props.pages.value === null} />
       {props.pages.value ? (
         <Table caption={t('nav_orders')} columns={columns} rows={props.pages.value.rows} rowKey={(o) => o.order_id} testid="orders-table" />
       ) : null}

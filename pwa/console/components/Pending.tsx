@@ -25,7 +25,7 @@ export function Pending({ pages }: { pages: CursorPages<PendingCredit, PendingPa
   return (
     <Page title={t('nav_pending')}>
       <ErrorText code={pages.error} />
-      <Loading loading={pages.loading} />
+      <Loading loading={pages.loading && pages.value === null} />
       {value ? (
         <>
           <ul class="tiles plain" data-testid="pending-buckets">

@@ -69,7 +69,7 @@ export function Reconciliation(props: {
         </form>
       </div>
       <ErrorText code={error ?? props.days.error} />
-      <Loading loading={props.days.loading} />
+      <Loading loading={props.days.loading && props.days.value === null} />
       {props.days.value && days.length === 0 ? <p class="empty">{t('recon_none')}</p> : null}
       {dates.map((bill_date) => (
         <section class="panel recon-day" key={bill_date} aria-labelledby={`recon-${bill_date}`} data-date={bill_date}>

@@ -85,7 +85,7 @@ export function Refunds(props: {
         </div>
       </div>
       <ErrorText code={props.pages.error} />
-      <Loading loading={props.pages.loading} />
+      <Loading loading={props.pages.loading && props.pages.value === null} />
       {props.pages.value ? (
         <Table caption={t('nav_refunds')} columns={columns} rows={props.pages.value.rows} rowKey={(r) => r.refund_id} testid="refunds-table" />
       ) : null}

@@ -12,11 +12,11 @@ export function Sessions(props: { sessions: Loaded<{ sessions: ConsoleSessionVie
   const columns: Column<ConsoleSessionView>[] = [
     { label: 'col_session', render: (s) => (s.current ? <Badge tone="info">{t('session_current')}</Badge> : <code>{s.session_id.slice(0, 8)}</code>) },
     { label: 'col_method', render: (s) => t(`session_method_${s.method}`) },
-    { label: 'col_address', render: (s) => s.address ?? '—' },
+    { label: 'col_address', nowrap: true, render: (s) => s.address ?? '—' },
     { label: 'col_user_agent', render: (s) => <span class="wrap small">{s.user_agent ?? '—'}</span> },
     { label: 'col_created', render: (s) => <Time at_ms={s.created_at_ms} /> },
     { label: 'col_last_seen', render: (s) => <Time at_ms={s.last_seen_at_ms} /> },
-    { label: 'col_expires', render: (s) => <Time at_ms={s.expires_at_ms} /> },
+    { label: 'col_session_expires', render: (s) => <Time at_ms={s.expires_at_ms} /> },
     {
       label: 'col_actions',
       render: (s) =>

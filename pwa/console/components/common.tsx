@@ -12,10 +12,10 @@ export function Yuan({ amount_fen }: { amount_fen: number | null | undefined }) 
   return <span class="money">¥{fenToYuan(amount_fen)}</span>;
 }
 
-export function Time({ at_ms }: { at_ms: number | null | undefined }) {
-  const { time } = useI18n();
+export function Time({ at_ms, seconds }: { at_ms: number | null | undefined; seconds?: boolean }) {
+  const { time, time_s } = useI18n();
   if (at_ms === null || at_ms === undefined) return <span class="muted">—</span>;
-  return <time dateTime={new Date(at_ms).toISOString()}>{time(at_ms)}</time>;
+  return <time dateTime={new Date(at_ms).toISOString()}>{seconds ? time_s(at_ms) : time(at_ms)}</time>;
 }
 
 export function Age({ age_ms }: { age_ms: number | null | undefined }) {
@@ -84,6 +84,8 @@ export interface Column<T> {
   render: (row: T) => ComponentChildren;
   /** Numbers align right, so amounts line up. */
   numeric?: boolean;
+  /** Short words (an operator id, an action) read better on one line than broken. */
+  nowrap?: boolean;
 }
 
 /**
@@ -115,7 +117,7 @@ export function Table<T>(props: { caption: string; columns: Column<T>[]; rows: T
         {props.rows.map((row) => (
           <tr key={props.rowKey(row)}>
             {props.columns.map((column) => (
-              <td data-label={t(column.label)} class={column.numeric ? 'num' : undefined}>
+              <td data-label={t(column.label)} class={[column.numeric ? 'num' : '', column.nowrap ? 'nowrap' : ''].join(' ').trim() || undefined}>
                 {column.render(row)}
               </td>
             ))}

@@ -3,6 +3,7 @@
 // session is a cookie; every state-changing request carries the CSRF token the session gave.
 // Every failure becomes an ApiFailure whose code the page turns into a sentence.
 import type { CardImportResponse } from '../../../protocol/api.ts';
+import type { CardReplacementView } from '../../../protocol/card-replace.ts';
 import type {
   ConsoleAgreementsResponse,
   ConsoleAuditResponse,
@@ -17,7 +18,6 @@ import type {
   ConsoleOrderStory,
   ConsoleOverview,
   ConsolePendingResponse,
-  ConsoleReconciliationDay,
   ConsoleReconciliationsResponse,
   ConsoleRefund,
   ConsoleRefundsResponse,
@@ -227,12 +227,17 @@ export function settleGreyRecord(grey_id: string, settlement: ConsoleGreySettleR
   return request('POST', withQuery(`/grey-records/${encodeURIComponent(grey_id)}/settle`), settlement);
 }
 
-export function rerunReconciliation(school_id: string, date: string): Promise<ConsoleReconciliationsResponse | { days: ConsoleReconciliationDay[] }> {
+export function rerunReconciliation(school_id: string, date: string): Promise<ConsoleReconciliationsResponse> {
   return request('POST', withQuery(`/reconciliations/${encodeURIComponent(date)}`), { school_id });
 }
 
 export function setCardStatus(school_id: string, card_no: string, status: 'active' | 'lost' | 'frozen'): Promise<ConsoleCard> {
   return request('POST', withQuery(`/cards/${encodeURIComponent(card_no)}/status`), { school_id, status });
+}
+
+/** 补卡: the old number is closed, the new card (with its chip's asn) takes its pending money. */
+export function replaceCard(school_id: string, card_no: string, new_card_no: string, new_asn: string): Promise<CardReplacementView> {
+  return request('POST', withQuery(`/cards/${encodeURIComponent(card_no)}/replace`), { school_id, new_card_no, new_asn });
 }
 
 export interface ImportProgress {

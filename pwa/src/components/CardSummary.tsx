@@ -55,6 +55,7 @@ export function CardSummary({ card, online, onReportLost }: { card: SavedCard; o
       </p>
       {card.balance_as_of !== null ? <p class="card-asof muted">{t('as_of', { time: time(card.balance_as_of) })}</p> : null}
       {status === 'lost' ? <p class="note">{t('card_lost_note')}</p> : null}
+      {status === 'closed' ? <p class="note">{t('card_closed_note')}</p> : null}
       <div class="card-actions">
         <Link href={cardPath(card.id, 'records')} class="button button-secondary">
           {t('records')}
