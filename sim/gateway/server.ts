@@ -81,12 +81,13 @@ export async function startGateway(options: {
   };
   const alipay = createAlipaySim(ctx);
   const outage: Outage = { api_down: false };
-  const control = createControlHandler({ alipay, notifier, outage });
-  const providers: GatewayHandler[] = [alipay.handler, createWechatHandler(ctx)];
-  // The control API stays up through an outage: it is how the outage ends.
-  const unavailable: GatewayHandler = async () =>
-    outage.api_down ? { status: 503, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'service unavailable' } : null;
-  const handlers: GatewayHandler[] = [control, unavailable, ...providers];
+  // The simulator's own routes under /sim/ stay up through an outage: the control API is how
+  // it ends, and tests drive the simulated payers there.
+  const unavailable: GatewayHandler = async (request) =>
+    outage.api_down && !request.url.pathname.startsWith('/sim/')
+      ? { status: 503, headers: { 'content-type': 'text/plain; charset=utf-8' }, body: 'service unavailable' }
+      : null;
+  const handlers: GatewayHandler[] = [unavailable, alipay.handler, createWechatHandler(ctx), createControlHandler({ alipay, notifier, outage })];
 
   const server: Server = createServer(async (req, res) => {
     let response: GatewayResponse;

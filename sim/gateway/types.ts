@@ -57,8 +57,9 @@ export interface GatewayContext {
 
 /**
  * A provider outage, switched by the control API: while `api_down`, every provider route (the
- * Worker's queries, refunds and orders, and the payers' cashier pages) answers 503, as a
- * provider's gateway does in an incident. Notifications already queued still go out.
+ * Worker's orders, queries, refunds and bill downloads, and Alipay's cashier) answers 503, as a
+ * provider's gateway does in an incident. The simulator's own /sim/ routes stay up (WeChat's
+ * simulated H5 cashier among them). Notifications already queued still go out.
  */
 export interface Outage {
   api_down: boolean;
