@@ -310,6 +310,6 @@ describe('console sign-in through Cloudflare Access', () => {
       expect(response.headers.get('set-cookie'), label).toBeNull();
     }
     // Without Access configured, an Access sign-in is not possible at all.
-    expect((await accessSignIn({ CF_ACCESS_TEAM_DOMAIN: '', CF_ACCESS_AUD: '' }, await keys.sign(good))).status).toBe(503);
+    expect((await accessSignIn({ CF_ACCESS_TEAM_DOMAIN: '', CF_ACCESS_AUD: '' }, await keys.sign(good))).status).toBe(404);
   });
 });
