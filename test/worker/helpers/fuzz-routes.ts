@@ -631,7 +631,16 @@ export const ROUTES: FuzzRoute[] = [
       ),
   },
   { pattern: 'GET /api/v1/console/session', auth: 'console', draft: () => draft('GET', queryString({}, {}).map((q) => `/api/v1/console/session${q}`)) },
-  { pattern: 'DELETE /api/v1/console/session', auth: 'console-fresh', runs: 10, draft: () => draft('DELETE', fc.constant('/api/v1/console/session'), fc.option(jsonBody({}, { bytes_max: JSON_BODY_BYTES_MAX }), { nil: undefined, freq: 4 })) },
+  {
+    pattern: 'DELETE /api/v1/console/session',
+    auth: 'console-fresh',
+    runs: 12,
+    // Signing out reads nothing but the credentials: those are spoiled in a third of the cases.
+    draft: () =>
+      fc
+        .record({ body: fc.option(jsonBody({}, { bytes_max: JSON_BODY_BYTES_MAX }), { nil: undefined, freq: 4 }), spoil: fc.oneof({ weight: 2, arbitrary: fc.constant<Spoil>(null) }, { weight: 1, arbitrary: fc.constantFrom<Spoil>('missing', 'wrong', 'garbled') }) })
+        .map(({ body, spoil: s }): Draft => ({ method: 'DELETE', path: '/api/v1/console/session', ...(body === undefined ? {} : { body }), spoil: s, headers: {} })),
+  },
   { pattern: 'GET /api/v1/console/sessions', auth: 'console', draft: () => draft('GET', queryString({}, {}).map((q) => `/api/v1/console/sessions${q}`)) },
   {
     pattern: 'POST /api/v1/console/sessions/:session_id/revoke',
