@@ -1,8 +1,9 @@
 // Every route of the Worker fed generated input (fast-check): paths, queries, headers and bodies
 // shaped like the real ones with fields mutated, retyped, huge or unicode, oversized bodies,
 // CSV registries, and provider notifications signed with the test pool's keys and hub requests
-// signed with a registered hub's key, so the handler itself is reached, not only the guard in
-// front of it. Properties: no answer is 5xx; every refusal carries {error:{code,message}} (the
+// signed with a registered hub's key, admin requests with the token and console requests with a
+// session of an operator signed in through the real sign-in route (cookie, and CSRF token and
+// Origin on writes), so the handler itself is reached, not only the guard in front of it. Properties: no answer is 5xx; every refusal carries {error:{code,message}} (the
 // Alipay routes answer their protocol's `fail`); a refused request leaves the ledger as it was
 // (fingerprint: counts and sums by state); the ledger audit is clean at the end. Replay a
 // failure with YIKATONG_TEST_SEED=<seed> (printed at the start, and by fast-check).
