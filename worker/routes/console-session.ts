@@ -57,7 +57,7 @@ export const consoleSessionRoutes = new Hono<ConsoleEnv>()
       method = 'password';
     } else {
       // A sign-in this console does not offer is the caller's mistake (4xx), not an outage.
-      if (!accessConfigured(c.env)) throw new ApiError(404, 'not_configured', 'this console offers no Cloudflare Access sign-in');
+      if (!accessConfigured(c.env)) throw new ApiError(404, 'access_not_configured', 'this console offers no Cloudflare Access sign-in');
       const identity = await verifyAccessAssertion(c.env, c.req.header(ACCESS_JWT_HEADER), now_ms);
       if (identity === null) throw signInFailed();
       operator = await c.env.DB.prepare(`${OPERATOR_SQL} WHERE access_email = ?1`).bind(identity.email).first<OperatorRow>();
