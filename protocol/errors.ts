@@ -70,6 +70,7 @@ export const ERROR_CODES = [
   // another origin; a sign-in whose name, password or Access assertion was not accepted.
   'csrf_refused',
   'sign_in_failed',
+  'access_not_configured',
   // Card replacement (补卡): the card is closed (replaced already); the new number or the new
   // chip's asn is another card's.
   'card_closed',

@@ -206,11 +206,12 @@ export function jsonBody(valid: Json, options: { fields?: Record<string, fc.Arbi
 
 /** A query string from `valid` params mutated (values replaced, dropped, repeated, added), or raw garbage. */
 export function queryString(valid: Record<string, string>, fields: Record<string, fc.Arbitrary<string>> = {}): fc.Arbitrary<string> {
+  // Own keys only: a generated name such as "toString" must not find Object.prototype's.
   const value = (key: string) =>
     fc.oneof(
-      ...(key in valid ? [{ weight: 4, arbitrary: fc.constant(valid[key]!) }] : []),
+      ...(Object.hasOwn(valid, key) ? [{ weight: 4, arbitrary: fc.constant(valid[key]!) }] : []),
       { weight: 1, arbitrary: anyString },
-      ...(fields[key] ? [{ weight: 3, arbitrary: fields[key] }] : []),
+      ...(Object.hasOwn(fields, key) ? [{ weight: 3, arbitrary: fields[key]! }] : []),
     );
   const keys = [...new Set([...Object.keys(valid), ...Object.keys(fields)])];
   const structured = fc

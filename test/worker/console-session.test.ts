@@ -310,6 +310,9 @@ describe('console sign-in through Cloudflare Access', () => {
       expect(response.headers.get('set-cookie'), label).toBeNull();
     }
     // Without Access configured, an Access sign-in is not possible at all.
-    expect((await accessSignIn({ CF_ACCESS_TEAM_DOMAIN: '', CF_ACCESS_AUD: '' }, await keys.sign(good))).status).toBe(503);
+    const unconfigured = await accessSignIn({ CF_ACCESS_TEAM_DOMAIN: '', CF_ACCESS_AUD: '' }, await keys.sign(good));
+    expect(unconfigured.status).toBe(404);
+    expect(((await unconfigured.json()) as { error: { code: string } }).error.code).toBe('access_not_configured');
+    expect(unconfigured.headers.get('set-cookie')).toBeNull();
   });
 });

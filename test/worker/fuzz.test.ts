@@ -1,8 +1,9 @@
 // Every route of the Worker fed generated input (fast-check): paths, queries, headers and bodies
 // shaped like the real ones with fields mutated, retyped, huge or unicode, oversized bodies,
 // CSV registries, and provider notifications signed with the test pool's keys and hub requests
-// signed with a registered hub's key, so the handler itself is reached, not only the guard in
-// front of it. Properties: no answer is 5xx; every refusal carries {error:{code,message}} (the
+// signed with a registered hub's key, admin requests with the token and console requests with a
+// session of an operator signed in through the real sign-in route (cookie, and CSRF token and
+// Origin on writes), so the handler itself is reached, not only the guard in front of it. Properties: no answer is 5xx; every refusal carries {error:{code,message}} (the
 // Alipay routes answer their protocol's `fail`); a refused request leaves the ledger as it was
 // (fingerprint: counts and sums by state); the ledger audit is clean at the end. Replay a
 // failure with YIKATONG_TEST_SEED=<seed> (printed at the start, and by fast-check).
@@ -11,6 +12,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { alipaySign } from '../../protocol/alipay.ts';
 import type { CardLookupResponse } from '../../protocol/api.ts';
+import { CONSOLE_COOKIE, CONSOLE_CSRF_HEADER } from '../../protocol/console.ts';
 import { ERROR_CODES } from '../../protocol/errors.ts';
 import { importRsaPrivateKey } from '../../protocol/rsa.ts';
 import { encryptResource, importApiV3Key, signBody } from '../../protocol/wechat.ts';
@@ -20,9 +22,10 @@ import { globalHextets, headerSafeString, ipv6Form, ipv6Text } from '../helpers/
 import { resolveTestSeed } from '../helpers/test-seed.ts';
 import { expectLedgerClean } from './helpers/audit.ts';
 import { fetchWithConfig, freshSchool, insertCredit, insertOrder, testOrderId, uniqueIp } from './helpers/fixtures.ts';
-import { AN_AGREEMENT, ROUTES, type Draft, type FuzzRoute, type World } from './helpers/fuzz-routes.ts';
+import { AN_AGREEMENT, OTHER_SESSION, OWN_SESSION, ROUTES, type Draft, type FuzzRoute, type World } from './helpers/fuzz-routes.ts';
 import { sandboxKeys } from './helpers/gateway.ts';
-import { registerHub, signedHeaders } from './helpers/hub.ts';
+import { createOperator, operatorSession, signIn, type TestSession } from './helpers/console.ts';
+import { ORIGIN, registerHub, signedHeaders } from './helpers/hub.ts';
 import { ADMIN_AUTH, seedDemoCampus } from './helpers/seed.ts';
 
 const SEED = resolveTestSeed('worker fuzz', inject('testSeed'));
@@ -42,8 +45,14 @@ async function fingerprint(): Promise<Record<string, unknown>> {
     cards: 'SELECT status AS k, count(*) AS n, coalesce(sum(balance_fen), 0) AS s, count(asn) AS a FROM cards GROUP BY status ORDER BY status',
     agreements: 'SELECT state AS k, count(*) AS n FROM agreements GROUP BY state ORDER BY state',
     schools: 'SELECT count(*) AS n, coalesce(sum(max_amount_fen), 0) AS s FROM schools',
-    hubs: 'SELECT count(*) AS n, group_concat(public_key) AS keys FROM (SELECT public_key FROM hubs ORDER BY id)',
+    hubs: "SELECT count(*) AS n, group_concat(public_key || ' ' || state) AS keys FROM (SELECT public_key, state FROM hubs ORDER BY id)",
     changes: 'SELECT count(*) AS n FROM changes',
+    grey: 'SELECT status AS k, count(*) AS n FROM grey_records GROUP BY status ORDER BY status',
+    // Who may sign in to the console, and which sessions live: a refusal moves none of it
+    // (a session's last_seen_at_ms does move on every request it makes, refused or not).
+    operators: "SELECT count(*) AS n, group_concat(id || ' ' || school_ids || ' ' || coalesce(password_hash, '') || ' ' || coalesce(access_email, '') || ' ' || disabled) AS o FROM (SELECT * FROM operators ORDER BY id)",
+    sessions: 'SELECT count(*) AS n, count(revoked_at_ms) AS r FROM operator_sessions',
+    console_audit: 'SELECT count(*) AS n FROM console_audit',
   };
   const names = Object.keys(queries);
   const results = await env.DB.batch(names.map((name) => env.DB.prepare(queries[name]!)));
@@ -72,14 +81,73 @@ async function buildWorld(): Promise<World> {
   await insertOrder(for_claim);
   const claim_credit_id = await insertCredit(for_claim, { state: 'pending' });
   const hub = await registerHub(school_id);
-  return { school_id, card_token, paid_order_id: paid.order_id, alipay_order_id, wechat_order_id, claim_credit_id, hub };
+  // Another school's hub: an admin state change there leaves the world's hub the active signer.
+  const spare_hub = await registerHub(await freshSchool());
+  const grey_claim_id = `K-grey-${crypto.randomUUID().slice(0, 8)}`;
+  await env.DB.prepare(
+    `INSERT INTO grey_records (hub_id, claim_id, school_id, card_no, terminal_id, amount_fen, credit_ids, online_serial_after, reserved_at_ms, status, reported_at_ms)
+     VALUES (?1, ?2, ?3, '20230001', 'POS-1', 100, json_array(?4), 2, ?5, 'open', ?5)`,
+  )
+    .bind(hub.hub_id, grey_claim_id, school_id, `C${paid.order_id.slice(1)}`, now_ms)
+    .run();
+  const console_session = await operatorSession([school_id]);
+  return {
+    school_id,
+    card_token,
+    paid_order_id: paid.order_id,
+    alipay_order_id,
+    wechat_order_id,
+    claim_credit_id,
+    hub,
+    spare_hub_id: spare_hub.hub_id,
+    console: console_session,
+    grey_id: `${hub.hub_id}:${grey_claim_id}`,
+  };
 }
 
 let alipay_key: CryptoKey;
 let wechat_keys: { platform: CryptoKey; api_v3: CryptoKey; serial: string };
 
+/** The console's credentials on a case: the session's cookie, and on writes its CSRF token and our Origin; spoiled as the case says. */
+async function consoleCredentials(route: FuzzRoute, w: World, d: Draft, headers: Headers): Promise<string> {
+  let path = d.path;
+  let session = w.console;
+  // A case that ends its session (the sign-out route, or another route's path sent as DELETE)
+  // gets a session of its own, of a new operator (sign-in is limited per name).
+  if (route.auth === 'console-fresh' || (d.method === 'DELETE' && /^\/api\/v1\/console\/session(\?|$)/.test(path))) {
+    const operator = await createOperator([w.school_id]);
+    session = await signIn(operator);
+    if (path.includes(OTHER_SESSION)) await signIn(operator);
+  }
+  if (path.includes(OWN_SESSION) || path.includes(OTHER_SESSION)) {
+    const rows = await env.DB.prepare('SELECT id FROM operator_sessions WHERE operator_id = ?1 AND revoked_at_ms IS NULL ORDER BY created_at_ms').bind(session.operator_id).all<{ id: string }>();
+    const own = await sessionIdOf(session);
+    const other = rows.results.find((row) => row.id !== own)?.id ?? '0'.repeat(32);
+    path = path.replaceAll(OWN_SESSION, own).replaceAll(OTHER_SESSION, other);
+  }
+  const writes = d.method !== 'GET' && d.method !== 'HEAD';
+  headers.set('cf-connecting-ip', session.ip);
+  const cookie = writes || d.spoil === null ? session.cookie : d.spoil === 'wrong' ? 'x'.repeat(43) : `${session.cookie.slice(0, -2)}zz`;
+  if (d.spoil !== 'missing') headers.set('cookie', `${CONSOLE_COOKIE}=${cookie}`);
+  if (writes && d.spoil !== 'missing') {
+    headers.set(CONSOLE_CSRF_HEADER, d.spoil === 'wrong' ? `${session.csrf_token.slice(0, -1)}x` : session.csrf_token);
+    headers.set('origin', d.spoil === 'garbled' ? 'https://evil.example' : ORIGIN);
+  }
+  return path;
+}
+
+async function sessionIdOf(session: TestSession): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(session.cookie)));
+  const hash = Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('');
+  const row = await env.DB.prepare('SELECT id FROM operator_sessions WHERE token_hash = ?1').bind(hash).first<{ id: string }>();
+  expect(row).not.toBeNull();
+  return row!.id;
+}
+
 async function toRequest(route: FuzzRoute, w: World, d: Draft): Promise<Request> {
   const headers = new Headers(d.headers);
+  let path = d.path;
+  if (route.auth === 'console' || route.auth === 'console-fresh') path = await consoleCredentials(route, w, d, headers);
   let body: string | Uint8Array | undefined = d.body?.body;
   if (d.body?.content_type) headers.set('content-type', d.body.content_type);
   if (d.alipay !== undefined) {
@@ -114,7 +182,7 @@ async function toRequest(route: FuzzRoute, w: World, d: Draft): Promise<Request>
   }
   const init: RequestInit = { method: d.method, headers };
   if (sent_body !== undefined) init.body = sent_body;
-  return new Request(`http://yikatong.test${d.path}`, init);
+  return new Request(`http://yikatong.test${path}`, init);
 }
 
 function describeDraft(d: Draft): string {
@@ -147,14 +215,19 @@ describe('generated input on every Worker route', () => {
       const statuses = new Map<number, number>();
       await fc.assert(
         fc.asyncProperty(route.draft(world), async (d) => {
+          // Built first: a case's own console session is made before the ledger is read.
+          const request = await toRequest(route, world, d);
           const before = await fingerprint();
-          const response = await SELF.fetch(await toRequest(route, world, d));
+          const response = route.env === undefined ? await SELF.fetch(request) : await fetchWithConfig(route.env, request.url.slice(ORIGIN.length), request);
           const text = await response.text();
           const what = `${describeDraft(d)}\n→ ${response.status} ${text.slice(0, 300)}`;
           statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
           expect(response.status, what).toBeLessThan(500);
           if (response.status < 400) return;
-          if (route.answer === 'alipay' && d.method === 'POST') {
+          if (d.method === 'HEAD') {
+            // A HEAD answer has no body to carry the code.
+            expect(text, what).toBe('');
+          } else if (route.answer === 'alipay' && d.method === 'POST') {
             expect(text, what).toBe('fail');
           } else {
             const parsed = JSON.parse(text) as { error?: { code?: unknown; message?: unknown } };

@@ -43,7 +43,7 @@ interface RouteSpec {
   route: string;
   /** The route as Hono registers it (`app.routes`), so a route without an entry is noticed. */
   pattern: string;
-  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'HEAD';
   path: (w: World) => string;
   /** What the body is: JSON (with a valid example), CSV, a provider's form, or nothing. */
   body: 'json' | 'csv' | 'form' | 'none';
@@ -55,6 +55,8 @@ interface RouteSpec {
   badQueries?: string[];
   /** Bad queries that need the world (a school the operator may see). */
   badQueriesFor?: (w: World) => string[];
+  /** Methods the path does not take, sent to it. */
+  badMethods?: string[];
   auth?: 'admin' | 'hub' | 'client' | 'console';
   /** Bytes past the route's body limit. */
   huge_bytes?: number;
@@ -665,6 +667,12 @@ const ROUTES: RouteSpec[] = [
     badQueries: ['', '?school_id=BAD', '?school_id=no-such-school'],
     badPaths: (w) => ['nope', "P2026'--", `P${'1'.repeat(40)}`].map((id) => `/api/v1/console/replacements/${id}?school_id=${w.school_id}`),
   },
+  // The console's pages read nothing of a request but its method: any deep link opens the same
+  // page, so only methods a page does not take are malformed.
+  ...(['GET', 'HEAD'] as const).flatMap((method): RouteSpec[] => [
+    { route: `${method} /console`, pattern: `${method} /console`, method, path: () => '/console', body: 'none', badMethods: ['POST', 'PUT', 'DELETE', 'PATCH'] },
+    { route: `${method} /console/*`, pattern: `${method} /console/*`, method, path: () => '/console/orders/Y1', body: 'none', badMethods: ['POST', 'PUT', 'DELETE', 'PATCH'] },
+  ]),
 ];
 
 /** Values of another JSON type than `value`, so a schema must refuse each. */
@@ -737,6 +745,7 @@ function attemptsFor(spec: RouteSpec, w: World): Attempt[] {
     const valid = spec.valid?.(w);
     attempts.push({ label: 'no credentials', method: spec.method, path, anonymous: true, ...(valid ? { body: JSON.stringify(valid), type: JSON_TYPE } : {}) });
   }
+  for (const method of spec.badMethods ?? []) attempts.push({ label: `method ${method}`, method, path, body: '{}', type: JSON_TYPE });
   const base = path.split('?')[0]!;
   for (const query of [...(spec.badQueries ?? []), ...(spec.badQueriesFor?.(w) ?? [])]) attempts.push({ label: `query ${query}`, method: spec.method, path: `${base}${query}` });
   if (spec.body === 'json') attempts.push(...jsonAttempts(spec, path, spec.valid!(w)));

@@ -56,7 +56,8 @@ export const consoleSessionRoutes = new Hono<ConsoleEnv>()
       if (!(await verifyPassword(input.password, stored))) throw signInFailed();
       method = 'password';
     } else {
-      if (!accessConfigured(c.env)) throw new ApiError(503, 'not_configured', 'Cloudflare Access is not configured for this console');
+      // A sign-in this console does not offer is the caller's mistake (4xx), not an outage.
+      if (!accessConfigured(c.env)) throw new ApiError(404, 'access_not_configured', 'this console offers no Cloudflare Access sign-in');
       const identity = await verifyAccessAssertion(c.env, c.req.header(ACCESS_JWT_HEADER), now_ms);
       if (identity === null) throw signInFailed();
       operator = await c.env.DB.prepare(`${OPERATOR_SQL} WHERE access_email = ?1`).bind(identity.email).first<OperatorRow>();

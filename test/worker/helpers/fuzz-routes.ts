@@ -11,10 +11,16 @@ import { AGREEMENT_PRODUCT_CODE } from '../../../worker/pay/alipay-agreement.ts'
 import { anyJsonValue, anyString, contentType, headerSafeString, jsonBody, mutatedObject, pathSegment, queryString, type FuzzBody, type Json } from '../../helpers/fuzz.ts';
 import { uniqueIp } from './fixtures.ts';
 import { sandboxKeys } from './gateway.ts';
+import type { Env } from '../../../worker/env.ts';
+import type { TestSession } from './console.ts';
 import type { TestHub } from './hub.ts';
 
 /** In an agreement notification: replaced, at send time, by the id of an agreement in D1. */
 export const AN_AGREEMENT = '$agreement';
+/** In a console path: replaced, at send time, by the id of the case's own session. */
+export const OWN_SESSION = '$own-session';
+/** In a console path: replaced, at send time, by another live session of the case's operator. */
+export const OTHER_SESSION = '$other-session';
 
 export interface World {
   school_id: string;
@@ -25,9 +31,19 @@ export interface World {
   /** Paid, its credit pending: only the hub routes name it, so a generated claim can take it. */
   claim_credit_id: string;
   hub: TestHub;
+  /** A hub of another school: the admin's state changes go there, never to `hub`, the signer. */
+  spare_hub_id: string;
+  /** The console operator of school_id, signed in once; never disabled or signed out by a case. */
+  console: TestSession;
+  /** An open grey record of `hub`, as the console names it (`hub_id:claim_id`). */
+  grey_id: string;
 }
 
-export type Auth = 'admin' | 'hub' | 'none';
+/**
+ * `console`: the world's session (cookie, and the CSRF token on writes); `console-fresh`: a
+ * session of a new operator signed in for the one case, for the routes that end sessions.
+ */
+export type Auth = 'admin' | 'hub' | 'console' | 'console-fresh' | 'none';
 /** Credentials left out or spoiled, so the guards are fuzzed too (rarely: the handler is the target). */
 export type Spoil = null | 'missing' | 'wrong' | 'garbled';
 
@@ -50,6 +66,8 @@ export interface FuzzRoute {
   auth: Auth;
   answer?: 'json' | 'alipay';
   runs?: number;
+  /** Bindings in place of the pool's: the console pages need a built console, which the tests lack. */
+  env?: Partial<Env>;
   draft: (w: World) => fc.Arbitrary<Draft>;
 }
 
@@ -231,6 +249,25 @@ const ADMIN_LIST_PARAMS: Record<string, string[]> = {
   'claim-rejections': ['limit', 'before'],
   hubs: ['limit'],
 };
+
+/** A console page: its method often changed (a page takes GET and HEAD only), its path a deep link. */
+function pageDraft(method: string, path: fc.Arbitrary<string>): fc.Arbitrary<Draft> {
+  return fc
+    .record({ method: fc.oneof({ weight: 3, arbitrary: fc.constant(method) }, { weight: 1, arbitrary: fc.constantFrom('POST', 'PUT', 'DELETE', 'PATCH') }), path })
+    .map(({ method: m, path: p }) => ({ method: m, path: p, spoil: null, headers: {} }));
+}
+
+// What the assets binding holds once the console is built: its page at /console/, nothing else.
+const builtConsole = {
+  async fetch(input: RequestInfo | URL): Promise<Response> {
+    const url = new URL(input instanceof Request ? input.url : input.toString());
+    if (url.pathname !== '/console/') return new Response('not found', { status: 404 });
+    return new Response('<!doctype html><title>一卡通管理台</title>', { headers: { 'content-type': 'text/html; charset=utf-8' } });
+  },
+  connect(): Socket {
+    throw new Error('the console assets take no sockets');
+  },
+} as unknown as Fetcher;
 
 export const ROUTES: FuzzRoute[] = [
   {
@@ -503,5 +540,229 @@ export const ROUTES: FuzzRoute[] = [
     auth: 'hub',
     draft: () => draft('GET', queryString({}, { after: fc.integer().map(String) }).map((q) => `/api/v1/hub/push${q}`)),
   },
+  {
+    pattern: 'GET /api/v1/hub/snapshot',
+    auth: 'hub',
+    draft: () =>
+      draft(
+        'GET',
+        queryString({}, { since: fc.oneof(fc.integer({ min: -5, max: 1_000_000 }).map(String), fc.constantFrom('1e999', '0x1', '9'.repeat(30), '-0', '')), cursor: fc.constantFrom('0', 'c:0', 'x'.repeat(201), '9'.repeat(30), 'credit:C1', '::', ''), limit: fc.integer({ min: -5, max: 2_000 }).map(String) }).map((q) => `/api/v1/hub/snapshot${q}`),
+      ),
+  },
+  {
+    pattern: 'POST /api/v1/hub/retire-confirm',
+    auth: 'hub',
+    // The world's hub stays active (no case retires it), so the handler refuses past the schema.
+    draft: () => draft('POST', fc.constant('/api/v1/hub/retire-confirm'), jsonBody({ outbox_depth: 0, open_reservations: 0 }, { bytes_max: HUB_BODY_BYTES_MAX, fields: { outbox_depth: fc.integer({ min: -1, max: 3 }), open_reservations: fc.integer({ min: -1, max: 3 }) } })),
+  },
+  {
+    pattern: 'POST /api/v1/admin/hubs/:hub_id/state',
+    auth: 'admin',
+    draft: (w) =>
+      draft(
+        'POST',
+        pathSegment(w.spare_hub_id, fc.constantFrom('no-such-hub', 'HUB', 'h', 'x'.repeat(49))).map((id) => `/api/v1/admin/hubs/${id}/state`),
+        jsonBody({ state: 'standby', reason: '换机' }, { bytes_max: JSON_BODY_BYTES_MAX, fields: { state: fc.constantFrom('active', 'standby', 'retiring', 'retired', 'dead', 'Active', ''), reason: fc.constantFrom('换机', ' ', '', 'x'.repeat(501)) } }),
+      ),
+  },
+  {
+    pattern: 'GET /api/v1/admin/hubs/:hub_id/state-events',
+    auth: 'admin',
+    draft: (w) => draft('GET', pathSegment(w.spare_hub_id, fc.constantFrom(w.hub.hub_id, 'no-such-hub', 'HUB')).map((id) => `/api/v1/admin/hubs/${id}/state-events`)),
+  },
+  {
+    pattern: 'POST /api/v1/admin/credits/:credit_id/settle',
+    auth: 'admin',
+    draft: (w) =>
+      draft(
+        'POST',
+        pathSegment(w.claim_credit_id, fc.constantFrom(`C${w.paid_order_id.slice(1)}`, 'C-unknown', 'C1', 'x'.repeat(65), 'C%20')).map((id) => `/api/v1/admin/credits/${id}/settle`),
+        jsonBody({ decision: 'release', evidence: '读卡器余额 1.00', actor: '卡务中心' }, { bytes_max: JSON_BODY_BYTES_MAX, fields: { decision: fc.constantFrom('claimed', 'release', 'loaded', ''), evidence: fc.constantFrom('x', ' ', 'x'.repeat(2_001)), actor: nameNear } }),
+      ),
+  },
+  {
+    pattern: 'GET /api/v1/admin/void-rejections',
+    auth: 'admin',
+    draft: () => draft('GET', queryString({}, { limit: fc.oneof(fc.integer({ min: -5, max: 300 }).map(String), fc.constantFrom('1e2', '0x10', '')), before: fc.constantFrom('0', '-1', 'abc', '1', '9'.repeat(30)) }).map((q) => `/api/v1/admin/void-rejections${q}`)),
+  },
+  {
+    pattern: 'PUT /api/v1/admin/operators/:operator_id',
+    auth: 'admin',
+    draft: (w) =>
+      draft(
+        'PUT',
+        // Never the world's operator: disabling it or a new password would end the console session of the console cases.
+        pathSegment('fuzz-op', fc.constantFrom('fuzz-op-2', 'Op', 'o', 'x'.repeat(49), 'op..x')).filter((id) => id !== w.console.operator_id).map((id) => `/api/v1/admin/operators/${id}`),
+        jsonBody(
+          { school_ids: [w.school_id], display_name: '测试操作员', password: 'correct-horse-battery', disabled: false },
+          {
+            bytes_max: JSON_BODY_BYTES_MAX,
+            fields: {
+              school_ids: fc.array(schoolIdNear(w), { maxLength: 34 }),
+              display_name: nameNear,
+              password: fc.constantFrom('short', 'x'.repeat(12), 'x'.repeat(257), '密码密码密码密码密码密码'),
+              access_email: fc.constantFrom('op@example.edu.cn', 'OP@EXAMPLE.EDU.CN', 'not-an-email', ''),
+              disabled: fc.constantFrom(true, false, 'true', 0),
+            },
+          },
+        ),
+      ),
+  },
+  { pattern: 'GET /api/v1/admin/operators', auth: 'admin', draft: () => draft('GET', queryString({}, {}).map((q) => `/api/v1/admin/operators${q}`)) },
+  {
+    pattern: 'POST /api/v1/admin/operators/:operator_id/revoke-sessions',
+    auth: 'admin',
+    draft: (w) => draft('POST', pathSegment('fuzz-op', fc.constantFrom('no-such-op', 'Op', 'o')).filter((id) => id !== w.console.operator_id).map((id) => `/api/v1/admin/operators/${id}/revoke-sessions`)),
+  },
+  {
+    pattern: 'POST /api/v1/console/session',
+    auth: 'none',
+    // Sign-in is limited to 5 a minute per operator name: most cases past the first few meet 429.
+    runs: 15,
+    draft: (w) =>
+      draft(
+        'POST',
+        fc.constant('/api/v1/console/session'),
+        fc.oneof(
+          { weight: 4, arbitrary: jsonBody({ operator_id: w.console.operator_id, password: 'x'.repeat(12) }, { bytes_max: JSON_BODY_BYTES_MAX, fields: { operator_id: fc.constantFrom(w.console.operator_id, 'no-such-op', 'OP', ''), password: fc.constantFrom('', 'x', 'x'.repeat(257)) } }) },
+          { weight: 1, arbitrary: jsonBody({ access: true }, { bytes_max: JSON_BODY_BYTES_MAX, fields: { access: fc.constantFrom(true, false, 'true') } }) },
+        ),
+        true,
+      ),
+  },
+  { pattern: 'GET /api/v1/console/session', auth: 'console', draft: () => draft('GET', queryString({}, {}).map((q) => `/api/v1/console/session${q}`)) },
+  {
+    pattern: 'DELETE /api/v1/console/session',
+    auth: 'console-fresh',
+    runs: 12,
+    // Signing out reads nothing but the credentials: those are spoiled in a third of the cases.
+    draft: () =>
+      fc
+        .record({ body: fc.option(jsonBody({}, { bytes_max: JSON_BODY_BYTES_MAX }), { nil: undefined, freq: 4 }), spoil: fc.oneof({ weight: 2, arbitrary: fc.constant<Spoil>(null) }, { weight: 1, arbitrary: fc.constantFrom<Spoil>('missing', 'wrong', 'garbled') }) })
+        .map(({ body, spoil: s }): Draft => ({ method: 'DELETE', path: '/api/v1/console/session', ...(body === undefined ? {} : { body }), spoil: s, headers: {} })),
+  },
+  { pattern: 'GET /api/v1/console/sessions', auth: 'console', draft: () => draft('GET', queryString({}, {}).map((q) => `/api/v1/console/sessions${q}`)) },
+  {
+    pattern: 'POST /api/v1/console/sessions/:session_id/revoke',
+    auth: 'console-fresh',
+    runs: 10,
+    draft: (w) =>
+      draft(
+        'POST',
+        pathSegment(OTHER_SESSION, fc.constantFrom(OWN_SESSION, OTHER_SESSION, '0'.repeat(32), 'A'.repeat(32), '0'.repeat(31), w.console.cookie)).map((id) => `/api/v1/console/sessions/${id}/revoke`),
+      ),
+  },
+  ...consoleReads(),
+  {
+    pattern: 'GET /api/v1/console/orders/:order_id',
+    auth: 'console',
+    draft: (w) => draft('GET', pathSegment(w.paid_order_id, orderIdNear(w)).map((id) => `/api/v1/console/orders/${id}`)),
+  },
+  {
+    pattern: 'POST /api/v1/console/refunds',
+    auth: 'console',
+    runs: 15,
+    draft: (w) =>
+      draft(
+        'POST',
+        fc.constant('/api/v1/console/refunds'),
+        jsonBody({ order_id: w.alipay_order_id, reason: '重复充值' }, { bytes_max: JSON_BODY_BYTES_MAX, fields: { order_id: orderIdNear(w), reason: fc.constantFrom('重复充值', ' ', '', 'x'.repeat(201)) } }),
+      ),
+  },
+  {
+    pattern: 'POST /api/v1/console/grey-records/:grey_id/settle',
+    auth: 'console',
+    draft: (w) =>
+      draft(
+        'POST',
+        pathSegment(encodeURIComponent(w.grey_id), fc.constantFrom(w.grey_id, `${w.hub.hub_id}:K-none`, `${w.spare_hub_id}:${w.grey_id.split(':')[1]}`, ':', 'x:', `HUB:K`, `${w.hub.hub_id}:${'K'.repeat(65)}`)).map((id) => `/api/v1/console/grey-records/${id}/settle`),
+        jsonBody(
+          { decision: 'not_loaded', evidence: '卡内无此笔', balance_fen: 100, online_serial: 1 },
+          { bytes_max: JSON_BODY_BYTES_MAX, fields: { decision: fc.constantFrom('loaded', 'not_loaded', 'release'), evidence: fc.constantFrom('x', ' ', 'x'.repeat(1_001)), balance_fen: amountNear, online_serial: fc.integer({ min: -2, max: 70_000 }) } },
+        ),
+      ),
+  },
+  {
+    pattern: 'POST /api/v1/console/reconciliations/:date',
+    auth: 'console',
+    // A valid date reconciles the day for every school: slow, as on the admin route.
+    runs: 8,
+    draft: (w) =>
+      draft('POST', pathSegment(chinaDate(Date.now() - 86_400_000), dateNear).map((d) => `/api/v1/console/reconciliations/${d}`), jsonBody({ school_id: w.school_id }, { bytes_max: JSON_BODY_BYTES_MAX, fields: { school_id: schoolIdNear(w) } })),
+  },
+  {
+    pattern: 'POST /api/v1/console/cards/import',
+    auth: 'console',
+    draft: (w) => draft('POST', queryString({ school_id: w.school_id }, { school_id: schoolIdNear(w) }).map((q) => `/api/v1/console/cards/import${q}`), csvBody()),
+  },
+  {
+    pattern: 'POST /api/v1/console/cards/:card_no/status',
+    auth: 'console',
+    draft: (w) =>
+      draft(
+        'POST',
+        // Never the world's own card 20230001: a case that loses it would refuse the hub and top-up cases after it.
+        pathSegment('20230002', fc.constantFrom('20230003', '2023 0002', '２０２３０００２', 'F000999', '999', 'x'.repeat(70))).map((no) => `/api/v1/console/cards/${no}/status`),
+        jsonBody({ school_id: w.school_id, status: 'frozen' }, { bytes_max: JSON_BODY_BYTES_MAX, fields: { school_id: schoolIdNear(w), status: fc.constantFrom('active', 'lost', 'frozen', 'closed', 'ACTIVE') } }),
+      ),
+  },
+  ...['GET', 'HEAD'].flatMap((method): FuzzRoute[] => [
+    { pattern: `${method} /console`, auth: 'none', env: { ASSETS: builtConsole }, draft: () => pageDraft(method, queryString({}, {}).map((q) => `/console${q}`)) },
+    {
+      pattern: `${method} /console/*`,
+      auth: 'none',
+      env: { ASSETS: builtConsole },
+      draft: () => pageDraft(method, fc.array(pathSegment('orders', fc.constantFrom('refunds', 'grey', 'index.html', 'assets', '..')), { minLength: 1, maxLength: 3 }).map((parts) => `/console/${parts.join('/')}`)),
+    },
+  ]),
 ];
 
+
+// The console's lists and reads: each takes the school (scoped to the operator) and its own filters.
+function consoleReads(): FuzzRoute[] {
+  const limit = fc.oneof(fc.integer({ min: -5, max: 150 }).map(String), fc.constantFrom('1e2', '0x10', ''));
+  const cursor = fc.constantFrom('0', '-1', 'abc', '1:2', '1:hub-x:K-1', '9'.repeat(30), 'x'.repeat(201));
+  const date = dateNear;
+  const reads: Record<string, (w: World) => Record<string, fc.Arbitrary<string>>> = {
+    overview: () => ({}),
+    orders: (w) => ({ card_no: cardNoNear, order_id: orderIdNear(w), provider_trade_no: fc.constantFrom('2026112222001400000000000001', '', 'x'.repeat(65)), date, limit, cursor }),
+    pending: () => ({ limit, cursor }),
+    refunds: () => ({ state: fc.constantFrom('requested', 'provider_pending', 'refunded', 'refused', 'failed', 'x'), limit, cursor }),
+    'grey-records': () => ({ state: fc.constantFrom('open', 'resolved', 'all', 'x'), limit, cursor }),
+    hubs: () => ({}),
+    reconciliations: () => ({ from: date, to: date }),
+    agreements: () => ({ limit, cursor }),
+    notices: () => ({ state: fc.constantFrom('pending', 'sent', 'dead', 'x'), limit, cursor }),
+    audit: () => ({ limit, cursor }),
+    cards: () => ({ q: fc.oneof(nameNear, cardNoNear), limit, cursor }),
+    charts: () => ({ days: fc.oneof(fc.integer({ min: -2, max: 40 }).map(String), fc.constantFrom('1.5', '')) }),
+  };
+  // The fields a read takes, each with a value it accepts: half the cases are built from these,
+  // so the query reaches the read itself rather than stopping at the schema.
+  const accepted: Record<string, (w: World) => fc.Arbitrary<string>> = {
+    card_no: () => fc.constantFrom('20230001', '2023000', '２０２３０００１'),
+    order_id: (w) => fc.constantFrom(w.paid_order_id, w.alipay_order_id),
+    provider_trade_no: () => fc.constant('2026112222001400000000000001'),
+    date: () => fc.constant(chinaDate(Date.now())),
+    from: () => fc.constant(chinaDate(Date.now() - 7 * 86_400_000)),
+    to: () => fc.constant(chinaDate(Date.now())),
+    limit: () => fc.integer({ min: 1, max: 100 }).map(String),
+    state: () => fc.constantFrom('open', 'all', 'refunded', 'sent'),
+    q: () => fc.constantFrom('2023', '张', '张三'),
+    days: () => fc.integer({ min: 1, max: 31 }).map(String),
+  };
+  return Object.entries(reads).map(([name, fields]) => ({
+    pattern: `GET /api/v1/console/${name}`,
+    auth: 'console',
+    runs: 15,
+    draft: (w) => {
+      const own = Object.keys(fields(w)).filter((key) => accepted[key] !== undefined);
+      const near = fc
+        .subarray(own, { maxLength: Math.min(2, own.length) })
+        .chain((keys) => fc.tuple(...keys.map((key) => accepted[key]!(w).map((value) => [key, value] as const))))
+        .map((pairs) => `?${new URLSearchParams([['school_id', w.school_id], ...pairs]).toString()}`);
+      const mutated = queryString({ school_id: w.school_id }, { school_id: schoolIdNear(w), ...fields(w) });
+      return draft('GET', fc.oneof(mutated, near).map((q) => `/api/v1/console/${name}${q}`));
+    },
+  }));
+}
