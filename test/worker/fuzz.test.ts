@@ -22,7 +22,7 @@ import { globalHextets, headerSafeString, ipv6Form, ipv6Text } from '../helpers/
 import { resolveTestSeed } from '../helpers/test-seed.ts';
 import { expectLedgerClean } from './helpers/audit.ts';
 import { fetchWithConfig, freshSchool, insertCredit, insertOrder, testOrderId, uniqueIp } from './helpers/fixtures.ts';
-import { AN_AGREEMENT, OTHER_SESSION, OWN_SESSION, ROUTES, type Draft, type FuzzRoute, type World } from './helpers/fuzz-routes.ts';
+import { AN_AGREEMENT, OTHER_SESSION, OWN_SESSION, PAGE_ROUTES, ROUTES, type Draft, type FuzzRoute, type World } from './helpers/fuzz-routes.ts';
 import { sandboxKeys } from './helpers/gateway.ts';
 import { createOperator, operatorSession, signIn, type TestSession } from './helpers/console.ts';
 import { ORIGIN, registerHub, signedHeaders } from './helpers/hub.ts';
@@ -209,7 +209,7 @@ describe('generated input on every Worker route', () => {
     expect([...covered].filter((route) => !served.has(route))).toEqual([]);
   });
 
-  it.each(ROUTES.map((route) => [route.pattern, route] as const))(
+  it.each([...ROUTES, ...PAGE_ROUTES].map((route) => [route.pattern, route] as const))(
     '%s: never 5xx, refusals carry a code and change nothing',
     async (_, route) => {
       const statuses = new Map<number, number>();

@@ -667,12 +667,6 @@ const ROUTES: RouteSpec[] = [
     badQueries: ['', '?school_id=BAD', '?school_id=no-such-school'],
     badPaths: (w) => ['nope', "P2026'--", `P${'1'.repeat(40)}`].map((id) => `/api/v1/console/replacements/${id}?school_id=${w.school_id}`),
   },
-  // The console's pages read nothing of a request but its method: any deep link opens the same
-  // page, so only methods a page does not take are malformed.
-  ...(['GET', 'HEAD'] as const).flatMap((method): RouteSpec[] => [
-    { route: `${method} /console`, pattern: `${method} /console`, method, path: () => '/console', body: 'none', badMethods: ['POST', 'PUT', 'DELETE', 'PATCH'] },
-    { route: `${method} /console/*`, pattern: `${method} /console/*`, method, path: () => '/console/orders/Y1', body: 'none', badMethods: ['POST', 'PUT', 'DELETE', 'PATCH'] },
-  ]),
 ];
 
 /** Values of another JSON type than `value`, so a schema must refuse each. */
