@@ -505,3 +505,29 @@ export const ROUTES: FuzzRoute[] = [
   },
 ];
 
+
+// ---- The console's hub handover (issue 10 meets issue 8) ----
+// Signed out here (auth 'none': every case a 401 that changes nothing) until the world has a
+// console session; the malformed and console-hubs tests cover the signed-in handler.
+ROUTES.push(
+  {
+    pattern: 'POST /api/v1/console/hubs/:hub_id/state',
+    auth: 'none',
+    draft: (w) =>
+      draft(
+        'POST',
+        pathSegment(w.hub.hub_id, fc.constantFrom('no-such-hub', 'HUB', 'h', 'x'.repeat(49))).map((id) => `/api/v1/console/hubs/${id}/state`),
+        jsonBody({ state: 'dead', reason: '硬盘损坏' }, { bytes_max: JSON_BODY_BYTES_MAX, fields: { state: fc.constantFrom('active', 'standby', 'retiring', 'retired', 'dead', 'Active', ''), reason: fc.constantFrom('换机', ' ', '', 'x'.repeat(501)) } }),
+      ),
+  },
+  {
+    pattern: 'POST /api/v1/console/credits/:credit_id/settle',
+    auth: 'none',
+    draft: (w) =>
+      draft(
+        'POST',
+        pathSegment(w.claim_credit_id, fc.constantFrom(`C${w.paid_order_id.slice(1)}`, 'C-unknown', 'C1', 'x'.repeat(65), 'C%20')).map((id) => `/api/v1/console/credits/${id}/settle`),
+        jsonBody({ decision: 'release', evidence: '读卡器余额 1.00' }, { bytes_max: JSON_BODY_BYTES_MAX, fields: { decision: fc.constantFrom('claimed', 'release', 'loaded', ''), evidence: fc.constantFrom('x', ' ', 'x'.repeat(2_001)) } }),
+      ),
+  },
+);
