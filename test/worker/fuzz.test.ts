@@ -11,6 +11,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { alipaySign } from '../../protocol/alipay.ts';
 import type { CardLookupResponse } from '../../protocol/api.ts';
+import { CONSOLE_COOKIE, CONSOLE_CSRF_HEADER } from '../../protocol/console.ts';
 import { ERROR_CODES } from '../../protocol/errors.ts';
 import { importRsaPrivateKey } from '../../protocol/rsa.ts';
 import { encryptResource, importApiV3Key, signBody } from '../../protocol/wechat.ts';
@@ -19,6 +20,7 @@ import { clientRateKey } from '../../worker/http/rate-limit.ts';
 import { globalHextets, headerSafeString, ipv6Form, ipv6Text } from '../helpers/fuzz.ts';
 import { resolveTestSeed } from '../helpers/test-seed.ts';
 import { expectLedgerClean } from './helpers/audit.ts';
+import { operatorSession } from './helpers/console.ts';
 import { fetchWithConfig, freshSchool, insertCredit, insertOrder, testOrderId, uniqueIp } from './helpers/fixtures.ts';
 import { AN_AGREEMENT, ROUTES, type Draft, type FuzzRoute, type World } from './helpers/fuzz-routes.ts';
 import { sandboxKeys } from './helpers/gateway.ts';
@@ -72,7 +74,9 @@ async function buildWorld(): Promise<World> {
   await insertOrder(for_claim);
   const claim_credit_id = await insertCredit(for_claim, { state: 'pending' });
   const hub = await registerHub(school_id);
-  return { school_id, card_token, paid_order_id: paid.order_id, alipay_order_id, wechat_order_id, claim_credit_id, hub };
+  const console_hub = await registerHub(school_id);
+  const console = await operatorSession([school_id]);
+  return { school_id, card_token, paid_order_id: paid.order_id, alipay_order_id, wechat_order_id, claim_credit_id, hub, console, console_hub_id: console_hub.hub_id };
 }
 
 let alipay_key: CryptoKey;
@@ -111,6 +115,14 @@ async function toRequest(route: FuzzRoute, w: World, d: Draft): Promise<Request>
     // The signature covers the body's bytes; a body that is not UTF-8 is signed as what the Worker reads.
     const options = d.spoil === 'wrong' ? { timestamp_ms: Date.now() - 6 * 60_000 } : d.spoil === 'garbled' ? { signed_hub_id: 'another-hub' } : {};
     for (const [name, value] of Object.entries(await signedHeaders(w.hub, d.method, d.path, text, options))) headers.set(name, value);
+  }
+  if (route.auth === 'console' && d.spoil !== 'missing') {
+    headers.set('cookie', `${CONSOLE_COOKIE}=${d.spoil === 'garbled' ? 'x' : w.console.cookie}`);
+    headers.set('cf-connecting-ip', w.console.ip);
+    if (d.method !== 'GET') {
+      headers.set(CONSOLE_CSRF_HEADER, d.spoil === 'wrong' ? `${w.console.csrf_token}x` : w.console.csrf_token);
+      headers.set('origin', 'http://yikatong.test');
+    }
   }
   const init: RequestInit = { method: d.method, headers };
   if (sent_body !== undefined) init.body = sent_body;

@@ -11,6 +11,7 @@ import { AGREEMENT_PRODUCT_CODE } from '../../../worker/pay/alipay-agreement.ts'
 import { anyJsonValue, anyString, contentType, headerSafeString, jsonBody, mutatedObject, pathSegment, queryString, type FuzzBody, type Json } from '../../helpers/fuzz.ts';
 import { uniqueIp } from './fixtures.ts';
 import { sandboxKeys } from './gateway.ts';
+import type { TestSession } from './console.ts';
 import type { TestHub } from './hub.ts';
 
 /** In an agreement notification: replaced, at send time, by the id of an agreement in D1. */
@@ -25,9 +26,13 @@ export interface World {
   /** Paid, its credit pending: only the hub routes name it, so a generated claim can take it. */
   claim_credit_id: string;
   hub: TestHub;
+  /** The console operator of school_id, signed in once. */
+  console: TestSession;
+  /** A standby hub of school_id, never the signer `hub`: the console's state changes go there. */
+  console_hub_id: string;
 }
 
-export type Auth = 'admin' | 'hub' | 'none';
+export type Auth = 'admin' | 'hub' | 'console' | 'none';
 /** Credentials left out or spoiled, so the guards are fuzzed too (rarely: the handler is the target). */
 export type Spoil = null | 'missing' | 'wrong' | 'garbled';
 
@@ -507,22 +512,21 @@ export const ROUTES: FuzzRoute[] = [
 
 
 // ---- The console's hub handover (issue 10 meets issue 8) ----
-// Signed out here (auth 'none': every case a 401 that changes nothing) until the world has a
-// console session; the malformed and console-hubs tests cover the signed-in handler.
+// Signed in as the world's operator; state changes go to the school's standby hub, never the signer.
 ROUTES.push(
   {
     pattern: 'POST /api/v1/console/hubs/:hub_id/state',
-    auth: 'none',
+    auth: 'console',
     draft: (w) =>
       draft(
         'POST',
-        pathSegment(w.hub.hub_id, fc.constantFrom('no-such-hub', 'HUB', 'h', 'x'.repeat(49))).map((id) => `/api/v1/console/hubs/${id}/state`),
+        pathSegment(w.console_hub_id, fc.constantFrom('no-such-hub', 'HUB', 'h', 'x'.repeat(49))).map((id) => `/api/v1/console/hubs/${id}/state`),
         jsonBody({ state: 'dead', reason: '硬盘损坏' }, { bytes_max: JSON_BODY_BYTES_MAX, fields: { state: fc.constantFrom('active', 'standby', 'retiring', 'retired', 'dead', 'Active', ''), reason: fc.constantFrom('换机', ' ', '', 'x'.repeat(501)) } }),
       ),
   },
   {
     pattern: 'POST /api/v1/console/credits/:credit_id/settle',
-    auth: 'none',
+    auth: 'console',
     draft: (w) =>
       draft(
         'POST',
