@@ -34,7 +34,7 @@ export function Hubs(props: { hubs: Loaded<{ hubs: ConsoleHub[] }>; setState: Se
   const columns: Column<ConsoleHub>[] = [
     { label: 'col_hub', render: (h) => h.hub_id },
     {
-      label: 'col_hub_state_now',
+      label: 'col_hub_state',
       render: (h) => (
         <>
           <Badge tone={STATE_TONE[h.state]} testid="hub-state">
@@ -55,9 +55,9 @@ export function Hubs(props: { hubs: Loaded<{ hubs: ConsoleHub[] }>; setState: Se
       label: 'col_owned',
       numeric: true,
       render: (h) => (
-        <>
+        <span class="nowrap">
           {h.pending_credits_owned} · <Yuan amount_fen={h.pending_owned_fen} />
-        </>
+        </span>
       ),
     },
     {
