@@ -9,6 +9,22 @@ import { HUB_SELECT_SQL, toAdminHub, type HubRow } from '../hub/fleet-view.ts';
 export const HUB_SILENT_MS = 5 * 60 * 1000;
 const HUBS_PER_SCHOOL_MAX = 50;
 
+/** ?1 school, ?2 one hub or null. */
+export const SCHOOL_HUBS_SQL = `${HUB_SELECT_SQL} WHERE h.school_id = ?1 AND (?2 IS NULL OR h.id = ?2) ORDER BY h.created_at_ms, h.id LIMIT ${HUBS_PER_SCHOOL_MAX}`;
+
+/**
+ * Per dead hub of school ?1 (or hub ?2), its oldest frozen credits: window-limited, so one hub's
+ * backlog has a bound. CROSS JOIN keeps the school's hubs outermost; otherwise SQLite walks
+ * every pending credit of every school by state.
+ */
+export const FROZEN_CREDITS_SQL = `SELECT owner_hub_id, credit_id, card_no, amount_fen, created_at_ms, void_requested FROM (
+    SELECT cr.owner_hub_id, cr.id AS credit_id, cr.card_no, cr.amount_fen, cr.created_at_ms,
+           cr.void_requested_at_ms IS NOT NULL AS void_requested,
+           ROW_NUMBER() OVER (PARTITION BY cr.owner_hub_id ORDER BY cr.created_at_ms, cr.id) AS n
+      FROM hubs h CROSS JOIN credits cr
+     WHERE cr.owner_hub_id = h.id AND cr.state = 'pending' AND h.school_id = ?1 AND h.state = 'dead' AND (?2 IS NULL OR h.id = ?2))
+   WHERE n <= ${CONSOLE_FROZEN_CREDITS_MAX} ORDER BY owner_hub_id, created_at_ms, credit_id`;
+
 interface FrozenRow {
   owner_hub_id: string;
   credit_id: string;
@@ -45,22 +61,9 @@ function toConsoleHub(row: HubRow, feed_head_seq: number, frozen: ConsoleFrozenC
 /** The school's hubs, oldest first; `hub_id` narrows it to that one hub. */
 export async function schoolHubs(d1: D1Database, school_id: string, now_ms: number, hub_id: string | null = null): Promise<ConsoleHub[]> {
   const [hubs, head, frozen] = await d1.batch([
-    d1
-      .prepare(`${HUB_SELECT_SQL} WHERE h.school_id = ?1 AND (?2 IS NULL OR h.id = ?2) ORDER BY h.created_at_ms, h.id LIMIT ${HUBS_PER_SCHOOL_MAX}`)
-      .bind(school_id, hub_id),
+    d1.prepare(SCHOOL_HUBS_SQL).bind(school_id, hub_id),
     d1.prepare('SELECT COALESCE(MAX(seq), 0) AS feed_head_seq FROM changes WHERE school_id = ?').bind(school_id),
-    // Per dead hub, its oldest frozen credits (window-limited, so one hub's backlog has a bound).
-    d1
-      .prepare(
-        `SELECT owner_hub_id, credit_id, card_no, amount_fen, created_at_ms, void_requested FROM (
-           SELECT cr.owner_hub_id, cr.id AS credit_id, cr.card_no, cr.amount_fen, cr.created_at_ms,
-                  cr.void_requested_at_ms IS NOT NULL AS void_requested,
-                  ROW_NUMBER() OVER (PARTITION BY cr.owner_hub_id ORDER BY cr.created_at_ms, cr.id) AS n
-             FROM credits cr JOIN hubs h ON h.id = cr.owner_hub_id
-            WHERE h.school_id = ?1 AND h.state = 'dead' AND (?2 IS NULL OR h.id = ?2) AND cr.state = 'pending')
-          WHERE n <= ${CONSOLE_FROZEN_CREDITS_MAX} ORDER BY owner_hub_id, created_at_ms, credit_id`,
-      )
-      .bind(school_id, hub_id),
+    d1.prepare(FROZEN_CREDITS_SQL).bind(school_id, hub_id),
   ]);
   const feed_head_seq = (head?.results[0] as { feed_head_seq: number } | undefined)?.feed_head_seq ?? 0;
   const by_hub = new Map<string, ConsoleFrozenCredit[]>();
