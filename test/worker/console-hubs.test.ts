@@ -3,10 +3,13 @@
 // settlement go through the same fleet and ledger functions as the admin routes, behind the
 // console's gate and school scope, each with one audit row in the batch of the change.
 import { env } from 'cloudflare:test';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { ConsoleHub, ConsoleHubsResponse } from '../../protocol/console.ts';
+import { expectLedgerClean } from './helpers/audit.ts';
 import { auditRows, consoleFetch, consoleJson, operatorSession, type TestSession } from './helpers/console.ts';
 import { createSchool, creditRow, hubFetch, paidTopup, registerHub, syncFeed } from './helpers/hub.ts';
+
+afterAll(expectLedgerClean);
 
 async function hubsOf(session: TestSession, school_id: string): Promise<Map<string, ConsoleHub>> {
   const body = await consoleJson<ConsoleHubsResponse>(session, 'GET', `/hubs?school_id=${school_id}`);
