@@ -40,10 +40,14 @@ export function Hubs(props: { hubs: Loaded<{ hubs: ConsoleHub[] }>; setState: Se
           <Badge tone={STATE_TONE[h.state]} testid="hub-state">
             {t(`hub_state_${h.state}`)}
           </Badge>
-          {h.drained_at_ms !== null ? <span class="muted small">
+          {h.drained_at_ms !== null ? (
+            <span class="muted small">
               {' '}
               {t('hub_drained')} <Time at_ms={h.drained_at_ms} />
-            </span> : null}
+            </span>
+          ) : h.state === 'retiring' ? (
+            <span class="muted small"> {t('hub_waiting_drain')}</span>
+          ) : null}
         </>
       ),
     },
