@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { ORDER_ID_PATTERN, schoolId, type AdminOrder, type Channel, type CreditState, type OrderStatus, type TopupStatus } from './api.ts';
 import { CARD_KINDS, CARD_NO_LENGTH_MAX, CARD_STATUSES, type CardKind, type CardStatus } from './card.ts';
 import type { AutoTopupAgreement } from './auto-topup.ts';
-import type { GreyRecordView, RefundView } from './hub.ts';
+import { adminHubStateRequest, CREDIT_SETTLE_EVIDENCE_MAX, type GreyRecordView, type HubState, type RefundView } from './hub.ts';
 import { NOTICE_STATES, type AdminNotice } from './notices.ts';
 
 export const CONSOLE_PREFIX = '/api/v1/console';
@@ -110,12 +110,12 @@ export const schoolQuery = z.strictObject({ school_id: schoolId });
 
 export interface HubHealth {
   hub_id: string;
-  /** Present when hubs carry a state (active / standby / retiring); null before that. */
-  state: string | null;
+  state: HubState;
   last_seen_at_ms: number | null;
   /** Changes of the school the hub has not confirmed yet (feed head − hub cursor). */
   sync_lag: number;
-  pending_credits_owned: number | null;
+  /** Pending credits whose owner_hub_id is this hub (frozen while it is dead). */
+  pending_credits_owned: number;
   healthy: boolean;
 }
 
@@ -262,13 +262,42 @@ export interface GreyDecision {
 
 // ---- Hubs ----
 
+/** A pending credit of a dead hub: only the card office can settle it (`POST /credits/{id}/settle`). */
+export interface ConsoleFrozenCredit {
+  credit_id: string;
+  card_no: string;
+  amount_fen: number;
+  created_at_ms: number;
+  void_requested: boolean;
+}
+export const CONSOLE_FROZEN_CREDITS_MAX = 100;
 export interface ConsoleHub extends HubHealth {
   school_id: string;
   last_cursor: number | null;
+  /** The highest `after` the hub ever pulled with: what it holds durably. */
+  durable_cursor: number | null;
   sent_through_seq: number | null;
   feed_head_seq: number;
+  pending_owned_fen: number;
+  /** When a retiring hub confirmed it was drained (then it may be marked retired). */
+  drained_at_ms: number | null;
+  state_changed_at_ms: number;
+  state_reason: string | null;
+  /** Where this hub may go from its state (the same rules as the admin route). */
+  transitions: HubState[];
+  /** A dead hub's pending credits, oldest first, at most CONSOLE_FROZEN_CREDITS_MAX; empty otherwise. */
+  frozen_credits: ConsoleFrozenCredit[];
   created_at_ms: number;
 }
+/** `POST /hubs/{hub_id}/state` answers the hub as `GET /hubs` shows it; 409 hub_transition_not_allowed when the rules refuse. */
+export const consoleHubStateRequest = adminHubStateRequest;
+export type ConsoleHubStateRequest = z.infer<typeof consoleHubStateRequest>;
+/** `POST /credits/{credit_id}/settle`: a dead hub's frozen credit, the operator the actor. */
+export const consoleCreditSettleRequest = z.strictObject({
+  decision: z.enum(['claimed', 'release']),
+  evidence: z.string().trim().min(1).max(CREDIT_SETTLE_EVIDENCE_MAX),
+});
+export type ConsoleCreditSettleRequest = z.infer<typeof consoleCreditSettleRequest>;
 /** `GET /hubs?school_id=` */
 export interface ConsoleHubsResponse {
   hubs: ConsoleHub[];
@@ -313,7 +342,7 @@ export interface ConsoleNoticesResponse {
 // ---- Audit trail ----
 
 export const consoleAuditQuery = z.strictObject({ school_id: schoolId, limit, cursor });
-export const CONSOLE_ACTIONS = ['refund', 'grey_settle', 'reconcile', 'cards_import', 'card_status', 'card_replace', 'session_revoke'] as const;
+export const CONSOLE_ACTIONS = ['refund', 'grey_settle', 'reconcile', 'cards_import', 'card_status', 'card_replace', 'session_revoke', 'hub_state', 'credit_settle'] as const;
 export type ConsoleAction = (typeof CONSOLE_ACTIONS)[number];
 export interface ConsoleAuditEntry {
   audit_id: number;

@@ -379,7 +379,13 @@ function CardsScreen({ school_id }: { school_id: string }) {
 
 function HubsScreen({ school_id }: { school_id: string }) {
   const hubs = useLoad(() => api.listHubs(school_id), [school_id]);
-  return <Hubs hubs={hubs} />;
+  return (
+    <Hubs
+      hubs={hubs}
+      setState={(hub_id, state, reason) => api.setHubState(hub_id, state, reason).then(() => null, failureCode)}
+      settle={(credit_id, settlement) => api.settleFrozenCredit(credit_id, settlement).then(() => null, failureCode)}
+    />
+  );
 }
 
 /** Yesterday in China, the day the nightly reconciliation covers. */

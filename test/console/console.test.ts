@@ -390,6 +390,17 @@ describe('console in Chromium', () => {
   it('shows hubs, agreements, notices, charts and sessions, in English too', async () => {
     await go('校园网关');
     await poll(() => page.getByTestId('hubs-table').textContent()).toContain('bjtu-hub-console');
+    // The school's only hub is its active one: it may be retired or declared dead, each asked
+    // for a reason first. Cancelled here, so the hub the other steps use keeps running.
+    expect(await page.getByTestId('hub-state').textContent()).toBe('在用');
+    await page.getByTestId('hub-to-retiring').click();
+    const dialog = page.getByTestId('hub-state-dialog');
+    await dialog.getByRole('heading', { name: '网关 bjtu-hub-console：退役' }).waitFor();
+    expect(await dialog.getByRole('button', { name: '确定' }).isDisabled()).toBe(true);
+    await shoot('hubs-retire-dialog');
+    await dialog.getByRole('button', { name: '取消' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    expect(await page.getByTestId('hub-state').textContent()).toBe('在用');
     await shoot('hubs');
     await go('自动充值协议');
     await page.getByTestId('agreements-table').waitFor();

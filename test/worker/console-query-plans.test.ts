@@ -3,6 +3,7 @@
 // grows with every top-up. The statements are the very constants the routes run.
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
+import { FROZEN_CREDITS_SQL, SCHOOL_HUBS_SQL } from '../../worker/console/hubs.ts';
 import { SESSION_READ_SQL } from '../../worker/console/session.ts';
 import { DECISION_CLAIM_SQL, DECISION_CREDITS_SQL, DECISION_REFUSES_REFUNDS_SQL, DECISION_RESOLVES_SQL } from '../../worker/routes/console-grey.ts';
 import { ORDER_SELECT } from '../../worker/routes/console-orders.ts';
@@ -23,6 +24,8 @@ describe('query plans of the console SQL', () => {
     ['grey settle: the claim', DECISION_CLAIM_SQL, ['h', 'K1', null, null, 1], /SEARCH g USING INDEX sqlite_autoindex_grey_records_1/],
     ['grey settle: the credits', DECISION_CREDITS_SQL, ['h', 'K1', 1], /SEARCH credits USING INDEX sqlite_autoindex_credits_1 \(id=\?\)/],
     ['grey settle: refunds', DECISION_REFUSES_REFUNDS_SQL, ['h', 'K1', 1], /SEARCH refunds USING INDEX refunds_credit/],
+    ['the school\'s hubs and what each owns', SCHOOL_HUBS_SQL, ['s', null], /SEARCH cr USING (COVERING )?INDEX credits_owner_state \(owner_hub_id=\? AND state=\?\)/],
+    ['a dead hub\'s frozen credits', FROZEN_CREDITS_SQL, ['s', null], /SEARCH cr USING INDEX credits_owner_state \(owner_hub_id=\? AND state=\?\)/],
     ['grey settle: the record', DECISION_RESOLVES_SQL, ['h', 'K1', 1, 'loaded'], /SEARCH grey_records USING INDEX sqlite_autoindex_grey_records_1/],
   ];
   for (const [name, sql, params, expected] of cases) {

@@ -17,6 +17,8 @@ interface World {
   school_id: string;
   order_id: string;
   grey_id: string;
+  hub_id: string;
+  credit_id: string;
   own: TestSession;
   foreign: TestSession;
 }
@@ -58,6 +60,8 @@ const ROUTES: Route[] = [
   { name: 'POST /reconciliations/{date}', method: 'POST', path: () => `/reconciliations/${chinaDate(Date.now())}`, body: (w) => ({ school_id: w.school_id }), scoped: true },
   { name: 'POST /cards/import', method: 'POST', path: (w) => `/cards/import?school_id=${w.school_id}`, body: () => '20239999,新同学,student,active,A5FFFFFFFFFFFF01\n', type: 'text/csv', scoped: true },
   { name: 'POST /cards/{card_no}/status', method: 'POST', path: () => '/cards/20230001/status', body: (w) => ({ school_id: w.school_id, status: 'lost' }), scoped: true },
+  { name: 'POST /hubs/{hub_id}/state', method: 'POST', path: (w) => `/hubs/${w.hub_id}/state`, body: () => ({ state: 'retiring', reason: '服务器更换' }), scoped: true },
+  { name: 'POST /credits/{credit_id}/settle', method: 'POST', path: (w) => `/credits/${w.credit_id}/settle`, body: () => ({ decision: 'release', evidence: '读卡：余额 0.00' }), scoped: true },
   { name: 'POST /sessions/{id}/revoke', method: 'POST', path: () => `/sessions/${'0'.repeat(32)}/revoke`, scoped: false },
   { name: 'DELETE /session', method: 'DELETE', path: () => '/session', scoped: false },
 ];
@@ -66,7 +70,7 @@ let w: World;
 
 async function snapshot(): Promise<Record<string, unknown[]>> {
   const out: Record<string, unknown[]> = {};
-  for (const table of ['orders', 'credits', 'claims', 'refunds', 'cards', 'changes', 'grey_records', 'console_audit', 'reconciliations', 'operators']) {
+  for (const table of ['orders', 'credits', 'claims', 'refunds', 'cards', 'changes', 'grey_records', 'console_audit', 'reconciliations', 'operators', 'hubs', 'hub_state_events', 'credit_settlements']) {
     out[table] = (await env.DB.prepare(`SELECT * FROM ${table} ORDER BY rowid`).all()).results;
   }
   out.live_sessions = (await env.DB.prepare('SELECT id FROM operator_sessions WHERE revoked_at_ms IS NULL ORDER BY id').all()).results;
@@ -101,6 +105,8 @@ beforeAll(async () => {
     school_id,
     order_id: order.order_id,
     grey_id: `${hub_id}:${claim_id}`,
+    hub_id,
+    credit_id,
     own: await operatorSession([school_id]),
     foreign: await operatorSession([other_school]),
   };
@@ -123,7 +129,7 @@ describe('the console gate on every route', () => {
       const response = await send(route, w.foreign);
       expect(response.status, route.name).toBe(404);
       const body = (await response.json()) as { error: { code: string } };
-      expect(['school_not_found', 'order_not_found', 'not_found', 'card_not_found'], route.name).toContain(body.error.code);
+      expect(['school_not_found', 'order_not_found', 'not_found', 'card_not_found', 'hub_not_found'], route.name).toContain(body.error.code);
     }
     // An order of another school reads exactly like one that was never made.
     const foreign = await consoleFetch(w.foreign, 'GET', `/orders/${w.order_id}`);

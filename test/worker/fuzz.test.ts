@@ -91,6 +91,8 @@ async function buildWorld(): Promise<World> {
     .bind(hub.hub_id, grey_claim_id, school_id, `C${paid.order_id.slice(1)}`, now_ms)
     .run();
   const console_session = await operatorSession([school_id]);
+  // A standby of the world's school: the console's state changes go there, never to the signer.
+  const console_hub = await registerHub(school_id);
   return {
     school_id,
     card_token,
@@ -102,6 +104,7 @@ async function buildWorld(): Promise<World> {
     spare_hub_id: spare_hub.hub_id,
     console: console_session,
     grey_id: `${hub.hub_id}:${grey_claim_id}`,
+    console_hub_id: console_hub.hub_id,
   };
 }
 

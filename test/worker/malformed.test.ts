@@ -666,6 +666,21 @@ const ROUTES: RouteSpec[] = [
     method: 'GET', path: (w) => `/api/v1/console/replacements/P20261201000000000ABCDEFGHIJ?school_id=${w.school_id}`, body: 'none', auth: 'console', accepts: [404],
     badQueries: ['', '?school_id=BAD', '?school_id=no-such-school'],
     badPaths: (w) => ['nope', "P2026'--", `P${'1'.repeat(40)}`].map((id) => `/api/v1/console/replacements/${id}?school_id=${w.school_id}`),
+  },  {
+    // active → retired skips retiring: refused, so the valid example changes nothing either.
+    route: 'POST /api/v1/console/hubs/{hub_id}/state', pattern: 'POST /api/v1/console/hubs/:hub_id/state',
+    method: 'POST', path: (w) => `/api/v1/console/hubs/${w.hub_id}/state`, body: 'json', auth: 'console',
+    valid: () => ({ state: 'retired', reason: '服务器更换' }),
+    badPaths: () => ['/api/v1/console/hubs/BAD/state', '/api/v1/console/hubs/no-such-hub/state', `/api/v1/console/hubs/${'h'.repeat(49)}/state`],
+    accepts: [409],
+  },
+  {
+    // The credit's owner is not dead: nothing to settle (409), valid example included.
+    route: 'POST /api/v1/console/credits/{credit_id}/settle', pattern: 'POST /api/v1/console/credits/:credit_id/settle',
+    method: 'POST', path: (w) => `/api/v1/console/credits/C${w.order_id.slice(1)}/settle`, body: 'json', auth: 'console',
+    valid: () => ({ decision: 'release', evidence: '读卡：余额 12.00，联机序号 7' }),
+    badPaths: () => ['/api/v1/console/credits/no%20such/settle', '/api/v1/console/credits/C-no-such-credit/settle', `/api/v1/console/credits/${'C'.repeat(65)}/settle`],
+    accepts: [409],
   },
 ];
 

@@ -38,7 +38,8 @@ export interface HubRowState {
 /**
  * The card office moves a hub to `to`. One D1 batch: the change (guarded by the state read, so
  * two racing changes cannot both pass), its audit-trail row, and on activation the re-emitted
- * unowned credits. Throws 409 when the rules refuse it.
+ * unowned credits. `with_batch` joins that batch (the console's audit row), guarded by its own
+ * SQL so it records only a change that happened. Throws 409 when the rules refuse it.
  */
 export async function changeHubState(
   d1: D1Database,
@@ -46,6 +47,7 @@ export async function changeHubState(
   to: HubState,
   reason: string,
   now_ms: number,
+  with_batch: readonly D1PreparedStatement[] = [],
 ): Promise<HubRowState> {
   const hub = await d1
     .prepare('SELECT id, school_id, state, drained_at_ms FROM hubs WHERE id = ?')
@@ -86,6 +88,7 @@ export async function changeHubState(
     // Harmless for any other transition: without an active hub it inserts nothing, and with one
     // the rows only repeat what the feed already says.
     ...(to === 'active' ? [d1.prepare(REEMIT_UNOWNED_SQL).bind(hub.school_id, now_ms)] : []),
+    ...with_batch,
   ]);
   if ((changed?.meta.changes ?? 0) !== 1) throw refuse('the hub changed meanwhile; look at it again');
   return { ...hub, state: to, drained_at_ms: to === 'retiring' ? null : hub.drained_at_ms };

@@ -23,11 +23,16 @@ export function officeClaimId(credit_id: string): string {
 
 const GUARD_DEAD = "h.state = 'dead'";
 
+/**
+ * `with_batch` joins the settling batch (the console's audit row); it must guard itself on the
+ * credit_settlements row this call writes, so a refused settlement leaves nothing.
+ */
 export async function settleCredit(
   d1: D1Database,
   credit_id: string,
   input: { decision: 'claimed' | 'release'; evidence: string; actor: string },
   now_ms: number,
+  with_batch: readonly D1PreparedStatement[] = [],
 ): Promise<AdminCreditSettleResponse> {
   const credit = await d1
     .prepare(
@@ -95,7 +100,7 @@ export async function settleCredit(
       ),
     ];
   }
-  const [stored] = await d1.batch(statements);
+  const [stored] = await d1.batch([...statements, ...with_batch]);
   if ((stored?.meta.changes ?? 0) !== 1) throw new ApiError(409, 'conflict', 'the credit changed meanwhile; look at it again');
   const after = await d1
     .prepare('SELECT state, owner_hub_id, claim_id FROM credits WHERE id = ?')

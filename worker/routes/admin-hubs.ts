@@ -11,50 +11,20 @@ import {
   adminHubStateRequest,
   adminHubsQuery,
   greyRecordsQuery,
-  type AdminHub,
   type GreyRecordView,
   type GreyRecordsResponse,
 } from '../../protocol/hub.ts';
 import type { AppEnv } from '../env.ts';
-import { hubs } from '../db/schema.ts';
 import { ApiError } from '../http/errors.ts';
 import { readJson, readQuery } from '../http/validate.ts';
 import { importHubPublicKey } from '../hub/auth.ts';
 import { changeHubState } from '../hub/fleet.ts';
+import { HUB_SELECT_SQL, toAdminHub, type HubRow } from '../hub/fleet-view.ts';
 import { notifySchoolHub, pushAfterResponse } from '../hub/push.ts';
 import { requestRefund } from '../ledger/refunds.ts';
 import { settleCredit } from '../ledger/settle.ts';
 
 const HUBS_LIST_MAX = 200;
-
-// Read with raw SQL (`SELECT *`), so the row is the table's own shape.
-type HubRow = typeof hubs.$inferSelect & { owned_pending_count?: number; owned_pending_fen?: number };
-
-// Every hub with what it owns that is still pending (frozen, when it is dead).
-const HUB_SELECT_SQL = `SELECT h.*,
-    (SELECT COUNT(*) FROM credits cr WHERE cr.owner_hub_id = h.id AND cr.state = 'pending') AS owned_pending_count,
-    (SELECT COALESCE(SUM(cr.amount_fen), 0) FROM credits cr WHERE cr.owner_hub_id = h.id AND cr.state = 'pending') AS owned_pending_fen
-   FROM hubs h`;
-
-function toAdminHub(row: HubRow): AdminHub {
-  return {
-    hub_id: row.id,
-    school_id: row.school_id,
-    public_key: row.public_key,
-    created_at_ms: row.created_at_ms,
-    updated_at_ms: row.updated_at_ms,
-    last_seen_at_ms: row.last_seen_at_ms,
-    last_cursor: row.last_cursor,
-    sent_through_seq: row.sent_through_seq,
-    state: row.state,
-    durable_cursor: row.durable_cursor,
-    drained_at_ms: row.drained_at_ms,
-    state_changed_at_ms: row.state_changed_at_ms,
-    state_reason: row.state_reason,
-    owned_pending_count: row.owned_pending_count ?? 0,
-    owned_pending_fen: row.owned_pending_fen ?? 0,
-  };
-}
 
 interface VoidRejectionRow {
   id: number;

@@ -68,7 +68,7 @@ export function Overview({ overview }: { overview: Loaded<ConsoleOverview> }) {
             <ul class="plain hub-health">
               {o.hubs.map((hub) => (
                 <li key={hub.hub_id} class="panel">
-                  <strong>{hub.hub_id}</strong> <Badge tone={hub.healthy ? 'ok' : 'bad'}>{hub.healthy ? t('hub_healthy') : t('hub_unhealthy')}</Badge>
+                  <strong>{hub.hub_id}</strong> <Badge tone="neutral">{t(`hub_state_${hub.state}`)}</Badge> <Badge tone={hub.healthy ? 'ok' : 'bad'}>{hub.healthy ? t('hub_healthy') : t('hub_unhealthy')}</Badge>
                   <span class="muted">
                     {' '}
                     {t('hub_last_seen')} <Time at_ms={hub.last_seen_at_ms} /> · {t('hub_lag', { n: hub.sync_lag })}

@@ -12,6 +12,8 @@ import type {
   ConsoleChartsResponse,
   ConsoleGreyRecordsResponse,
   ConsoleGreySettleRequest,
+  ConsoleCreditSettleRequest,
+  ConsoleHub,
   ConsoleHubsResponse,
   ConsoleNoticesResponse,
   ConsoleOrdersResponse,
@@ -191,6 +193,16 @@ export function listGreyRecords(school_id: string, state: 'open' | 'resolved' | 
 
 export function listHubs(school_id: string): Promise<ConsoleHubsResponse> {
   return request('GET', withQuery('/hubs', { school_id }));
+}
+
+/** The card office moves a hub (activate, retire, mark retired, declare dead); the reason goes into the audit trail. */
+export function setHubState(hub_id: string, state: ConsoleHub['state'], reason: string): Promise<ConsoleHub> {
+  return request('POST', withQuery(`/hubs/${encodeURIComponent(hub_id)}/state`), { state, reason });
+}
+
+/** A dead hub's frozen credit, settled with what the card shows. */
+export function settleFrozenCredit(credit_id: string, settlement: ConsoleCreditSettleRequest): Promise<unknown> {
+  return request('POST', withQuery(`/credits/${encodeURIComponent(credit_id)}/settle`), settlement);
 }
 
 export function listReconciliations(school_id: string, range: { from?: string; to?: string }): Promise<ConsoleReconciliationsResponse> {

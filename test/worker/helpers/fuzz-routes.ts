@@ -37,6 +37,8 @@ export interface World {
   console: TestSession;
   /** An open grey record of `hub`, as the console names it (`hub_id:claim_id`). */
   grey_id: string;
+  /** A standby hub of school_id, never the signer `hub`: the console's state changes go there. */
+  console_hub_id: string;
 }
 
 /**
@@ -832,3 +834,28 @@ export const PAGE_ROUTES: FuzzRoute[] = ['GET', 'HEAD'].flatMap((method): FuzzRo
     draft: () => pageDraft(method, fc.array(pathSegment('orders', fc.constantFrom('refunds', 'grey', 'index.html', 'assets', '..')), { minLength: 1, maxLength: 3 }).map((parts) => `/console/${parts.join('/')}`)),
   },
 ]);
+
+// ---- The console's hub handover (issue 10 meets issue 8) ----
+// Signed in as the world's operator; state changes go to the school's standby hub, never the signer.
+ROUTES.push(
+  {
+    pattern: 'POST /api/v1/console/hubs/:hub_id/state',
+    auth: 'console',
+    draft: (w) =>
+      draft(
+        'POST',
+        pathSegment(w.console_hub_id, fc.constantFrom('no-such-hub', 'HUB', 'h', 'x'.repeat(49))).map((id) => `/api/v1/console/hubs/${id}/state`),
+        jsonBody({ state: 'dead', reason: '硬盘损坏' }, { bytes_max: JSON_BODY_BYTES_MAX, fields: { state: fc.constantFrom('active', 'standby', 'retiring', 'retired', 'dead', 'Active', ''), reason: fc.constantFrom('换机', ' ', '', 'x'.repeat(501)) } }),
+      ),
+  },
+  {
+    pattern: 'POST /api/v1/console/credits/:credit_id/settle',
+    auth: 'console',
+    draft: (w) =>
+      draft(
+        'POST',
+        pathSegment(w.claim_credit_id, fc.constantFrom(`C${w.paid_order_id.slice(1)}`, 'C-unknown', 'C1', 'x'.repeat(65), 'C%20')).map((id) => `/api/v1/console/credits/${id}/settle`),
+        jsonBody({ decision: 'release', evidence: '读卡器余额 1.00' }, { bytes_max: JSON_BODY_BYTES_MAX, fields: { decision: fc.constantFrom('claimed', 'release', 'loaded', ''), evidence: fc.constantFrom('x', ' ', 'x'.repeat(2_001)) } }),
+      ),
+  },
+);
