@@ -1,6 +1,6 @@
 // What every screen of ours must give a user, checked in real Chromium before a screenshot:
 // nothing wider than the viewport, every form control labelled, and text contrast of at least
-// 4.5:1 (3:1 for large or bold text), WCAG AA. The approach of test/pwa/e2e.test.ts, shared.
+// 4.5:1 (3:1 for large or bold text), WCAG AA. The PWA's and the console's browser tests share it.
 import type { Page } from 'playwright-core';
 
 /** The problems found on the page as it is now; empty when there are none. */
