@@ -240,7 +240,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         else if (error instanceof HubRequestError) {
           count(`refusals (${error.code})`);
           if (error.status >= 500 || !EXPECTED_REFUSALS.has(error.code)) violation(`hub refused a tap of ${holder.card_no} with ${error.status} ${error.code}: ${error.message}`);
-        } else if (isConnectionError(error) && hub_down) count('taps cut by the hub kill');
+        // A tap in flight when its hub went away (killed, or handed over and stopped) is cut, as at
+        // a real till: the terminal is closed or no longer the campus's.
+        } else if (isConnectionError(error) && (hub_down || !terminals.includes(terminal))) count('taps cut by the hub kill');
         else violation(`tap of ${holder.card_no}: ${(error as Error).stack?.split('\n').slice(0, 3).join(' ') ?? String(error)}`);
       }
     };
