@@ -6,7 +6,7 @@ import type { ConsoleGreyRecord, ConsoleGreySettleRequest } from '../../../proto
 import { yuanToFen } from '../../../protocol/money.ts';
 import type { CursorPages } from '../hooks.ts';
 import { useI18n } from '../i18n.ts';
-import { Badge, ErrorText, Field, Loading, Page, Pager, Time, Yuan } from './common.tsx';
+import { Badge, ErrorText, Field, Page, Paged, RefreshButton, Time, Yuan } from './common.tsx';
 
 export function GreyRecords(props: {
   state: 'open' | 'resolved' | 'all';
@@ -27,29 +27,30 @@ export function GreyRecords(props: {
           </select>
         </Field>
         <div class="filters-actions">
-          <button type="button" class="button button-secondary" onClick={props.pages.reload}>
-            {t('refresh')}
-          </button>
+          <RefreshButton onClick={props.pages.reload} />
         </div>
       </div>
-      <ErrorText code={props.pages.error} />
-      <Loading loading={props.pages.loading && props.pages.value === null} />
-      {props.pages.value?.rows.length === 0 ? <p class="empty">{t('table_empty')}</p> : null}
-      <ul class="plain grey-list" data-testid="grey-list">
-        {props.pages.value?.rows.map((record) => (
-          <li key={record.grey_id} class="panel" data-grey-id={record.grey_id}>
-            <GreyRecordItem
-              record={record}
-              settle={async (settlement) => {
-                const error = await props.settle(record.grey_id, settlement);
-                if (error === null) props.pages.reload();
-                return error;
-              }}
-            />
-          </li>
-        ))}
-      </ul>
-      <Pager pages={props.pages} />
+      <Paged pages={props.pages}>
+        {(page) => (
+          <>
+            {page.rows.length === 0 ? <p class="empty">{t('table_empty')}</p> : null}
+            <ul class="plain grey-list" data-testid="grey-list">
+              {page.rows.map((record) => (
+                <li key={record.grey_id} class="panel" data-grey-id={record.grey_id}>
+                  <GreyRecordItem
+                    record={record}
+                    settle={async (settlement) => {
+                      const error = await props.settle(record.grey_id, settlement);
+                      if (error === null) props.pages.reload();
+                      return error;
+                    }}
+                  />
+                </li>
+              ))}
+            </ul>
+          </>
+        )}
+      </Paged>
     </Page>
   );
 }
