@@ -1,7 +1,7 @@
 // The console's words, Simplified Chinese first and English second; every key exists in both
 // (the English table is typed by the Chinese one). Error codes share the app's sentences
 // (pwa/src/i18n.ts), so a code the API gains is named once for both.
-import { fillTemplate, formatTime, i18nContext, isLang, LANG_DEFAULT, LANG_NAMES, LANGS, type I18nBase, type Lang } from '../shared/i18n.ts';
+import { fillTemplate, formatTime, i18nContext, isLang, LANG_DEFAULT, LANG_NAMES, LANGS, makeI18nBase, type I18nBase, type Lang } from '../shared/i18n.ts';
 import { errorMessage } from '../src/i18n.ts';
 
 export { isLang, LANG_DEFAULT, LANG_NAMES, LANGS, type Lang };
@@ -693,10 +693,7 @@ export interface I18n extends I18nBase<MessageKey> {
 
 export function makeI18n(lang: Lang): I18n {
   return {
-    lang,
-    t: (key, params) => translate(lang, key, params),
-    error: (code) => errorMessage(lang, code),
-    time: (at_ms) => formatTime(lang, at_ms),
+    ...makeI18nBase(lang, { translate, errorMessage }),
     time_s: (at_ms) => formatTime(lang, at_ms, { seconds: true }),
     duration: (ms) => formatDuration(lang, ms),
   };

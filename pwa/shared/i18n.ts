@@ -40,6 +40,19 @@ export interface I18nBase<K extends string> {
   time: (at_ms: number) => string;
 }
 
+/** The part of an entry's I18n that only its catalogues change. */
+export function makeI18nBase<K extends string>(
+  lang: Lang,
+  words: { translate: (lang: Lang, key: K, params?: Record<string, string | number>) => string; errorMessage: (lang: Lang, code: string) => string },
+): I18nBase<K> {
+  return {
+    lang,
+    t: (key, params) => words.translate(lang, key, params),
+    error: (code) => words.errorMessage(lang, code),
+    time: (at_ms) => formatTime(lang, at_ms),
+  };
+}
+
 /** An entry's context (its app provides the chosen language's) and the hook its components read it by. */
 export function i18nContext<T>(fallback: T): { I18nContext: Context<T>; useI18n: () => T } {
   const I18nContext = createContext<T>(fallback);

@@ -3,7 +3,7 @@
 // so a refusal is never shown as a raw code. Languages, templates and times, which the console
 // shares, are in pwa/shared/i18n.ts.
 import type { ErrorCode } from '../../protocol/errors.ts';
-import { fillTemplate, formatTime, i18nContext, isLang, LANG_DEFAULT, LANG_NAMES, LANGS, type I18nBase, type Lang } from '../shared/i18n.ts';
+import { fillTemplate, i18nContext, isLang, LANG_DEFAULT, LANG_NAMES, LANGS, makeI18nBase, type I18nBase, type Lang } from '../shared/i18n.ts';
 
 export { isLang, LANG_DEFAULT, LANG_NAMES, LANGS, type Lang };
 
@@ -454,12 +454,7 @@ export function formatMonth(lang: Lang, month: string): string {
 export type I18n = I18nBase<MessageKey>;
 
 export function makeI18n(lang: Lang): I18n {
-  return {
-    lang,
-    t: (key, params) => translate(lang, key, params),
-    error: (code) => errorMessage(lang, code),
-    time: (at_ms) => formatTime(lang, at_ms),
-  };
+  return makeI18nBase(lang, { translate, errorMessage });
 }
 
 export const { I18nContext, useI18n } = i18nContext(makeI18n(LANG_DEFAULT));

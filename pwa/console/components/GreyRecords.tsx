@@ -6,7 +6,7 @@ import type { ConsoleGreyRecord, ConsoleGreySettleRequest } from '../../../proto
 import { yuanToFen } from '../../../protocol/money.ts';
 import type { CursorPages } from '../hooks.ts';
 import { useI18n } from '../i18n.ts';
-import { Badge, ErrorText, Field, Page, Paged, RefreshButton, Time, Yuan } from './common.tsx';
+import { Badge, ErrorText, Field, Filters, Page, Paged, Time, Yuan } from './common.tsx';
 
 export function GreyRecords(props: {
   state: 'open' | 'resolved' | 'all';
@@ -18,7 +18,7 @@ export function GreyRecords(props: {
   return (
     <Page title={t('nav_grey')}>
       <p class="muted">{t('grey_intro')}</p>
-      <div class="filters">
+      <Filters onRefresh={props.pages.reload}>
         <Field id="grey-state" label={t('filter_state')}>
           <select id="grey-state" value={props.state} onChange={(e) => props.onState(e.currentTarget.value as 'open' | 'resolved' | 'all')}>
             <option value="open">{t('grey_open')}</option>
@@ -26,10 +26,7 @@ export function GreyRecords(props: {
             <option value="all">{t('filter_all')}</option>
           </select>
         </Field>
-        <div class="filters-actions">
-          <RefreshButton onClick={props.pages.reload} />
-        </div>
-      </div>
+      </Filters>
       <Paged pages={props.pages}>
         {(page) => (
           <>

@@ -160,6 +160,18 @@ export function Paged<P>({ pages, children }: { pages: Loaded<P> & PagerState; c
   );
 }
 
+/** A row of filters over a listing, its refresh button last. */
+export function Filters({ children, onRefresh }: { children: ComponentChildren; onRefresh: () => void }) {
+  return (
+    <div class="filters">
+      {children}
+      <div class="filters-actions">
+        <RefreshButton onClick={onRefresh} />
+      </div>
+    </div>
+  );
+}
+
 /** Asks the server again: what a page shows changes while it is open. */
 export function RefreshButton({ onClick }: { onClick: () => void }) {
   const { t } = useI18n();
