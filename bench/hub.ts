@@ -68,6 +68,40 @@ export interface BenchTerminal {
 }
 
 /** Writes a hub store of `cards` bench cards (`C<i>`), a pending credit on every `credit_every`-th, and the terminals. */
+/**
+ * The hub process on a port the OS picked, with no Worker to sync with: a bench's figures are the
+ * hub's own (its store, its memory, its answers), not sync's.
+ */
+export function startBenchHub(options: {
+  hub_id: string;
+  key_file: string;
+  db_path: string;
+  card_keys_file: string;
+  ready_timeout_ms: number;
+  /** Unset: the hub's own default. */
+  log_level?: string;
+}): Promise<Service> {
+  return startService({
+    name: 'hub',
+    command: process.execPath,
+    args: ['--disable-warning=ExperimentalWarning', 'hub/main.ts', 'start'],
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      HUB_WORKER_URL: 'http://127.0.0.1:9',
+      HUB_ID: options.hub_id,
+      HUB_KEY_FILE: options.key_file,
+      HUB_DB: options.db_path,
+      HUB_CARD_KEYS_FILE: options.card_keys_file,
+      HUB_LISTEN: '127.0.0.1:0',
+      HUB_BACKOFF_MAX_MS: '60000',
+      ...(options.log_level === undefined ? {} : { HUB_LOG_LEVEL: options.log_level }),
+    },
+    ready: /"msg":"hub listening".*"port":(\d+)/,
+    ready_timeout_ms: options.ready_timeout_ms,
+  });
+}
+
 export function seedHub(db_path: string, terminals: BenchTerminal[], cards: number, credit_every = CREDIT_EVERY): void {
   const db = openDatabase({ path: db_path, busy_timeout_ms: 5_000 });
   const purse_limit_fen = { student: PURSE_LIMIT_FEN_DEFAULT, staff: PURSE_LIMIT_FEN_DEFAULT, visitor: PURSE_LIMIT_FEN_DEFAULT };
@@ -144,24 +178,7 @@ export async function runHubBench(o: HubBenchOptions): Promise<HubBenchResult> {
     const key_file = path.join(dir, 'hub-key.pem');
     writeFileSync(key_file, (await generateHubKeyPair()).private_pem, { mode: 0o600 });
 
-    const hub = await startService({
-      name: 'hub',
-      command: process.execPath,
-      args: ['--disable-warning=ExperimentalWarning', 'hub/main.ts', 'start'],
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        HUB_WORKER_URL: 'http://127.0.0.1:9',
-        HUB_ID: 'bench-hub',
-        HUB_KEY_FILE: key_file,
-        HUB_DB: db_path,
-        HUB_CARD_KEYS_FILE: card_keys_file,
-        HUB_LISTEN: '127.0.0.1:0',
-        HUB_BACKOFF_MAX_MS: '60000',
-      },
-      ready: /"msg":"hub listening".*"port":(\d+)/,
-      ready_timeout_ms: 120_000,
-    });
+    const hub = await startBenchHub({ hub_id: 'bench-hub', key_file, db_path, card_keys_file, ready_timeout_ms: 120_000 });
     services.push(hub);
     const hub_url = `http://127.0.0.1:${hub.ready_match[1]}`;
     const rss_start = await rssBytes(hub_url);

@@ -2,11 +2,9 @@
 // section 3) against the local D1 that `wrangler dev` / `npm start` use, or the deployed one.
 // Prints every violation with the records involved and exits 1, or prints one summary line and
 // exits 0; exits 2 when it cannot run at all.
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { auditReportFrom, auditStatements, formatTotals, formatViolation, type AuditReport } from '../worker/ledger/audit.ts';
-import { DEFAULT_PERSIST_DIR, executeD1Sql, type D1Target } from './lib/local-d1.ts';
+import { d1TargetOf, executeD1Sql, type D1Target } from './lib/local-d1.ts';
 
 /** Runs the audit against the local D1 under persist_dir (all checks in one wrangler call). */
 export function auditLocalD1(persist_dir: string): Promise<AuditReport> {
@@ -28,18 +26,8 @@ async function main(): Promise<number> {
     console.log('       npm run audit -- --remote            (the deployed D1; after wrangler login)');
     return 0;
   }
-  let target: D1Target;
-  if (values.remote) {
-    if (values['persist-to'] !== undefined) throw new Error('--remote and --persist-to exclude each other');
-    target = { remote: true };
-  } else {
-    const persist_dir = path.resolve(values['persist-to'] ?? process.env.YIKATONG_STATE_DIR ?? DEFAULT_PERSIST_DIR);
-    if (!existsSync(path.join(persist_dir, 'v3', 'd1'))) {
-      console.error(`audit: no local D1 under ${persist_dir} (run npm start first, or pass --persist-to DIR)`);
-      return 2;
-    }
-    target = { local: persist_dir };
-  }
+  const target = d1TargetOf('audit', values);
+  if (target === null) return 2;
   const report = await auditD1(target);
   if (report.violations.length > 0) {
     for (const violation of report.violations) console.log(formatViolation(violation));

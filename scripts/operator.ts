@@ -2,10 +2,8 @@
 // administrator's console accounts, against the local D1 (`npm start`'s, or --persist-to DIR)
 // or the deployed one (--remote, after `wrangler login`). The HTTP admin API
 // (/api/v1/admin/operators) does the same with ADMIN_TOKEN.
-import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEFAULT_PERSIST_DIR, type D1Target } from './lib/local-d1.ts';
+import { d1TargetOf } from './lib/local-d1.ts';
 import { disableOperator, generatePassword, listOperators, revokeSessions, upsertOperator } from './lib/operators.ts';
 
 const USAGE = `usage:
@@ -36,18 +34,8 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return command === undefined && !values.help ? 2 : 0;
   }
-  let target: D1Target;
-  if (values.remote) {
-    if (values['persist-to'] !== undefined) throw new Error('--remote and --persist-to exclude each other');
-    target = { remote: true };
-  } else {
-    const persist_dir = path.resolve(values['persist-to'] ?? process.env.YIKATONG_STATE_DIR ?? DEFAULT_PERSIST_DIR);
-    if (!existsSync(path.join(persist_dir, 'v3', 'd1'))) {
-      console.error(`operator: no local D1 under ${persist_dir} (run npm start first, or pass --persist-to DIR)`);
-      return 2;
-    }
-    target = { local: persist_dir };
-  }
+  const target = d1TargetOf('operator', values);
+  if (target === null) return 2;
   switch (command) {
     case 'create': {
       if (operator_id === undefined) throw new Error('create needs an operator id');

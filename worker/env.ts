@@ -1,7 +1,10 @@
 // Bindings and configuration of the Worker (wrangler.toml, `.dev.vars`, `wrangler secret put`).
-// Names are DESIGN section 5's; README lists what each one is for.
+// Names are DESIGN section 5's; README lists what each one is for. The payment channels declare
+// the names they read (worker/pay/alipay.ts, wechat.ts), so those also run in Node.
+import type { AlipayVars } from './pay/alipay.ts';
+import type { WechatVars } from './pay/wechat.ts';
 
-export interface Env {
+export interface Env extends AlipayVars, WechatVars {
   DB: D1Database;
   ASSETS?: Fetcher;
   // Per client address and per card (DESIGN section 4); absent in a config without them.
@@ -11,22 +14,6 @@ export interface Env {
   RATE_LIMIT_NAME?: RateLimit;
   RATE_LIMIT_SCHOOL?: RateLimit;
   SCHOOL_HUB?: DurableObjectNamespace;
-
-  ALIPAY_APP_ID?: string;
-  ALIPAY_SELLER_ID?: string;
-  ALIPAY_PUBLIC_KEY?: string;
-  ALIPAY_PRIVATE_KEY?: string;
-  ALIPAY_GATEWAY?: string;
-
-  WECHATPAY_MCH_ID?: string;
-  WECHATPAY_APP_ID?: string;
-  WECHATPAY_API_V3_KEY?: string;
-  WECHATPAY_PUBLIC_KEY?: string;
-  WECHATPAY_PUBLIC_KEY_ID?: string;
-  WECHATPAY_PRIVATE_KEY?: string;
-  WECHATPAY_SERIAL_NO?: string;
-  // Not in DESIGN's list: the API host, so the simulated gateway can stand in for WeChat Pay.
-  WECHATPAY_GATEWAY?: string;
 
   ADMIN_TOKEN?: string;
   CARD_TOKEN_SECRET?: string;

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { initCardKeysFile } from '../../hub/keys/file.ts';
 import { generateHubKeyPair } from '../../hub/sync/signer.ts';
 import { startService, type Service } from '../../scripts/lib/processes.ts';
-import { seedHub } from '../hub.ts';
+import { seedHub, startBenchHub } from '../hub.ts';
 import type { BenchFigure, BenchSuite } from '../lib/types.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -30,26 +30,8 @@ async function startHub(dir: string, db_path: string): Promise<{ service: Servic
   writeFileSync(key_file, (await generateHubKeyPair()).private_pem, { mode: 0o600 });
   const card_keys_file = path.join(dir, 'card-keys.json');
   const started = performance.now();
-  const service = await startService({
-    name: 'hub',
-    command: process.execPath,
-    args: ['--disable-warning=ExperimentalWarning', 'hub/main.ts', 'start'],
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      // No Worker: the figure is the store and memory, not sync.
-      HUB_WORKER_URL: 'http://127.0.0.1:9',
-      HUB_ID: 'bench-scale',
-      HUB_KEY_FILE: key_file,
-      HUB_DB: db_path,
-      HUB_CARD_KEYS_FILE: card_keys_file,
-      HUB_LISTEN: '127.0.0.1:0',
-      HUB_BACKOFF_MAX_MS: '60000',
-      HUB_LOG_LEVEL: 'info',
-    },
-    ready: /"msg":"hub listening".*"port":(\d+)/,
-    ready_timeout_ms: 300_000,
-  });
+  // No Worker: the figure is the store and memory, not sync.
+  const service = await startBenchHub({ hub_id: 'bench-scale', key_file, db_path, card_keys_file, ready_timeout_ms: 300_000, log_level: 'info' });
   return { service, start_ms: Math.round(performance.now() - started) };
 }
 

@@ -73,17 +73,18 @@ export function swipe(
       blocked = true;
     }
   }
+  const gate_refuses = noOfferReason(store.gate, card) !== null;
   const offerable =
     card.status === 'active' &&
     !card.frozen &&
     card.asn !== null &&
     !blocked &&
     request.chip.online_serial < ONLINE_SERIAL_MAX &&
-    noOfferReason(store.gate, card) === null;
+    !gate_refuses;
   let offer_fen = 0;
   if (offerable) {
     for (const credit of offerPrefix(candidates, request.chip.balance_fen, options.purse_limit_fen[card.kind])) offer_fen += credit.amount_fen;
-  } else if (open !== undefined && candidates !== pending && noOfferReason(store.gate, card) !== null) {
+  } else if (open !== undefined && candidates !== pending && gate_refuses) {
     // A hub that may not offer (retiring, re-syncing) must still drain a reservation the card
     // never wrote. Only a load request carries the MAC1-verified serial that may release it, so
     // the swipe asks for one; the load settles the reservation and is then refused, MAC2-less.

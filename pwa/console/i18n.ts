@@ -1,9 +1,8 @@
 // The console's words, Simplified Chinese first and English second; every key exists in both
 // (the English table is typed by the Chinese one). Error codes share the app's sentences
 // (pwa/src/i18n.ts), so a code the API gains is named once for both.
-import { createContext } from 'preact';
-import { useContext } from 'preact/hooks';
-import { errorMessage, formatTime, isLang, LANG_DEFAULT, LANG_NAMES, LANGS, type Lang } from '../src/i18n.ts';
+import { fillTemplate, formatTime, i18nContext, isLang, LANG_DEFAULT, LANG_NAMES, LANGS, makeI18nBase, type I18nBase, type Lang } from '../shared/i18n.ts';
+import { errorMessage } from '../src/i18n.ts';
 
 export { isLang, LANG_DEFAULT, LANG_NAMES, LANGS, type Lang };
 
@@ -671,7 +670,7 @@ export type MessageKey = keyof typeof zh;
 const MESSAGES: Record<Lang, Record<MessageKey, string>> = { zh, en };
 
 export function translate(lang: Lang, key: MessageKey, params: Record<string, string | number> = {}): string {
-  return MESSAGES[lang][key].replace(/\{(\w+)\}/g, (whole, name: string) => (name in params ? String(params[name]) : whole));
+  return fillTemplate(MESSAGES[lang][key], params);
 }
 
 /** "3 小时 12 分钟" / "3 h 12 min": how long money has waited, to the two largest units. */
@@ -686,24 +685,7 @@ export function formatDuration(lang: Lang, ms: number): string {
   return unit('unit_min', rest);
 }
 
-export function formatTimeSeconds(lang: Lang, at_ms: number): string {
-  return new Intl.DateTimeFormat(lang === 'zh' ? 'zh-CN' : 'en-GB', {
-    timeZone: 'Asia/Shanghai',
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-    second: '2-digit',
-    hour12: false,
-  }).format(at_ms);
-}
-
-export interface I18n {
-  lang: Lang;
-  t: (key: MessageKey, params?: Record<string, string | number>) => string;
-  error: (code: string) => string;
-  time: (at_ms: number) => string;
+export interface I18n extends I18nBase<MessageKey> {
   /** With seconds: the steps of one order's story are often within the same minute. */
   time_s: (at_ms: number) => string;
   duration: (ms: number) => string;
@@ -711,17 +693,10 @@ export interface I18n {
 
 export function makeI18n(lang: Lang): I18n {
   return {
-    lang,
-    t: (key, params) => translate(lang, key, params),
-    error: (code) => errorMessage(lang, code),
-    time: (at_ms) => formatTime(lang, at_ms),
-    time_s: (at_ms) => formatTimeSeconds(lang, at_ms),
+    ...makeI18nBase(lang, { translate, errorMessage }),
+    time_s: (at_ms) => formatTime(lang, at_ms, { seconds: true }),
     duration: (ms) => formatDuration(lang, ms),
   };
 }
 
-export const I18nContext = createContext<I18n>(makeI18n(LANG_DEFAULT));
-
-export function useI18n(): I18n {
-  return useContext(I18nContext);
-}
+export const { I18nContext, useI18n } = i18nContext(makeI18n(LANG_DEFAULT));

@@ -1,7 +1,7 @@
-// The console's pages under /console, by the History API as in the app's router: a pattern a
-// page, links through navigate() so pages change without a reload, deep links work because
-// the Worker answers every /console/... with the console's page.
-import { useEffect, useState } from 'preact/hooks';
+// The console's pages under /console, by the History API through the router the app uses too
+// (pwa/shared/router.ts): a pattern a page, links through navigate() so pages change without a
+// reload, deep links work because the Worker answers every /console/... with the console's page.
+import { createRouter } from '../shared/router.ts';
 
 export const CONSOLE_BASE = '/console';
 
@@ -65,46 +65,5 @@ export function parseRoute(pathname: string): Route {
   return { name: 'not_found' };
 }
 
-const listeners = new Set<() => void>();
-let focus_pending = false;
-
-export function navigate(path: string): void {
-  history.pushState(null, '', path);
-  focus_pending = true;
-  for (const listener of listeners) listener();
-  window.scrollTo?.(0, 0);
-}
-
-/** Set by an in-console navigation, taken by the next page: focus moves to its heading. */
-export function takeFocusRequest(): boolean {
-  const pending = focus_pending;
-  focus_pending = false;
-  return pending;
-}
-
-export function useRoute(): Route {
-  const [route, setRoute] = useState(() => parseRoute(location.pathname));
-  useEffect(() => {
-    const update = () => setRoute(parseRoute(location.pathname));
-    const back = () => {
-      focus_pending = true;
-      update();
-    };
-    listeners.add(update);
-    window.addEventListener('popstate', back);
-    return () => {
-      listeners.delete(update);
-      window.removeEventListener('popstate', back);
-    };
-  }, []);
-  return route;
-}
-
-/** Plain clicks navigate in place; modified clicks (new tab) stay native. */
-export function onLinkClick(event: MouseEvent): void {
-  if (event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
-  const href = (event.currentTarget as HTMLAnchorElement | null)?.getAttribute('href');
-  if (!href || !href.startsWith(`${CONSOLE_BASE}`)) return;
-  event.preventDefault();
-  navigate(href);
-}
+// Only links into the console navigate in place; a link out of it loads its page.
+export const { navigate, takeFocusRequest, useRoute, onLinkClick } = createRouter(parseRoute, (href) => href.startsWith(CONSOLE_BASE));

@@ -1,13 +1,11 @@
 // Two catalogues, Simplified Chinese first and English second. Every key exists in both
 // (the English table is typed by the Chinese one), and every API error code has a message,
-// so a refusal is never shown as a raw code.
-import { createContext } from 'preact';
-import { useContext } from 'preact/hooks';
+// so a refusal is never shown as a raw code. Languages, templates and times, which the console
+// shares, are in pwa/shared/i18n.ts.
 import type { ErrorCode } from '../../protocol/errors.ts';
+import { fillTemplate, i18nContext, isLang, LANG_DEFAULT, LANG_NAMES, LANGS, makeI18nBase, type I18nBase, type Lang } from '../shared/i18n.ts';
 
-export const LANGS = ['zh', 'en'] as const;
-export type Lang = (typeof LANGS)[number];
-export const LANG_DEFAULT: Lang = 'zh';
+export { isLang, LANG_DEFAULT, LANG_NAMES, LANGS, type Lang };
 
 /** Failures the client itself names, next to the API's codes. */
 export type ClientErrorCode = 'network' | 'offline' | 'unexpected';
@@ -435,33 +433,13 @@ const CATALOGUES: Record<Lang, { messages: Record<MessageKey, string>; errors: R
   en: { messages: en, errors: errorsEn },
 };
 
-export const LANG_NAMES: Record<Lang, string> = { zh: '简体中文', en: 'English' };
-
-export function isLang(value: unknown): value is Lang {
-  return typeof value === 'string' && (LANGS as readonly string[]).includes(value);
-}
-
 export function translate(lang: Lang, key: MessageKey, params: Record<string, string | number> = {}): string {
-  const template = CATALOGUES[lang].messages[key];
-  return template.replace(/\{(\w+)\}/g, (whole, name: string) => (name in params ? String(params[name]) : whole));
+  return fillTemplate(CATALOGUES[lang].messages[key], params);
 }
 
 export function errorMessage(lang: Lang, code: string): string {
   const errors = CATALOGUES[lang].errors;
   return code in errors ? errors[code as AnyErrorCode] : errors.unexpected;
-}
-
-/** Dates as people in the schools read them: China Standard Time, whatever the phone's zone. */
-export function formatTime(lang: Lang, at_ms: number): string {
-  return new Intl.DateTimeFormat(lang === 'zh' ? 'zh-CN' : 'en-GB', {
-    timeZone: 'Asia/Shanghai',
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-    hour12: false,
-  }).format(at_ms);
 }
 
 /** "2026-11" → "2026年11月" / "Nov 2026". */
@@ -473,24 +451,10 @@ export function formatMonth(lang: Lang, month: string): string {
   return `${names[Number(match[2]) - 1] ?? match[2]} ${match[1]}`;
 }
 
-export interface I18n {
-  lang: Lang;
-  t: (key: MessageKey, params?: Record<string, string | number>) => string;
-  error: (code: string) => string;
-  time: (at_ms: number) => string;
-}
+export type I18n = I18nBase<MessageKey>;
 
 export function makeI18n(lang: Lang): I18n {
-  return {
-    lang,
-    t: (key, params) => translate(lang, key, params),
-    error: (code) => errorMessage(lang, code),
-    time: (at_ms) => formatTime(lang, at_ms),
-  };
+  return makeI18nBase(lang, { translate, errorMessage });
 }
 
-export const I18nContext = createContext<I18n>(makeI18n(LANG_DEFAULT));
-
-export function useI18n(): I18n {
-  return useContext(I18nContext);
-}
+export const { I18nContext, useI18n } = i18nContext(makeI18n(LANG_DEFAULT));

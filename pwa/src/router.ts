@@ -1,6 +1,6 @@
 // A router of a few lines: the app has seven screens, so the History API and a pattern per
 // route are all it needs. Links go through navigate() so screens change without a reload.
-import { useEffect, useState } from 'preact/hooks';
+import { createRouter } from '../shared/router.ts';
 
 export type Route =
   | { name: 'home' }
@@ -31,49 +31,4 @@ export function cardPath(card_id: string, screen: 'topup' | 'records' | 'auto'):
   return `/cards/${encodeURIComponent(card_id)}/${screen}`;
 }
 
-const listeners = new Set<() => void>();
-// Set by an in-app navigation, taken by the next screen: focus moves to its content so a
-// screen reader announces the new screen (a first load keeps the browser's own focus).
-let focusPending = false;
-
-export function navigate(path: string, options: { replace?: boolean } = {}): void {
-  if (options.replace) history.replaceState(null, '', path);
-  else history.pushState(null, '', path);
-  focusPending = true;
-  for (const listener of listeners) listener();
-  window.scrollTo?.(0, 0);
-}
-
-export function takeFocusRequest(): boolean {
-  const pending = focusPending;
-  focusPending = false;
-  return pending;
-}
-
-export function useRoute(): Route {
-  const [route, setRoute] = useState(() => parseRoute(location.pathname));
-  useEffect(() => {
-    const update = () => setRoute(parseRoute(location.pathname));
-    const back = () => {
-      focusPending = true;
-      update();
-    };
-    listeners.add(update);
-    window.addEventListener('popstate', back);
-    return () => {
-      listeners.delete(update);
-      window.removeEventListener('popstate', back);
-    };
-  }, []);
-  return route;
-}
-
-/** Click handler for in-app links: plain clicks navigate in place, modified clicks stay native. */
-export function onLinkClick(event: MouseEvent): void {
-  if (event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
-  const anchor = (event.currentTarget as HTMLAnchorElement | null) ?? null;
-  const href = anchor?.getAttribute('href');
-  if (!href || !href.startsWith('/')) return;
-  event.preventDefault();
-  navigate(href);
-}
+export const { navigate, takeFocusRequest, useRoute, onLinkClick } = createRouter(parseRoute, (href) => href.startsWith('/'));

@@ -1,5 +1,6 @@
 // The local D1 that `wrangler dev` uses, reached through wrangler itself (the same SQLite files
 // under `--persist-to`), so scripts and tests see exactly what the Worker sees.
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { runCommand } from './processes.ts';
 
@@ -39,6 +40,24 @@ export async function applyLocalMigrations(persist_dir: string): Promise<void> {
 
 /** Which D1: the local one under a persist directory, or the deployed one (`--remote`). */
 export type D1Target = { local: string } | { remote: true };
+
+/**
+ * The D1 a command's `--remote` / `--persist-to DIR` options name: the deployed one, or the local
+ * one under DIR (else YIKATONG_STATE_DIR, else wrangler's default). Null, once it has told the
+ * user on stderr as `command`, when no local D1 is there: the command cannot run (exit 2).
+ */
+export function d1TargetOf(command: string, options: { remote?: boolean; 'persist-to'?: string }): D1Target | null {
+  if (options.remote) {
+    if (options['persist-to'] !== undefined) throw new Error('--remote and --persist-to exclude each other');
+    return { remote: true };
+  }
+  const persist_dir = path.resolve(options['persist-to'] ?? process.env.YIKATONG_STATE_DIR ?? DEFAULT_PERSIST_DIR);
+  if (!existsSync(path.join(persist_dir, 'v3', 'd1'))) {
+    console.error(`${command}: no local D1 under ${persist_dir} (run npm start first, or pass --persist-to DIR)`);
+    return null;
+  }
+  return { local: persist_dir };
+}
 
 /**
  * Runs one or more `;`-separated statements against the local database and returns the rows

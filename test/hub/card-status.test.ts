@@ -4,62 +4,46 @@
 // A card reported lost (by the registry import or by its holder's phone) is refused at the POS
 // at once, so a finder's tap claims nothing; a replaced card's money moves to the new card
 // through the hub's void and is loaded onto the new chip, while the old chip gets nothing.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CardLookupResponse } from '../../protocol/api.ts';
 import { auditLocalD1 } from '../../scripts/audit.ts';
 import { executeLocalSql, sqlLiteral } from '../../scripts/lib/local-d1.ts';
-import { startCampus, type Campus } from '../../scripts/start.ts';
+import type { Campus } from '../../scripts/start.ts';
 import { initializeForLoadApdu, LOAD_KEY_INDEX, parseInitForLoad, SW_OK } from '../../sim/pos/apdu.ts';
 import type { PurseCard } from '../../sim/pos/card.ts';
 import { HubRequestError, terminalTimeOf, type Terminal } from '../../sim/pos/terminal.ts';
+import { adminRequest, CARDS, enrolHub, SCHOOL, startTestCampus, stopCampusTest, until, untilCaughtUp, WAIT_MS } from './helpers/campus.ts';
 import { HubHarness, type RegisteredTerminal } from './helpers/hub.ts';
 import { payTopUp, waitForStatus } from './helpers/payer.ts';
 
 const work_dir = mkdtempSync(path.join(tmpdir(), 'yikatong-cardstatus-'));
 const state_dir = path.join(work_dir, 'state');
 const HUB_ID = 'bjtu-hub-status';
-const SCHOOL = 'bjtu-weihai';
-const LI = { school_id: SCHOOL, name: '李小红', card_no: '20230002' };
+const LI = CARDS.li;
 const LI_ASN = '0100000020230002';
-const WANG = { school_id: SCHOOL, name: '王老师', card_no: 'T1001' };
+const WANG = CARDS.wang;
 const WANG_ASN = '01000000000A1001';
 const NEW_CARD_NO = 'T1002';
 const NEW_ASN = '01000000000A1002';
 // Well under the hub's 30 s poll: only a push gets a change there this soon.
 const PUSH_WAIT_MS = 10_000;
-const WAIT_MS = 20_000;
 
 let campus: Campus;
 let hub: HubHarness;
 let terminal: Terminal;
 let canteen: RegisteredTerminal;
 
-async function admin(method: string, pathname: string, body?: unknown, content_type = 'application/json'): Promise<Response> {
-  return fetch(`${campus.worker_url}${pathname}`, {
-    method,
-    headers: { authorization: `Bearer ${campus.keys.admin_token}`, ...(body === undefined ? {} : { 'content-type': content_type }) },
-    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-    signal: AbortSignal.timeout(15_000),
-  });
+function admin(method: string, pathname: string, body?: unknown, content_type?: string): Promise<Response> {
+  return adminRequest(campus, method, pathname, body, content_type);
 }
 
 async function importRegistry(csv: string): Promise<void> {
   const response = await admin('POST', `/api/v1/admin/schools/${SCHOOL}/cards`, csv, 'text/csv');
   expect(response.status, await response.clone().text()).toBe(200);
   expect(await response.json()).toMatchObject({ imported: 1, rejected: [] });
-}
-
-async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeout_ms = WAIT_MS): Promise<T> {
-  const deadline_ms = Date.now() + timeout_ms;
-  while (Date.now() < deadline_ms) {
-    const value = await probe();
-    if (value !== null && value !== undefined && value !== false) return value;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`${what}: not within ${timeout_ms} ms`);
 }
 
 async function creditStates(order_id: string): Promise<string[]> {
@@ -82,24 +66,15 @@ async function forceLoad(card_no: string, asn: string, chip: PurseCard, amount_f
 }
 
 beforeAll(async () => {
-  campus = await startCampus({ worker_port: 0, gateway_port: 0, state_dir, dev_dir: work_dir, notify_retry_schedule_ms: [0, 1_000, 2_000] });
+  campus = await startTestCampus(work_dir, { notify_retry_schedule_ms: [0, 1_000, 2_000] });
   hub = new HubHarness({ worker_url: campus.worker_url, hub_id: HUB_ID, poll_interval_ms: 30_000, backoff_max_ms: 400 });
-  await hub.init();
-  const registered = await admin('PUT', `/api/v1/admin/hubs/${HUB_ID}`, { school_id: SCHOOL, public_key: hub.public_key });
-  expect(registered.status, await registered.clone().text()).toBe(201);
-  canteen = await hub.addTerminal('canteen-1');
+  canteen = await enrolHub(campus, hub, 'canteen-1');
   await hub.start();
   terminal = hub.terminal(canteen);
-  await until('hub caught up', async () => ((await hub.health()).cards as number) >= 5 && (await hub.health()).push_connected);
+  await untilCaughtUp(hub, { push: true });
 }, 240_000);
 
-afterAll(async () => {
-  if (process.env.HUB_TEST_DEBUG !== undefined) process.stderr.write(`--- hub output ---\n${hub?.service?.output() ?? ''}\n`);
-  terminal?.close();
-  await hub?.cleanup();
-  await campus?.stop();
-  rmSync(work_dir, { recursive: true, force: true });
-}, 60_000);
+afterAll(() => stopCampusTest({ hub, campus, work_dir }), 60_000);
 
 describe('card status at the hub', () => {
   it('a card the registry import reports lost is refused at once: the finder’s swipe and load claim nothing', async () => {

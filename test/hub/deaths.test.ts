@@ -28,11 +28,7 @@ beforeAll(async () => {
   b = hub.terminal(rb);
 });
 
-afterAll(async () => {
-  a?.close();
-  b?.close();
-  await hub.cleanup();
-});
+afterAll(() => hub.cleanup());
 
 function claims(card_no: string) {
   return hub.query<{ state: string; proof_kind: string | null; terminal_id: string }>('SELECT state, proof_kind, terminal_id FROM claims WHERE card_no = ? ORDER BY reserved_at_ms', card_no);

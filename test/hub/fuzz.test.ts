@@ -467,11 +467,7 @@ beforeAll(async () => {
   open_claim = { claim_id: load.claim_id, tac };
 }, 120_000);
 
-afterAll(async () => {
-  t?.close();
-  t2?.close();
-  await hub.cleanup();
-});
+afterAll(() => hub.cleanup());
 
 describe('generated input on every hub route', () => {
   it.each([

@@ -31,10 +31,7 @@ beforeAll(async () => {
   t = hub.terminal(reg, 0, { keep_sent: true });
 });
 
-afterAll(async () => {
-  t?.close();
-  await hub.cleanup();
-});
+afterAll(() => hub.cleanup());
 
 /** Everything a request could have changed. */
 function snapshot() {

@@ -62,11 +62,7 @@ beforeAll(async () => {
   t2 = hub.terminal(r2);
 });
 
-afterAll(async () => {
-  t1?.close();
-  t2?.close();
-  await hub.cleanup();
-});
+afterAll(() => hub.cleanup());
 
 describe('authentication', () => {
   it('refuses unsigned, badly signed, stale, unknown-terminal, spoofed and malformed requests, changing nothing', async () => {

@@ -3,25 +3,23 @@
 // credit these tests see at a swipe came through the push channel: right after payment, and
 // also while the hub's earlier claim is still on its way to a slow Worker — a pull must not
 // wait behind the claims it sends.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startCampus, type Campus } from '../../scripts/start.ts';
+import type { Campus } from '../../scripts/start.ts';
 import { DEMO_CARDS } from '../../sim/demo-campus.ts';
 import type { PurseCard } from '../../sim/pos/card.ts';
 import type { Terminal } from '../../sim/pos/terminal.ts';
 import { until } from '../helpers/wait.ts';
+import { CARDS, enrolHub, startTestCampus, stopCampusTest, untilCaughtUp } from './helpers/campus.ts';
 import { HeldLink } from './helpers/held-link.ts';
 import { HubHarness } from './helpers/hub.ts';
 import { payTopUp, waitForStatus } from './helpers/payer.ts';
 
 const work_dir = mkdtempSync(path.join(tmpdir(), 'yikatong-hubpush-'));
 const HUB_ID = 'bjtu-hub-push';
-const SCHOOL = 'bjtu-weihai';
-const ZHANG = { school_id: SCHOOL, name: '张三', card_no: '20230001' };
-const LI = { school_id: SCHOOL, name: '李小红', card_no: '20230002' };
-const WANG = { school_id: SCHOOL, name: '王老师', card_no: 'T1001' };
+const { zhang: ZHANG, li: LI, wang: WANG } = CARDS;
 // Far beyond every wait below: nothing here is brought by the poll.
 const POLL_INTERVAL_MS = 600_000;
 // Generous for a shared machine, and still a small part of the poll interval.
@@ -49,33 +47,17 @@ function offered(card_no: string, card: PurseCard) {
 }
 
 beforeAll(async () => {
-  campus = await startCampus({ worker_port: 0, gateway_port: 0, state_dir: path.join(work_dir, 'state'), dev_dir: work_dir });
+  campus = await startTestCampus(work_dir);
   link = new HeldLink(Number(new URL(campus.worker_url).port));
   hub = new HubHarness({ worker_url: await link.open(), hub_id: HUB_ID, poll_interval_ms: POLL_INTERVAL_MS, backoff_max_ms: 400 });
-  await hub.init();
-  const registered = await fetch(`${campus.worker_url}/api/v1/admin/hubs/${HUB_ID}`, {
-    method: 'PUT',
-    headers: { authorization: `Bearer ${campus.keys.admin_token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ school_id: SCHOOL, public_key: hub.public_key }),
-  });
-  expect(registered.status, await registered.clone().text()).toBe(201);
-  const till = await hub.addTerminal('canteen-push');
+  const till = await enrolHub(campus, hub, 'canteen-push');
   await hub.start();
   terminal = hub.terminal(till);
   // The first pull (at start) brings the registry; from then on only the push brings changes.
-  await until('hub caught up, push connected', async () => {
-    const health = await hub.health();
-    return (health.cards as number) >= 5 && health.push_connected === true;
-  }, { timeout_ms: 30_000 });
+  await untilCaughtUp(hub, { push: true, timeout_ms: 30_000 });
 }, 240_000);
 
-afterAll(async () => {
-  terminal?.close();
-  await hub?.cleanup();
-  await link?.close();
-  await campus?.stop();
-  rmSync(work_dir, { recursive: true, force: true });
-}, 60_000);
+afterAll(() => stopCampusTest({ hub, link, campus, work_dir }), 60_000);
 
 describe('paid → claimable through the push channel', () => {
   it('a paid top-up is offered at the till without waiting for the poll', async () => {

@@ -5,7 +5,7 @@
 // card office; a claim the Worker rejects becomes a grey record; the hub with a key the Worker
 // does not know keeps serving and says so; the Worker refuses unsigned, stale and replayed hub
 // requests. Cards are personalised chips with the demo registry's asns: their balances are summed.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,11 +13,12 @@ import { HubSigner, importPrivateKeyPem } from '../../hub/sync/signer.ts';
 import { readFileSync } from 'node:fs';
 import { auditLocalD1 } from '../../scripts/audit.ts';
 import { executeLocalSql, sqlLiteral } from '../../scripts/lib/local-d1.ts';
-import { startCampus, type Campus } from '../../scripts/start.ts';
+import type { Campus } from '../../scripts/start.ts';
 import { DEMO_CARDS } from '../../sim/demo-campus.ts';
 import type { PurseCard } from '../../sim/pos/card.ts';
 import { DEATH_POINTS, type DeathPoint, type Terminal } from '../../sim/pos/terminal.ts';
 import { seededRandom } from '../helpers/random.ts';
+import { adminRequest, CARDS, enrolHub, SCHOOL, startTestCampus, stopCampusTest, until, untilCaughtUp, WAIT_MS } from './helpers/campus.ts';
 import { HubHarness, type RegisteredTerminal } from './helpers/hub.ts';
 import { Link } from './helpers/link.ts';
 import { payTopUp, recharge, waitForStatus } from './helpers/payer.ts';
@@ -25,11 +26,7 @@ import { payTopUp, recharge, waitForStatus } from './helpers/payer.ts';
 const work_dir = mkdtempSync(path.join(tmpdir(), 'yikatong-hubsync-'));
 const state_dir = path.join(work_dir, 'state');
 const HUB_ID = 'bjtu-hub-1';
-const SCHOOL = 'bjtu-weihai';
-const ZHANG = { school_id: SCHOOL, name: '张三', card_no: '20230001' };
-const LI = { school_id: SCHOOL, name: '李小红', card_no: '20230002' };
-const WANG = { school_id: SCHOOL, name: '王老师', card_no: 'T1001' };
-const WAIT_MS = 20_000;
+const { zhang: ZHANG, li: LI, wang: WANG } = CARDS;
 const GREY_AFTER_MS = 1_500;
 
 let campus: Campus;
@@ -53,24 +50,8 @@ function chip(card_no: string, state: { balance_fen: number; online_serial: numb
   return held;
 }
 
-async function admin(method: string, pathname: string, body?: unknown): Promise<Response> {
-  return fetch(`${campus.worker_url}${pathname}`, {
-    method,
-    headers: { authorization: `Bearer ${campus.keys.admin_token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(15_000),
-  });
-}
-
-/** Bounded wait for a condition the hub or Worker reaches asynchronously. */
-async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeout_ms = WAIT_MS): Promise<T> {
-  const deadline_ms = Date.now() + timeout_ms;
-  while (Date.now() < deadline_ms) {
-    const value = await probe();
-    if (value !== null && value !== undefined && value !== false) return value;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`${what}: not within ${timeout_ms} ms`);
+function admin(method: string, pathname: string, body?: unknown): Promise<Response> {
+  return adminRequest(campus, method, pathname, body);
 }
 
 async function creditState(order_id: string): Promise<string | undefined> {
@@ -79,30 +60,19 @@ async function creditState(order_id: string): Promise<string | undefined> {
 }
 
 beforeAll(async () => {
-  campus = await startCampus({ worker_port: 0, gateway_port: 0, state_dir, dev_dir: work_dir, notify_retry_schedule_ms: [0, 1_000, 2_000] });
+  campus = await startTestCampus(work_dir, { notify_retry_schedule_ms: [0, 1_000, 2_000] });
   link = new Link(Number(new URL(campus.worker_url).port));
   const via_link = await link.open();
   // Polling twice a minute: a credit claimable within seconds came through the push channel.
   hub = new HubHarness({ worker_url: via_link, hub_id: HUB_ID, poll_interval_ms: 30_000, backoff_max_ms: 400, grey_after_ms: GREY_AFTER_MS });
-  await hub.init();
-  const public_key = hub.public_key;
-  const registered = await admin('PUT', `/api/v1/admin/hubs/${HUB_ID}`, { school_id: SCHOOL, public_key });
-  expect(registered.status, await registered.clone().text()).toBe(201);
-  canteen = await hub.addTerminal('canteen-1');
+  canteen = await enrolHub(campus, hub, 'canteen-1');
   await hub.start();
   terminal = hub.terminal(canteen);
   // The first pull brings the school's card registry.
-  await until('hub caught up', async () => ((await hub.health()).cards as number) >= 5 && (await hub.health()).push_connected);
+  await untilCaughtUp(hub, { push: true });
 }, 240_000);
 
-afterAll(async () => {
-  if (process.env.HUB_TEST_DEBUG !== undefined) process.stderr.write(`--- hub output ---\n${hub?.service?.output() ?? ''}\n`);
-  terminal?.close();
-  await hub?.cleanup();
-  await link?.close();
-  await campus?.stop();
-  rmSync(work_dir, { recursive: true, force: true });
-}, 60_000);
+afterAll(() => stopCampusTest({ hub, link, campus, work_dir }), 60_000);
 
 describe('hub and Worker', () => {
   let zhang: PurseCard;

@@ -26,11 +26,7 @@ beforeAll(async () => {
   b = hub.terminal(rb);
 });
 
-afterAll(async () => {
-  a?.close();
-  b?.close();
-  await hub.cleanup();
-});
+afterAll(() => hub.cleanup());
 
 async function grey(): Promise<{ reason: string; claim_id: string | null }[]> {
   return ((await (await fetch(`${hub.url}/grey-records`)).json()) as { records: { reason: string; claim_id: string | null }[] }).records;

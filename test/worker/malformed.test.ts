@@ -74,70 +74,77 @@ const BAD_SCHOOL_IDS = ['BAD_ID', 'a', "x'--", 'x'.repeat(60), '%E5%BC%A0'];
 const BAD_DATES = ['2026-13-01', '2026-02-30', 'yesterday', '20261130', '2026-11-3', `${new Date().getUTCFullYear() + 1}-01-01`, "2026-11-30'--"];
 const BAD_ORDER_IDS = ['nope', 'Y1', "Y2026'--", 'Z20260101000000000ABCDEFGHIJ', `Y${'1'.repeat(40)}`, '%00'];
 
+/**
+ * The entry of the route Hono registers as `pattern` ("METHOD /path/:param"): it is sent with the
+ * pattern's method, and named by the pattern with `{param}` (and its variant, where two entries
+ * take one route two ways).
+ */
+function entry(pattern: string, spec: Omit<RouteSpec, 'route' | 'pattern' | 'method'> & { variant?: string }): RouteSpec {
+  const { variant, ...rest } = spec;
+  const method = pattern.slice(0, pattern.indexOf(' ')) as RouteSpec['method'];
+  const name = pattern.replace(/:(\w+)/g, '{$1}');
+  return { route: variant === undefined ? name : `${name} (${variant})`, pattern, method, ...rest };
+}
+
+// A console listing is of one school the operator may see: without one, with a malformed one, and
+// with one the operator may not see, it is refused.
+const NOT_THE_SCHOOL = ['', '?school_id=BAD', '?school_id=no-such-school'];
+/** Each bad parameter beside the world's own school, so that only that parameter is wrong. */
+function besideSchool(params: string[]): (w: World) => string[] {
+  return (w) => params.map((q) => `?school_id=${w.school_id}&${q}`);
+}
+
 const ROUTES: RouteSpec[] = [
-  {
-    route: 'GET /api/v1/schools', pattern: 'GET /api/v1/schools',
-    method: 'GET',
+  entry('GET /api/v1/schools', {
     path: () => '/api/v1/schools',
     body: 'none',
     badQueries: ['?initial=AB', `?q=${'x'.repeat(40)}`, `?city=${'y'.repeat(40)}`, '?initial=1'],
     accepts: [200],
-  },
-  {
-    route: 'POST /api/v1/cards/lookup', pattern: 'POST /api/v1/cards/lookup',
-    method: 'POST',
+  }),
+  entry('POST /api/v1/cards/lookup', {
     path: () => '/api/v1/cards/lookup',
     body: 'json',
     auth: 'client',
     valid: (w) => ({ school_id: w.school_id, name: '张三', card_no: '20230001' }),
     accepts: [200],
-  },
-  {
-    route: 'POST /api/v1/recharges (card details)', pattern: 'POST /api/v1/recharges',
-    method: 'POST',
+  }),
+  entry('POST /api/v1/recharges', {
+    variant: 'card details',
     path: () => '/api/v1/recharges',
     body: 'json',
     auth: 'client',
     valid: (w) => ({ school_id: w.school_id, name: '张三', card_no: '20230001', amount_fen: 100, channel: 'alipay', notify_phone: '13800138000', agree_terms: true }),
     optional: ['notify_phone'],
     accepts: [201],
-  },
-  {
-    route: 'POST /api/v1/recharges (card token)', pattern: 'POST /api/v1/recharges',
-    method: 'POST',
+  }),
+  entry('POST /api/v1/recharges', {
+    variant: 'card token',
     path: () => '/api/v1/recharges',
     body: 'json',
     auth: 'client',
     valid: (w) => ({ card_token: w.card_token, amount_fen: 100, channel: 'alipay', agree_terms: true }),
     accepts: [201],
-  },
-  {
-    route: 'GET /api/v1/recharges/{order_id}', pattern: 'GET /api/v1/recharges/:order_id',
-    method: 'GET',
+  }),
+  entry('GET /api/v1/recharges/:order_id', {
     path: (w) => `/api/v1/recharges/${w.order_id}`,
     body: 'none',
     badPaths: () => BAD_ORDER_IDS.map((id) => `/api/v1/recharges/${id}`),
     accepts: [200],
-  },
-  {
-    route: 'GET /api/v1/recharges?card_token=', pattern: 'GET /api/v1/recharges',
-    method: 'GET',
+  }),
+  entry('GET /api/v1/recharges', {
+    variant: 'card_token',
     path: (w) => `/api/v1/recharges?card_token=${w.card_token}`,
     body: 'none',
     accepts: [200],
     badQueries: ['', '?card_token=', '?card_token=x.y', '?card_token=a&extra=1', `?card_token=${'a'.repeat(600)}`],
-  },
-  {
-    route: 'POST /api/v1/notify/alipay', pattern: 'POST /api/v1/notify/alipay',
-    method: 'POST',
+  }),
+  entry('POST /api/v1/notify/alipay', {
     path: () => '/api/v1/notify/alipay',
     body: 'form',
     answer: 'alipay-fail',
     audits: true,
-  },
-  {
-    route: 'POST /api/v1/notify/wechat', pattern: 'POST /api/v1/notify/wechat',
-    method: 'POST',
+  }),
+  entry('POST /api/v1/notify/wechat', {
     path: () => '/api/v1/notify/wechat',
     body: 'json',
     valid: (w) => ({
@@ -151,10 +158,8 @@ const ROUTES: RouteSpec[] = [
       order_id: w.order_id,
     }),
     audits: true,
-  },
-  {
-    route: 'PUT /api/v1/admin/schools/{school_id}', pattern: 'PUT /api/v1/admin/schools/:school_id',
-    method: 'PUT',
+  }),
+  entry('PUT /api/v1/admin/schools/:school_id', {
     path: () => '/api/v1/admin/schools/new-school',
     body: 'json',
     auth: 'admin',
@@ -162,127 +167,100 @@ const ROUTES: RouteSpec[] = [
     optional: ['max_amount_fen'],
     badPaths: () => BAD_SCHOOL_IDS.map((id) => `/api/v1/admin/schools/${id}`),
     accepts: [201],
-  },
-  {
-    route: 'POST /api/v1/admin/schools/{school_id}/cards', pattern: 'POST /api/v1/admin/schools/:school_id/cards',
-    method: 'POST',
+  }),
+  entry('POST /api/v1/admin/schools/:school_id/cards', {
     path: (w) => `/api/v1/admin/schools/${w.school_id}/cards`,
     body: 'csv',
     auth: 'admin',
     badPaths: () => [...BAD_SCHOOL_IDS.map((id) => `/api/v1/admin/schools/${id}/cards`), '/api/v1/admin/schools/no-such-school/cards'],
     huge_bytes: 8 * 1024 * 1024 + 1,
-  },
-  {
-    route: 'GET /api/v1/admin/orders', pattern: 'GET /api/v1/admin/orders',
-    method: 'GET',
+  }),
+  entry('GET /api/v1/admin/orders', {
     path: () => '/api/v1/admin/orders',
     body: 'none',
     auth: 'admin',
     accepts: [200],
     badQueries: ['?limit=0', '?limit=201', '?limit=1e2', '?status=x', '?cursor=abc', '?card_no=%21', '?school_id=BAD', '?x=1'],
-  },
-  {
-    route: 'GET /api/v1/admin/credits', pattern: 'GET /api/v1/admin/credits',
-    method: 'GET',
+  }),
+  entry('GET /api/v1/admin/credits', {
     path: () => '/api/v1/admin/credits?state=pending',
     body: 'none',
     auth: 'admin',
     accepts: [200],
     badQueries: ['?state=lost', '?limit=-1', '?cursor=Y123', '?state=pending&state=claimed&y=2'],
-  },
-  {
-    route: 'PUT /api/v1/admin/hubs/{hub_id}', pattern: 'PUT /api/v1/admin/hubs/:hub_id',
-    method: 'PUT',
+  }),
+  entry('PUT /api/v1/admin/hubs/:hub_id', {
     path: () => '/api/v1/admin/hubs/hub-new',
     body: 'json',
     auth: 'admin',
     valid: (w) => ({ school_id: w.school_id, public_key: 'MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=' }),
     badPaths: () => BAD_SCHOOL_IDS.map((id) => `/api/v1/admin/hubs/${id}`),
     accepts: [201],
-  },
-  {
-    route: 'POST /api/v1/auto-topup/agreements', pattern: 'POST /api/v1/auto-topup/agreements',
-    method: 'POST',
+  }),
+  entry('POST /api/v1/auto-topup/agreements', {
     path: () => '/api/v1/auto-topup/agreements',
     body: 'json',
     auth: 'client',
     valid: (w) => ({ card_token: w.card_token, threshold_fen: 2_000, amount_fen: 5_000, daily_cap_fen: 10_000, notify_phone: '13800138000' }),
     optional: ['notify_phone'],
     accepts: [201],
-  },
-  {
-    route: 'GET /api/v1/auto-topup/agreements?card_token=', pattern: 'GET /api/v1/auto-topup/agreements',
-    method: 'GET',
+  }),
+  entry('GET /api/v1/auto-topup/agreements', {
+    variant: 'card_token',
     path: (w) => `/api/v1/auto-topup/agreements?card_token=${w.card_token}`,
     body: 'none',
     accepts: [200],
     badQueries: ['', '?card_token=', '?card_token=x.y', '?card_token=a&extra=1', `?card_token=${'a'.repeat(600)}`],
-  },
-  {
-    route: 'POST /api/v1/auto-topup/agreements/{agreement_id}/cancel', pattern: 'POST /api/v1/auto-topup/agreements/:agreement_id/cancel',
-    method: 'POST',
+  }),
+  entry('POST /api/v1/auto-topup/agreements/:agreement_id/cancel', {
     path: () => `/api/v1/auto-topup/agreements/A${'1'.repeat(20)}/cancel`,
     body: 'json',
     valid: (w) => ({ card_token: w.card_token }),
     badPaths: () => ['nope', 'A1', "A2026'--", `A${'1'.repeat(40)}`, '%00'].map((id) => `/api/v1/auto-topup/agreements/${id}/cancel`),
     // The valid shape reaches the lookup: this card has no such agreement.
     accepts: [404],
-  },
-  {
-    route: 'POST /api/v1/notify/alipay-agreement', pattern: 'POST /api/v1/notify/alipay-agreement',
-    method: 'POST',
+  }),
+  entry('POST /api/v1/notify/alipay-agreement', {
     path: () => '/api/v1/notify/alipay-agreement',
     body: 'form',
     answer: 'alipay-fail',
     audits: true,
-  },
-  {
-    route: 'GET /api/v1/admin/agreements', pattern: 'GET /api/v1/admin/agreements',
-    method: 'GET',
+  }),
+  entry('GET /api/v1/admin/agreements', {
     path: () => '/api/v1/admin/agreements?state=active',
     body: 'none',
     auth: 'admin',
     accepts: [200],
     badQueries: ['?state=x', '?limit=0', '?limit=201', '?cursor=Y123', '?school_id=BAD', '?card_no=1'],
-  },
-  {
-    route: 'GET /api/v1/admin/notices', pattern: 'GET /api/v1/admin/notices',
-    method: 'GET',
+  }),
+  entry('GET /api/v1/admin/notices', {
     path: () => '/api/v1/admin/notices?state=dead',
     body: 'none',
     auth: 'admin',
     accepts: [200],
     badQueries: ['?state=lost', '?limit=0', '?limit=201', '?cursor=0', '?cursor=abc', '?school_id=BAD', '?phone=1', '?state=dead&state=sent&x=1'],
-  },
-  {
-    route: 'GET /api/v1/admin/grey-records', pattern: 'GET /api/v1/admin/grey-records',
-    method: 'GET',
+  }),
+  entry('GET /api/v1/admin/grey-records', {
     path: () => '/api/v1/admin/grey-records',
     body: 'none',
     auth: 'admin',
     accepts: [200],
     badQueries: ['?status=x', '?limit=0', '?limit=100000', '?cursor=bad', '?school_id=BAD'],
-  },
-  {
-    route: 'POST /api/v1/admin/orders/{order_id}/refund', pattern: 'POST /api/v1/admin/orders/:order_id/refund',
-    method: 'POST',
+  }),
+  entry('POST /api/v1/admin/orders/:order_id/refund', {
     path: (w) => `/api/v1/admin/orders/${w.order_id}/refund`,
     body: 'none',
     auth: 'admin',
     badPaths: () => BAD_ORDER_IDS.map((id) => `/api/v1/admin/orders/${id}/refund`),
-  },
-  {
-    route: 'GET /api/v1/hub/changes', pattern: 'GET /api/v1/hub/changes',
-    method: 'GET',
+  }),
+  entry('GET /api/v1/hub/changes', {
     path: () => '/api/v1/hub/changes?after=0',
     body: 'none',
     auth: 'hub',
     accepts: [200],
     badQueries: ['?after=-1', '?after=x', '?limit=0', '?limit=100001', '?after=1e999'],
-  },
-  {
-    route: 'POST /api/v1/hub/claims', pattern: 'POST /api/v1/hub/claims',
-    method: 'POST',
+  }),
+  entry('POST /api/v1/hub/claims', {
     path: () => '/api/v1/hub/claims',
     body: 'json',
     auth: 'hub',
@@ -304,90 +282,71 @@ const ROUTES: RouteSpec[] = [
     }),
     huge_bytes: 2 * 1024 * 1024,
     accepts: [200],
-  },
-  {
-    route: 'POST /api/v1/hub/voids', pattern: 'POST /api/v1/hub/voids',
-    method: 'POST',
+  }),
+  entry('POST /api/v1/hub/voids', {
     path: () => '/api/v1/hub/voids',
     body: 'json',
     auth: 'hub',
     valid: () => ({ answers: [{ credit_id: 'C-unknown', result: 'voided' }] }),
     huge_bytes: 2 * 1024 * 1024,
     accepts: [200],
-  },
-  {
-    route: 'POST /api/v1/hub/card-reports', pattern: 'POST /api/v1/hub/card-reports',
-    method: 'POST',
+  }),
+  entry('POST /api/v1/hub/card-reports', {
     path: () => '/api/v1/hub/card-reports',
     body: 'json',
     auth: 'hub',
     valid: () => ({ reports: [{ card_no: '20230001', balance_fen: 12_282, online_serial: 3, seen_at_ms: Date.now() }] }),
     huge_bytes: 2 * 1024 * 1024,
     accepts: [200],
-  },
-  {
-    route: 'GET /api/v1/hub/push',
-    pattern: 'GET /api/v1/hub/push',
-    method: 'GET',
+  }),
+  entry('GET /api/v1/hub/push', {
     path: () => '/api/v1/hub/push',
     body: 'none',
     auth: 'hub',
     // Without `Upgrade: websocket` the push channel is a malformed request.
     badQueries: ['', '?after=1'],
-  },
-  {
-    route: 'GET /api/v1/admin/hubs', pattern: 'GET /api/v1/admin/hubs',
-    method: 'GET',
+  }),
+  entry('GET /api/v1/admin/hubs', {
     path: () => '/api/v1/admin/hubs',
     body: 'none',
     auth: 'admin',
     badQueries: ['?school_id=BAD', '?school_id='],
     accepts: [200],
-  },
-  {
-    route: 'GET /api/v1/hub/snapshot', pattern: 'GET /api/v1/hub/snapshot',
-    method: 'GET',
+  }),
+  entry('GET /api/v1/hub/snapshot', {
     path: () => '/api/v1/hub/snapshot?since=0',
     body: 'none',
     auth: 'hub',
     accepts: [200],
     badQueries: ['?since=-1', '?since=x', '?limit=0', '?limit=100001', '?cursor=bad', '?cursor=o.1.0.x.y', '?cursor=k.1.0.abc', '?since=0&cursor=o.1.0.'],
-  },
-  {
+  }),
+  entry('POST /api/v1/hub/retire-confirm', {
     // The world's hub is active, not retiring: even the valid body is refused (409).
-    route: 'POST /api/v1/hub/retire-confirm', pattern: 'POST /api/v1/hub/retire-confirm',
-    method: 'POST',
     path: () => '/api/v1/hub/retire-confirm',
     body: 'json',
     auth: 'hub',
     valid: () => ({ outbox_depth: 0, open_reservations: 0 }),
     huge_bytes: 2 * 1024 * 1024,
     accepts: [409],
-  },
-  {
+  }),
+  entry('POST /api/v1/admin/hubs/:hub_id/state', {
     // active → retired skips retiring: refused, so the valid example changes nothing either.
-    route: 'POST /api/v1/admin/hubs/{hub_id}/state', pattern: 'POST /api/v1/admin/hubs/:hub_id/state',
-    method: 'POST',
     path: (w) => `/api/v1/admin/hubs/${w.hub_id}/state`,
     body: 'json',
     auth: 'admin',
     valid: () => ({ state: 'retired', reason: 'replaced by the new server' }),
     badPaths: () => ['/api/v1/admin/hubs/BAD/state', '/api/v1/admin/hubs/no-such-hub/state'],
     accepts: [409],
-  },
-  {
-    route: 'GET /api/v1/admin/hubs/{hub_id}/state-events', pattern: 'GET /api/v1/admin/hubs/:hub_id/state-events',
-    method: 'GET',
+  }),
+  entry('GET /api/v1/admin/hubs/:hub_id/state-events', {
     path: (w) => `/api/v1/admin/hubs/${w.hub_id}/state-events`,
     body: 'none',
     auth: 'admin',
     badPaths: () => ['/api/v1/admin/hubs/BAD/state-events', '/api/v1/admin/hubs/no-such-hub/state-events'],
     accepts: [200],
-  },
-  {
+  }),
+  entry('POST /api/v1/admin/credits/:credit_id/settle', {
     // The credit's owner is not dead: nothing to settle (409), valid example included.
-    route: 'POST /api/v1/admin/credits/{credit_id}/settle', pattern: 'POST /api/v1/admin/credits/:credit_id/settle',
-    method: 'POST',
     path: (w) => `/api/v1/admin/credits/C${w.order_id.slice(1)}/settle`,
     body: 'json',
     auth: 'admin',
@@ -395,78 +354,56 @@ const ROUTES: RouteSpec[] = [
     optional: ['actor'],
     badPaths: () => ['/api/v1/admin/credits/no%20such/settle', '/api/v1/admin/credits/C-no-such-credit/settle'],
     accepts: [409],
-  },
-  {
-    route: 'GET /api/v1/admin/void-rejections', pattern: 'GET /api/v1/admin/void-rejections',
-    method: 'GET',
+  }),
+  entry('GET /api/v1/admin/void-rejections', {
     path: () => '/api/v1/admin/void-rejections',
     body: 'none',
     auth: 'admin',
     badQueries: ['?limit=0', '?limit=x', '?limit=100000', '?before=-1', '?before=abc'],
     accepts: [200],
-  },
-  {
-    route: 'GET /api/v1/admin/claim-rejections',
-    pattern: 'GET /api/v1/admin/claim-rejections',
-    method: 'GET',
+  }),
+  entry('GET /api/v1/admin/claim-rejections', {
     path: () => '/api/v1/admin/claim-rejections',
     body: 'none',
     auth: 'admin',
     badQueries: ['?limit=0', '?limit=x', '?limit=100000', '?before=-1', '?before=abc'],
     accepts: [200],
-  },
-  {
-    route: 'POST /api/v1/admin/reconciliations/{date}',
-    pattern: 'POST /api/v1/admin/reconciliations/:date',
-    method: 'POST',
+  }),
+  entry('POST /api/v1/admin/reconciliations/:date', {
     path: () => `/api/v1/admin/reconciliations/${chinaDate(Date.now())}`,
     body: 'none',
     auth: 'admin',
     badPaths: () => BAD_DATES.map((date) => `/api/v1/admin/reconciliations/${date}`),
-  },
-  {
-    route: 'GET /api/v1/admin/reconciliations/{date}',
-    pattern: 'GET /api/v1/admin/reconciliations/:date',
-    method: 'GET',
+  }),
+  entry('GET /api/v1/admin/reconciliations/:date', {
     path: () => `/api/v1/admin/reconciliations/${chinaDate(Date.now())}`,
     body: 'none',
     auth: 'admin',
     badPaths: () => BAD_DATES.map((date) => `/api/v1/admin/reconciliations/${date}`),
     accepts: [200],
-  },
-  {
-    route: 'GET /api/v1/admin/refunds',
-    pattern: 'GET /api/v1/admin/refunds',
-    method: 'GET',
+  }),
+  entry('GET /api/v1/admin/refunds', {
     path: () => '/api/v1/admin/refunds?state=failed',
     body: 'none',
     auth: 'admin',
     badQueries: ['?state=lost', '?limit=0', '?limit=201', '?limit=x', '?before=Y123', '?school_id=BAD', '?x=1'],
     accepts: [200],
-  },
-  {
-    route: 'GET /api/v1/admin/hubs/{hub_id}',
-    pattern: 'GET /api/v1/admin/hubs/:hub_id',
-    method: 'GET',
+  }),
+  entry('GET /api/v1/admin/hubs/:hub_id', {
     path: (w) => `/api/v1/admin/hubs/${w.hub_id}`,
     body: 'none',
     auth: 'admin',
     badPaths: () => [...BAD_SCHOOL_IDS.map((id) => `/api/v1/admin/hubs/${id}`), '/api/v1/admin/hubs/no-such-hub'],
     accepts: [200],
-  },
-  {
-    route: 'POST /api/v1/cards/report-lost', pattern: 'POST /api/v1/cards/report-lost',
-    method: 'POST',
+  }),
+  entry('POST /api/v1/cards/report-lost', {
     path: () => '/api/v1/cards/report-lost',
     body: 'json',
     auth: 'client',
     valid: (w) => ({ card_token: w.card_token }),
     accepts: [200],
-  },
-  {
-    route: 'POST /api/v1/admin/schools/{school_id}/cards/{card_no}/replace',
-    pattern: 'POST /api/v1/admin/schools/:school_id/cards/:card_no/replace',
-    method: 'POST',
+  }),
+  entry('POST /api/v1/admin/schools/:school_id/cards/:card_no/replace', {
     path: (w) => `/api/v1/admin/schools/${w.school_id}/cards/20230001/replace`,
     body: 'json',
     auth: 'admin',
@@ -477,11 +414,8 @@ const ROUTES: RouteSpec[] = [
       ...['%E5%BC%A0', 'x'.repeat(40), 'NO-SUCH-CARD', "1'--"].map((card_no) => `/api/v1/admin/schools/${w.school_id}/cards/${card_no}/replace`),
     ],
     accepts: [201],
-  },
-  {
-    route: 'GET /api/v1/admin/schools/{school_id}/replacements/{replacement_id}',
-    pattern: 'GET /api/v1/admin/schools/:school_id/replacements/:replacement_id',
-    method: 'GET',
+  }),
+  entry('GET /api/v1/admin/schools/:school_id/replacements/:replacement_id', {
     path: (w) => `/api/v1/admin/schools/${w.school_id}/replacements/P20261201000000000ABCDEFGHIJ`,
     body: 'none',
     auth: 'admin',
@@ -490,11 +424,8 @@ const ROUTES: RouteSpec[] = [
       ...['nope', 'P1', "P2026'--", `P${'1'.repeat(40)}`].map((id) => `/api/v1/admin/schools/${w.school_id}/replacements/${id}`),
     ],
     accepts: [404],
-  },
-  {
-    route: 'GET /api/v1/admin/schools/{school_id}/cards/{card_no}/replacements/{replacement_id}',
-    pattern: 'GET /api/v1/admin/schools/:school_id/cards/:card_no/replacements/:replacement_id',
-    method: 'GET',
+  }),
+  entry('GET /api/v1/admin/schools/:school_id/cards/:card_no/replacements/:replacement_id', {
     path: (w) => `/api/v1/admin/schools/${w.school_id}/cards/20230001/replacements/P20261201000000000ABCDEFGHIJ`,
     body: 'none',
     auth: 'admin',
@@ -503,12 +434,10 @@ const ROUTES: RouteSpec[] = [
       `/api/v1/admin/schools/${w.school_id}/cards/20230001/replacements/nope`,
     ],
     accepts: [404],
-  },
+  }),
 
   // ---- Console (issue 10): operators, then every /api/v1/console route with a signed-in operator ----
-  {
-    route: 'PUT /api/v1/admin/operators/{operator_id}', pattern: 'PUT /api/v1/admin/operators/:operator_id',
-    method: 'PUT',
+  entry('PUT /api/v1/admin/operators/:operator_id', {
     path: () => '/api/v1/admin/operators/new-clerk',
     body: 'json',
     auth: 'admin',
@@ -516,172 +445,145 @@ const ROUTES: RouteSpec[] = [
     optional: ['password', 'disabled'],
     badPaths: () => ['/api/v1/admin/operators/Bad%20Id', '/api/v1/admin/operators/x', `/api/v1/admin/operators/${'a'.repeat(60)}`],
     accepts: [201],
-  },
-  { route: 'GET /api/v1/admin/operators', pattern: 'GET /api/v1/admin/operators', method: 'GET', path: () => '/api/v1/admin/operators', body: 'none', auth: 'admin', accepts: [200] },
-  {
-    route: 'POST /api/v1/admin/operators/{operator_id}/revoke-sessions', pattern: 'POST /api/v1/admin/operators/:operator_id/revoke-sessions',
-    method: 'POST',
+  }),
+  entry('GET /api/v1/admin/operators', { path: () => '/api/v1/admin/operators', body: 'none', auth: 'admin', accepts: [200] }),
+  entry('POST /api/v1/admin/operators/:operator_id/revoke-sessions', {
     path: (w) => `/api/v1/admin/operators/${w.operator.operator_id}/revoke-sessions`,
     body: 'none',
     auth: 'admin',
     badPaths: () => ['/api/v1/admin/operators/Bad%20Id/revoke-sessions', '/api/v1/admin/operators/no-such-operator/revoke-sessions'],
-  },
-  {
-    route: 'POST /api/v1/console/session', pattern: 'POST /api/v1/console/session',
-    method: 'POST',
+  }),
+  entry('POST /api/v1/console/session', {
     path: () => '/api/v1/console/session',
     body: 'json',
     auth: 'client',
     valid: (w) => ({ operator_id: w.operator.operator_id, password: w.operator.password }),
     accepts: [201],
-  },
-  { route: 'GET /api/v1/console/session', pattern: 'GET /api/v1/console/session', method: 'GET', path: () => '/api/v1/console/session', body: 'none', auth: 'console', accepts: [200] },
-  { route: 'DELETE /api/v1/console/session', pattern: 'DELETE /api/v1/console/session', method: 'DELETE', path: () => '/api/v1/console/session', body: 'none', auth: 'console', accepts: [200] },
-  { route: 'GET /api/v1/console/sessions', pattern: 'GET /api/v1/console/sessions', method: 'GET', path: () => '/api/v1/console/sessions', body: 'none', auth: 'console', accepts: [200] },
-  {
-    route: 'POST /api/v1/console/sessions/{id}/revoke', pattern: 'POST /api/v1/console/sessions/:session_id/revoke',
-    method: 'POST',
+  }),
+  entry('GET /api/v1/console/session', { path: () => '/api/v1/console/session', body: 'none', auth: 'console', accepts: [200] }),
+  entry('DELETE /api/v1/console/session', { path: () => '/api/v1/console/session', body: 'none', auth: 'console', accepts: [200] }),
+  entry('GET /api/v1/console/sessions', { path: () => '/api/v1/console/sessions', body: 'none', auth: 'console', accepts: [200] }),
+  entry('POST /api/v1/console/sessions/:session_id/revoke', {
     path: () => `/api/v1/console/sessions/${'0'.repeat(32)}/revoke`,
     body: 'none',
     auth: 'console',
     badPaths: () => ['/api/v1/console/sessions/xyz/revoke', `/api/v1/console/sessions/${'0'.repeat(32)}/revoke`, `/api/v1/console/sessions/${'A'.repeat(32)}/revoke`],
-  },
-  {
-    route: 'GET /api/v1/console/overview', pattern: 'GET /api/v1/console/overview',
-    method: 'GET', path: (w) => `/api/v1/console/overview?school_id=${w.school_id}`, body: 'none', auth: 'console', accepts: [200],
-    badQueries: ['', '?school_id=BAD', '?school_id=no-such-school'],
-    badQueriesFor: (w) => [`?school_id=${w.school_id}&x=1`],
-  },
-  {
-    route: 'GET /api/v1/console/orders', pattern: 'GET /api/v1/console/orders',
-    method: 'GET', path: (w) => `/api/v1/console/orders?school_id=${w.school_id}&card_no=20230001`, body: 'none', auth: 'console', accepts: [200],
-    badQueries: ['', '?school_id=BAD', '?school_id=no-such-school'],
-    badQueriesFor: (w) => ['card_no=%E3%80%80', 'card_no=' + 'x'.repeat(100), 'date=2026-13-01', 'date=2026-02-30', 'date=yesterday', 'limit=0', 'limit=101', 'limit=x',
-      'cursor=bad', 'order_id=nope', `provider_trade_no=${'9'.repeat(80)}`, 'x=1'].map((q) => `?school_id=${w.school_id}&${q}`),
-  },
-  {
-    route: 'GET /api/v1/console/orders/{order_id}', pattern: 'GET /api/v1/console/orders/:order_id',
-    method: 'GET', path: (w) => `/api/v1/console/orders/${w.order_id}`, body: 'none', auth: 'console', accepts: [200],
+  }),
+  entry('GET /api/v1/console/overview', {
+    path: (w) => `/api/v1/console/overview?school_id=${w.school_id}`, body: 'none', auth: 'console', accepts: [200],
+    badQueries: NOT_THE_SCHOOL,
+    badQueriesFor: besideSchool(['x=1']),
+  }),
+  entry('GET /api/v1/console/orders', {
+    path: (w) => `/api/v1/console/orders?school_id=${w.school_id}&card_no=20230001`, body: 'none', auth: 'console', accepts: [200],
+    badQueries: NOT_THE_SCHOOL,
+    badQueriesFor: besideSchool(['card_no=%E3%80%80', 'card_no=' + 'x'.repeat(100), 'date=2026-13-01', 'date=2026-02-30', 'date=yesterday', 'limit=0', 'limit=101', 'limit=x',
+      'cursor=bad', 'order_id=nope', `provider_trade_no=${'9'.repeat(80)}`, 'x=1']),
+  }),
+  entry('GET /api/v1/console/orders/:order_id', {
+    path: (w) => `/api/v1/console/orders/${w.order_id}`, body: 'none', auth: 'console', accepts: [200],
     badPaths: () => [...BAD_ORDER_IDS.map((id) => `/api/v1/console/orders/${id}`), '/api/v1/console/orders/Y20260101000000000ZZZZZZZZZZ'],
-  },
-  {
-    route: 'GET /api/v1/console/pending', pattern: 'GET /api/v1/console/pending',
-    method: 'GET', path: (w) => `/api/v1/console/pending?school_id=${w.school_id}`, body: 'none', auth: 'console', accepts: [200],
-    badQueries: ['', '?school_id=BAD', '?school_id=no-such-school'],
-    badQueriesFor: (w) => ['limit=0', 'limit=101', 'cursor=bad', 'cursor=1:Cx', 'x=1'].map((q) => `?school_id=${w.school_id}&${q}`),
-  },
-  {
-    route: 'POST /api/v1/console/refunds', pattern: 'POST /api/v1/console/refunds',
-    method: 'POST', path: () => '/api/v1/console/refunds', body: 'json', auth: 'console',
+  }),
+  entry('GET /api/v1/console/pending', {
+    path: (w) => `/api/v1/console/pending?school_id=${w.school_id}`, body: 'none', auth: 'console', accepts: [200],
+    badQueries: NOT_THE_SCHOOL,
+    badQueriesFor: besideSchool(['limit=0', 'limit=101', 'cursor=bad', 'cursor=1:Cx', 'x=1']),
+  }),
+  entry('POST /api/v1/console/refunds', {
+    path: () => '/api/v1/console/refunds', body: 'json', auth: 'console',
     valid: (w) => ({ order_id: w.order_id, reason: '持卡人申请退款' }),
-  },
-  {
-    route: 'GET /api/v1/console/refunds', pattern: 'GET /api/v1/console/refunds',
-    method: 'GET', path: (w) => `/api/v1/console/refunds?school_id=${w.school_id}&state=failed`, body: 'none', auth: 'console', accepts: [200],
-    badQueries: ['', '?school_id=BAD', '?school_id=no-such-school'],
-    badQueriesFor: (w) => ['state=lost', 'limit=0', 'limit=101', 'cursor=Y123', 'x=1'].map((q) => `?school_id=${w.school_id}&${q}`),
-  },
-  {
-    route: 'GET /api/v1/console/grey-records', pattern: 'GET /api/v1/console/grey-records',
-    method: 'GET', path: (w) => `/api/v1/console/grey-records?school_id=${w.school_id}&state=all`, body: 'none', auth: 'console', accepts: [200],
-    badQueries: ['', '?school_id=BAD', '?school_id=no-such-school'],
-    badQueriesFor: (w) => ['state=x', 'limit=0', 'limit=101', 'cursor=bad', 'x=1'].map((q) => `?school_id=${w.school_id}&${q}`),
-  },
-  {
-    route: 'POST /api/v1/console/grey-records/{grey_id}/settle', pattern: 'POST /api/v1/console/grey-records/:grey_id/settle',
-    method: 'POST', path: (w) => `/api/v1/console/grey-records/${encodeURIComponent(w.grey_id)}/settle`, body: 'json', auth: 'console',
+  }),
+  entry('GET /api/v1/console/refunds', {
+    path: (w) => `/api/v1/console/refunds?school_id=${w.school_id}&state=failed`, body: 'none', auth: 'console', accepts: [200],
+    badQueries: NOT_THE_SCHOOL,
+    badQueriesFor: besideSchool(['state=lost', 'limit=0', 'limit=101', 'cursor=Y123', 'x=1']),
+  }),
+  entry('GET /api/v1/console/grey-records', {
+    path: (w) => `/api/v1/console/grey-records?school_id=${w.school_id}&state=all`, body: 'none', auth: 'console', accepts: [200],
+    badQueries: NOT_THE_SCHOOL,
+    badQueriesFor: besideSchool(['state=x', 'limit=0', 'limit=101', 'cursor=bad', 'x=1']),
+  }),
+  entry('POST /api/v1/console/grey-records/:grey_id/settle', {
+    path: (w) => `/api/v1/console/grey-records/${encodeURIComponent(w.grey_id)}/settle`, body: 'json', auth: 'console',
     valid: () => ({ decision: 'not_loaded', evidence: '读卡器：余额与联机序号未变' }),
     badPaths: (w) => ['/api/v1/console/grey-records/nope/settle', '/api/v1/console/grey-records/hub-x%3AK-none/settle', `/api/v1/console/grey-records/${encodeURIComponent(w.grey_id)}x/settle`],
     accepts: [200],
-  },
-  {
-    route: 'GET /api/v1/console/hubs', pattern: 'GET /api/v1/console/hubs',
-    method: 'GET', path: (w) => `/api/v1/console/hubs?school_id=${w.school_id}`, body: 'none', auth: 'console', accepts: [200],
-    badQueries: ['', '?school_id=BAD', '?school_id=no-such-school'],
-  },
-  {
-    route: 'GET /api/v1/console/reconciliations', pattern: 'GET /api/v1/console/reconciliations',
-    method: 'GET', path: (w) => `/api/v1/console/reconciliations?school_id=${w.school_id}`, body: 'none', auth: 'console', accepts: [200],
-    badQueries: ['', '?school_id=BAD', '?school_id=no-such-school'],
-    badQueriesFor: (w) => ['from=2026-13-01', 'to=x', 'from=2026-11-30&to=2026-11-01', 'from=2025-01-01&to=2026-01-01', 'x=1'].map((q) => `?school_id=${w.school_id}&${q}`),
-  },
-  {
-    route: 'POST /api/v1/console/reconciliations/{date}', pattern: 'POST /api/v1/console/reconciliations/:date',
-    method: 'POST', path: () => `/api/v1/console/reconciliations/${chinaDate(Date.now())}`, body: 'json', auth: 'console',
+  }),
+  entry('GET /api/v1/console/hubs', {
+    path: (w) => `/api/v1/console/hubs?school_id=${w.school_id}`, body: 'none', auth: 'console', accepts: [200],
+    badQueries: NOT_THE_SCHOOL,
+  }),
+  entry('GET /api/v1/console/reconciliations', {
+    path: (w) => `/api/v1/console/reconciliations?school_id=${w.school_id}`, body: 'none', auth: 'console', accepts: [200],
+    badQueries: NOT_THE_SCHOOL,
+    badQueriesFor: besideSchool(['from=2026-13-01', 'to=x', 'from=2026-11-30&to=2026-11-01', 'from=2025-01-01&to=2026-01-01', 'x=1']),
+  }),
+  entry('POST /api/v1/console/reconciliations/:date', {
+    path: () => `/api/v1/console/reconciliations/${chinaDate(Date.now())}`, body: 'json', auth: 'console',
     valid: (w) => ({ school_id: w.school_id }),
     badPaths: () => BAD_DATES.map((date) => `/api/v1/console/reconciliations/${date}`),
-  },
-  {
-    route: 'GET /api/v1/console/agreements', pattern: 'GET /api/v1/console/agreements',
-    method: 'GET', path: (w) => `/api/v1/console/agreements?school_id=${w.school_id}`, body: 'none', auth: 'console', accepts: [200],
-    badQueries: ['', '?school_id=BAD', '?school_id=no-such-school'],
-    badQueriesFor: (w) => ['limit=0', 'cursor=Y1', 'state=active'].map((q) => `?school_id=${w.school_id}&${q}`),
-  },
-  {
-    route: 'GET /api/v1/console/notices', pattern: 'GET /api/v1/console/notices',
-    method: 'GET', path: (w) => `/api/v1/console/notices?school_id=${w.school_id}&state=dead`, body: 'none', auth: 'console', accepts: [200],
-    badQueries: ['', '?school_id=BAD', '?school_id=no-such-school'],
-    badQueriesFor: (w) => ['state=lost', 'limit=0', 'cursor=0', 'cursor=abc', 'x=1'].map((q) => `?school_id=${w.school_id}&${q}`),
-  },
-  {
-    route: 'GET /api/v1/console/audit', pattern: 'GET /api/v1/console/audit',
-    method: 'GET', path: (w) => `/api/v1/console/audit?school_id=${w.school_id}`, body: 'none', auth: 'console', accepts: [200],
-    badQueries: ['', '?school_id=BAD', '?school_id=no-such-school'],
-    badQueriesFor: (w) => ['limit=0', 'cursor=0', 'cursor=abc', 'x=1'].map((q) => `?school_id=${w.school_id}&${q}`),
-  },
-  {
-    route: 'POST /api/v1/console/cards/import', pattern: 'POST /api/v1/console/cards/import',
-    method: 'POST', path: (w) => `/api/v1/console/cards/import?school_id=${w.school_id}`, body: 'csv', auth: 'console',
+  }),
+  entry('GET /api/v1/console/agreements', {
+    path: (w) => `/api/v1/console/agreements?school_id=${w.school_id}`, body: 'none', auth: 'console', accepts: [200],
+    badQueries: NOT_THE_SCHOOL,
+    badQueriesFor: besideSchool(['limit=0', 'cursor=Y1', 'state=active']),
+  }),
+  entry('GET /api/v1/console/notices', {
+    path: (w) => `/api/v1/console/notices?school_id=${w.school_id}&state=dead`, body: 'none', auth: 'console', accepts: [200],
+    badQueries: NOT_THE_SCHOOL,
+    badQueriesFor: besideSchool(['state=lost', 'limit=0', 'cursor=0', 'cursor=abc', 'x=1']),
+  }),
+  entry('GET /api/v1/console/audit', {
+    path: (w) => `/api/v1/console/audit?school_id=${w.school_id}`, body: 'none', auth: 'console', accepts: [200],
+    badQueries: NOT_THE_SCHOOL,
+    badQueriesFor: besideSchool(['limit=0', 'cursor=0', 'cursor=abc', 'x=1']),
+  }),
+  entry('POST /api/v1/console/cards/import', {
+    path: (w) => `/api/v1/console/cards/import?school_id=${w.school_id}`, body: 'csv', auth: 'console',
     badPaths: () => ['/api/v1/console/cards/import', '/api/v1/console/cards/import?school_id=BAD', '/api/v1/console/cards/import?school_id=no-such-school'],
     huge_bytes: 8 * 1024 * 1024 + 1,
-  },
-  {
-    route: 'GET /api/v1/console/cards', pattern: 'GET /api/v1/console/cards',
-    method: 'GET', path: (w) => `/api/v1/console/cards?school_id=${w.school_id}&q=2023`, body: 'none', auth: 'console', accepts: [200],
-    badQueries: ['', '?school_id=BAD', '?school_id=no-such-school'],
-    badQueriesFor: (w) => [`q=${'x'.repeat(80)}`, 'limit=0', 'limit=101', `cursor=${'9'.repeat(80)}`, 'x=1'].map((q) => `?school_id=${w.school_id}&${q}`),
-  },
-  {
-    route: 'POST /api/v1/console/cards/{card_no}/status', pattern: 'POST /api/v1/console/cards/:card_no/status',
-    method: 'POST', path: () => '/api/v1/console/cards/20230001/status', body: 'json', auth: 'console',
+  }),
+  entry('GET /api/v1/console/cards', {
+    path: (w) => `/api/v1/console/cards?school_id=${w.school_id}&q=2023`, body: 'none', auth: 'console', accepts: [200],
+    badQueries: NOT_THE_SCHOOL,
+    badQueriesFor: besideSchool([`q=${'x'.repeat(80)}`, 'limit=0', 'limit=101', `cursor=${'9'.repeat(80)}`, 'x=1']),
+  }),
+  entry('POST /api/v1/console/cards/:card_no/status', {
+    path: () => '/api/v1/console/cards/20230001/status', body: 'json', auth: 'console',
     valid: (w) => ({ school_id: w.school_id, status: 'frozen' }),
     badPaths: () => ['/api/v1/console/cards/99999999/status', '/api/v1/console/cards/%E4%B8/status', `/api/v1/console/cards/${'1'.repeat(80)}/status`],
     accepts: [200],
-  },
-  {
-    route: 'GET /api/v1/console/charts', pattern: 'GET /api/v1/console/charts',
-    method: 'GET', path: (w) => `/api/v1/console/charts?school_id=${w.school_id}&days=7`, body: 'none', auth: 'console', accepts: [200],
-    badQueries: ['', '?school_id=BAD', '?school_id=no-such-school'],
-    badQueriesFor: (w) => ['days=0', 'days=32', 'days=x', 'x=1'].map((q) => `?school_id=${w.school_id}&${q}`),
-  },
-  {
-    route: 'POST /api/v1/console/cards/{card_no}/replace', pattern: 'POST /api/v1/console/cards/:card_no/replace',
-    method: 'POST', path: () => '/api/v1/console/cards/20230001/replace', body: 'json', auth: 'console',
+  }),
+  entry('GET /api/v1/console/charts', {
+    path: (w) => `/api/v1/console/charts?school_id=${w.school_id}&days=7`, body: 'none', auth: 'console', accepts: [200],
+    badQueries: NOT_THE_SCHOOL,
+    badQueriesFor: besideSchool(['days=0', 'days=32', 'days=x', 'x=1']),
+  }),
+  entry('POST /api/v1/console/cards/:card_no/replace', {
+    path: () => '/api/v1/console/cards/20230001/replace', body: 'json', auth: 'console',
     valid: (w) => ({ school_id: w.school_id, new_card_no: '29990001', new_asn: 'B700000000000001' }),
     badPaths: () => ['/api/v1/console/cards/99999999/replace', '/api/v1/console/cards/%E4%B8/replace', `/api/v1/console/cards/${'1'.repeat(80)}/replace`],
     accepts: [201],
-  },
-  {
-    route: 'GET /api/v1/console/replacements/{replacement_id}', pattern: 'GET /api/v1/console/replacements/:replacement_id',
-    method: 'GET', path: (w) => `/api/v1/console/replacements/P20261201000000000ABCDEFGHIJ?school_id=${w.school_id}`, body: 'none', auth: 'console', accepts: [404],
-    badQueries: ['', '?school_id=BAD', '?school_id=no-such-school'],
+  }),
+  entry('GET /api/v1/console/replacements/:replacement_id', {
+    path: (w) => `/api/v1/console/replacements/P20261201000000000ABCDEFGHIJ?school_id=${w.school_id}`, body: 'none', auth: 'console', accepts: [404],
+    badQueries: NOT_THE_SCHOOL,
     badPaths: (w) => ['nope', "P2026'--", `P${'1'.repeat(40)}`].map((id) => `/api/v1/console/replacements/${id}?school_id=${w.school_id}`),
-  },  {
+  }),
+  entry('POST /api/v1/console/hubs/:hub_id/state', {
     // active → retired skips retiring: refused, so the valid example changes nothing either.
-    route: 'POST /api/v1/console/hubs/{hub_id}/state', pattern: 'POST /api/v1/console/hubs/:hub_id/state',
-    method: 'POST', path: (w) => `/api/v1/console/hubs/${w.hub_id}/state`, body: 'json', auth: 'console',
+    path: (w) => `/api/v1/console/hubs/${w.hub_id}/state`, body: 'json', auth: 'console',
     valid: () => ({ state: 'retired', reason: '服务器更换' }),
     badPaths: () => ['/api/v1/console/hubs/BAD/state', '/api/v1/console/hubs/no-such-hub/state', `/api/v1/console/hubs/${'h'.repeat(49)}/state`],
     accepts: [409],
-  },
-  {
+  }),
+  entry('POST /api/v1/console/credits/:credit_id/settle', {
     // The credit's owner is not dead: nothing to settle (409), valid example included.
-    route: 'POST /api/v1/console/credits/{credit_id}/settle', pattern: 'POST /api/v1/console/credits/:credit_id/settle',
-    method: 'POST', path: (w) => `/api/v1/console/credits/C${w.order_id.slice(1)}/settle`, body: 'json', auth: 'console',
+    path: (w) => `/api/v1/console/credits/C${w.order_id.slice(1)}/settle`, body: 'json', auth: 'console',
     valid: () => ({ decision: 'release', evidence: '读卡：余额 12.00，联机序号 7' }),
     badPaths: () => ['/api/v1/console/credits/no%20such/settle', '/api/v1/console/credits/C-no-such-credit/settle', `/api/v1/console/credits/${'C'.repeat(65)}/settle`],
     accepts: [409],
-  },
+  }),
 ];
 
 /** Values of another JSON type than `value`, so a schema must refuse each. */
@@ -695,10 +597,19 @@ function wrongTypes(value: unknown): unknown[] {
 
 const BAD_AMOUNTS = [-1, -100, 0.5, 1.5, 1e20, 2 ** 53, '100'];
 
+/** Adds an attempt at `path` with the route's method: a body, of `default_type` unless told. */
+function adder(spec: RouteSpec, path: string, attempts: Attempt[], default_type: string | null) {
+  return (label: string, body: string | Uint8Array, type: string | null = default_type) => attempts.push({ label, method: spec.method, path, body, type });
+}
+
+/** The valid example as a JSON body, for a request whose refusal must be about something else. */
+function validBody(valid: Json | undefined): Pick<Attempt, 'body' | 'type'> {
+  return valid === undefined ? {} : { body: JSON.stringify(valid), type: JSON_TYPE };
+}
+
 function jsonAttempts(spec: RouteSpec, path: string, valid: Json): Attempt[] {
   const attempts: Attempt[] = [];
-  const add = (label: string, body: string | Uint8Array, type: string | null = JSON_TYPE) =>
-    attempts.push({ label, method: spec.method, path, body, type });
+  const add = adder(spec, path, attempts, JSON_TYPE);
   const text = JSON.stringify(valid);
   add('not JSON', text.slice(0, -1));
   add('JSON with trailing garbage', `${text}}`);
@@ -746,20 +657,18 @@ function attemptsFor(spec: RouteSpec, w: World): Attempt[] {
   const path = spec.path(w);
   const attempts: Attempt[] = [];
   for (const bad of spec.badPaths?.(w) ?? []) {
-    const valid = spec.valid?.(w);
-    attempts.push({ label: `bad path ${bad}`, method: spec.method, path: bad, ...(valid ? { body: JSON.stringify(valid), type: JSON_TYPE } : {}) });
+    attempts.push({ label: `bad path ${bad}`, method: spec.method, path: bad, ...validBody(spec.valid?.(w)) });
     if (spec.body === 'csv') attempts.push({ label: `bad path ${bad} (csv)`, method: spec.method, path: bad, body: '1,A,student,active\n', type: 'text/csv' });
   }
   if (spec.auth === 'admin' || spec.auth === 'hub' || spec.auth === 'console') {
-    const valid = spec.valid?.(w);
-    attempts.push({ label: 'no credentials', method: spec.method, path, anonymous: true, ...(valid ? { body: JSON.stringify(valid), type: JSON_TYPE } : {}) });
+    attempts.push({ label: 'no credentials', method: spec.method, path, anonymous: true, ...validBody(spec.valid?.(w)) });
   }
   for (const method of spec.badMethods ?? []) attempts.push({ label: `method ${method}`, method, path, body: '{}', type: JSON_TYPE });
   const base = path.split('?')[0]!;
   for (const query of [...(spec.badQueries ?? []), ...(spec.badQueriesFor?.(w) ?? [])]) attempts.push({ label: `query ${query}`, method: spec.method, path: `${base}${query}` });
   if (spec.body === 'json') attempts.push(...jsonAttempts(spec, path, spec.valid!(w)));
   if (spec.body === 'csv') {
-    const add = (label: string, body: string | Uint8Array, type: string | null) => attempts.push({ label, method: spec.method, path, body, type });
+    const add = adder(spec, path, attempts, 'text/csv');
     add('JSON instead of CSV', '{"card_no":"1"}', JSON_TYPE);
     add('no content type', '1,A,student,active\n', null);
     add('charset gbk', '1,A,student,active\n', 'text/csv; charset=gbk');
@@ -767,8 +676,7 @@ function attemptsFor(spec: RouteSpec, w: World): Attempt[] {
     add('huge body', `card_no,name,kind,status\n${'1,A,student,active\n'.repeat(Math.ceil((spec.huge_bytes ?? 0) / 19) + 1)}`, 'text/csv');
   }
   if (spec.body === 'form') {
-    const add = (label: string, body: string | Uint8Array, type: string | null = 'application/x-www-form-urlencoded; charset=utf-8') =>
-      attempts.push({ label, method: spec.method, path, body, type });
+    const add = adder(spec, path, attempts, 'application/x-www-form-urlencoded; charset=utf-8');
     const form = `out_trade_no=${w.order_id}&total_amount=1.00&trade_status=TRADE_SUCCESS&app_id=2021000000000001&trade_no=T1`;
     add('unsigned', form);
     add('JSON instead of a form', JSON.stringify({ out_trade_no: w.order_id }), JSON_TYPE);
@@ -913,12 +821,8 @@ describe('malformed input on every route', () => {
     // The refusals came from reading the body, not only from a guard in front of it.
     if (spec.body === 'json' && !spec.audits) expect([...codes]).toEqual(expect.arrayContaining(['invalid_json', 'invalid_body', 'payload_too_large']));
     expect(await snapshot(exclude)).toEqual(before);
-    if (spec.accepts !== undefined && spec.valid !== undefined) {
-      const path = spec.path(w);
-      const res = await send(spec, w, { label: 'valid', method: spec.method, path, body: JSON.stringify(spec.valid(w)), type: JSON_TYPE });
-      expect(spec.accepts, await res.text()).toContain(res.status);
-    } else if (spec.accepts !== undefined) {
-      const res = await send(spec, w, { label: 'valid', method: spec.method, path: spec.path(w) });
+    if (spec.accepts !== undefined) {
+      const res = await send(spec, w, { label: 'valid', method: spec.method, path: spec.path(w), ...validBody(spec.valid?.(w)) });
       expect(spec.accepts, await res.text()).toContain(res.status);
     }
   });

@@ -75,12 +75,3 @@ export type CardRow = ConsoleCard;
 export function toConsoleCard(row: CardRow): ConsoleCard {
   return { ...row };
 }
-
-export function parseJsonArray(text: string): string[] {
-  try {
-    const value: unknown = JSON.parse(text);
-    return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
-  } catch {
-    return [];
-  }
-}

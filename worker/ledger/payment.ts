@@ -1,10 +1,9 @@
 // The money path from "the provider says paid" to a pending credit. Every source of that
 // fact (Alipay and WeChat Pay notifications, the expiry cron's trade query, reconciliation)
 // goes through here, so there is exactly one way an order becomes paid.
-import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { Channel } from '../../protocol/api.ts';
 import type { Db } from '../db/client.ts';
-import { credits, notifications, orders } from '../db/schema.ts';
+import { notifications } from '../db/schema.ts';
 
 export interface PaidEvidence {
   channel: Channel;
@@ -36,6 +35,32 @@ function assertEvidence(evidence: PaidEvidence): void {
   if (evidence.provider_trade_no.length === 0) throw new RangeError('paid evidence without a provider trade number');
 }
 
+// Columns named in every insert, so a column added to a table later takes its default here
+// instead of shifting the values after it. Raw D1 statements: drizzle's insert-select lists
+// every column of the table, and its batch cannot carry a raw statement with parameters.
+const ORDER_PAID_SQL = `UPDATE orders SET status = 'paid', paid_at_ms = ?2, provider_trade_no = ?3
+  WHERE id = ?1 AND channel = ?4 AND amount_fen = ?5 AND status IN ('unpaid', 'closed')`;
+// The credit copies the order's own row, so its amount and card cannot disagree with it.
+const CREDIT_MINT_SQL = `INSERT INTO credits (id, order_id, school_id, card_no, amount_fen, state, created_at_ms)
+  SELECT ?1, id, school_id, card_no, amount_fen, 'pending', ?3 FROM orders WHERE id = ?2 AND status = 'paid'
+  ON CONFLICT DO NOTHING`;
+const ORDER_CLOSED_SQL = `UPDATE orders SET status = 'closed', closed_at_ms = ?2 WHERE id = ?1 AND channel = ?3 AND status = 'unpaid'`;
+// changes() is the row count of the statement just before it in the batch. Computing the
+// verdict inside the batch keeps the audit row truthful when two deliveries race.
+const VERDICT_RECORD_SQL = `INSERT INTO notifications (channel, received_at_ms, order_id, verdict, headers, body)
+  SELECT ?1, ?2, ?3, CASE WHEN changes() > 0 THEN 'applied' ELSE 'duplicate' END, ?4, ?5`;
+
+function verdictRecord(db: Db, audit: NotificationAudit, order_id: string, now_ms: number): D1PreparedStatement {
+  return db.$client.prepare(VERDICT_RECORD_SQL).bind(audit.channel, now_ms, order_id, audit.headers, audit.body);
+}
+
+/** D1 answers one result per statement of a batch; anything else is a broken runtime. */
+function changesOf(results: readonly D1Result[], index: number): number {
+  const result = results[index];
+  if (result === undefined) throw new Error(`a batch answered ${results.length} results, no result ${index}`);
+  return result.meta.changes;
+}
+
 /**
  * Marks the order paid and creates its one credit, in one D1 batch (one transaction). The
  * caller has already checked the evidence against the order; the SQL re-checks amount and
@@ -51,38 +76,15 @@ export async function applyPaid(
 ): Promise<LedgerVerdict> {
   assertEvidence(evidence);
   const credit_id = creditIdForOrder(evidence.order_id);
-  const markPaid = db
-    .update(orders)
-    .set({ status: 'paid', paid_at_ms: evidence.paid_at_ms, provider_trade_no: evidence.provider_trade_no })
-    .where(
-      and(
-        eq(orders.id, evidence.order_id),
-        eq(orders.channel, evidence.channel),
-        eq(orders.amount_fen, evidence.amount_fen),
-        inArray(orders.status, ['unpaid', 'closed']),
-      ),
-    );
-  // The credit copies the order's own row, so its amount and card cannot disagree with it.
-  const mintCredit = db
-    .insert(credits)
-    .select(
-      sql`SELECT ${credit_id}, ${orders.id}, ${orders.school_id}, ${orders.card_no}, ${orders.amount_fen},
-            'pending', NULL, NULL, ${now_ms}, NULL, NULL, NULL, NULL, NULL, NULL
-          FROM ${orders} WHERE ${orders.id} = ${evidence.order_id} AND ${orders.status} = 'paid'`,
-    )
-    .onConflictDoNothing();
-  if (audit === null) {
-    const [, minted] = await db.batch([markPaid, mintCredit]);
-    return minted.meta.changes > 0 ? 'applied' : 'duplicate';
-  }
-  // changes() is the row count of the statement just before: the credit insert. Computing the
-  // verdict inside the batch keeps the audit row truthful when two deliveries race.
-  const record = db.insert(notifications).select(
-    sql`SELECT NULL, ${audit.channel}, ${now_ms}, ${evidence.order_id},
-          CASE WHEN changes() > 0 THEN 'applied' ELSE 'duplicate' END, NULL, ${audit.headers}, ${audit.body}`,
-  );
-  const [, minted] = await db.batch([markPaid, mintCredit, record]);
-  return minted.meta.changes > 0 ? 'applied' : 'duplicate';
+  const d1 = db.$client;
+  const markPaid = d1
+    .prepare(ORDER_PAID_SQL)
+    .bind(evidence.order_id, evidence.paid_at_ms, evidence.provider_trade_no, evidence.channel, evidence.amount_fen);
+  const mintCredit = d1.prepare(CREDIT_MINT_SQL).bind(credit_id, evidence.order_id, now_ms);
+  const statements = [markPaid, mintCredit];
+  // The record follows the credit insert, so its verdict is the mint's.
+  if (audit !== null) statements.push(verdictRecord(db, audit, evidence.order_id, now_ms));
+  return changesOf(await d1.batch(statements), 1) > 0 ? 'applied' : 'duplicate';
 }
 
 /**
@@ -95,20 +97,11 @@ export async function applyClosed(
   audit: NotificationAudit | null,
   now_ms: number,
 ): Promise<LedgerVerdict> {
-  const close = db
-    .update(orders)
-    .set({ status: 'closed', closed_at_ms: now_ms })
-    .where(and(eq(orders.id, input.order_id), eq(orders.channel, input.channel), eq(orders.status, 'unpaid')));
-  if (audit === null) {
-    const result = await close;
-    return result.meta.changes > 0 ? 'applied' : 'duplicate';
-  }
-  const record = db.insert(notifications).select(
-    sql`SELECT NULL, ${audit.channel}, ${now_ms}, ${input.order_id},
-          CASE WHEN changes() > 0 THEN 'applied' ELSE 'duplicate' END, NULL, ${audit.headers}, ${audit.body}`,
-  );
-  const [closed] = await db.batch([close, record]);
-  return closed.meta.changes > 0 ? 'applied' : 'duplicate';
+  const d1 = db.$client;
+  const close = d1.prepare(ORDER_CLOSED_SQL).bind(input.order_id, now_ms, input.channel);
+  const statements = [close];
+  if (audit !== null) statements.push(verdictRecord(db, audit, input.order_id, now_ms));
+  return changesOf(await d1.batch(statements), 0) > 0 ? 'applied' : 'duplicate';
 }
 
 // A rejected notification is evidence, not a payment: its first bytes say who sent what. Kept

@@ -40,6 +40,7 @@ export interface WechatVars {
   WECHATPAY_PUBLIC_KEY_ID?: string;
   WECHATPAY_PRIVATE_KEY?: string;
   WECHATPAY_SERIAL_NO?: string;
+  // Not in DESIGN's list: the API host, so the simulated gateway can stand in for WeChat Pay.
   WECHATPAY_GATEWAY?: string;
 }
 

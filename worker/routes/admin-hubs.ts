@@ -11,7 +11,6 @@ import {
   adminHubStateRequest,
   adminHubsQuery,
   greyRecordsQuery,
-  type GreyRecordView,
   type GreyRecordsResponse,
 } from '../../protocol/hub.ts';
 import type { AppEnv } from '../env.ts';
@@ -20,6 +19,7 @@ import { readJson, readQuery } from '../http/validate.ts';
 import { importHubPublicKey } from '../hub/auth.ts';
 import { changeHubState } from '../hub/fleet.ts';
 import { HUB_SELECT_SQL, toAdminHub, type HubRow } from '../hub/fleet-view.ts';
+import { GREY_SELECT_SQL, readGreyPage, toGreyRecordView } from '../hub/grey-view.ts';
 import { notifySchoolHub, pushAfterResponse } from '../hub/push.ts';
 import { requestRefund } from '../ledger/refunds.ts';
 import { settleCredit } from '../ledger/settle.ts';
@@ -35,30 +35,6 @@ interface VoidRejectionRow {
   code: string;
   reason: string;
   received_at_ms: number;
-}
-
-interface GreyRow {
-  hub_id: string;
-  school_id: string;
-  claim_id: string;
-  card_no: string;
-  terminal_id: string;
-  amount_fen: number;
-  credit_ids: string;
-  online_serial_after: number;
-  reserved_at_ms: number;
-  status: 'open' | 'resolved';
-  reported_at_ms: number;
-  resolved_at_ms: number | null;
-}
-
-function parseCreditIds(text: string): string[] {
-  try {
-    const value: unknown = JSON.parse(text);
-    return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
-  } catch {
-    return [];
-  }
 }
 
 interface ClaimRejectionRow {
@@ -86,13 +62,6 @@ function parseJsonObject(text: string): unknown {
   } catch {
     return null;
   }
-}
-
-// Opaque to clients: "reserved_at_ms:hub_id:claim_id" of the last row of a page.
-function decodeGreyCursor(text: string): { reserved_at_ms: number; hub_id: string; claim_id: string } {
-  const match = /^([0-9]{1,16}):([a-z0-9-]{2,48}):(.{1,64})$/.exec(text);
-  if (match === null) throw new ApiError(400, 'invalid_query', 'cursor: not a cursor this API returned');
-  return { reserved_at_ms: Number(match[1]), hub_id: match[2]!, claim_id: match[3]! };
 }
 
 // Guarded by requireAdmin, which app.ts runs for every /api/v1/admin/* path before any route.
@@ -202,37 +171,8 @@ export const adminHubRoutes = new Hono<AppEnv>()
   })
   .get('/grey-records', async (c) => {
     const query = readQuery(c, greyRecordsQuery);
-    const after = query.cursor === undefined ? null : decodeGreyCursor(query.cursor);
-    // Only the filters asked for go into the SQL, so a status filter runs on its index.
-    const where: string[] = [];
-    const params: (string | number)[] = [];
-    if (query.status !== 'all') {
-      where.push(`status = ?${params.length + 1}`);
-      params.push(query.status);
-    }
-    if (query.school_id !== undefined) {
-      where.push(`school_id = ?${params.length + 1}`);
-      params.push(query.school_id);
-    }
-    if (after !== null) {
-      where.push(`(reserved_at_ms, hub_id, claim_id) > (?${params.length + 1}, ?${params.length + 2}, ?${params.length + 3})`);
-      params.push(after.reserved_at_ms, after.hub_id, after.claim_id);
-    }
-    params.push(query.limit + 1);
-    const rows = await c.env.DB.prepare(
-      `SELECT * FROM grey_records ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
-        ORDER BY reserved_at_ms, hub_id, claim_id LIMIT ?${params.length}`,
-    )
-      .bind(...params)
-      .all<GreyRow>();
-    const page = rows.results.slice(0, query.limit);
-    const records: GreyRecordView[] = page.map((row) => ({ ...row, credit_ids: parseCreditIds(row.credit_ids) }));
-    const last = page.at(-1);
-    const body: GreyRecordsResponse = {
-      records,
-      next_cursor:
-        rows.results.length > query.limit && last !== undefined ? `${last.reserved_at_ms}:${last.hub_id}:${last.claim_id}` : null,
-    };
+    const page = await readGreyPage(c.env.DB, GREY_SELECT_SQL, query);
+    const body: GreyRecordsResponse = { records: page.rows.map(toGreyRecordView), next_cursor: page.next_cursor };
     return c.json(body);
   })
   .get('/claim-rejections', async (c) => {

@@ -21,25 +21,13 @@ import {
 import { auditStatement } from '../console/audit.ts';
 import { consoleAddress, type ConsoleEnv } from '../console/context.ts';
 import { scopedSchool } from '../console/guard.ts';
-import { pageLimit, parseJsonArray } from '../console/views.ts';
+import { pageLimit } from '../console/views.ts';
 import { ApiError } from '../http/errors.ts';
 import { readJson, readQuery } from '../http/validate.ts';
+import { parseCreditIds, readGreyPage, toGreyRecordView, type GreyRow as GreyRecordRow } from '../hub/grey-view.ts';
 
-interface GreyRow {
-  hub_id: string;
-  school_id: string;
-  claim_id: string;
-  card_no: string;
-  terminal_id: string;
-  amount_fen: number;
-  credit_ids: string;
-  online_serial_after: number;
-  reserved_at_ms: number;
-  status: 'open' | 'resolved';
-  reported_at_ms: number;
-  resolved_at_ms: number | null;
-  decision_json?: string | null;
-}
+// The record with the card office's last decision on it, when there is one.
+type GreyRow = GreyRecordRow & { decision_json?: string | null };
 
 const GREY_SELECT = `SELECT g.*, (SELECT a.after_json FROM console_audit a WHERE a.action = 'grey_settle' AND a.target = g.hub_id || ':' || g.claim_id
                                  ORDER BY a.id DESC LIMIT 1) AS decision_json
@@ -60,13 +48,7 @@ function parseDecision(text: string | null | undefined): GreyDecision | null {
 
 function toRecord(row: GreyRow): ConsoleGreyRecord {
   const { decision_json, ...rest } = row;
-  return { ...rest, credit_ids: parseJsonArray(row.credit_ids), grey_id: `${row.hub_id}:${row.claim_id}`, decision: parseDecision(decision_json) };
-}
-
-function decodeCursor(text: string): { reserved_at_ms: number; hub_id: string; claim_id: string } {
-  const match = /^([0-9]{1,16}):([a-z0-9-]{2,48}):(.{1,64})$/.exec(text);
-  if (match === null) throw new ApiError(400, 'invalid_query', 'cursor: not a cursor this API returned');
-  return { reserved_at_ms: Number(match[1]), hub_id: match[2]!, claim_id: match[3]! };
+  return { ...toGreyRecordView(rest), grey_id: `${row.hub_id}:${row.claim_id}`, decision: parseDecision(decision_json) };
 }
 
 function notFound(): ApiError {
@@ -109,22 +91,13 @@ export const consoleGreyRoutes = new Hono<ConsoleEnv>()
   .get('/grey-records', async (c) => {
     const query = readQuery(c, consoleGreyQuery);
     const school_id = scopedSchool(c.get('operator'), query.school_id);
-    const limit = pageLimit(query.limit);
-    const state = query.state ?? 'open';
-    const after = query.cursor === undefined ? null : decodeCursor(query.cursor);
-    const rows = await c.env.DB.prepare(
-      `${GREY_SELECT} WHERE g.school_id = ?1 AND (?2 = 'all' OR g.status = ?2)
-         AND (?3 IS NULL OR (g.reserved_at_ms, g.hub_id, g.claim_id) > (?3, ?4, ?5))
-       ORDER BY g.reserved_at_ms, g.hub_id, g.claim_id LIMIT ?6`,
-    )
-      .bind(school_id, state, after?.reserved_at_ms ?? null, after?.hub_id ?? '', after?.claim_id ?? '', limit + 1)
-      .all<GreyRow>();
-    const page = rows.results.slice(0, limit);
-    const last = page.at(-1);
-    const body: ConsoleGreyRecordsResponse = {
-      records: page.map(toRecord),
-      next_cursor: rows.results.length > limit && last !== undefined ? `${last.reserved_at_ms}:${last.hub_id}:${last.claim_id}` : null,
-    };
+    const page = await readGreyPage<GreyRow>(c.env.DB, GREY_SELECT, {
+      status: query.state ?? 'open',
+      school_id,
+      cursor: query.cursor,
+      limit: pageLimit(query.limit),
+    });
+    const body: ConsoleGreyRecordsResponse = { records: page.rows.map(toRecord), next_cursor: page.next_cursor };
     return c.json(body, 200, { 'cache-control': 'no-store' });
   })
   .post('/grey-records/:grey_id/settle', async (c) => {
@@ -142,7 +115,7 @@ export const consoleGreyRoutes = new Hono<ConsoleEnv>()
       .first<GreyRow>();
     if (row === null) throw notFound();
     if (row.status !== 'open') throw new ApiError(409, 'conflict', 'this grey record is already settled');
-    const credit_ids = parseJsonArray(row.credit_ids);
+    const credit_ids = parseCreditIds(row.credit_ids);
     // The hub's report was validated at the edge (protocol/hub.ts greyRecord); a row outside
     // that is our bug, and must not become a claim.
     if (!(Number.isSafeInteger(row.amount_fen) && row.amount_fen > 0)) throw new RangeError(`grey ${grey_id}: amount_fen ${row.amount_fen}`);

@@ -8,9 +8,10 @@ import { consoleOrdersQuery, type ConsoleOrderStory, type ConsoleOrdersResponse 
 import { maskPhone } from '../../protocol/aliyun-sms.ts';
 import type { ConsoleEnv } from '../console/context.ts';
 import { scopedSchool } from '../console/guard.ts';
-import { CARD_VIEW_SQL, chinaDateStartMs, DAY_MS, pageLimit, parseJsonArray, toConsoleOrder, type CardRow, type OrderRow } from '../console/views.ts';
+import { CARD_VIEW_SQL, chinaDateStartMs, DAY_MS, pageLimit, toConsoleOrder, type CardRow, type OrderRow } from '../console/views.ts';
 import { ApiError } from '../http/errors.ts';
 import { readQuery } from '../http/validate.ts';
+import { toGreyRecordView, type GreyRow } from '../hub/grey-view.ts';
 import { toView, type RefundRow } from '../ledger/refunds.ts';
 
 const STORY_NOTIFICATIONS_MAX = 50;
@@ -113,7 +114,7 @@ export const consoleOrderRoutes = new Hono<ConsoleEnv>()
                  ORDER BY reserved_at_ms LIMIT ${STORY_GREY_MAX}`,
               )
               .bind(order.school_id, order.card_no, credit.id)
-              .all<{ hub_id: string; school_id: string; claim_id: string; card_no: string; terminal_id: string; amount_fen: number; credit_ids: string; online_serial_after: number; reserved_at_ms: number; status: 'open' | 'resolved'; reported_at_ms: number; resolved_at_ms: number | null }>()
+              .all<GreyRow>()
           ).results;
     const owner = (owner_rows?.results[0] ?? null) as { id: string } | null;
     const body: ConsoleOrderStory = {
@@ -151,7 +152,7 @@ export const consoleOrderRoutes = new Hono<ConsoleEnv>()
       ),
       refunds: ((refund_rows?.results ?? []) as RefundRow[]).map(toView),
       card: ((card_rows?.results[0] ?? null) as CardRow | null),
-      grey_records: grey.map((row) => ({ ...row, credit_ids: parseJsonArray(row.credit_ids) })),
+      grey_records: grey.map(toGreyRecordView),
     };
     return c.json(body, 200, { 'cache-control': 'no-store' });
   });

@@ -12,13 +12,11 @@ import { AGREEMENT_ID_PATTERN } from '../../protocol/auto-topup.ts';
 import { openDb } from '../db/client.ts';
 import { notifications } from '../db/schema.ts';
 import type { AppEnv } from '../env.ts';
-import { auditHeaders, readNotification } from '../http/notification.ts';
-import { recordRejected, type NotificationAudit } from '../ledger/payment.ts';
+import { readAlipayNotification } from '../http/notification.ts';
+import { recordRejected } from '../ledger/payment.ts';
 import { activateAgreement, agreementById, stopAgreement } from '../auto/agreements.ts';
-import { alipayConfig, alipayPublicKey, type AlipayConfig } from '../pay/alipay.ts';
+import { alipayPublicKey, type AlipayConfig } from '../pay/alipay.ts';
 import { AGREEMENT_PRODUCT_CODE } from '../pay/alipay-agreement.ts';
-import { ProviderError } from '../pay/channel.ts';
-import { formParams } from './notify-alipay.ts';
 
 export const AGREEMENT_NOTIFY_BODY_BYTES_MAX = 16 * 1024;
 // Alipay retries a notification for about 25 hours; one older than this is not a retry.
@@ -77,29 +75,10 @@ function fail(c: Context, status: ContentfulStatusCode): Response {
 export const notifyAlipayAgreementRoutes = new Hono<AppEnv>().post('/', async (c) => {
   const now_ms = Date.now();
   const db = openDb(c.env.DB);
-  const headers = auditHeaders(c, ['Content-Type', 'User-Agent'], 256);
   try {
-    const read = await readNotification(c, db, { channel: 'alipay', headers, body_bytes_max: AGREEMENT_NOTIFY_BODY_BYTES_MAX, now_ms });
-    if (!read.ok) return fail(c, read.error.status);
-    const audit: NotificationAudit = read.audit;
-    if (!/^application\/x-www-form-urlencoded\b/i.test(c.req.header('content-type') ?? '')) {
-      await recordRejected(db, audit, null, 'not application/x-www-form-urlencoded', now_ms);
-      return fail(c, 415);
-    }
-    const params = formParams(audit.body);
-    if (params === null) {
-      await recordRejected(db, audit, null, 'repeated or too many form fields', now_ms);
-      return fail(c, 400);
-    }
-    let config: AlipayConfig;
-    try {
-      config = alipayConfig(c.env);
-      await alipayPublicKey(config);
-    } catch (error) {
-      if (!(error instanceof ProviderError)) throw error;
-      await recordRejected(db, audit, null, error.message, now_ms);
-      return fail(c, 503);
-    }
+    const read = await readAlipayNotification(c, db, { body_bytes_max: AGREEMENT_NOTIFY_BODY_BYTES_MAX, now_ms, seller_id_required: false });
+    if (!read.ok) return fail(c, read.status);
+    const { audit, params, config } = read;
     const outcome = await handle(c.env.DB, config, params, now_ms);
     if (outcome.kind === 'refused') {
       await recordRejected(db, audit, null, `agreement: ${outcome.reason}`, now_ms);

@@ -13,18 +13,17 @@
 // D1 budget: one order lookup plus one ledger batch (at most 4 statements in all).
 import { Hono, type Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { ALIPAY_PARAMS_MAX, alipayVerify, parseChinaTime } from '../../protocol/alipay.ts';
+import { alipayVerify, parseChinaTime } from '../../protocol/alipay.ts';
 import { ORDER_ID_PATTERN } from '../../protocol/api.ts';
 import { yuanToFen } from '../../protocol/money.ts';
 import { openDb, type Db } from '../db/client.ts';
 import { notifications } from '../db/schema.ts';
 import type { AppEnv } from '../env.ts';
-import { auditHeaders, readNotification } from '../http/notification.ts';
+import { readAlipayNotification } from '../http/notification.ts';
 import { notifiedOrderQuery } from '../ledger/orders.ts';
 import { applyClosed, applyPaid, recordRejected, type NotificationAudit } from '../ledger/payment.ts';
 import { pushAfterResponse } from '../hub/push.ts';
-import { alipayConfig, alipayPublicKey, type AlipayConfig } from '../pay/alipay.ts';
-import { ProviderError } from '../pay/channel.ts';
+import { alipayPublicKey, type AlipayConfig } from '../pay/alipay.ts';
 
 // An Alipay notification is about 1.5 KB; the bound keeps a flood from costing CPU or storage.
 export const ALIPAY_NOTIFY_BODY_BYTES_MAX = 16 * 1024;
@@ -34,17 +33,6 @@ type Outcome = { kind: 'handled'; credited_school_id: string | null } | { kind: 
 
 function refused(status: ContentfulStatusCode, reason: string, order_id: string | null = null): Outcome {
   return { kind: 'refused', status, reason, order_id };
-}
-
-/** The form as a plain record; null when a name repeats (ambiguous: which value was signed?) or there are too many. */
-export function formParams(body: string): Record<string, string> | null {
-  const params: Record<string, string> = {};
-  let count = 0;
-  for (const [name, value] of new URLSearchParams(body)) {
-    if (++count > ALIPAY_PARAMS_MAX || Object.hasOwn(params, name)) return null;
-    params[name] = value;
-  }
-  return params;
 }
 
 async function handle(db: Db, config: AlipayConfig, params: Record<string, string>, audit: NotificationAudit, now_ms: number): Promise<Outcome> {
@@ -106,32 +94,10 @@ function fail(c: Context, status: ContentfulStatusCode): Response {
 export const notifyAlipayRoutes = new Hono<AppEnv>().post('/', async (c) => {
   const now_ms = Date.now();
   const db = openDb(c.env.DB);
-  const headers = auditHeaders(c, ['Content-Type', 'User-Agent'], 256);
   try {
-    const read = await readNotification(c, db, { channel: 'alipay', headers, body_bytes_max: ALIPAY_NOTIFY_BODY_BYTES_MAX, now_ms });
-    if (!read.ok) return fail(c, read.error.status);
-    const { audit } = read;
-    const body = audit.body;
-    if (!/^application\/x-www-form-urlencoded\b/i.test(c.req.header('content-type') ?? '')) {
-      await recordRejected(db, audit, null, 'not application/x-www-form-urlencoded', now_ms);
-      return fail(c, 415);
-    }
-    const params = formParams(body);
-    if (params === null) {
-      await recordRejected(db, audit, null, 'repeated or too many form fields', now_ms);
-      return fail(c, 400);
-    }
-    let config: AlipayConfig;
-    try {
-      config = alipayConfig(c.env);
-      if (config.seller_id === null) throw new ProviderError('alipay', 'not_configured', 'ALIPAY_SELLER_ID missing', false);
-      await alipayPublicKey(config);
-    } catch (error) {
-      if (!(error instanceof ProviderError)) throw error;
-      // Our configuration, not the notification, is at fault: 503 so Alipay delivers it again.
-      await recordRejected(db, audit, null, error.message, now_ms);
-      return fail(c, 503);
-    }
+    const read = await readAlipayNotification(c, db, { body_bytes_max: ALIPAY_NOTIFY_BODY_BYTES_MAX, now_ms, seller_id_required: true });
+    if (!read.ok) return fail(c, read.status);
+    const { audit, params, config } = read;
     const outcome = await handle(db, config, params, audit, now_ms);
     if (outcome.kind === 'handled') {
       if (outcome.credited_school_id !== null) pushAfterResponse(c, outcome.credited_school_id);

@@ -6,7 +6,7 @@ import type { ConsoleGreyRecord, ConsoleGreySettleRequest } from '../../../proto
 import { yuanToFen } from '../../../protocol/money.ts';
 import type { CursorPages } from '../hooks.ts';
 import { useI18n } from '../i18n.ts';
-import { Badge, ErrorText, Field, Loading, Page, Pager, Time, Yuan } from './common.tsx';
+import { Badge, ErrorText, Field, Filters, Page, Paged, Time, Yuan } from './common.tsx';
 
 export function GreyRecords(props: {
   state: 'open' | 'resolved' | 'all';
@@ -18,7 +18,7 @@ export function GreyRecords(props: {
   return (
     <Page title={t('nav_grey')}>
       <p class="muted">{t('grey_intro')}</p>
-      <div class="filters">
+      <Filters onRefresh={props.pages.reload}>
         <Field id="grey-state" label={t('filter_state')}>
           <select id="grey-state" value={props.state} onChange={(e) => props.onState(e.currentTarget.value as 'open' | 'resolved' | 'all')}>
             <option value="open">{t('grey_open')}</option>
@@ -26,30 +26,28 @@ export function GreyRecords(props: {
             <option value="all">{t('filter_all')}</option>
           </select>
         </Field>
-        <div class="filters-actions">
-          <button type="button" class="button button-secondary" onClick={props.pages.reload}>
-            {t('refresh')}
-          </button>
-        </div>
-      </div>
-      <ErrorText code={props.pages.error} />
-      <Loading loading={props.pages.loading && props.pages.value === null} />
-      {props.pages.value?.rows.length === 0 ? <p class="empty">{t('table_empty')}</p> : null}
-      <ul class="plain grey-list" data-testid="grey-list">
-        {props.pages.value?.rows.map((record) => (
-          <li key={record.grey_id} class="panel" data-grey-id={record.grey_id}>
-            <GreyRecordItem
-              record={record}
-              settle={async (settlement) => {
-                const error = await props.settle(record.grey_id, settlement);
-                if (error === null) props.pages.reload();
-                return error;
-              }}
-            />
-          </li>
-        ))}
-      </ul>
-      <Pager pages={props.pages} />
+      </Filters>
+      <Paged pages={props.pages}>
+        {(page) => (
+          <>
+            {page.rows.length === 0 ? <p class="empty">{t('table_empty')}</p> : null}
+            <ul class="plain grey-list" data-testid="grey-list">
+              {page.rows.map((record) => (
+                <li key={record.grey_id} class="panel" data-grey-id={record.grey_id}>
+                  <GreyRecordItem
+                    record={record}
+                    settle={async (settlement) => {
+                      const error = await props.settle(record.grey_id, settlement);
+                      if (error === null) props.pages.reload();
+                      return error;
+                    }}
+                  />
+                </li>
+              ))}
+            </ul>
+          </>
+        )}
+      </Paged>
     </Page>
   );
 }

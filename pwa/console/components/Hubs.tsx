@@ -8,7 +8,7 @@ import type { ConsoleCreditSettleRequest, ConsoleFrozenCredit, ConsoleHub } from
 import { fenToYuan } from '../../../protocol/money.ts';
 import type { Loaded } from '../hooks.ts';
 import { useI18n } from '../i18n.ts';
-import { Badge, ErrorText, Field, Loading, Page, Table, Time, Yuan, type Column } from './common.tsx';
+import { Badge, ErrorText, Field, Loading, Page, RefreshButton, Table, Time, Yuan, type Column } from './common.tsx';
 
 type HubState = ConsoleHub['state'];
 type SetState = (hub_id: string, state: HubState, reason: string) => Promise<string | null>;
@@ -79,14 +79,7 @@ export function Hubs(props: { hubs: Loaded<{ hubs: ConsoleHub[] }>; setState: Se
   ];
   const frozen = hubs.value?.hubs.filter((h) => h.state === 'dead' && h.frozen_credits.length > 0) ?? [];
   return (
-    <Page
-      title={t('nav_hubs')}
-      actions={
-        <button type="button" class="button button-secondary" onClick={hubs.reload}>
-          {t('refresh')}
-        </button>
-      }
-    >
+    <Page title={t('nav_hubs')} actions={<RefreshButton onClick={hubs.reload} />}>
       <p class="muted">{t('hubs_intro')}</p>
       <ErrorText code={hubs.error} />
       <Loading loading={hubs.loading && hubs.value === null} />

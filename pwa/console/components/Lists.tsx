@@ -6,7 +6,7 @@ import type { ConsoleAuditEntry } from '../../../protocol/console.ts';
 import type { CursorPages } from '../hooks.ts';
 import { useI18n } from '../i18n.ts';
 import { orderPath } from '../router.ts';
-import { Badge, ErrorText, Field, Link, Loading, Page, Pager, Table, Time, Yuan, type Column } from './common.tsx';
+import { Badge, Field, Link, Page, Paged, RefreshButton, Table, Time, Yuan, type Column } from './common.tsx';
 
 export function Agreements({ pages }: { pages: CursorPages<AutoTopupAgreement> }) {
   const { t } = useI18n();
@@ -30,10 +30,9 @@ export function Agreements({ pages }: { pages: CursorPages<AutoTopupAgreement> }
   ];
   return (
     <Page title={t('nav_agreements')}>
-      <ErrorText code={pages.error} />
-      <Loading loading={pages.loading && pages.value === null} />
-      {pages.value ? <Table caption={t('nav_agreements')} columns={columns} rows={pages.value.rows} rowKey={(a) => a.agreement_id} testid="agreements-table" /> : null}
-      <Pager pages={pages} />
+      <Paged pages={pages}>
+        {(page) => <Table caption={t('nav_agreements')} columns={columns} rows={page.rows} rowKey={(a) => a.agreement_id} testid="agreements-table" />}
+      </Paged>
     </Page>
   );
 }
@@ -66,10 +65,9 @@ export function Notices({ state, onState, pages }: { state: string; onState: (st
           </select>
         </Field>
       </div>
-      <ErrorText code={pages.error} />
-      <Loading loading={pages.loading && pages.value === null} />
-      {pages.value ? <Table caption={t('nav_notices')} columns={columns} rows={pages.value.rows} rowKey={(n) => String(n.notice_id)} testid="notices-table" /> : null}
-      <Pager pages={pages} />
+      <Paged pages={pages}>
+        {(page) => <Table caption={t('nav_notices')} columns={columns} rows={page.rows} rowKey={(n) => String(n.notice_id)} testid="notices-table" />}
+      </Paged>
     </Page>
   );
 }
@@ -95,18 +93,10 @@ export function Audit({ pages }: { pages: CursorPages<ConsoleAuditEntry> }) {
     { label: 'col_address', nowrap: true, render: (e) => e.address ?? '—' },
   ];
   return (
-    <Page
-      title={t('nav_audit')}
-      actions={
-        <button type="button" class="button button-secondary" onClick={pages.reload}>
-          {t('refresh')}
-        </button>
-      }
-    >
-      <ErrorText code={pages.error} />
-      <Loading loading={pages.loading && pages.value === null} />
-      {pages.value ? <Table caption={t('nav_audit')} columns={columns} rows={pages.value.rows} rowKey={(e) => String(e.audit_id)} testid="audit-table" /> : null}
-      <Pager pages={pages} />
+    <Page title={t('nav_audit')} actions={<RefreshButton onClick={pages.reload} />}>
+      <Paged pages={pages}>
+        {(page) => <Table caption={t('nav_audit')} columns={columns} rows={page.rows} rowKey={(e) => String(e.audit_id)} testid="audit-table" />}
+      </Paged>
     </Page>
   );
 }

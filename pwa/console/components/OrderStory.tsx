@@ -8,7 +8,7 @@ import { fenToYuan } from '../../../protocol/money.ts';
 import type { Loaded } from '../hooks.ts';
 import { useI18n, type MessageKey } from '../i18n.ts';
 import { pagePath } from '../router.ts';
-import { ErrorText, Facts, Field, Link, Loading, Page, Time, Yuan } from './common.tsx';
+import { ErrorText, Facts, Field, Link, Loading, Page, RefreshButton, Time, Yuan } from './common.tsx';
 import { RefundBadge, TopupBadge } from './status.tsx';
 
 interface Event {
@@ -84,9 +84,7 @@ export function OrderStory(props: { order_id: string; story: Loaded<ConsoleOrder
           <Link href={pagePath('orders')} class="button button-secondary">
             {t('back_to_orders')}
           </Link>
-          <button type="button" class="button button-secondary" onClick={props.story.reload}>
-            {t('refresh')}
-          </button>
+          <RefreshButton onClick={props.story.reload} />
         </>
       }
     >

@@ -5,7 +5,7 @@ import type { OrderSearch } from '../data/api.ts';
 import type { CursorPages } from '../hooks.ts';
 import { useI18n } from '../i18n.ts';
 import { orderPath } from '../router.ts';
-import { ErrorText, Field, Link, Loading, Page, Pager, Table, Time, Yuan, type Column } from './common.tsx';
+import { Field, Link, Page, Paged, Table, Time, Yuan, type Column } from './common.tsx';
 import { TopupBadge } from './status.tsx';
 
 export function Orders(props: { search: OrderSearch; onSearch: (search: OrderSearch) => void; pages: CursorPages<ConsoleOrder> }) {
@@ -65,12 +65,9 @@ export function Orders(props: { search: OrderSearch; onSearch: (search: OrderSea
           </button>
         </div>
       </form>
-      <ErrorText code={props.pages.error} />
-      <Loading loading={props.pages.loading && props.pages.value === null} />
-      {props.pages.value ? (
-        <Table caption={t('nav_orders')} columns={columns} rows={props.pages.value.rows} rowKey={(o) => o.order_id} testid="orders-table" />
-      ) : null}
-      <Pager pages={props.pages} />
+      <Paged pages={props.pages}>
+        {(page) => <Table caption={t('nav_orders')} columns={columns} rows={page.rows} rowKey={(o) => o.order_id} testid="orders-table" />}
+      </Paged>
     </Page>
   );
 }

@@ -5,20 +5,13 @@ import type { ConsoleOverview } from '../../../protocol/console.ts';
 import type { Loaded } from '../hooks.ts';
 import { useI18n } from '../i18n.ts';
 import { pagePath } from '../router.ts';
-import { Age, Badge, ErrorText, Link, Loading, Page, Time, Yuan } from './common.tsx';
+import { Age, Badge, ErrorText, Link, Loading, Page, RefreshButton, Time, Yuan } from './common.tsx';
 
 export function Overview({ overview }: { overview: Loaded<ConsoleOverview> }) {
   const { t } = useI18n();
   const o = overview.value;
   return (
-    <Page
-      title={t('nav_overview')}
-      actions={
-        <button type="button" class="button button-secondary" onClick={overview.reload}>
-          {t('refresh')}
-        </button>
-      }
-    >
+    <Page title={t('nav_overview')} actions={<RefreshButton onClick={overview.reload} />}>
       <Loading loading={overview.loading && o === null} />
       <ErrorText code={overview.error} />
       {o ? (

@@ -3,7 +3,7 @@ import type { ConsolePendingResponse, PendingCredit } from '../../../protocol/co
 import type { CursorPages } from '../hooks.ts';
 import { useI18n } from '../i18n.ts';
 import { orderPath } from '../router.ts';
-import { Age, Badge, ErrorText, Link, Loading, Page, Pager, Table, Time, Yuan, type Column } from './common.tsx';
+import { Age, Badge, Link, Page, Paged, Table, Time, Yuan, type Column } from './common.tsx';
 
 export interface PendingPage {
   rows: PendingCredit[];
@@ -21,29 +21,27 @@ export function Pending({ pages }: { pages: CursorPages<PendingCredit, PendingPa
     { label: 'col_age', render: (c) => <Age age_ms={c.age_ms} /> },
     { label: 'col_status', render: (c) => (c.void_requested ? <Badge tone="info">{t('pending_void_requested')}</Badge> : <Badge tone="warn">{t('topup_pending_claim')}</Badge>) },
   ];
-  const value = pages.value;
   return (
     <Page title={t('nav_pending')}>
-      <ErrorText code={pages.error} />
-      <Loading loading={pages.loading && pages.value === null} />
-      {value ? (
-        <>
-          <ul class="tiles plain" data-testid="pending-buckets">
-            {value.buckets.map((b) => (
-              <li class="tile" key={b.bucket}>
-                <h2>{t(`bucket_${b.bucket}`)}</h2>
-                <p class="tile-figure">
-                  <Yuan amount_fen={b.amount_fen} />
-                </p>
-                <p class="muted">{t('overview_count', { n: b.count })}</p>
-              </li>
-            ))}
-          </ul>
-          <h2>{t('pending_oldest')}</h2>
-          <Table caption={t('pending_oldest')} columns={columns} rows={value.rows} rowKey={(c) => c.credit_id} testid="pending-table" />
-        </>
-      ) : null}
-      <Pager pages={pages} />
+      <Paged pages={pages}>
+        {(page) => (
+          <>
+            <ul class="tiles plain" data-testid="pending-buckets">
+              {page.buckets.map((b) => (
+                <li class="tile" key={b.bucket}>
+                  <h2>{t(`bucket_${b.bucket}`)}</h2>
+                  <p class="tile-figure">
+                    <Yuan amount_fen={b.amount_fen} />
+                  </p>
+                  <p class="muted">{t('overview_count', { n: b.count })}</p>
+                </li>
+              ))}
+            </ul>
+            <h2>{t('pending_oldest')}</h2>
+            <Table caption={t('pending_oldest')} columns={columns} rows={page.rows} rowKey={(c) => c.credit_id} testid="pending-table" />
+          </>
+        )}
+      </Paged>
     </Page>
   );
 }

@@ -5,7 +5,7 @@ import type { ConsoleRefund } from '../../../protocol/console.ts';
 import type { CursorPages } from '../hooks.ts';
 import { useI18n } from '../i18n.ts';
 import { orderPath } from '../router.ts';
-import { ErrorText, Field, Link, Loading, Page, Pager, Table, Time, Yuan, type Column } from './common.tsx';
+import { ErrorText, Field, Filters, Link, Page, Paged, Table, Time, Yuan, type Column } from './common.tsx';
 import { RefundBadge } from './status.tsx';
 
 export const REFUND_FILTERS = ['', 'requested', 'provider_pending', 'refunded', 'refused', 'failed'] as const;
@@ -70,7 +70,7 @@ export function Refunds(props: {
           {t('refund_submit')}
         </button>
       </form>
-      <div class="filters">
+      <Filters onRefresh={props.pages.reload}>
         <Field id="refunds-state" label={t('filter_state')}>
           <select id="refunds-state" value={props.state} onChange={(e) => props.onState(e.currentTarget.value)}>
             {REFUND_FILTERS.map((state) => (
@@ -78,18 +78,10 @@ export function Refunds(props: {
             ))}
           </select>
         </Field>
-        <div class="filters-actions">
-          <button type="button" class="button button-secondary" onClick={props.pages.reload}>
-            {t('refresh')}
-          </button>
-        </div>
-      </div>
-      <ErrorText code={props.pages.error} />
-      <Loading loading={props.pages.loading && props.pages.value === null} />
-      {props.pages.value ? (
-        <Table caption={t('nav_refunds')} columns={columns} rows={props.pages.value.rows} rowKey={(r) => r.refund_id} testid="refunds-table" />
-      ) : null}
-      <Pager pages={props.pages} />
+      </Filters>
+      <Paged pages={props.pages}>
+        {(page) => <Table caption={t('nav_refunds')} columns={columns} rows={page.rows} rowKey={(r) => r.refund_id} testid="refunds-table" />}
+      </Paged>
     </Page>
   );
 }

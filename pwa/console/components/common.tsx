@@ -3,7 +3,7 @@
 import type { ComponentChildren, JSX } from 'preact';
 import { useEffect, useRef } from 'preact/hooks';
 import { fenToYuan } from '../../../protocol/money.ts';
-import type { PagerState } from '../hooks.ts';
+import type { Loaded, PagerState } from '../hooks.ts';
 import { useI18n, type MessageKey } from '../i18n.ts';
 import { onLinkClick, takeFocusRequest } from '../router.ts';
 
@@ -142,6 +142,43 @@ export function Pager({ pages }: { pages: PagerState }) {
         {t('pager_next')}
       </button>
     </nav>
+  );
+}
+
+/**
+ * A listing paged through the server: its error, "loading" for the first page only (a reload
+ * keeps the rows on screen until the new ones arrive), the page as `children` draws it, and the pager.
+ */
+export function Paged<P>({ pages, children }: { pages: Loaded<P> & PagerState; children: (page: P) => ComponentChildren }) {
+  return (
+    <>
+      <ErrorText code={pages.error} />
+      <Loading loading={pages.loading && pages.value === null} />
+      {pages.value === null ? null : children(pages.value)}
+      <Pager pages={pages} />
+    </>
+  );
+}
+
+/** A row of filters over a listing, its refresh button last. */
+export function Filters({ children, onRefresh }: { children: ComponentChildren; onRefresh: () => void }) {
+  return (
+    <div class="filters">
+      {children}
+      <div class="filters-actions">
+        <RefreshButton onClick={onRefresh} />
+      </div>
+    </div>
+  );
+}
+
+/** Asks the server again: what a page shows changes while it is open. */
+export function RefreshButton({ onClick }: { onClick: () => void }) {
+  const { t } = useI18n();
+  return (
+    <button type="button" class="button button-secondary" onClick={onClick}>
+      {t('refresh')}
+    </button>
   );
 }
 

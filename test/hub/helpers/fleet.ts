@@ -11,40 +11,16 @@ import type { HubState } from '../../../protocol/hub.ts';
 import { HubSigner, importPrivateKeyPem } from '../../../hub/sync/signer.ts';
 import { auditLocalD1 } from '../../../scripts/audit.ts';
 import { executeLocalSql, sqlLiteral } from '../../../scripts/lib/local-d1.ts';
-import { startCampus, type Campus } from '../../../scripts/start.ts';
+import type { Campus } from '../../../scripts/start.ts';
 import { DEMO_CARDS } from '../../../sim/demo-campus.ts';
 import type { PurseCard } from '../../../sim/pos/card.ts';
 import { personaliseCard } from '../../../sim/pos/personalise.ts';
 import type { Terminal } from '../../../sim/pos/terminal.ts';
+import { adminRequest, registerHub, startTestCampus, until } from './campus.ts';
 import { HubHarness, type HubHarnessOptions, type RegisteredTerminal } from './hub.ts';
 import { Link } from './link.ts';
 
-export const SCHOOL = 'bjtu-weihai';
-export const WAIT_MS = 20_000;
-export const CARDS = {
-  zhang: { school_id: SCHOOL, name: '张三', card_no: '20230001' },
-  li: { school_id: SCHOOL, name: '李小红', card_no: '20230002' },
-  wang: { school_id: SCHOOL, name: '王老师', card_no: 'T1001' },
-  visitor: { school_id: SCHOOL, name: '访客', card_no: '999' },
-  zhao: { school_id: SCHOOL, name: '赵六', card_no: 'F000999' },
-} as const;
-export type CardRef = (typeof CARDS)[keyof typeof CARDS];
-
-/** Bounded wait for a condition the hubs or the Worker reach asynchronously. */
-export async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeout_ms = WAIT_MS): Promise<T> {
-  const deadline_ms = Date.now() + timeout_ms;
-  let last_error: unknown = null;
-  while (Date.now() < deadline_ms) {
-    try {
-      const value = await probe();
-      if (value !== null && value !== undefined && value !== false) return value;
-    } catch (error) {
-      last_error = error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`${what}: not within ${timeout_ms} ms${last_error === null ? '' : ` (last error: ${String(last_error)})`}`);
-}
+export { CARDS, SCHOOL, until, WAIT_MS, type CardRef } from './campus.ts';
 
 export interface FleetHub {
   hub_id: string;
@@ -65,7 +41,7 @@ export class Fleet {
   #card_keys_file: string | null = null;
 
   async start(): Promise<void> {
-    this.campus = await startCampus({ worker_port: 0, gateway_port: 0, state_dir: this.state_dir, dev_dir: this.work_dir, notify_retry_schedule_ms: [0, 1_000, 2_000] });
+    this.campus = await startTestCampus(this.work_dir, { notify_retry_schedule_ms: [0, 1_000, 2_000] });
   }
 
   /**
@@ -83,8 +59,7 @@ export class Fleet {
     } else {
       copyFileSync(this.#card_keys_file, harness.card_keys_file);
     }
-    const registered = await this.admin('PUT', `/api/v1/admin/hubs/${hub_id}`, { school_id: SCHOOL, public_key: harness.public_key });
-    expect(registered.status, await registered.clone().text()).toBe(201);
+    await registerHub(this.campus, hub_id, harness.public_key);
     const till = await harness.addTerminal(`till-${hub_id}`);
     await harness.start();
     const hub: FleetHub = { hub_id, harness, link, till, terminal: harness.terminal(till) };
@@ -126,13 +101,8 @@ export class Fleet {
     return new Map([...this.#wallet].map(([card_no, chip]) => [card_no, chip.balance_fen]));
   }
 
-  async admin(method: string, pathname: string, body?: unknown): Promise<Response> {
-    return fetch(`${this.campus.worker_url}${pathname}`, {
-      method,
-      headers: { authorization: `Bearer ${this.campus.keys.admin_token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(15_000),
-    });
+  admin(method: string, pathname: string, body?: unknown): Promise<Response> {
+    return adminRequest(this.campus, method, pathname, body);
   }
 
   /** The card office moves a hub to another state. */

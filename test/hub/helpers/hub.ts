@@ -110,9 +110,12 @@ export class HubHarness {
     return { terminal_id, key_hex: lines.at(-1)!, card_terminal_id: id_line.slice('card_terminal_id '.length) };
   }
 
-  /** A terminal simulator for a registered terminal, talking to the running hub. */
+  readonly #terminals = new Set<Terminal>();
+  /** A terminal simulator for a registered terminal, talking to the running hub; cleanup() closes it. */
   terminal(registered: RegisteredTerminal, txn_seq_start = 0, options: { keep_sent?: boolean; clock_skew_ms?: number } = {}): Terminal {
-    return new Terminal({ hub_url: this.url, ...registered, txn_seq_start, ...options });
+    const terminal = new Terminal({ hub_url: this.url, ...registered, txn_seq_start, ...options });
+    this.#terminals.add(terminal);
+    return terminal;
   }
 
   #master: CardMasterKeys | null = null;
@@ -202,7 +205,10 @@ export class HubHarness {
     }
   }
 
+  /** Closes every terminal made here (closing one twice is harmless), stops the hub, removes its files. */
   async cleanup(): Promise<void> {
+    for (const terminal of this.#terminals) terminal.close();
+    this.#terminals.clear();
     await this.stop();
     rmSync(this.dir, { recursive: true, force: true });
   }
