@@ -129,3 +129,41 @@ it('cursor guard alone: a card first loaded after the copy gets nothing until th
   await fleet.expectAuditClean();
   await fleet.expectAgreement(hub);
 }, 60_000);
+
+it('a card frozen while the link was down, whose forgotten load reached the Worker, is released by the re-sync', async () => {
+  await payAndLoad(CARDS.zhang, 100);
+  const { order_id } = await payTopUp(fleet.campus.worker_url, CARDS.zhang, 300);
+  const zhang = fleet.chip(CARDS.zhang.card_no);
+  await until('credit at the hub', async () => (await hub.terminal.tap(CARDS.zhang.card_no, zhang, 'before_init')).swipe.offer_fen === 300);
+  const copy_path = path.join(fleet.work_dir, 'guards-release.db');
+  await copyStore(hub.harness.db_path, copy_path, 'backup');
+  // The load the copy will forget, claimed at the Worker; then a change the copy is behind.
+  await until(`${CARDS.zhang.card_no} loaded`, async () => (await hub.terminal.tap(CARDS.zhang.card_no, zhang)).committed !== null);
+  await waitForStatus(fleet.campus.worker_url, order_id, 'claimed', WAIT_MS);
+  await payTopUp(fleet.campus.worker_url, CARDS.visitor, 100);
+  const [latest] = await fleet.sql("SELECT max(seq) AS seq FROM changes WHERE school_id = 'bjtu-weihai'");
+  await until('cursor confirmed', async () => (await durableCursor()) >= Number(latest!.seq));
+  await until('outbox drained', async () => (await hub.harness.health()).outbox_depth === 0);
+
+  await restartFrom(copy_path, { link_up: false });
+  // Before the Worker has answered, the card's verified serial is all the hub has: frozen.
+  expect(await refusal(hub.terminal.tap(CARDS.zhang.card_no, zhang))).toEqual({ status: 409, code: 'card_frozen' });
+  expect(zhang.balance_fen).toBe(400);
+  hub.link.restore();
+  await until('re-synced', async () => {
+    const health = await hub.harness.health();
+    return health.worker_confirmed === true && health.resyncing === false;
+  });
+  expect(hub.harness.query('SELECT last_online_serial, frozen FROM cards WHERE card_no = ?', CARDS.zhang.card_no)).toEqual([{ last_online_serial: zhang.online_serial, frozen: 0 }]);
+  expect((await hub.terminal.tap(CARDS.zhang.card_no, zhang)).swipe).toMatchObject({ pending_fen: 0, offer_fen: 0 });
+  // The card office sees the hold the re-sync resolved; the card's next top-up loads.
+  await until('hold resolved at the Worker', async () => {
+    const [row] = await fleet.sql(`SELECT status FROM card_holds WHERE hub_id = ${sqlLiteral(hub.hub_id)} AND card_no = ${sqlLiteral(CARDS.zhang.card_no)}`);
+    return row?.status === 'resolved';
+  });
+  await payAndLoad(CARDS.zhang, 50);
+  expect(zhang.balance_fen).toBe(450);
+  await until('outbox drained', async () => (await hub.harness.health()).outbox_depth === 0);
+  await fleet.expectAuditClean();
+  await fleet.expectAgreement(hub);
+}, 60_000);
