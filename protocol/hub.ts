@@ -413,6 +413,54 @@ export interface AdminCreditSettleResponse {
   claim_id: string | null;
 }
 
+/** The card office's settlement of a hub's card hold (see "Card holds" above). */
+export const adminCardHoldSettleRequest = z.strictObject({
+  /** The pending credits the card's load log shows loaded (oldest first, as the hub loads). */
+  loaded_credit_ids: z.array(id).max(HOLD_CREDITS_MAX),
+  /** The online serial the card shows in the office's reader: the hub's record becomes it. */
+  online_serial: z.number().int().min(0).max(0xffff),
+  /** What the reader showed (the load log's serials and amounts): kept as the decision's proof. */
+  evidence: z.string().trim().min(1).max(CREDIT_SETTLE_EVIDENCE_MAX),
+  actor: z.string().trim().min(1).max(100).default('card-office'),
+});
+export type AdminCardHoldSettleRequest = z.input<typeof adminCardHoldSettleRequest>;
+export interface AdminCardHoldSettleResponse {
+  hub_id: string;
+  card_no: string;
+  status: 'settled';
+  online_serial_settled: number;
+  claimed_credit_ids: string[];
+  /** One claim per credit, `office-<credit_id>`, proof kind `office`. */
+  claim_ids: string[];
+  /** Refunds that were waiting on those credits, refused: the card holds the money. */
+  refunds_refused: number;
+}
+export const cardHoldsQuery = z.object({
+  school_id: schoolId.optional(),
+  status: z.enum(['open', 'settled', 'resolved', 'all']).default('open'),
+  limit: z.coerce.number().int().min(1).max(200).default(100),
+});
+export interface CardHoldView {
+  hub_id: string;
+  card_no: string;
+  school_id: string;
+  status: 'open' | 'settled' | 'resolved';
+  online_serial_seen: number;
+  online_serial_recorded: number;
+  balance_fen: number;
+  seen_at_ms: number;
+  created_at_ms: number;
+  reported_at_ms: number;
+  online_serial_settled: number | null;
+  settled_credit_ids: string[];
+  evidence: string | null;
+  actor: string | null;
+  settled_at_ms: number | null;
+  resolved_at_ms: number | null;
+  /** The card's pending credits owned by the hub, oldest first (at most 100): what it may have loaded. */
+  pending_credits: { credit_id: string; amount_fen: number; created_at_ms: number }[];
+}
+
 export interface RefundView {
   refund_id: string;
   order_id: string;

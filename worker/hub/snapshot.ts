@@ -56,10 +56,14 @@ interface CardRow {
   asn: string | null;
 }
 
-// The card's serial as the Worker's claims account for it (any hub: a card loaded at a standby
-// since has that serial too), read per credit by the claims_card index.
+// The card's serial as the Worker accounts for it: its claims' (any hub: a card loaded at a
+// standby since has that serial too), or a hold of this hub (?1) the card office settled at a
+// serial, whichever is higher; read per credit by the claims_card and card_holds_card indexes.
 const SERIAL_CLAIMED = (credit: string) =>
-  `(SELECT max(cl.online_serial_after) FROM claims cl WHERE cl.school_id = ${credit}.school_id AND cl.card_no = ${credit}.card_no)`;
+  `nullif(max(
+     coalesce((SELECT max(cl.online_serial_after) FROM claims cl WHERE cl.school_id = ${credit}.school_id AND cl.card_no = ${credit}.card_no), -1),
+     coalesce((SELECT max(hd.online_serial_settled) FROM card_holds hd
+                WHERE hd.school_id = ${credit}.school_id AND hd.card_no = ${credit}.card_no AND hd.hub_id = ?1 AND hd.status = 'settled'), -1)), -1)`;
 
 export const SNAPSHOT_OWNED_SQL = `SELECT id, order_id, card_no, amount_fen, state, created_at_ms, claim_id, void_requested_at_ms,
         ${SERIAL_CLAIMED('credits')} AS online_serial_claimed
