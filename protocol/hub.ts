@@ -459,6 +459,11 @@ export interface CardHoldView {
   resolved_at_ms: number | null;
   /** The card's pending credits owned by the hub, oldest first (at most 100): what it may have loaded. */
   pending_credits: { credit_id: string; amount_fen: number; created_at_ms: number }[];
+  /**
+   * The card's claims the Worker holds with a serial past the hub's record (any hub, at most
+   * 100): loads already accounted for, not to be counted again from the card's load log.
+   */
+  claims: { claim_id: string; online_serial_after: number | null; amount_fen: number; hub_id: string }[];
 }
 
 export interface RefundView {

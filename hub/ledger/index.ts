@@ -41,6 +41,8 @@ export interface LedgerCounts {
   open_claims: number;
   outbox_depth: number;
   void_answers_unsent: number;
+  /** Cards the serial guard froze, waiting for a re-sync or the card office. */
+  frozen_cards: number;
 }
 
 export interface FleetStatus {
@@ -188,10 +190,14 @@ export class HubLedger {
     return { hub_state: gate.state, resyncing: gate.resync_required, not_offering: noOfferReason(gate, { last_online_serial: 0 }), worker_confirmed: gate.confirmed, retire_confirmed: gate.retire_confirmed };
   }
 
-  /** A retiring hub may confirm once nothing is left to send and no reservation is open. */
+  /**
+   * A retiring hub may confirm once nothing is left to send, no reservation is open and no card
+   * is frozen: confirming hands its pending credits to another hub, and a frozen card's may be
+   * on the card (the card office settles the hold first).
+   */
   drained(): boolean {
     const counts = this.counts();
-    return counts.outbox_depth === 0 && counts.open_claims === 0 && counts.void_answers_unsent === 0;
+    return counts.outbox_depth === 0 && counts.open_claims === 0 && counts.void_answers_unsent === 0 && counts.frozen_cards === 0;
   }
 
   outboxBatch(limit: number, bytes_max: number): HubClaim[] {
@@ -254,6 +260,14 @@ export class HubLedger {
     let pending_credits = 0;
     for (const list of this.#store.pending.values()) pending_credits += list.length;
     const unsent = this.#store.s.voidAnswersUnsent.get() as { n: number };
-    return { cards: this.#store.cards.size, pending_credits, open_claims: this.#store.open.size, outbox_depth: this.#store.outbox_depth, void_answers_unsent: unsent.n };
+    const frozen = this.#store.s.frozenCount.get() as { n: number };
+    return {
+      cards: this.#store.cards.size,
+      pending_credits,
+      open_claims: this.#store.open.size,
+      outbox_depth: this.#store.outbox_depth,
+      void_answers_unsent: unsent.n,
+      frozen_cards: frozen.n,
+    };
   }
 }

@@ -147,6 +147,7 @@ const STATEMENTS = {
     LEFT JOIN card_reports r ON r.card_no = c.card_no WHERE c.frozen = 1 LIMIT ?`,
   pendingVoidRequested: "SELECT credit_id FROM credits WHERE card_no = ? AND state = 'pending' AND void_requested = 1 LIMIT ?",
   report: 'SELECT online_serial FROM card_reports WHERE card_no = ?',
+  frozenCount: 'SELECT count(*) AS n FROM cards WHERE frozen = 1',
   insertOutbox: 'INSERT INTO outbox (claim_id, body) VALUES (?, ?)',
   outboxBatch: 'SELECT seq, body FROM outbox ORDER BY seq LIMIT ?',
   deleteOutbox: 'DELETE FROM outbox WHERE claim_id = ?',

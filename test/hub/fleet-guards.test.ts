@@ -4,6 +4,10 @@
 //   claim, so the Worker never heard of it and the cursor never went back: only the card's
 //   MAC1-verified serial, ahead of the restored record, tells. Its credits freeze; a refund of
 //   the credit the card already holds waits for the card office instead of paying out twice.
+//   The hold reaches the Worker; the office reads the card's load log and settles it; the hub
+//   lifts the freeze and the card's next top-up loads.
+// - both together with the re-sync: a card frozen while the link was down, whose forgotten load
+//   did reach the Worker, is released by the re-sync (the snapshot carries the card's serial).
 // - the cursor guard: the card's first load at this hub came after the copy, so the restored
 //   store has no serial record of it: only the Worker's refusal of the regressed pull, and the
 //   re-sync, tell. Nothing is offered to that card until the Worker has answered.
@@ -14,6 +18,9 @@ import { payTopUp, recharge, waitForStatus } from './helpers/payer.ts';
 import { refusal } from './helpers/refusal.ts';
 import { CARDS, Fleet, until, WAIT_MS, type CardRef, type FleetHub } from './helpers/fleet.ts';
 import { copyStore, restoreStore } from './helpers/store-copy.ts';
+import { officeDecision } from './helpers/office.ts';
+import { readCard } from '../../sim/pos/reader.ts';
+import type { CardHoldView } from '../../protocol/hub.ts';
 
 const fleet = new Fleet();
 let hub: FleetHub;
@@ -86,7 +93,36 @@ it('serial guard alone: a load the Worker never heard of, lost by a restore, is 
   expect(row?.state).toBe('requested');
   expect((await recharge(fleet.campus.worker_url, order_id)).status).toBe('pending_claim');
   await fleet.expectAuditClean();
-}, 60_000);
+
+  // The hold reaches the card office, which reads the card at its desk and settles it: the one
+  // load the hub forgot took the 800, so that credit is claimed and the refund refused.
+  const hold = await until('hold at the Worker', async () => {
+    const response = await fleet.admin('GET', `/api/v1/admin/card-holds?school_id=${CARDS.zhao.school_id}&status=open`);
+    const { holds } = (await response.json()) as { holds: CardHoldView[] };
+    return holds.find((row) => row.hub_id === hub.hub_id && row.card_no === CARDS.zhao.card_no);
+  });
+  expect(hold).toMatchObject({ online_serial_seen: zhao.online_serial, online_serial_recorded: zhao.online_serial - 1, balance_fen: 900 });
+  const decision = officeDecision(hold, readCard(zhao), '卡务中心');
+  if (!decision.ok) throw new Error(decision.reason);
+  expect(decision.body.loaded_credit_ids).toEqual([credit!.credit_id]);
+  const settled = await fleet.admin('POST', `/api/v1/admin/card-holds/${hub.hub_id}/${CARDS.zhao.card_no}/settle`, decision.body);
+  expect(settled.status, await settled.clone().text()).toBe(200);
+  expect(await settled.json()).toMatchObject({ claimed_credit_ids: [credit!.credit_id], refunds_refused: 1 });
+  expect((await recharge(fleet.campus.worker_url, order_id)).status).toBe('claimed');
+  const [refunded] = await fleet.sql(`SELECT state FROM refunds WHERE order_id = ${sqlLiteral(order_id)}`);
+  expect(refunded?.state).toBe('refused');
+  // The hub hears it in its feed: the freeze lifts, and the card's next top-up loads.
+  await until('hold settled at the hub', async () => hub.harness.query<{ frozen: number }>('SELECT frozen FROM cards WHERE card_no = ?', CARDS.zhao.card_no)[0]?.frozen === 0);
+  expect(hub.harness.query('SELECT state FROM credits WHERE credit_id = ?', credit!.credit_id)).toEqual([{ state: 'claimed' }]);
+  const next = await payTopUp(fleet.campus.worker_url, CARDS.zhao, 150);
+  await until(`${CARDS.zhao.card_no} loaded`, async () => (await hub.terminal.tap(CARDS.zhao.card_no, zhao)).committed !== null);
+  await waitForStatus(fleet.campus.worker_url, next.order_id, 'claimed', WAIT_MS);
+  // Chips = paid − refunded − spent: 100 + 800 + 150, nothing refunded, nothing spent.
+  expect(zhao.balance_fen).toBe(1_050);
+  await until('outbox drained', async () => (await hub.harness.health()).outbox_depth === 0);
+  await fleet.expectAuditClean();
+  await fleet.expectAgreement(hub);
+}, 90_000);
 
 it('cursor guard alone: a card first loaded after the copy gets nothing until the Worker has answered, then nothing again', async () => {
   const { order_id } = await payTopUp(fleet.campus.worker_url, CARDS.li, 600);

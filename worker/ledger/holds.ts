@@ -33,6 +33,7 @@ interface HoldRow {
   settled_at_ms: number | null;
   resolved_at_ms: number | null;
   pending_credits?: string;
+  claims?: string;
 }
 
 const HOLD_COLUMNS = `h.hub_id, h.card_no, h.school_id, h.status, h.online_serial_seen, h.online_serial_recorded, h.balance_fen,
@@ -43,6 +44,13 @@ const PENDING_OF_HOLD = `(SELECT json_group_array(json_object('credit_id', p.id,
     FROM (SELECT cr.id, cr.amount_fen, cr.created_at_ms FROM credits cr
            WHERE cr.school_id = h.school_id AND cr.card_no = h.card_no AND cr.state = 'pending' AND cr.owner_hub_id = h.hub_id
            ORDER BY cr.created_at_ms, cr.id LIMIT ${HOLD_VIEW_CREDITS_MAX}) p)`;
+
+// The card's claims the Worker holds past the hub's record (any hub): loads already accounted
+// for, which the office must not count again. Bounded like the pending list.
+const CLAIMS_OF_HOLD = `(SELECT json_group_array(json_object('claim_id', q.id, 'online_serial_after', q.online_serial_after, 'amount_fen', q.amount_fen, 'hub_id', q.hub_id))
+    FROM (SELECT cl.id, cl.online_serial_after, cl.amount_fen, cl.hub_id FROM claims cl
+           WHERE cl.school_id = h.school_id AND cl.card_no = h.card_no AND cl.online_serial_after > h.online_serial_recorded
+           ORDER BY cl.online_serial_after LIMIT ${HOLD_VIEW_CREDITS_MAX}) q)`;
 
 function parseJsonArray<T>(text: string | null | undefined): T[] {
   if (text === null || text === undefined) return [];
@@ -55,8 +63,8 @@ function parseJsonArray<T>(text: string | null | undefined): T[] {
 }
 
 function toView(row: HoldRow): CardHoldView {
-  const { pending_credits, settled_credit_ids, ...rest } = row;
-  return { ...rest, settled_credit_ids: parseJsonArray<string>(settled_credit_ids), pending_credits: parseJsonArray(pending_credits) };
+  const { pending_credits, settled_credit_ids, claims, ...rest } = row;
+  return { ...rest, settled_credit_ids: parseJsonArray<string>(settled_credit_ids), pending_credits: parseJsonArray(pending_credits), claims: parseJsonArray(claims) };
 }
 
 export async function listHolds(
@@ -78,7 +86,7 @@ export async function listHolds(
   params.push(query.limit);
   const rows = await d1
     .prepare(
-      `SELECT ${HOLD_COLUMNS}, ${PENDING_OF_HOLD} AS pending_credits FROM card_holds h
+      `SELECT ${HOLD_COLUMNS}, ${PENDING_OF_HOLD} AS pending_credits, ${CLAIMS_OF_HOLD} AS claims FROM card_holds h
         ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
         ORDER BY h.created_at_ms, h.hub_id, h.card_no LIMIT ?${params.length}`,
     )
@@ -89,7 +97,7 @@ export async function listHolds(
 
 export async function readHold(d1: D1Database, hub_id: string, card_no: string): Promise<CardHoldView | null> {
   const row = await d1
-    .prepare(`SELECT ${HOLD_COLUMNS}, ${PENDING_OF_HOLD} AS pending_credits FROM card_holds h WHERE h.hub_id = ?1 AND h.card_no = ?2`)
+    .prepare(`SELECT ${HOLD_COLUMNS}, ${PENDING_OF_HOLD} AS pending_credits, ${CLAIMS_OF_HOLD} AS claims FROM card_holds h WHERE h.hub_id = ?1 AND h.card_no = ?2`)
     .bind(hub_id, card_no)
     .first<HoldRow>();
   return row === null ? null : toView(row);
