@@ -143,7 +143,10 @@ export function parsePurchase(data: Buffer): { balance_fen: number; offline_seri
   return { balance_fen: data.readUInt32BE(0), offline_serial: data.readUInt16BE(4) };
 }
 
-/** SFI 0x18, the transaction detail file: the card's last transactions, newest first (JR/T 0025). */
+/**
+ * SFI 0x18, the transaction detail file: the card's last transactions, newest first (JR/T 0025).
+ * The simulated purse records its loads there (not its demo purchases): the office's load log.
+ */
 export const TRANSACTION_LOG_SFI = 0x18;
 /** What a PBOC purse keeps in its cyclic 0018 file: older records are overwritten. */
 export const TRANSACTION_LOG_RECORDS_MAX = 10;

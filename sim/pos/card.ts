@@ -25,7 +25,6 @@ import {
   SW_WRONG_LENGTH,
   SW_WRONG_P1P2,
   RECORD_TYPE_LOAD,
-  RECORD_TYPE_PURCHASE,
   TRANSACTION_LOG_RECORDS_MAX,
   TRANSACTION_LOG_SFI,
   TRANSACTION_RECORD_BYTES,
@@ -55,7 +54,7 @@ export interface PurseCardState {
   online_serial: number;
   offline_serial: number;
   proves: PurseProve[];
-  /** The transaction detail file (0018), newest last; absent in cards saved before it. */
+  /** The load records of the transaction detail file (0018), newest last; absent in cards saved before it. */
   log?: TransactionRecord[];
 }
 
@@ -205,7 +204,11 @@ export class PurseCard {
     return status(SW_OK, publicInfo(this.asn));
   }
 
-  /** READ RECORD of the transaction detail file: record 1 is the newest. */
+  /**
+   * READ RECORD of the transaction detail file: record 1 is the newest. The simulator keeps the
+   * loads there (the demo purchase, which stands in for a PSAM's, writes no record), so the card
+   * office can always read the last ten loads back.
+   */
   #readRecord(command: Command): ResponseApdu {
     if (command.p2 !== ((TRANSACTION_LOG_SFI << 3) | 0x04)) return status(SW_FILE_NOT_FOUND);
     if (command.data.length !== 0 || command.le !== TRANSACTION_RECORD_BYTES) return status(SW_WRONG_LENGTH);
@@ -301,7 +304,6 @@ export class PurseCard {
     if (amount_fen === 0) return status(SW_WRONG_DATA);
     if (amount_fen > this.#balance_fen) return status(SW_INSUFFICIENT_FUNDS);
     if (this.#offline_serial >= OFFLINE_SERIAL_MAX) return status(SW_SERIAL_AT_MAX);
-    this.#record({ serial: this.#offline_serial, amount_fen, type: RECORD_TYPE_PURCHASE, card_terminal_id: '000000000000', terminal_time: '00000000000000' });
     this.#balance_fen -= amount_fen;
     this.#offline_serial += 1;
     const data = Buffer.alloc(6);

@@ -356,6 +356,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     // pending credits the loads no claim accounts for took. A hold it cannot decide from the card
     // is a finding: the money on the card could not be told.
     let office_busy = false;
+    const office_findings = new Set<string>();
     const settleHolds = async (): Promise<number> => {
       if (office_busy) return 0;
       office_busy = true;
@@ -373,7 +374,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           if (holder.busy) continue;
           const decision = officeDecision(hold, readCard(holder.chip), 'chaos card office');
           if (!decision.ok) {
-            violation(`card office cannot settle ${hold.hub_id}/${hold.card_no}: ${decision.reason}`);
+            const finding = `card office cannot settle ${hold.hub_id}/${hold.card_no}: ${decision.reason}`;
+            if (!office_findings.has(finding)) violation(finding);
+            office_findings.add(finding);
             continue;
           }
           const answer = await admin('POST', `/api/v1/admin/card-holds/${hold.hub_id}/${hold.card_no}/settle`, JSON.stringify(decision.body));
