@@ -48,6 +48,7 @@ export function buildHubApp(options: HubAppOptions): HubApp {
     purse_limit_fen: config.purse_limit_fen,
     now_ms: Date.now,
     on_reserved: (reserved_at_ms: number) => sync?.scheduleGrey(reserved_at_ms),
+    on_held: () => sync?.wakeReports(),
   });
   const group = new GroupCommit(db, {
     ops_per_batch_max: OPS_PER_BATCH_MAX,

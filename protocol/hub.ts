@@ -84,6 +84,9 @@ export const VOIDS_BATCH_BYTES_MAX = 1_000_000;
  * snapshot began: a credit paid after it, which no hub owns yet, comes through the feed). When
  * next_cursor is null the hub has everything: it replaces its credits with the snapshot's, applies the cards, answers the void requests, and pulls the feed with
  * after=resume_after. Whatever changed while it paged is in the feed after resume_after.
+ * Each credit carries `online_serial_claimed` (SnapshotCredit): the card's serial as far as
+ * the Worker's claims account for it, so the serial guard does not freeze a card whose
+ * forgotten loads all reached the Worker.
  */
 export const HUB_STATES = ['active', 'standby', 'retiring', 'retired', 'dead'] as const;
 export type HubState = (typeof HUB_STATES)[number];
@@ -118,6 +121,13 @@ export type HubChange =
       created_at_ms: number;
     }
   | { seq: number; kind: 'void'; credit_id: string; card_no: string }
+  /**
+   * The card office settled this hub's hold on the card (see "Card holds" below): the hub sets
+   * its record of the card's serial to `online_serial_settled` (never lowers it), marks the
+   * credits the office found on the card claimed, and lifts the freeze. Sent only to the hub
+   * that holds the card, and only while the hold is settled at the Worker.
+   */
+  | { seq: number; kind: 'hold'; card_no: string; online_serial_settled: number; credit_ids: string[] }
   | {
       seq: number;
       kind: 'card';
@@ -226,6 +236,15 @@ export interface SnapshotCredit {
   claim_id: string | null;
   /** A refund waits for this hub's void answer. */
   void_requested: boolean;
+  /**
+   * What the Worker knows of the card's online serial: the highest `online_serial_after` of the
+   * claims it holds for this card (from any hub), or of a hold the card office settled for it;
+   * null when none. Every credit of one card carries the same value. A hub raises its record of
+   * the card's serial to it (never lowers it): those loads are accounted for at the Worker, so
+   * a card showing this serial had no load the hub forgot, and a card the serial guard froze
+   * for a serial up to it is released. Optional: a Worker from before card holds sends none.
+   */
+  online_serial_claimed?: number | null;
 }
 export type CardChange = Extract<HubChange, { kind: 'card' }>;
 export interface SnapshotResponse {
@@ -263,20 +282,62 @@ export const greyRecord = z.strictObject({
   status: z.enum(['open', 'resolved']).default('open'),
 });
 export type GreyRecord = z.input<typeof greyRecord>;
+
+/*
+ * Card holds (hub/README.md, "Backup and restore"). A hub's serial guard freezes a card whose
+ * MAC1-verified online serial is ahead of the hub's record of it: the card had loads this hub's
+ * store forgot, so its credits are neither offered nor voided there. The hub sends the hold with
+ * the card reports (`holds`, below) until the Worker acknowledges it, again whenever the card
+ * shows a higher serial, and `resolved` when its re-sync found every serial up to the one shown
+ * accounted for by the Worker's claims (SnapshotCredit.online_serial_claimed). The Worker keeps
+ * one row per (hub, card): `open` until the card office settles it or the hub resolves it.
+ *
+ * The card office reads the card in a reader (its load log: the serial and amount of each
+ * load) and settles: POST /api/v1/admin/card-holds/{hub_id}/{card_no}/settle
+ * {loaded_credit_ids, online_serial, evidence}. In one D1 batch each listed credit (pending,
+ * owned by that hub, of that card) is claimed by a claim `office-<credit_id>` with proof kind
+ * `office` and its credit_settlements row, a refund waiting on it is refused, and the hold
+ * becomes `settled` with the accepted serial; a trigger puts a `hold` change in the feed, which
+ * carries the serial and the credit ids to the hub. A refused or repeated settle changes
+ * nothing. A later hold of the same card (a serial past the settled one) opens the row again.
+ */
+export const CARD_HOLDS_BATCH_MAX = 200;
+/** Credits one settlement may name: the loads between two serials, each at most a claim's credits. */
+export const HOLD_CREDITS_MAX = CLAIM_CREDITS_MAX;
+export const cardHold = z
+  .strictObject({
+    card_no: cardNo,
+    /** The MAC1-verified serial the card showed (the highest since the hold opened). */
+    online_serial_seen: z.number().int().min(1).max(0xffff),
+    /** The hub's record of the card's serial when it froze the card. */
+    online_serial_recorded: z.number().int().min(0).max(0xfffe),
+    /** The chip's balance at that load (its own word, MAC1-verified). */
+    balance_fen: fen.max(0xffff_ffff),
+    at_ms: ms,
+    status: z.enum(['open', 'resolved']).default('open'),
+  })
+  .refine((hold) => hold.online_serial_seen > hold.online_serial_recorded, { message: 'a hold is a serial ahead of the record' });
+export type CardHold = z.input<typeof cardHold>;
 // `reports` may be empty when the request only carries grey records; one of the two must not be.
 export const cardReportsRequest = z
   .strictObject({
     reports: z.array(cardReport).max(CARD_REPORTS_BATCH_MAX),
     grey: z.array(greyRecord).max(GREY_RECORDS_BATCH_MAX).optional(),
+    holds: z.array(cardHold).max(CARD_HOLDS_BATCH_MAX).optional(),
   })
-  .refine((body) => body.reports.length > 0 || (body.grey?.length ?? 0) > 0, {
-    message: 'send at least one report or grey record',
+  .refine((body) => body.reports.length > 0 || (body.grey?.length ?? 0) > 0 || (body.holds?.length ?? 0) > 0, {
+    message: 'send at least one report, grey record or hold',
+  })
+  .refine((body) => new Set((body.holds ?? []).map((hold) => hold.card_no)).size === (body.holds ?? []).length, {
+    message: 'holds: one per card',
   });
 export type CardReportsRequest = z.input<typeof cardReportsRequest>;
 export interface CardReportsResponse {
   accepted: number;
   /** How many grey records were stored; present when the request carried `grey`. */
   grey_accepted?: number;
+  /** How many holds were taken; present when the request carried `holds`. */
+  holds_accepted?: number;
 }
 
 /** The push channel: a signed GET with `Upgrade: websocket` (same X-Hub-* headers, empty body). */
@@ -350,6 +411,59 @@ export interface AdminCreditSettleResponse {
   state: 'pending' | 'claimed' | 'voided';
   owner_hub_id: string | null;
   claim_id: string | null;
+}
+
+/** The card office's settlement of a hub's card hold (see "Card holds" above). */
+export const adminCardHoldSettleRequest = z.strictObject({
+  /** The pending credits the card's load log shows loaded (oldest first, as the hub loads). */
+  loaded_credit_ids: z.array(id).max(HOLD_CREDITS_MAX),
+  /** The online serial the card shows in the office's reader: the hub's record becomes it. */
+  online_serial: z.number().int().min(0).max(0xffff),
+  /** What the reader showed (the load log's serials and amounts): kept as the decision's proof. */
+  evidence: z.string().trim().min(1).max(CREDIT_SETTLE_EVIDENCE_MAX),
+  actor: z.string().trim().min(1).max(100).default('card-office'),
+});
+export type AdminCardHoldSettleRequest = z.input<typeof adminCardHoldSettleRequest>;
+export interface AdminCardHoldSettleResponse {
+  hub_id: string;
+  card_no: string;
+  status: 'settled';
+  online_serial_settled: number;
+  claimed_credit_ids: string[];
+  /** One claim per credit, `office-<credit_id>`, proof kind `office`. */
+  claim_ids: string[];
+  /** Refunds that were waiting on those credits, refused: the card holds the money. */
+  refunds_refused: number;
+}
+export const cardHoldsQuery = z.object({
+  school_id: schoolId.optional(),
+  status: z.enum(['open', 'settled', 'resolved', 'all']).default('open'),
+  limit: z.coerce.number().int().min(1).max(200).default(100),
+});
+export interface CardHoldView {
+  hub_id: string;
+  card_no: string;
+  school_id: string;
+  status: 'open' | 'settled' | 'resolved';
+  online_serial_seen: number;
+  online_serial_recorded: number;
+  balance_fen: number;
+  seen_at_ms: number;
+  created_at_ms: number;
+  reported_at_ms: number;
+  online_serial_settled: number | null;
+  settled_credit_ids: string[];
+  evidence: string | null;
+  actor: string | null;
+  settled_at_ms: number | null;
+  resolved_at_ms: number | null;
+  /** The card's pending credits owned by the hub, oldest first (at most 100): what it may have loaded. */
+  pending_credits: { credit_id: string; amount_fen: number; created_at_ms: number }[];
+  /**
+   * The card's claims the Worker holds with a serial past the hub's record (any hub, at most
+   * 100): loads already accounted for, not to be counted again from the card's load log.
+   */
+  claims: { claim_id: string; online_serial_after: number | null; amount_fen: number; hub_id: string }[];
 }
 
 export interface RefundView {

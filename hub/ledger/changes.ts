@@ -2,6 +2,7 @@
 // their status, kind and asn; new credits; void requests. One page per transaction, with the
 // cursor, so a crash loses neither.
 import type { HubChange } from '../../protocol/hub.ts';
+import { applyHold } from './holds.ts';
 import { assert, type LedgerStore } from './store.ts';
 
 export function applyChanges(store: LedgerStore, changes: readonly HubChange[], next_after: number, now_ms: number): { applied: number } {
@@ -20,6 +21,8 @@ export function applyChanges(store: LedgerStore, changes: readonly HubChange[], 
       const claim_id = change.state === 'claimed' ? 'worker' : null;
       store.s.insertCredit.run(change.credit_id, change.order_id, change.card_no, change.amount_fen, change.state, claim_id, change.created_at_ms, change.seq);
       if (change.state === 'pending') store.addPending(change.card_no, change);
+    } else if (change.kind === 'hold') {
+      applyHold(store, change, now_ms);
     } else {
       applyVoid(store, change.credit_id, change.card_no, change.seq, now_ms);
     }
@@ -35,6 +38,8 @@ export function applyCard(store: LedgerStore, change: Extract<HubChange, { kind:
   const known = store.cards.get(change.card_no);
   // A new asn is a new chip: this hub's serial record and freeze were about the old one.
   const same_chip = known !== undefined && known.asn === change.asn;
+  // The hold was about the old chip's serial: nothing of it applies to the new one.
+  if (known !== undefined && !same_chip) store.s.closeHold.run('resolved', 0, change.card_no);
   store.cards.set(change.card_no, {
     status: change.status,
     kind: change.card_kind,

@@ -1,14 +1,15 @@
 // The hub's money logic (DESIGN section 6), one concern a module over one store:
 // offers.ts (swipe), loads.ts (MAC1 → reservation → MAC2, settlement by TAC, prove or serial),
 // changes.ts (the Worker's feed), outbox.ts (claims and void answers owed to the Worker),
-// reports.ts (card reports, grey records). This class only binds them to one store and clock.
+// reports.ts (card reports, grey records), holds.ts (cards the serial guard froze). This class only binds them to one store and clock.
 // Every write must run inside GroupCommit.run (see store.ts).
 import type { DatabaseSync } from 'node:sqlite';
 import type { CardKind } from '../../protocol/card.ts';
-import type { GreyRecord, HubChange, HubClaim, HubState, SnapshotResponse } from '../../protocol/hub.ts';
+import type { CardHold, GreyRecord, HubChange, HubClaim, HubState, SnapshotResponse } from '../../protocol/hub.ts';
 import type { z } from 'zod';
 import type { commitRequest, CommitResponse, LoadRequest, LoadResponse, SwipeRequest, SwipeResponse } from '../../protocol/pos.ts';
 import { applyChanges } from './changes.ts';
+import { holdsBatch, markHoldsSent } from './holds.ts';
 import { noOfferReason, type NoOfferReason } from './fleet.ts';
 import { applySnapshotPage, beginResync, type ResyncTally } from './resync.ts';
 import type { CardKeyStore, CardLoadSession, Mac2Result } from '../keys/store.ts';
@@ -30,6 +31,8 @@ export interface LedgerOptions {
   now_ms: () => number;
   /** Told of every new reservation (the sync client reports it if it turns grey). */
   on_reserved?: (reserved_at_ms: number) => void;
+  /** Told when the serial guard freezes a card (the sync client reports the hold). */
+  on_held?: () => void;
 }
 
 export interface LedgerCounts {
@@ -38,6 +41,8 @@ export interface LedgerCounts {
   open_claims: number;
   outbox_depth: number;
   void_answers_unsent: number;
+  /** Cards the serial guard froze, waiting for a re-sync or the card office. */
+  frozen_cards: number;
 }
 
 export interface FleetStatus {
@@ -118,7 +123,8 @@ export class HubLedger {
     const session: CardLoadSession | null = loadSession(this.#store, request);
     let asked: { session: CardLoadSession; verdict: Mac2Result } | null = null;
     if (session !== null) asked = { session, verdict: await keys.makeMac2(session, request.init.mac1, request.terminal_time) };
-    return group.run(() => load({ store: this.#store, options: this.#options, on_reserved: this.#options.on_reserved }, request, asked, this.#options.now_ms()));
+    const deps = { store: this.#store, options: this.#options, on_reserved: this.#options.on_reserved, on_held: this.#options.on_held };
+    return group.run(() => load(deps, request, asked, this.#options.now_ms()));
   }
 
   /** A commit: the TAC is checked by the key store, then settled in the group commit. */
@@ -184,10 +190,14 @@ export class HubLedger {
     return { hub_state: gate.state, resyncing: gate.resync_required, not_offering: noOfferReason(gate, { last_online_serial: 0 }), worker_confirmed: gate.confirmed, retire_confirmed: gate.retire_confirmed };
   }
 
-  /** A retiring hub may confirm once nothing is left to send and no reservation is open. */
+  /**
+   * A retiring hub may confirm once nothing is left to send, no reservation is open and no card
+   * is frozen: confirming hands its pending credits to another hub, and a frozen card's may be
+   * on the card (the card office settles the hold first).
+   */
   drained(): boolean {
     const counts = this.counts();
-    return counts.outbox_depth === 0 && counts.open_claims === 0 && counts.void_answers_unsent === 0;
+    return counts.outbox_depth === 0 && counts.open_claims === 0 && counts.void_answers_unsent === 0 && counts.frozen_cards === 0;
   }
 
   outboxBatch(limit: number, bytes_max: number): HubClaim[] {
@@ -222,6 +232,14 @@ export class HubLedger {
     markCardReportsSent(this.#store, reports);
   }
 
+  holdsBatch(limit: number): CardHold[] {
+    return holdsBatch(this.#store, limit);
+  }
+
+  markHoldsSent(holds: readonly CardHold[]): void {
+    markHoldsSent(this.#store, holds);
+  }
+
   greyBatch(older_than_ms: number, limit: number): GreyRecord[] {
     return greyBatch(this.#store, this.#options.now_ms() - older_than_ms, limit);
   }
@@ -242,6 +260,14 @@ export class HubLedger {
     let pending_credits = 0;
     for (const list of this.#store.pending.values()) pending_credits += list.length;
     const unsent = this.#store.s.voidAnswersUnsent.get() as { n: number };
-    return { cards: this.#store.cards.size, pending_credits, open_claims: this.#store.open.size, outbox_depth: this.#store.outbox_depth, void_answers_unsent: unsent.n };
+    const frozen = this.#store.s.frozenCount.get() as { n: number };
+    return {
+      cards: this.#store.cards.size,
+      pending_credits,
+      open_claims: this.#store.open.size,
+      outbox_depth: this.#store.outbox_depth,
+      void_answers_unsent: unsent.n,
+      frozen_cards: frozen.n,
+    };
   }
 }

@@ -6,6 +6,7 @@ import { ALGORITHM_ID_3DES, ONLINE_SERIAL_MAX, PURSE_BALANCE_FEN_MAX, type Commi
 import type { ClaimProof, HubClaim } from '../../protocol/hub.ts';
 import type { CardLoadSession, CardLoadWrite, KeyVerdict, Mac2Result } from '../keys/store.ts';
 import { NO_OFFER_MESSAGES, noOfferReason } from './fleet.ts';
+import { freezeCard } from './holds.ts';
 import { mayRelease, offerPrefix, withReservation, type OfferOptions } from './offers.ts';
 import { assert, fail, newClaimId, type ClaimRow, type LedgerStore, type Outcome, type PendingCredit, type Reservation } from './store.ts';
 
@@ -36,6 +37,8 @@ export interface LoadDeps {
   options: OfferOptions;
   /** Told of every new reservation (the sync client reports it if it turns grey). */
   on_reserved?: (reserved_at_ms: number) => void;
+  /** Told when the serial guard freezes a card (the sync client reports the hold). */
+  on_held?: () => void;
 }
 
 export function load(
@@ -117,9 +120,9 @@ export function load(
     // Ahead: loads this hub has no record of (a store restored from a backup): its credits
     // must not be offered again until the card office has looked. Behind: not this chip.
     const reason = init.online_serial > known ? 'serial_ahead' : 'serial_behind';
-    if (reason === 'serial_ahead' && !card.frozen) {
-      card.frozen = true;
-      store.s.freezeCard.run(request.card_no);
+    if (reason === 'serial_ahead') {
+      freezeCard(store, request.card_no, init, known, now_ms);
+      deps.on_held?.();
     }
     store.grey({ claim_id: null, card_no: request.card_no, terminal_id: request.terminal_id, reason, detail: { ...detail, last_online_serial: known } }, now_ms);
     return fail(409, 'card_frozen', `the card's online serial ${init.online_serial} disagrees with this hub's record ${known}: the card office must look at it`);

@@ -84,12 +84,15 @@ export function swipe(
   let offer_fen = 0;
   if (offerable) {
     for (const credit of offerPrefix(candidates, request.chip.balance_fen, options.purse_limit_fen[card.kind])) offer_fen += credit.amount_fen;
-  } else if (open !== undefined && candidates !== pending && gate_refuses) {
-    // A hub that may not offer (retiring, re-syncing) must still drain a reservation the card
-    // never wrote. Only a load request carries the MAC1-verified serial that may release it, so
-    // the swipe asks for one; the load settles the reservation and is then refused, MAC2-less.
+  } else if (open !== undefined && (candidates !== pending || settle !== null) && gate_refuses) {
+    // A hub that may not offer (retiring, re-syncing) must still drain a reservation: one the
+    // card never wrote, and one whose transaction prove may not verify (the card's record at
+    // that serial is another load's, as after a restore). Only a load request carries the
+    // MAC1-verified serial that settles it either way, so the swipe asks for one; the load
+    // settles the reservation and is then refused, MAC2-less.
     offer_fen = open.amount_fen;
   }
-  assert(offer_fen <= pending_fen, 'an offer never exceeds what is pending');
+  // An offer made only to carry the card's serial to a reservation is the reservation's amount.
+  assert(offer_fen <= pending_fen || (settle !== null && offer_fen === open?.amount_fen), 'an offer never exceeds what is pending');
   return { card_status: card.status, pending_fen, offer_fen, settle };
 }

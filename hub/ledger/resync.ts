@@ -7,6 +7,7 @@
 // in that page's transaction.
 import type { SnapshotCredit, SnapshotResponse } from '../../protocol/hub.ts';
 import { applyCard } from './changes.ts';
+import { raiseSerial, releaseAccounted } from './holds.ts';
 import { assert, type LedgerStore } from './store.ts';
 
 export interface ResyncTally {
@@ -15,6 +16,8 @@ export interface ResyncTally {
   forgotten_loads: number;
   conflicts: number;
   dropped: number;
+  /** Frozen cards whose every serial the Worker's claims account for: released (last page only). */
+  released_holds: number;
 }
 
 interface LocalCredit {
@@ -36,15 +39,17 @@ export function beginResync(store: LedgerStore): void {
 
 export function applySnapshotPage(store: LedgerStore, page: SnapshotResponse, now_ms: number): ResyncTally {
   assert(store.gate.resync_required, 'a snapshot is applied only during a resync');
-  const tally: ResyncTally = { credits: 0, forgotten_loads: 0, conflicts: 0, dropped: 0 };
+  const tally: ResyncTally = { credits: 0, forgotten_loads: 0, conflicts: 0, dropped: 0, released_holds: 0 };
   for (const credit of page.credits) {
     tally.credits += 1;
     store.s.markResyncSeen.run(credit.credit_id);
     applyCredit(store, credit, tally, now_ms);
+    // The card's loads up to this serial are claims at the Worker: none of them is forgotten.
+    if (credit.online_serial_claimed !== undefined && credit.online_serial_claimed !== null) raiseSerial(store, credit.card_no, credit.online_serial_claimed);
   }
   // Card changes after the restored cursor: statuses, kinds and asns as the Worker has them now.
   for (const card of page.cards) applyCard(store, card);
-  if (page.next_cursor === null) finish(store, page.resume_after, tally);
+  if (page.next_cursor === null) finish(store, page.resume_after, tally, now_ms);
   return tally;
 }
 
@@ -130,7 +135,7 @@ function voidPending(store: LedgerStore, credit_id: string, card_no: string, now
   store.s.upsertVoidAnswer.run(credit_id, 'voided', null, now_ms);
 }
 
-function finish(store: LedgerStore, resume_after: number, tally: ResyncTally): void {
+function finish(store: LedgerStore, resume_after: number, tally: ResyncTally, now_ms: number): void {
   // Pending here, not named by the Worker: not this hub's (it never was, or was handed over
   // in a way this store forgot). Never offered again.
   const stale = store.db
@@ -142,6 +147,9 @@ function finish(store: LedgerStore, resume_after: number, tally: ResyncTally): v
     tally.dropped += 1;
   }
   store.db.exec('DELETE FROM resync_seen');
+  // Every card page has raised its serial record by now: a card frozen for a serial the
+  // Worker's claims reach had no load this store does not know of.
+  tally.released_holds = releaseAccounted(store, now_ms);
   // The feed resumes where the snapshot stood; what changed while it paged follows in the feed.
   // The restored cursor may be above it only if the Worker lost changes: then it stays.
   store.cursor = Math.max(store.cursor, resume_after);

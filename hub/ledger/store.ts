@@ -126,6 +126,28 @@ const STATEMENTS = {
     frozen = CASE WHEN cards.asn IS excluded.asn THEN cards.frozen ELSE 0 END`,
   setCardSerial: 'UPDATE cards SET last_online_serial = ? WHERE card_no = ?',
   freezeCard: 'UPDATE cards SET frozen = 1 WHERE card_no = ?',
+  unfreezeCard: 'UPDATE cards SET frozen = 0 WHERE card_no = ?',
+  // A hold opens again only for a serial past the one it was opened (or settled) for.
+  openHold: `INSERT INTO card_holds (card_no, online_serial_seen, online_serial_recorded, balance_fen, at_ms, status, sent)
+    VALUES (?, ?, ?, ?, ?, 'open', 0)
+    ON CONFLICT (card_no) DO UPDATE SET online_serial_seen = excluded.online_serial_seen,
+      online_serial_recorded = excluded.online_serial_recorded, balance_fen = excluded.balance_fen, at_ms = excluded.at_ms,
+      status = 'open', sent = 0
+    WHERE card_holds.status <> 'open' OR excluded.online_serial_seen > card_holds.online_serial_seen`,
+  hold: 'SELECT card_no, online_serial_seen, online_serial_recorded, balance_fen, at_ms, status FROM card_holds WHERE card_no = ?',
+  closeHold: "UPDATE card_holds SET status = ?, sent = ? WHERE card_no = ? AND status = 'open'",
+  resendHold: "UPDATE card_holds SET sent = 0 WHERE card_no = ? AND status = 'open'",
+  holdsBatch: `SELECT card_no, online_serial_seen, online_serial_recorded, balance_fen, at_ms, status FROM card_holds
+    WHERE sent = 0 ORDER BY at_ms LIMIT ?`,
+  markHoldSent: 'UPDATE card_holds SET sent = 1 WHERE card_no = ? AND status = ? AND online_serial_seen = ? AND at_ms = ?',
+  // A store from before card holds may have frozen cards without one: the newest chip report
+  // (taken at the freezing load) stands in for the serial it showed.
+  frozenCards: `SELECT c.card_no, coalesce(h.online_serial_seen, r.online_serial) AS online_serial_seen
+    FROM cards c LEFT JOIN card_holds h ON h.card_no = c.card_no AND h.status = 'open'
+    LEFT JOIN card_reports r ON r.card_no = c.card_no WHERE c.frozen = 1 LIMIT ?`,
+  pendingVoidRequested: "SELECT credit_id FROM credits WHERE card_no = ? AND state = 'pending' AND void_requested = 1 LIMIT ?",
+  report: 'SELECT online_serial FROM card_reports WHERE card_no = ?',
+  frozenCount: 'SELECT count(*) AS n FROM cards WHERE frozen = 1',
   insertOutbox: 'INSERT INTO outbox (claim_id, body) VALUES (?, ?)',
   outboxBatch: 'SELECT seq, body FROM outbox ORDER BY seq LIMIT ?',
   deleteOutbox: 'DELETE FROM outbox WHERE claim_id = ?',
@@ -313,4 +335,5 @@ export type GreyReason =
   | 'rejected_by_worker'
   | 'void_rejected_by_worker'
   | 'forgotten_load'
-  | 'snapshot_conflict';
+  | 'snapshot_conflict'
+  | 'hold_conflict';

@@ -113,6 +113,23 @@ CREATE TABLE IF NOT EXISTS grey_reported (
 -- is not this hub's any more. Emptied when a resync starts and when it ends.
 CREATE TABLE IF NOT EXISTS resync_seen (credit_id TEXT PRIMARY KEY) STRICT, WITHOUT ROWID;
 
+-- A card the serial guard froze (its MAC1-verified serial ran ahead of last_online_serial): the
+-- highest serial it showed and this hub's record then, for the card office (sent = 0 until the
+-- Worker has it). 'resolved': a re-sync accounted for every serial up to the one shown;
+-- 'settled': the card office's decision came through the feed. A later freeze opens it again.
+CREATE TABLE IF NOT EXISTS card_holds (
+  card_no TEXT PRIMARY KEY,
+  online_serial_seen INTEGER NOT NULL CHECK (online_serial_seen BETWEEN 1 AND 65535),
+  online_serial_recorded INTEGER NOT NULL CHECK (online_serial_recorded BETWEEN 0 AND 65534),
+  balance_fen INTEGER NOT NULL CHECK (balance_fen BETWEEN 0 AND 4294967295),
+  at_ms INTEGER NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('open','resolved','settled')),
+  sent INTEGER NOT NULL CHECK (sent IN (0,1)),
+  CHECK (online_serial_seen > online_serial_recorded)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS card_holds_unsent ON card_holds(at_ms) WHERE sent = 0;
+CREATE INDEX IF NOT EXISTS cards_frozen ON cards(card_no) WHERE frozen = 1;
+
 -- Events for the card office: a card that could not make MAC1 or presented another card's
 -- number, a TAC that did not verify, a card whose serial ran ahead of this hub's record, a
 -- claim the Worker rejected. Open reservations are listed from claims.

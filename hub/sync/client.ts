@@ -4,6 +4,7 @@
 // stages, woken by new commits; both poll as the fallback, with exponential backoff and jitter
 // while the Worker is unreachable. Swipes never wait for either.
 import {
+  CARD_HOLDS_BATCH_MAX,
   CARD_REPORTS_BATCH_MAX,
   CHANGES_LIMIT_DEFAULT,
   CLAIMS_BATCH_BYTES_MAX,
@@ -157,6 +158,11 @@ export class SyncClient {
     else this.#outbound.wakeStage(name, cause);
   }
 
+  /** A card hold for the card office: sent with the card reports at once (after its commit). */
+  wakeReports(): void {
+    this.#wakeStage('card-reports', 'grey');
+  }
+
   /** A reservation made at `reserved_at_ms` becomes grey later: report it when it does. */
   scheduleGrey(reserved_at_ms: number): void {
     const due_at_ms = reserved_at_ms + this.#options.grey_after_ms;
@@ -241,7 +247,7 @@ export class SyncClient {
   async #resync(): Promise<void> {
     const since = this.#ledger.cursor;
     await this.#group.run(() => this.#ledger.beginResync());
-    const total = { pages: 0, credits: 0, forgotten_loads: 0, conflicts: 0, dropped: 0 };
+    const total = { pages: 0, credits: 0, forgotten_loads: 0, conflicts: 0, dropped: 0, released_holds: 0 };
     let cursor: string | null = null;
     let resume_after: number | null = null;
     for (let page = 0; page < SNAPSHOT_PAGES_MAX && !this.#stopped; page++) {
@@ -255,6 +261,7 @@ export class SyncClient {
       total.forgotten_loads += tally.forgotten_loads;
       total.conflicts += tally.conflicts;
       total.dropped += tally.dropped;
+      total.released_holds += tally.released_holds;
       if (snapshot.next_cursor === null) {
         this.#log.log(total.forgotten_loads + total.conflicts > 0 ? 'warn' : 'info', 're-sync done: offers resume', { since, resume_after, ...total, ...this.#ledger.fleet() });
         return;
@@ -323,13 +330,17 @@ export class SyncClient {
       const reports = this.#ledger.cardReportsBatch(CARD_REPORTS_BATCH_MAX);
       // Grey records ride along (protocol/hub.ts): DESIGN's four routes have no other place.
       const grey = this.#ledger.greyBatch(this.#options.grey_after_ms, GREY_RECORDS_BATCH_MAX / 2);
-      if (reports.length === 0 && grey.length === 0) return;
-      const request: CardReportsRequest = grey.length > 0 ? { reports, grey } : { reports };
+      // Card holds too (protocol/hub.ts, "Card holds"), sent again until acknowledged.
+      const holds = this.#ledger.holdsBatch(CARD_HOLDS_BATCH_MAX / 2);
+      if (reports.length === 0 && grey.length === 0 && holds.length === 0) return;
+      const request: CardReportsRequest = { reports, ...(grey.length > 0 ? { grey } : {}), ...(holds.length > 0 ? { holds } : {}) };
       await this.#request<unknown>('POST', '/api/v1/hub/card-reports', request);
       await this.#group.run(() => {
         this.#ledger.markCardReportsSent(reports);
         this.#ledger.markGreySent(grey);
+        this.#ledger.markHoldsSent(holds);
       });
+      if (holds.length > 0) this.#log.log('warn', 'card holds sent to the card office', { holds: holds.map((hold) => `${hold.card_no}:${hold.status ?? 'open'}@${hold.online_serial_seen}`) });
     }
   }
 

@@ -3,7 +3,7 @@
 // of reaching the store, where a broken constraint would stop the hub.
 import { z } from 'zod';
 import { CARD_KINDS, CARD_NO_LENGTH_MAX, CARD_STATUSES } from '../../protocol/card.ts';
-import { CHANGES_LIMIT_MAX, HUB_STATES, SNAPSHOT_LIMIT_MAX, type ChangesResponse, type SnapshotResponse } from '../../protocol/hub.ts';
+import { CHANGES_LIMIT_MAX, HOLD_CREDITS_MAX, HUB_STATES, SNAPSHOT_LIMIT_MAX, type ChangesResponse, type SnapshotResponse } from '../../protocol/hub.ts';
 import { asnHex } from '../../protocol/pos.ts';
 
 const seq = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
@@ -22,6 +22,7 @@ const change = z.discriminatedUnion('kind', [
     created_at_ms: z.number().int().min(0),
   }),
   z.object({ seq, kind: z.literal('void'), credit_id: id, card_no: cardNo }),
+  z.object({ seq, kind: z.literal('hold'), card_no: cardNo, online_serial_settled: z.number().int().min(0).max(0xffff), credit_ids: z.array(id).max(HOLD_CREDITS_MAX) }),
   // The asn the hub derives the card's keys from: exactly 16 upper-case hex digits, or none.
   z.object({ seq, kind: z.literal('card'), card_no: cardNo, status: z.enum(CARD_STATUSES), card_kind: z.enum(CARD_KINDS), asn: asnHex.nullable() }),
 ]);
@@ -47,7 +48,7 @@ export function parseChangesPage(value: unknown, after: number): Omit<ChangesRes
   return parsed.data;
 }
 
-const cardChange = change.options[2];
+const cardChange = change.options[3];
 const snapshotPage = z.object({
   hub_state: z.enum(HUB_STATES),
   credits: z
@@ -61,6 +62,7 @@ const snapshotPage = z.object({
         created_at_ms: z.number().int().min(0),
         claim_id: id.nullable(),
         void_requested: z.boolean(),
+        online_serial_claimed: z.number().int().min(0).max(0xffff).nullable().optional(),
       }),
     )
     .max(SNAPSHOT_LIMIT_MAX),

@@ -8,6 +8,7 @@ export const SW_CONDITIONS_NOT_SATISFIED = 0x6985;
 export const SW_COMMAND_NOT_ALLOWED = 0x6901;
 export const SW_WRONG_DATA = 0x6a80;
 export const SW_FILE_NOT_FOUND = 0x6a82;
+export const SW_RECORD_NOT_FOUND = 0x6a83;
 export const SW_WRONG_P1P2 = 0x6a86;
 export const SW_INS_NOT_SUPPORTED = 0x6d00;
 export const SW_CLA_NOT_SUPPORTED = 0x6e00;
@@ -140,4 +141,54 @@ export function purchaseApdu(input: { amount_fen: number }): Buffer {
 export function parsePurchase(data: Buffer): { balance_fen: number; offline_serial: number } {
   if (data.length !== 6) throw new Error(`PURCHASE answers 6 bytes, got ${data.length}`);
   return { balance_fen: data.readUInt32BE(0), offline_serial: data.readUInt16BE(4) };
+}
+
+/**
+ * SFI 0x18, the transaction detail file: the card's last transactions, newest first (JR/T 0025).
+ * The simulated purse records its loads there (not its demo purchases): the office's load log.
+ */
+export const TRANSACTION_LOG_SFI = 0x18;
+/** What a PBOC purse keeps in its cyclic 0018 file: older records are overwritten. */
+export const TRANSACTION_LOG_RECORDS_MAX = 10;
+export const TRANSACTION_RECORD_BYTES = 23;
+/** Transaction types in a record: 02 a load (圈存), 06 a purchase. */
+export const RECORD_TYPE_LOAD = 0x02;
+export const RECORD_TYPE_PURCHASE = 0x06;
+
+export interface TransactionRecord {
+  /** The online serial before a load (or the offline serial before a purchase). */
+  serial: number;
+  amount_fen: number;
+  type: number;
+  card_terminal_id: string;
+  /** YYYYMMDDhhmmss as the terminal sent it (zeros for the demo purchase, which carries none). */
+  terminal_time: string;
+}
+
+/** READ RECORD of the transaction detail file: `00 B2 <record, 1 = newest> C4 17`. */
+export function readRecordApdu(record_no: number): Buffer {
+  if (!(Number.isInteger(record_no) && record_no >= 1 && record_no <= 0xff)) throw new RangeError(`record ${record_no}`);
+  return Buffer.from([0x00, 0xb2, record_no, (TRANSACTION_LOG_SFI << 3) | 0x04, TRANSACTION_RECORD_BYTES]);
+}
+
+/** serial(2) ‖ overdraft limit(3) ‖ amount(4) ‖ type(1) ‖ terminal(6) ‖ date(4 BCD) ‖ time(3 BCD). */
+export function transactionRecordBytes(record: TransactionRecord): Buffer {
+  const data = Buffer.alloc(TRANSACTION_RECORD_BYTES);
+  data.writeUInt16BE(record.serial, 0);
+  data.writeUInt32BE(record.amount_fen, 5);
+  data[9] = record.type;
+  data.write(record.card_terminal_id, 10, 'hex');
+  data.write(record.terminal_time, 16, 'hex');
+  return data;
+}
+
+export function parseTransactionRecord(data: Buffer): TransactionRecord {
+  if (data.length !== TRANSACTION_RECORD_BYTES) throw new Error(`a transaction record is ${TRANSACTION_RECORD_BYTES} bytes, got ${data.length}`);
+  return {
+    serial: data.readUInt16BE(0),
+    amount_fen: data.readUInt32BE(5),
+    type: data[9]!,
+    card_terminal_id: data.subarray(10, 16).toString('hex').toUpperCase(),
+    terminal_time: data.subarray(16, 23).toString('hex'),
+  };
 }

@@ -19,10 +19,17 @@ import {
   SW_MAC_INVALID,
   SW_MAC_UNAVAILABLE,
   SW_OK,
+  SW_RECORD_NOT_FOUND,
   SW_SERIAL_AT_MAX,
   SW_WRONG_DATA,
   SW_WRONG_LENGTH,
   SW_WRONG_P1P2,
+  RECORD_TYPE_LOAD,
+  TRANSACTION_LOG_RECORDS_MAX,
+  TRANSACTION_LOG_SFI,
+  TRANSACTION_RECORD_BYTES,
+  transactionRecordBytes,
+  type TransactionRecord,
 } from './apdu.ts';
 
 // A card keeps the proofs of its recent loads for GET TRANSACTION PROVE; older ones are gone,
@@ -47,6 +54,8 @@ export interface PurseCardState {
   online_serial: number;
   offline_serial: number;
   proves: PurseProve[];
+  /** The load records of the transaction detail file (0018), newest last; absent in cards saved before it. */
+  log?: TransactionRecord[];
 }
 
 /** How the card loses power in the middle of CREDIT FOR LOAD. */
@@ -105,6 +114,7 @@ export class PurseCard {
   #online_serial: number;
   #offline_serial: number;
   #proves: PurseProve[];
+  #log: TransactionRecord[];
   #session: LoadSession | null = null;
   #tear: CreditTear | null = null;
   readonly #random: () => Buffer;
@@ -122,6 +132,7 @@ export class PurseCard {
     this.#online_serial = state.online_serial;
     this.#offline_serial = state.offline_serial;
     this.#proves = state.proves.slice(-PROVES_KEPT_MAX).map((prove) => ({ ...prove }));
+    this.#log = (state.log ?? []).slice(-TRANSACTION_LOG_RECORDS_MAX).map((record) => ({ ...record }));
     this.#random = options.random ?? (() => randomBytes(4));
   }
 
@@ -136,6 +147,7 @@ export class PurseCard {
       online_serial: this.#online_serial,
       offline_serial: this.#offline_serial,
       proves: this.#proves.map((prove) => ({ ...prove })),
+      log: this.#log.map((record) => ({ ...record })),
     };
   }
 
@@ -167,6 +179,7 @@ export class PurseCard {
     const session = this.#session;
     this.#session = null;
     if (command.cla === 0x00 && command.ins === 0xb0) return this.#readBinary(command);
+    if (command.cla === 0x00 && command.ins === 0xb2) return this.#readRecord(command);
     if (command.cla !== 0x80) return status(SW_CLA_NOT_SUPPORTED);
     switch (command.ins) {
       case 0x50:
@@ -189,6 +202,24 @@ export class PurseCard {
     if (command.p1 !== 0x95 || command.p2 !== 0x00) return status(SW_FILE_NOT_FOUND);
     if (command.data.length !== 0 || command.le !== 30) return status(SW_WRONG_LENGTH);
     return status(SW_OK, publicInfo(this.asn));
+  }
+
+  /**
+   * READ RECORD of the transaction detail file: record 1 is the newest. The simulator keeps the
+   * loads there (the demo purchase, which stands in for a PSAM's, writes no record), so the card
+   * office can always read the last ten loads back.
+   */
+  #readRecord(command: Command): ResponseApdu {
+    if (command.p2 !== ((TRANSACTION_LOG_SFI << 3) | 0x04)) return status(SW_FILE_NOT_FOUND);
+    if (command.data.length !== 0 || command.le !== TRANSACTION_RECORD_BYTES) return status(SW_WRONG_LENGTH);
+    const record = this.#log[this.#log.length - command.p1];
+    if (command.p1 === 0 || record === undefined) return status(SW_RECORD_NOT_FOUND);
+    return status(SW_OK, transactionRecordBytes(record));
+  }
+
+  #record(record: TransactionRecord): void {
+    this.#log.push(record);
+    if (this.#log.length > TRANSACTION_LOG_RECORDS_MAX) this.#log.shift();
   }
 
   #getBalance(command: Command): ResponseApdu {
@@ -252,6 +283,7 @@ export class PurseCard {
     this.#online_serial = session.online_serial + 1;
     this.#proves.push({ online_serial: session.online_serial, mac2, tac });
     if (this.#proves.length > PROVES_KEPT_MAX) this.#proves.shift();
+    this.#record({ serial: session.online_serial, amount_fen: session.amount_fen, type: RECORD_TYPE_LOAD, card_terminal_id: session.card_terminal_id, terminal_time });
     if (tear === 'after_write') throw new CardTornError(true);
     return status(SW_OK, Buffer.from(tac, 'hex'));
   }

@@ -15,8 +15,12 @@ import { DEMO_SCHOOLS } from '../../sim/demo-campus.ts';
 import { purchaseApdu, SW_OK } from '../../sim/pos/apdu.ts';
 import type { PurseCard } from '../../sim/pos/card.ts';
 import { ForgedAnswerError, HubRequestError, type Terminal } from '../../sim/pos/terminal.ts';
+import type { CardHoldView } from '../../protocol/hub.ts';
+import { readCard } from '../../sim/pos/reader.ts';
 import { asnOf, HubHarness, type RegisteredTerminal } from '../hub/helpers/hub.ts';
 import { Link } from '../hub/helpers/link.ts';
+import { officeDecision } from '../hub/helpers/office.ts';
+import { copyStore, restoreStore } from '../hub/helpers/store-copy.ts';
 import { createTopUp, pressPay } from '../hub/helpers/payer.ts';
 import { randomFromSeed, type SeededRandom } from '../helpers/random.ts';
 import { describeFault, drawDeath, drawSchedule, type Fault } from './schedule.ts';
@@ -57,6 +61,10 @@ const DRAIN_TIMEOUT_MS = 180_000;
 // A card settles in a tap or two once the faults stop; far more means something is stuck.
 const DRAIN_TAPS_PER_CARD_MAX = 60;
 const VIOLATIONS_KEPT_MAX = 200;
+// The card office's desk: holds listed per visit, and how long a restore waits for the Worker to
+// have a change the copy is behind (what makes the restored hub re-sync, DESIGN section 6).
+const HOLDS_PER_VISIT_MAX = 200;
+const RESTORE_CURSOR_WAIT_MS = 20_000;
 // Refusals a terminal meets in normal operation under faults; anything else is a finding.
 const EXPECTED_REFUSALS = new Set(['hub_not_offering', 'card_busy', 'offer_changed', 'replayed', 'no_offer', 'card_frozen', 'window_expired', 'not_found', 'claim_not_found']);
 const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
@@ -321,8 +329,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       await setHubState(retiring, 'retiring', 'chaos: planned handover');
       // Terminals keep tapping the retiring hub (it refuses loads) while it drains.
       const drained_by_ms = Date.now() + 60_000;
+      // A card it froze keeps it from confirming (its credits may be on the card): the card
+      // office settles the holds meanwhile.
+      let office_at_ms = 0;
       while ((await retiring.health()).retire_confirmed !== true) {
         if (Date.now() > drained_by_ms) throw new Error(`${retiring.options.hub_id} did not confirm it drained within 60 s: ${JSON.stringify(await retiring.health())}`);
+        if (Date.now() - office_at_ms > 1_000 && ((await retiring.health()).frozen_cards as number) > 0) {
+          office_at_ms = Date.now();
+          await settleHolds();
+        }
         await sleep(200);
       }
       await setHubState(retiring, 'retired', 'chaos: drained');
@@ -334,6 +349,103 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       hub_down = false;
       await retiring.stop();
       count('handovers completed');
+    };
+
+    // ---- the card office: settles the cards a hub froze (hub/README.md, "Backup and restore") --
+    // It lists the open holds, reads each card at its desk (the card's load log), and names the
+    // pending credits the loads no claim accounts for took. A hold it cannot decide from the card
+    // is a finding: the money on the card could not be told.
+    let office_busy = false;
+    const office_findings = new Set<string>();
+    const settleHolds = async (): Promise<number> => {
+      if (office_busy) return 0;
+      office_busy = true;
+      let settled = 0;
+      try {
+        const listed = await admin('GET', `/api/v1/admin/card-holds?school_id=${SCHOOL}&status=open&limit=${HOLDS_PER_VISIT_MAX}`);
+        if (listed.status !== 200) throw new Error(`card holds: ${listed.status} ${await listed.text()}`);
+        const { holds } = (await listed.json()) as { holds: CardHoldView[] };
+        for (const hold of holds) {
+          const holder = holders.find((h) => h.card_no === hold.card_no);
+          if (holder === undefined) continue;
+          // The card is at the desk, not at a till: no tap may be half-way through it.
+          const desk_by_ms = Date.now() + 10_000;
+          while (holder.busy && Date.now() < desk_by_ms) await sleep(10);
+          if (holder.busy) continue;
+          const decision = officeDecision(hold, readCard(holder.chip), 'chaos card office');
+          if (!decision.ok) {
+            const finding = `card office cannot settle ${hold.hub_id}/${hold.card_no}: ${decision.reason}`;
+            if (!office_findings.has(finding)) violation(finding);
+            office_findings.add(finding);
+            continue;
+          }
+          const answer = await admin('POST', `/api/v1/admin/card-holds/${hold.hub_id}/${hold.card_no}/settle`, JSON.stringify(decision.body));
+          // 409: the hold moved on since it was listed (the hub re-reported it): the next visit.
+          if (answer.status === 409) {
+            count('card holds changed while the office read them');
+            await answer.body?.cancel();
+            continue;
+          }
+          if (answer.status !== 200) {
+            violation(`card office settle of ${hold.hub_id}/${hold.card_no}: ${answer.status} ${await answer.text()}`);
+            continue;
+          }
+          await answer.body?.cancel();
+          settled += 1;
+          count('card holds settled by the office');
+          count('card holds settled (fen on the card)', decision.lost_fen);
+        }
+      } finally {
+        office_busy = false;
+      }
+      return settled;
+    };
+
+    const durableCursorOf = async (hub: HubHarness): Promise<number> => {
+      const [rows] = await executeLocalSql(state_dir, `SELECT COALESCE(durable_cursor, 0) AS c FROM hubs WHERE id = ${sqlLiteral(hub.options.hub_id!)}`);
+      return Number(rows![0]!.c);
+    };
+    const hubRestore = async (fault: Fault) => {
+      const hub = running_hub;
+      const copy_path = path.join(work_dir, `restore-${hub.options.hub_id}.db`);
+      // SQLite's online backup of the running store, as an operator takes it.
+      await copyStore(hub.db_path, copy_path, 'backup');
+      const copy_cursor = Number(hub.query<{ value: string }>("SELECT value FROM meta WHERE key = 'cursor'")[0]?.value ?? 0);
+      const started_ms = Date.now();
+      // A top-up after the copy: the Worker will have a change the copy is behind, so the restored
+      // store is refused as regressed and re-syncs (without one, neither guard sees the loads it
+      // forgot on cards it has no record of; hub/README.md says so).
+      try {
+        const holder = random.pick(holders);
+        const amount_fen = random.int(TOP_UP_FEN_MIN, TOP_UP_FEN_MAX);
+        const created = await createTopUp(worker_url, { school_id: SCHOOL, name: holder.name, card_no: holder.card_no }, amount_fen);
+        orders.set(created.order_id, { card_no: holder.card_no, amount_fen });
+        await pressPay(created.pay_url);
+      } catch (error) {
+        count('restore top-ups refused');
+        if (!isConnectionError(error) && !/ 503|too_many_open_orders|rate_limited| 429/.test(String(error))) violation(`restore top-up: ${(error as Error).message.slice(0, 200)}`);
+      }
+      const cursor_by_ms = Date.now() + RESTORE_CURSOR_WAIT_MS;
+      while ((await durableCursorOf(hub)) <= copy_cursor && Date.now() < cursor_by_ms) await sleep(200);
+      if ((await durableCursorOf(hub)) <= copy_cursor) count('restores without a change after the copy');
+      const cut_ms = fault.link_cut_ms ?? 0;
+      const rest_ms = started_ms + fault.duration_ms - cut_ms - Date.now();
+      if (rest_ms > 0) await sleep(rest_ms);
+      if (cut_ms > 0) {
+        // Loads go on; their claims wait in the outbox the restore is about to throw away.
+        link!.cut();
+        await sleep(cut_ms);
+        count('restores that lost the outbox');
+      }
+      hub_down = true;
+      closeTerminals();
+      await hub.kill();
+      restoreStore(copy_path, hub.db_path);
+      if (cut_ms > 0) link!.restore();
+      await hub.start();
+      openTerminals();
+      hub_down = false;
+      count('restores completed');
     };
 
     const applyFault = async (fault: Fault) => {
@@ -378,6 +490,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           return;
         case 'handover':
           await handover();
+          return;
+        case 'hub_restore':
+          await hubRestore(fault);
           return;
       }
     };
@@ -434,6 +549,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     };
     const latest_seq = await head();
     await waitFor('hub at the head of the feed', async () => ((await running_hub.health()).cursor as number) >= latest_seq);
+    await settleHolds();
     const settler = terminals[0]!;
     for (const holder of holders) {
       let settled = false;
@@ -444,6 +560,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           settled = tap.swipe.pending_fen === 0 && tap.swipe.settle === null && tap.swipe.offer_fen === 0;
         } catch (error) {
           if (!(error instanceof HubRequestError && EXPECTED_REFUSALS.has(error.code))) throw error;
+          // Frozen at the hub: its hold reaches the card office, which settles it from the card.
+          if (error.code === 'card_frozen') await settleHolds();
         }
         if (!settled) await sleep(WRITE_WINDOW_MS / 6);
       }
@@ -466,12 +584,22 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     }
     for (const hub of hubs) {
       const hub_id = hub.options.hub_id!;
-      const committed = hub.query<{ claim_id: string }>("SELECT claim_id FROM claims WHERE state = 'committed' ORDER BY claim_id");
-      const [worker_claims] = await executeLocalSql(state_dir, `SELECT id FROM claims WHERE hub_id = ${sqlLiteral(hub_id)} ORDER BY id`);
-      const worker_ids = worker_claims!.map((row) => String(row.id));
-      const hub_ids = committed.map((row) => row.claim_id);
-      if (worker_ids.join() !== hub_ids.join()) violation(`Worker has ${worker_ids.length} claims of ${hub_id}, it committed ${hub_ids.length}; they differ`);
+      // What the hub's store knows of: its own committed claims, and the claims a re-sync told it
+      // of for loads a restore made it forget (kept on its credits). The card office's claims are
+      // the settled holds' (their proof, credit_settlements, is the audit's invariant 7).
+      const committed = hub.query<{ claim_id: string }>("SELECT claim_id FROM claims WHERE state = 'committed'");
+      const learnt = hub.query<{ claim_id: string }>("SELECT DISTINCT claim_id FROM credits WHERE state = 'claimed' AND claim_id IS NOT NULL AND claim_id NOT IN ('worker', 'office')");
+      const hub_ids = [...new Set([...committed, ...learnt].map((row) => row.claim_id))].sort();
+      const [worker_claims] = await executeLocalSql(state_dir, `SELECT id FROM claims WHERE hub_id = ${sqlLiteral(hub_id)} AND proof_kind <> 'office' ORDER BY id`);
+      const worker_ids = worker_claims!.map((row) => String(row.id)).sort();
+      if (worker_ids.join() !== hub_ids.join()) {
+        const missing = worker_ids.filter((id) => !hub_ids.includes(id)).slice(0, 3);
+        const extra = hub_ids.filter((id) => !worker_ids.includes(id)).slice(0, 3);
+        violation(`Worker has ${worker_ids.length} claims of ${hub_id}, its store knows ${hub_ids.length}; they differ (not at the hub: ${missing.join(', ')}; not at the Worker: ${extra.join(', ')})`);
+      }
     }
+    const [open_holds] = await executeLocalSql(state_dir, `SELECT hub_id, card_no FROM card_holds WHERE status = 'open'`);
+    for (const row of open_holds!) violation(`card hold ${String(row.hub_id)}/${String(row.card_no)} still open after the drain`);
     // The chips are the truth: what each card holds now, against what was paid for it.
     const [money] = await executeLocalSql(
       state_dir,

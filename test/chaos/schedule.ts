@@ -23,6 +23,11 @@ export const FAULT_KINDS = [
   // The card office hands the campus over to a new standby: the active hub retires under swipes
   // (stops offering, drains, confirms), and the standby is made active (DESIGN section 6).
   'handover',
+  // The hub's store restored from an earlier copy: an online backup at the fault's start, loads
+  // go on, now and then the campus link is cut shortly before the end (so a claim is really lost
+  // with the outbox), then SIGKILL, the copy put in place, and a start (DESIGN section 6, "A hub
+  // that lost state"). The card office settles the cards it freezes.
+  'hub_restore',
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
@@ -32,6 +37,8 @@ export interface Fault {
   kind: FaultKind;
   /** How long the fault lasts (0 for the instantaneous ones). */
   duration_ms: number;
+  /** hub_restore: the campus link is cut this long before the kill (0: not cut). */
+  link_cut_ms?: number;
 }
 
 // Faults of one kind overlapping would only stack the same outage; a gap keeps them readable.
@@ -40,6 +47,8 @@ const FAULT_DURATION_MS_MIN = 1_500;
 const FAULT_DURATION_MS_MAX = 8_000;
 // Enough for a long run of an hour at about one fault every 10 seconds.
 export const FAULTS_MAX = 400;
+// Long enough for a tap or two to commit a load whose claim then waits in the outbox.
+const LINK_CUT_MS_MIN = 500;
 const INSTANT_FAULTS: readonly FaultKind[] = ['notify_drop', 'notify_duplicate', 'refund_race', 'handover'];
 
 /**
@@ -56,11 +65,20 @@ export function drawSchedule(seed: number, run_ms: number): Fault[] {
   for (let i = 0; i < extra; i++) kinds.push(random.pick(FAULT_KINDS));
   shuffle(kinds, random);
   const slot_ms = Math.max(FAULT_GAP_MS_MIN, Math.floor(span_ms / kinds.length));
+  let restores = 0;
   const faults = kinds.map((kind, index): Fault => {
     const jitter_ms = random.int(0, Math.max(0, slot_ms - FAULT_GAP_MS_MIN));
     const instant = INSTANT_FAULTS.includes(kind);
     const duration_ms = instant ? 0 : random.int(FAULT_DURATION_MS_MIN, Math.min(FAULT_DURATION_MS_MAX, Math.max(FAULT_DURATION_MS_MIN, slot_ms)));
-    return { at_ms: index * slot_ms + jitter_ms, kind, duration_ms };
+    const fault: Fault = { at_ms: index * slot_ms + jitter_ms, kind, duration_ms };
+    if (kind === 'hub_restore') {
+      // The first restore of a run always loses a claim with its outbox, so even a short run
+      // meets the card office's settlement; later ones do now and then.
+      const cut = restores === 0 || random.next() < 0.5;
+      fault.link_cut_ms = cut ? random.int(LINK_CUT_MS_MIN, Math.floor(duration_ms / 2)) : 0;
+      restores += 1;
+    }
+    return fault;
   });
   if (faults.length > FAULTS_MAX) throw new Error(`schedule of ${faults.length} faults is over ${FAULTS_MAX}`);
   for (const kind of FAULT_KINDS) if (!faults.some((fault) => fault.kind === kind)) throw new Error(`schedule lacks ${kind}`);
@@ -83,5 +101,6 @@ function shuffle<T>(items: T[], random: SeededRandom): void {
 
 export function describeFault(fault: Fault): string {
   const at = `+${(fault.at_ms / 1000).toFixed(1)}s`;
-  return fault.duration_ms === 0 ? `${at} ${fault.kind}` : `${at} ${fault.kind} for ${(fault.duration_ms / 1000).toFixed(1)}s`;
+  const cut = fault.link_cut_ms ? `, link cut ${(fault.link_cut_ms / 1000).toFixed(1)}s before the kill` : '';
+  return fault.duration_ms === 0 ? `${at} ${fault.kind}` : `${at} ${fault.kind} for ${(fault.duration_ms / 1000).toFixed(1)}s${cut}`;
 }

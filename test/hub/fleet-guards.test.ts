@@ -4,6 +4,10 @@
 //   claim, so the Worker never heard of it and the cursor never went back: only the card's
 //   MAC1-verified serial, ahead of the restored record, tells. Its credits freeze; a refund of
 //   the credit the card already holds waits for the card office instead of paying out twice.
+//   The hold reaches the Worker; the office reads the card's load log and settles it; the hub
+//   lifts the freeze and the card's next top-up loads.
+// - both together with the re-sync: a card frozen while the link was down, whose forgotten load
+//   did reach the Worker, is released by the re-sync (the snapshot carries the card's serial).
 // - the cursor guard: the card's first load at this hub came after the copy, so the restored
 //   store has no serial record of it: only the Worker's refusal of the regressed pull, and the
 //   re-sync, tell. Nothing is offered to that card until the Worker has answered.
@@ -14,6 +18,9 @@ import { payTopUp, recharge, waitForStatus } from './helpers/payer.ts';
 import { refusal } from './helpers/refusal.ts';
 import { CARDS, Fleet, until, WAIT_MS, type CardRef, type FleetHub } from './helpers/fleet.ts';
 import { copyStore, restoreStore } from './helpers/store-copy.ts';
+import { officeDecision } from './helpers/office.ts';
+import { readCard } from '../../sim/pos/reader.ts';
+import type { CardHoldView } from '../../protocol/hub.ts';
 
 const fleet = new Fleet();
 let hub: FleetHub;
@@ -86,7 +93,36 @@ it('serial guard alone: a load the Worker never heard of, lost by a restore, is 
   expect(row?.state).toBe('requested');
   expect((await recharge(fleet.campus.worker_url, order_id)).status).toBe('pending_claim');
   await fleet.expectAuditClean();
-}, 60_000);
+
+  // The hold reaches the card office, which reads the card at its desk and settles it: the one
+  // load the hub forgot took the 800, so that credit is claimed and the refund refused.
+  const hold = await until('hold at the Worker', async () => {
+    const response = await fleet.admin('GET', `/api/v1/admin/card-holds?school_id=${CARDS.zhao.school_id}&status=open`);
+    const { holds } = (await response.json()) as { holds: CardHoldView[] };
+    return holds.find((row) => row.hub_id === hub.hub_id && row.card_no === CARDS.zhao.card_no);
+  });
+  expect(hold).toMatchObject({ online_serial_seen: zhao.online_serial, online_serial_recorded: zhao.online_serial - 1, balance_fen: 900 });
+  const decision = officeDecision(hold, readCard(zhao), '卡务中心');
+  if (!decision.ok) throw new Error(decision.reason);
+  expect(decision.body.loaded_credit_ids).toEqual([credit!.credit_id]);
+  const settled = await fleet.admin('POST', `/api/v1/admin/card-holds/${hub.hub_id}/${CARDS.zhao.card_no}/settle`, decision.body);
+  expect(settled.status, await settled.clone().text()).toBe(200);
+  expect(await settled.json()).toMatchObject({ claimed_credit_ids: [credit!.credit_id], refunds_refused: 1 });
+  expect((await recharge(fleet.campus.worker_url, order_id)).status).toBe('claimed');
+  const [refunded] = await fleet.sql(`SELECT state FROM refunds WHERE order_id = ${sqlLiteral(order_id)}`);
+  expect(refunded?.state).toBe('refused');
+  // The hub hears it in its feed: the freeze lifts, and the card's next top-up loads.
+  await until('hold settled at the hub', async () => hub.harness.query<{ frozen: number }>('SELECT frozen FROM cards WHERE card_no = ?', CARDS.zhao.card_no)[0]?.frozen === 0);
+  expect(hub.harness.query('SELECT state FROM credits WHERE credit_id = ?', credit!.credit_id)).toEqual([{ state: 'claimed' }]);
+  const next = await payTopUp(fleet.campus.worker_url, CARDS.zhao, 150);
+  await until(`${CARDS.zhao.card_no} loaded`, async () => (await hub.terminal.tap(CARDS.zhao.card_no, zhao)).committed !== null);
+  await waitForStatus(fleet.campus.worker_url, next.order_id, 'claimed', WAIT_MS);
+  // Chips = paid − refunded − spent: 100 + 800 + 150, nothing refunded, nothing spent.
+  expect(zhao.balance_fen).toBe(1_050);
+  await until('outbox drained', async () => (await hub.harness.health()).outbox_depth === 0);
+  await fleet.expectAuditClean();
+  await fleet.expectAgreement(hub);
+}, 90_000);
 
 it('cursor guard alone: a card first loaded after the copy gets nothing until the Worker has answered, then nothing again', async () => {
   const { order_id } = await payTopUp(fleet.campus.worker_url, CARDS.li, 600);
@@ -125,6 +161,44 @@ it('cursor guard alone: a card first loaded after the copy gets nothing until th
   expect(li.balance_fen).toBe(650);
   await until(`${CARDS.wang.card_no} loaded`, async () => (await hub.terminal.tap(CARDS.wang.card_no, fleet.chip(CARDS.wang.card_no))).committed !== null);
   expect(fleet.chip(CARDS.wang.card_no).balance_fen).toBe(100);
+  await until('outbox drained', async () => (await hub.harness.health()).outbox_depth === 0);
+  await fleet.expectAuditClean();
+  await fleet.expectAgreement(hub);
+}, 60_000);
+
+it('a card frozen while the link was down, whose forgotten load reached the Worker, is released by the re-sync', async () => {
+  await payAndLoad(CARDS.zhang, 100);
+  const { order_id } = await payTopUp(fleet.campus.worker_url, CARDS.zhang, 300);
+  const zhang = fleet.chip(CARDS.zhang.card_no);
+  await until('credit at the hub', async () => (await hub.terminal.tap(CARDS.zhang.card_no, zhang, 'before_init')).swipe.offer_fen === 300);
+  const copy_path = path.join(fleet.work_dir, 'guards-release.db');
+  await copyStore(hub.harness.db_path, copy_path, 'backup');
+  // The load the copy will forget, claimed at the Worker; then a change the copy is behind.
+  await until(`${CARDS.zhang.card_no} loaded`, async () => (await hub.terminal.tap(CARDS.zhang.card_no, zhang)).committed !== null);
+  await waitForStatus(fleet.campus.worker_url, order_id, 'claimed', WAIT_MS);
+  await payTopUp(fleet.campus.worker_url, CARDS.visitor, 100);
+  const [latest] = await fleet.sql("SELECT max(seq) AS seq FROM changes WHERE school_id = 'bjtu-weihai'");
+  await until('cursor confirmed', async () => (await durableCursor()) >= Number(latest!.seq));
+  await until('outbox drained', async () => (await hub.harness.health()).outbox_depth === 0);
+
+  await restartFrom(copy_path, { link_up: false });
+  // Before the Worker has answered, the card's verified serial is all the hub has: frozen.
+  expect(await refusal(hub.terminal.tap(CARDS.zhang.card_no, zhang))).toEqual({ status: 409, code: 'card_frozen' });
+  expect(zhang.balance_fen).toBe(400);
+  hub.link.restore();
+  await until('re-synced', async () => {
+    const health = await hub.harness.health();
+    return health.worker_confirmed === true && health.resyncing === false;
+  });
+  expect(hub.harness.query('SELECT last_online_serial, frozen FROM cards WHERE card_no = ?', CARDS.zhang.card_no)).toEqual([{ last_online_serial: zhang.online_serial, frozen: 0 }]);
+  expect((await hub.terminal.tap(CARDS.zhang.card_no, zhang)).swipe).toMatchObject({ pending_fen: 0, offer_fen: 0 });
+  // The card office sees the hold the re-sync resolved; the card's next top-up loads.
+  await until('hold resolved at the Worker', async () => {
+    const [row] = await fleet.sql(`SELECT status FROM card_holds WHERE hub_id = ${sqlLiteral(hub.hub_id)} AND card_no = ${sqlLiteral(CARDS.zhang.card_no)}`);
+    return row?.status === 'resolved';
+  });
+  await payAndLoad(CARDS.zhang, 50);
+  expect(zhang.balance_fen).toBe(450);
   await until('outbox drained', async () => (await hub.harness.health()).outbox_depth === 0);
   await fleet.expectAuditClean();
   await fleet.expectAgreement(hub);

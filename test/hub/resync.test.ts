@@ -184,3 +184,77 @@ it('a refund of a pending credit of a frozen card (loads this store forgot) is n
   expect(db.prepare("SELECT state, void_requested FROM credits WHERE credit_id = 'cr_12'").get()).toEqual({ state: 'pending', void_requested: 1 });
   expect(offer('C')).toBe(0);
 });
+
+/** A card the serial guard froze at a load whose verified serial was `seen`, this hub's record `recorded`. */
+function frozenAt(card_no: string, recorded: number, seen: number): void {
+  write(() => {
+    db.prepare('UPDATE cards SET last_online_serial = ?, frozen = 1 WHERE card_no = ?').run(recorded, card_no);
+    db.prepare("INSERT INTO card_holds (card_no, online_serial_seen, online_serial_recorded, balance_fen, at_ms, status, sent) VALUES (?, ?, ?, 0, 1, 'open', 1)").run(card_no, seen, recorded);
+  });
+  // Memory from disk, as at a start.
+  db.close();
+  open();
+}
+
+const holdOf = (card_no: string) => db.prepare('SELECT status, sent FROM card_holds WHERE card_no = ?').get(card_no);
+const cardOf = (card_no: string) => db.prepare('SELECT last_online_serial, frozen FROM cards WHERE card_no = ?').get(card_no);
+
+it("a frozen card whose every serial the Worker's claims account for is released by the re-sync; one they do not reach stays frozen", async () => {
+  frozenAt('A', 3, 5);
+  frozenAt('B', 3, 7);
+  write(() => ledger.beginResync());
+  // A: two loads the store forgot (serials 3→4→5), both claimed at the Worker; a new credit with
+  // a refund waiting. B: the Worker's claims reach serial 5, the card showed 7.
+  write(() =>
+    ledger.applySnapshotPage(
+      page(
+        [
+          worker(10, 'A', 100, 'claimed', { online_serial_claimed: 5 }),
+          worker(21, 'A', 60, 'pending', { online_serial_claimed: 5, void_requested: true }),
+          worker(22, 'A', 70, 'pending', { online_serial_claimed: 5 }),
+          worker(11, 'B', 200, 'pending', { online_serial_claimed: 5, void_requested: true }),
+        ],
+        null,
+      ),
+    ),
+  );
+  expect(cardOf('A')).toEqual({ last_online_serial: 5, frozen: 0 });
+  expect(holdOf('A')).toEqual({ status: 'resolved', sent: 0 });
+  expect(cardOf('B')).toEqual({ last_online_serial: 5, frozen: 1 });
+  expect(holdOf('B')).toEqual({ status: 'open', sent: 1 });
+  // A's refund is answered now: the card holds none of what is still pending. B's waits.
+  expect(ledger.voidAnswersBatch(10)).toEqual([{ credit_id: 'cr_21', result: 'voided', claim_id: null }]);
+  expect(ledger.holdsBatch(10)).toEqual([expect.objectContaining({ card_no: 'A', status: 'resolved', online_serial_seen: 5, online_serial_recorded: 3 })]);
+  txn_seq += 1;
+  const a = ledger.swipe({ terminal_id: 'till-1', txn_seq, card_no: 'A', chip: { balance_fen: 0, online_serial: 5 } });
+  expect(a.ok && a.value.offer_fen).toBe(70);
+  expect(offer('B')).toBe(0);
+});
+
+it("the card office's settlement from the feed claims what it found on the card, sets the serial and lifts the freeze", async () => {
+  write(() => ledger.applyChanges([credit(30, 'A', 80), credit(31, 'A', 90)], 31));
+  frozenAt('A', 3, 4);
+  frozenAt('B', 3, 9);
+  txn_seq += 1;
+  const before = ledger.swipe({ terminal_id: 'till-1', txn_seq, card_no: 'A', chip: { balance_fen: 0, online_serial: 4 } });
+  expect(before.ok && before.value).toMatchObject({ offer_fen: 0, pending_fen: 270 });
+  // The office read A's load log: one load of 100 (cr_10), serial 3 → 4. B: settled at 8, the card showed 9.
+  write(() =>
+    ledger.applyChanges(
+      [
+        { seq: 40, kind: 'hold', card_no: 'A', online_serial_settled: 4, credit_ids: ['cr_10'] },
+        { seq: 41, kind: 'hold', card_no: 'B', online_serial_settled: 8, credit_ids: [] },
+      ],
+      41,
+    ),
+  );
+  expect(cardOf('A')).toEqual({ last_online_serial: 4, frozen: 0 });
+  expect(holdOf('A')).toEqual({ status: 'settled', sent: 1 });
+  expect(db.prepare("SELECT state FROM credits WHERE credit_id = 'cr_10'").get()).toEqual({ state: 'claimed' });
+  txn_seq += 1;
+  const after = ledger.swipe({ terminal_id: 'till-1', txn_seq, card_no: 'A', chip: { balance_fen: 100, online_serial: 4 } });
+  expect(after.ok && after.value).toMatchObject({ offer_fen: 170, pending_fen: 170 });
+  // B showed more than the office accepted: still frozen, and its hold goes to the Worker again.
+  expect(cardOf('B')).toEqual({ last_online_serial: 8, frozen: 1 });
+  expect(ledger.holdsBatch(10)).toEqual([expect.objectContaining({ card_no: 'B', status: 'open', online_serial_seen: 9 })]);
+});

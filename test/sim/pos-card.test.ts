@@ -23,7 +23,12 @@ import {
   parseTac,
   purchaseApdu,
   readPublicInfoApdu,
+  readRecordApdu,
+  RECORD_TYPE_LOAD,
   type ResponseApdu,
+  SW_FILE_NOT_FOUND,
+  SW_RECORD_NOT_FOUND,
+  TRANSACTION_LOG_RECORDS_MAX,
   SW_COMMAND_NOT_ALLOWED,
   SW_INSUFFICIENT_FUNDS,
   SW_KEY_INDEX_UNSUPPORTED,
@@ -37,6 +42,7 @@ import {
 import { CardTornError, PROVES_KEPT_MAX, PurseCard } from '../../sim/pos/card.ts';
 import { loadCard, personaliseCards, readCardsFile, saveCard } from '../../sim/pos/cards-file.ts';
 import { foreignCard, personalise, personaliseCard } from '../../sim/pos/personalise.ts';
+import { loadsSince, readCard } from '../../sim/pos/reader.ts';
 
 const master: CardMasterKeys = { key_version: 1, load_mk: randomBytes(16), tac_mk: randomBytes(16) };
 const store = new FileCardKeyStore(master);
@@ -189,6 +195,41 @@ describe('a load, APDU by APDU, through the file key store', () => {
     // The reloaded card goes on loading under the same keys.
     const next = await hostLoad(again, 5);
     expect(next.mac1).toEqual({ ok: true });
+  });
+});
+
+describe('the transaction detail file the card office reads', () => {
+  it('keeps the last ten loads, newest first, with their serials and amounts; older ones are gone', async () => {
+    const card = personaliseCard(master, ASN, { balance_fen: 500, online_serial: 7 });
+    expect(readCard(card)).toEqual({ asn: ASN, balance_fen: 500, online_serial: 7, records: [] });
+    const load = async (amount_fen: number) => {
+      const { mac2 } = await hostLoad(card, amount_fen);
+      if (!mac2.ok) throw new Error('MAC2 refused');
+      ok(card.transmit(creditForLoadApdu({ terminal_time: TIME, mac2: mac2.mac2 })));
+    };
+    await load(100);
+    await load(250);
+    // A purchase at the till writes no load record.
+    card.transmit(purchaseApdu({ amount_fen: 30 }));
+    const reading = readCard(card);
+    expect(reading).toMatchObject({ balance_fen: 820, online_serial: 9 });
+    expect(reading.records.map((record) => [record.type, record.serial, record.amount_fen])).toEqual([
+      [RECORD_TYPE_LOAD, 8, 250],
+      [RECORD_TYPE_LOAD, 7, 100],
+    ]);
+    expect(reading.records[1]).toMatchObject({ card_terminal_id: TERMINAL, terminal_time: TIME });
+    // The loads since serial 7, oldest first; from 6 the log cannot tell (no record of serial 6).
+    expect(loadsSince(reading, 7)?.map((record) => record.amount_fen)).toEqual([100, 250]);
+    expect(loadsSince(reading, 9)).toEqual([]);
+    expect(loadsSince(reading, 6)).toBeNull();
+    // Cyclic: after ten more loads the first two are gone from it.
+    for (let i = 0; i < TRANSACTION_LOG_RECORDS_MAX; i++) await load(1);
+    expect(readCard(card).records).toHaveLength(TRANSACTION_LOG_RECORDS_MAX);
+    expect(loadsSince(readCard(card), 7)).toBeNull();
+    expect(loadsSince(readCard(card), 9)).toHaveLength(TRANSACTION_LOG_RECORDS_MAX);
+    expect(card.transmit(readRecordApdu(TRANSACTION_LOG_RECORDS_MAX + 1)).sw).toBe(SW_RECORD_NOT_FOUND);
+    expect(card.transmit(Buffer.from('00B201BC17', 'hex')).sw).toBe(SW_FILE_NOT_FOUND);
+    expect(new PurseCard(JSON.parse(JSON.stringify(card.toState()))).toState()).toEqual(card.toState());
   });
 });
 

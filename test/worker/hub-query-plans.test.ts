@@ -3,7 +3,7 @@
 // with every top-up ever made. The statements are the very constants the routes run.
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { CARD_BALANCE_SQL, GREY_UPSERT_SQL } from '../../worker/hub/card-reports.ts';
+import { CARD_BALANCE_SQL, GREY_UPSERT_SQL, HOLD_UPSERT_SQL } from '../../worker/hub/card-reports.ts';
 import { CHANGES_PAGE_SQL, CURSOR_MARK_SQL, OWNER_MARK_SQL } from '../../worker/hub/changes.ts';
 import { SNAPSHOT_CARDS_SQL, SNAPSHOT_MOVED_SQL, SNAPSHOT_OWNED_SQL } from '../../worker/hub/snapshot.ts';
 import {
@@ -38,7 +38,7 @@ import {
   VOID_TARGETS_SQL,
 } from '../../worker/ledger/refunds.ts';
 
-const GROWING = ['orders', 'credits', 'cards', 'claims', 'changes', 'refunds', 'grey_records', 'hub_nonces', 'claim_rejections', 'credit_moves', 'credit_handovers', 'card_replacements'];
+const GROWING = ['orders', 'credits', 'cards', 'claims', 'changes', 'refunds', 'grey_records', 'card_holds', 'hub_nonces', 'claim_rejections', 'credit_moves', 'credit_handovers', 'card_replacements'];
 
 async function plan(sql: string, params: unknown[]): Promise<string[]> {
   const rows = await env.DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
@@ -64,10 +64,12 @@ const pairs_json = JSON.stringify([{ credit_id: 'C1', new_credit_id: 'M1-1' }]);
 
 describe('query plans of the hub sync SQL', () => {
   const cases: [string, string, unknown[], RegExp][] = [
-    ['changes page', CHANGES_PAGE_SQL, ['s', 0, 10], /SEARCH ch USING INDEX changes_school_seq/],
+    ['changes page', CHANGES_PAGE_SQL, ['s', 0, 10, 'h'], /SEARCH ch USING INDEX changes_school_seq/],
     ['cursor mark', CURSOR_MARK_SQL, ['s', 0, 10, 1, 'h'], /SEARCH changes USING COVERING INDEX changes_school_seq/],
     ["owner mark", OWNER_MARK_SQL, ["s", 0, 10, 1, "h"], /SEARCH credits USING INDEX (credits_owner|sqlite_autoindex_credits_1) \(.*id=\?\)/],
     ['snapshot: owned credits', SNAPSHOT_OWNED_SQL, ['h', '', 10], /SEARCH credits USING INDEX credits_owner \(owner_hub_id=\? AND id>\?\)/],
+    ["snapshot: a card's claimed serial", SNAPSHOT_OWNED_SQL, ['h', '', 10], /SEARCH cl USING INDEX claims_card \(school_id=\? AND card_no=\?\)/],
+    ["snapshot: a card's settled hold", SNAPSHOT_OWNED_SQL, ['h', '', 10], /SEARCH hd USING INDEX (card_holds_card|sqlite_autoindex_card_holds_1)/],
     ['snapshot: moved credits', SNAPSHOT_MOVED_SQL, ['h', '', 10], /SEARCH credit_handovers USING COVERING INDEX credit_handovers_from/],
     ['snapshot: card changes', SNAPSHOT_CARDS_SQL, ['s', 0, 10, 10], /SEARCH ch USING INDEX changes_school_seq/],
     ['claims: read credits', CLAIM_CREDITS_READ_SQL, [ids_json], /SEARCH credits USING (COVERING )?INDEX sqlite_autoindex_credits_1/],
@@ -77,6 +79,7 @@ describe('query plans of the hub sync SQL', () => {
     ['claims: resolve grey', CLAIM_RESOLVES_GREY_SQL, ['s', 1, claims_json], /SEARCH grey_records USING INDEX grey_records_claim/],
     ['card balances', CARD_BALANCE_SQL, ['s', balances_json], /SEARCH cards USING INDEX sqlite_autoindex_cards_1 \(school_id=\? AND card_no=\?\)/],
     ['grey upsert', GREY_UPSERT_SQL, ['h', 's', 1, grey_json], /SEARCH c USING COVERING INDEX sqlite_autoindex_claims_1/],
+    ['hold upsert', HOLD_UPSERT_SQL, ['h', 's', 1, JSON.stringify([{ card_no: 'A1' }])], /SEARCH c EXISTS USING COVERING INDEX sqlite_autoindex_cards_1/],
     ['refund: order', REFUND_ORDER_SQL, ['Y1'], /SEARCH r USING INDEX refunds_order/],
     ['refund: insert', REFUND_INSERT_SQL, ['R1', 'Y1', 1], /SEARCH cr USING INDEX credits_order/],
     ['refund: direct void', REFUND_DIRECT_VOID_SQL, ['C1', 1], /SEARCH credits USING INDEX sqlite_autoindex_credits_1/],

@@ -299,6 +299,16 @@ const ROUTES: RouteSpec[] = [
     huge_bytes: 2 * 1024 * 1024,
     accepts: [200],
   }),
+  entry('POST /api/v1/hub/card-reports', {
+    // A card the hub's serial guard froze, alone in the request (status defaults to open).
+    variant: 'holds',
+    path: () => '/api/v1/hub/card-reports',
+    body: 'json',
+    auth: 'hub',
+    valid: () => ({ reports: [], holds: [{ card_no: '20230002', online_serial_seen: 9, online_serial_recorded: 7, balance_fen: 12_282, at_ms: Date.now() }] }),
+    huge_bytes: 2 * 1024 * 1024,
+    accepts: [200],
+  }),
   entry('GET /api/v1/hub/push', {
     path: () => '/api/v1/hub/push',
     body: 'none',
@@ -354,6 +364,23 @@ const ROUTES: RouteSpec[] = [
     optional: ['actor'],
     badPaths: () => ['/api/v1/admin/credits/no%20such/settle', '/api/v1/admin/credits/C-no-such-credit/settle'],
     accepts: [409],
+  }),
+  entry('GET /api/v1/admin/card-holds', {
+    path: (w) => `/api/v1/admin/card-holds?school_id=${w.school_id}`,
+    body: 'none',
+    auth: 'admin',
+    badQueries: ['?status=frozen', '?limit=0', '?limit=201', '?limit=x', ...BAD_SCHOOL_IDS.map((id) => `?school_id=${encodeURIComponent(id)}`)],
+    accepts: [200],
+  }),
+  // The world's hub holds card 20230001 (seen 6, recorded 5): the valid example settles it.
+  entry('POST /api/v1/admin/card-holds/:hub_id/:card_no/settle', {
+    path: (w) => `/api/v1/admin/card-holds/${w.hub_id}/20230001/settle`,
+    body: 'json',
+    auth: 'admin',
+    valid: () => ({ loaded_credit_ids: [], online_serial: 6, evidence: 'load log read at the office: #5 was not ours', actor: '王老师' }),
+    optional: ['actor'],
+    badPaths: (w) => [`/api/v1/admin/card-holds/${w.hub_id}/20230002/settle`, `/api/v1/admin/card-holds/BAD/20230001/settle`, `/api/v1/admin/card-holds/${w.hub_id}/a%20b/settle`, `/api/v1/admin/card-holds/${w.hub_id}/${'9'.repeat(33)}/settle`],
+    accepts: [200],
   }),
   entry('GET /api/v1/admin/void-rejections', {
     path: () => '/api/v1/admin/void-rejections',
@@ -743,6 +770,12 @@ async function buildWorld(): Promise<World> {
      VALUES (?1, ?2, ?3, '20230001', 'POS-1', 100, json_array(?4), 2, ?5, 'open', ?5)`,
   )
     .bind(hub_id, grey_claim_id, school_id, `C${order.order_id.slice(1)}`, now_ms)
+    .run();
+  await env.DB.prepare(
+    `INSERT INTO card_holds (hub_id, card_no, school_id, status, online_serial_seen, online_serial_recorded, balance_fen, seen_at_ms, created_at_ms, reported_at_ms)
+     VALUES (?1, '20230001', ?2, 'open', 6, 5, 100, ?3, ?3, ?3)`,
+  )
+    .bind(hub_id, school_id, now_ms)
     .run();
   return {
     school_id,

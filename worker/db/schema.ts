@@ -169,8 +169,9 @@ export const changes = sqliteTable(
   {
     seq: integer('seq').primaryKey({ autoIncrement: true }),
     school_id: text('school_id').notNull(),
-    kind: text('kind', { enum: ['credit', 'void', 'card'] }).notNull(),
-    // Credit id for 'credit' and 'void', card_no for 'card'.
+    // 'hold': the card office settled a hub's card hold (card_holds), for that hub only.
+    kind: text('kind', { enum: ['credit', 'void', 'card', 'hold'] }).notNull(),
+    // Credit id for 'credit' and 'void', card_no for 'card' and 'hold'.
     ref: text('ref').notNull(),
     created_at_ms: integer('created_at_ms').notNull(),
   },
@@ -256,6 +257,44 @@ export const creditSettlements = sqliteTable('credit_settlements', {
   claim_id: text('claim_id'),
   settled_at_ms: integer('settled_at_ms').notNull(),
 });
+
+// A card a hub froze because its MAC1-verified serial ran ahead of the hub's record (loads the
+// hub's store forgot: a restore), for the card office (protocol/hub.ts, "Card holds"). One row
+// per hub and card: 'open' until the office settles it with the card's load log ('settled', its
+// decision beside it) or the hub's re-sync finds every serial accounted for ('resolved'). A later
+// hold of the card, at a serial past the settled one, opens it again.
+export const cardHolds = sqliteTable(
+  'card_holds',
+  {
+    hub_id: text('hub_id').notNull(),
+    card_no: text('card_no').notNull(),
+    school_id: text('school_id').notNull(),
+    status: text('status', { enum: ['open', 'settled', 'resolved'] }).notNull(),
+    // The serial the card showed (the highest since the hold opened), the hub's record then,
+    // and the chip's balance at that load, as the hub reported them.
+    online_serial_seen: integer('online_serial_seen').notNull(),
+    online_serial_recorded: integer('online_serial_recorded').notNull(),
+    balance_fen: integer('balance_fen').notNull(),
+    seen_at_ms: integer('seen_at_ms').notNull(),
+    created_at_ms: integer('created_at_ms').notNull(),
+    reported_at_ms: integer('reported_at_ms').notNull(),
+    // The office's decision: the serial it accepted, the credits it found on the card (JSON
+    // array, each claimed with proof 'office'), its evidence and who decided.
+    online_serial_settled: integer('online_serial_settled'),
+    settled_credit_ids: text('settled_credit_ids'),
+    evidence: text('evidence'),
+    actor: text('actor'),
+    settled_at_ms: integer('settled_at_ms'),
+    resolved_at_ms: integer('resolved_at_ms'),
+  },
+  (t) => [
+    primaryKey({ columns: [t.hub_id, t.card_no] }),
+    index('card_holds_school_status').on(t.school_id, t.status, t.created_at_ms),
+    index('card_holds_status').on(t.status, t.created_at_ms),
+    // A re-sync's snapshot reads the serial the office settled for a card.
+    index('card_holds_card').on(t.school_id, t.card_no),
+  ],
+);
 
 // Every payment notification, good or bad, as received: the audit trail a dispute needs.
 export const notifications = sqliteTable(

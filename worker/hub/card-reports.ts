@@ -1,11 +1,14 @@
 // Chip balances seen at swipes (DESIGN section 6), coalesced per card, feed the balance the PWA
 // shows; a report older than what we have never overwrites it. The same request may carry grey
-// records: reservations the hub could not resolve, kept for the card office.
+// records (reservations the hub could not resolve) and card holds (cards its serial guard
+// froze), kept for the card office.
 import type { CardReportsResponse } from '../../protocol/hub.ts';
 import {
   CARD_REPORTS_BATCH_MAX,
   CLAIMS_BATCH_MAX,
   HUB_CLOCK_SKEW_MS_MAX,
+  CARD_HOLDS_BATCH_MAX,
+  type cardHold,
   type cardReport,
   type greyRecord,
 } from '../../protocol/hub.ts';
@@ -44,6 +47,33 @@ export const GREY_UPSERT_SQL = `INSERT INTO grey_records (hub_id, claim_id, scho
     status = CASE WHEN grey_records.status = 'resolved' THEN 'resolved' ELSE excluded.status END,
     resolved_at_ms = COALESCE(grey_records.resolved_at_ms, excluded.resolved_at_ms)`;
 
+// A hub's card holds (protocol/hub.ts, "Card holds"), one row per (hub, card). A row takes a
+// report only when it says something new: an open hold's higher serial or its resolution, or a
+// hold closed before opening again for a serial past the one it was closed at. A hub repeating
+// a hold the office has settled meanwhile changes nothing. Holds of cards this school does not
+// have are dropped, as reports are.
+const HOLD_TAKES = `(card_holds.status = 'open' AND excluded.online_serial_seen >= card_holds.online_serial_seen)
+      OR (card_holds.status <> 'open' AND excluded.status = 'open'
+        AND excluded.online_serial_seen > coalesce(card_holds.online_serial_settled, card_holds.online_serial_seen))`;
+export const HOLD_UPSERT_SQL = `INSERT INTO card_holds (hub_id, card_no, school_id, status, online_serial_seen, online_serial_recorded,
+                        balance_fen, seen_at_ms, created_at_ms, reported_at_ms, resolved_at_ms)
+  SELECT ?1, json_extract(h.value, '$.card_no'), ?2, json_extract(h.value, '$.status'),
+         json_extract(h.value, '$.online_serial_seen'), json_extract(h.value, '$.online_serial_recorded'),
+         json_extract(h.value, '$.balance_fen'), json_extract(h.value, '$.at_ms'), ?3, ?3,
+         CASE WHEN json_extract(h.value, '$.status') = 'resolved' THEN ?3 END
+    FROM json_each(?4) h
+   WHERE EXISTS (SELECT 1 FROM cards c WHERE c.school_id = ?2 AND c.card_no = json_extract(h.value, '$.card_no'))
+  ON CONFLICT (hub_id, card_no) DO UPDATE SET
+    status = CASE WHEN card_holds.status = 'open' THEN excluded.status ELSE 'open' END,
+    created_at_ms = CASE WHEN card_holds.status = 'open' THEN card_holds.created_at_ms ELSE excluded.created_at_ms END,
+    online_serial_seen = excluded.online_serial_seen,
+    online_serial_recorded = excluded.online_serial_recorded,
+    balance_fen = excluded.balance_fen,
+    seen_at_ms = excluded.seen_at_ms,
+    reported_at_ms = excluded.reported_at_ms,
+    resolved_at_ms = excluded.resolved_at_ms
+  WHERE ${HOLD_TAKES}`;
+
 export interface CardBalance {
   card_no: string;
   balance_fen: number;
@@ -60,6 +90,7 @@ export function cardBalanceStatement(d1: D1Database, school_id: string, balances
 
 type CardReport = z.infer<typeof cardReport>;
 type StoredGreyRecord = z.infer<typeof greyRecord>;
+type StoredCardHold = z.infer<typeof cardHold>;
 
 /**
  * Stores the newest report per card and upserts grey records. Reports stamped further in the
@@ -68,7 +99,7 @@ type StoredGreyRecord = z.infer<typeof greyRecord>;
 export async function applyCardReports(
   d1: D1Database,
   hub: HubIdentity,
-  input: { reports: readonly CardReport[]; grey: readonly StoredGreyRecord[] },
+  input: { reports: readonly CardReport[]; grey: readonly StoredGreyRecord[]; holds?: readonly StoredCardHold[] },
   now_ms: number,
 ): Promise<CardReportsResponse> {
   const newest = new Map<string, CardBalance>();
@@ -88,8 +119,12 @@ export async function applyCardReports(
     // and a record the Worker already saw resolved by a claim stays resolved.
     statements.push(d1.prepare(GREY_UPSERT_SQL).bind(hub.hub_id, hub.school_id, now_ms, JSON.stringify(input.grey)));
   }
+  const holds = input.holds ?? [];
+  if (holds.length > CARD_HOLDS_BATCH_MAX) throw new RangeError(`${holds.length} holds in one request`);
+  if (holds.length > 0) statements.push(d1.prepare(HOLD_UPSERT_SQL).bind(hub.hub_id, hub.school_id, now_ms, JSON.stringify(holds)));
   if (statements.length > 0) await d1.batch(statements);
   const response: CardReportsResponse = { accepted };
   if (input.grey.length > 0) response.grey_accepted = input.grey.length;
+  if (holds.length > 0) response.holds_accepted = holds.length;
   return response;
 }

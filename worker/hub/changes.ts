@@ -1,7 +1,7 @@
 // The school's changes feed (DESIGN section 6): triggers append a row for every new credit,
-// void request and card change; a hub pulls them in sequence order after its durable cursor,
+// void request and card change, and for a card hold the card office settled (for its hub only); a hub pulls them in sequence order after its durable cursor,
 // each joined to the current state of its credit or card.
-import type { ChangesResponse, HubChange, HubState } from '../../protocol/hub.ts';
+import { HOLD_CREDITS_MAX, type ChangesResponse, type HubChange, type HubState } from '../../protocol/hub.ts';
 import { CARD_KINDS, CARD_STATUSES } from '../../protocol/card.ts';
 import { ApiError } from '../http/errors.ts';
 import type { HubIdentity } from './auth.ts';
@@ -30,17 +30,19 @@ export const HUB_STATE_SQL = 'SELECT state FROM hubs WHERE id = ?';
 export const CHANGES_PAGE_SQL = `SELECT ch.seq, ch.kind, ch.ref,
         cr.id AS credit_id, cr.order_id, cr.card_no AS credit_card_no, cr.amount_fen, cr.state,
         cr.created_at_ms AS credit_created_at_ms, cr.owner_hub_id,
-        cd.status AS card_status, cd.kind AS card_kind, cd.asn AS card_asn
+        cd.status AS card_status, cd.kind AS card_kind, cd.asn AS card_asn,
+        hd.status AS hold_status, hd.online_serial_settled AS hold_serial_settled, hd.settled_credit_ids AS hold_credit_ids
    FROM changes ch
    LEFT JOIN credits cr ON ch.kind IN ('credit', 'void') AND cr.id = ch.ref AND cr.school_id = ch.school_id
    LEFT JOIN cards cd ON ch.kind = 'card' AND cd.school_id = ch.school_id AND cd.card_no = ch.ref
+   LEFT JOIN card_holds hd ON ch.kind = 'hold' AND hd.hub_id = ?4 AND hd.card_no = ch.ref
   WHERE ch.school_id = ?1 AND ch.seq > ?2
   ORDER BY ch.seq
   LIMIT ?3`;
 
 interface ChangeRow {
   seq: number;
-  kind: 'credit' | 'void' | 'card';
+  kind: 'credit' | 'void' | 'card' | 'hold';
   ref: string;
   credit_id: string | null;
   order_id: string | null;
@@ -52,9 +54,29 @@ interface ChangeRow {
   card_status: string | null;
   card_kind: string | null;
   card_asn: string | null;
+  hold_status: string | null;
+  hold_serial_settled: number | null;
+  hold_credit_ids: string | null;
+}
+
+/** A settled hold as its hub hears of it; null when the row is not a settled hold of this hub. */
+function toHoldChange(row: ChangeRow): HubChange | null {
+  if (row.hold_status !== 'settled' || row.hold_serial_settled === null || row.hold_credit_ids === null) return null;
+  const serial = row.hold_serial_settled;
+  let credit_ids: unknown;
+  try {
+    credit_ids = JSON.parse(row.hold_credit_ids);
+  } catch {
+    credit_ids = null;
+  }
+  // Written by the settle route from validated input: anything else is a ledger bug.
+  if (!Array.isArray(credit_ids) || credit_ids.length > HOLD_CREDITS_MAX || !credit_ids.every((c) => typeof c === 'string')) return null;
+  if (!(Number.isSafeInteger(serial) && serial >= 0 && serial <= 0xffff)) return null;
+  return { seq: row.seq, kind: 'hold', card_no: row.ref, online_serial_settled: serial, credit_ids: credit_ids as string[] };
 }
 
 function toHubChange(row: ChangeRow): HubChange | null {
+  if (row.kind === 'hold') return toHoldChange(row);
   if (row.kind === 'credit' || row.kind === 'void') {
     if (row.credit_id === null || row.credit_card_no === null) return null;
     if (row.kind === 'void') return { seq: row.seq, kind: 'void', credit_id: row.credit_id, card_no: row.credit_card_no };
@@ -100,7 +122,7 @@ export async function readChanges(
     d1.prepare(CURSOR_MARK_SQL).bind(hub.school_id, query.after, query.limit, now_ms, hub.hub_id),
     d1.prepare(OWNER_MARK_SQL).bind(hub.school_id, query.after, query.limit, now_ms, hub.hub_id),
     // One row more than asked tells whether there is more without a count.
-    d1.prepare(CHANGES_PAGE_SQL).bind(hub.school_id, query.after, query.limit + 1),
+    d1.prepare(CHANGES_PAGE_SQL).bind(hub.school_id, query.after, query.limit + 1, hub.hub_id),
     d1.prepare(HUB_STATE_SQL).bind(hub.hub_id),
   ]);
   if ((marked?.meta.changes ?? 0) !== 1) {
@@ -117,6 +139,8 @@ export async function readChanges(
   const changes: HubChange[] = [];
   for (const row of page) {
     if ((row.kind === 'credit' || row.kind === 'void') && row.credit_id !== null && row.owner_hub_id !== hub.hub_id) continue;
+    // Another hub's hold, or this hub's opened again since it was settled: nothing for it.
+    if (row.kind === 'hold' && row.hold_status !== 'settled') continue;
     const change = toHubChange(row);
     // Triggers write a change in the same transaction as its row and rows are never deleted,
     // so this is a ledger bug; skipping it keeps the rest of the school's feed flowing.

@@ -45,6 +45,7 @@ interface CreditRow {
   claim_id: string | null;
   void_requested_at_ms: number | null;
   returned?: number;
+  online_serial_claimed: number | null;
 }
 
 interface CardRow {
@@ -55,11 +56,21 @@ interface CardRow {
   asn: string | null;
 }
 
-export const SNAPSHOT_OWNED_SQL = `SELECT id, order_id, card_no, amount_fen, state, created_at_ms, claim_id, void_requested_at_ms
+// The card's serial as the Worker accounts for it: its claims' (any hub: a card loaded at a
+// standby since has that serial too), or a hold of this hub (?1) the card office settled at a
+// serial, whichever is higher; read per credit by the claims_card and card_holds_card indexes.
+const SERIAL_CLAIMED = (credit: string) =>
+  `nullif(max(
+     coalesce((SELECT max(cl.online_serial_after) FROM claims cl WHERE cl.school_id = ${credit}.school_id AND cl.card_no = ${credit}.card_no), -1),
+     coalesce((SELECT max(hd.online_serial_settled) FROM card_holds hd
+                WHERE hd.school_id = ${credit}.school_id AND hd.card_no = ${credit}.card_no AND hd.hub_id = ?1 AND hd.status = 'settled'), -1)), -1)`;
+
+export const SNAPSHOT_OWNED_SQL = `SELECT id, order_id, card_no, amount_fen, state, created_at_ms, claim_id, void_requested_at_ms,
+        ${SERIAL_CLAIMED('credits')} AS online_serial_claimed
    FROM credits WHERE owner_hub_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3`;
 // A credit that moved away and came back to this hub is in the owned phase; `returned` marks it.
 export const SNAPSHOT_MOVED_SQL = `SELECT cr.id, cr.order_id, cr.card_no, cr.amount_fen, cr.state, cr.created_at_ms, cr.claim_id,
-        cr.void_requested_at_ms, cr.owner_hub_id IS ?1 AS returned
+        cr.void_requested_at_ms, cr.owner_hub_id IS ?1 AS returned, ${SERIAL_CLAIMED('cr')} AS online_serial_claimed
    FROM (SELECT DISTINCT credit_id FROM credit_handovers WHERE from_hub_id = ?1 AND credit_id > ?2 ORDER BY credit_id LIMIT ?3) cm
    JOIN credits cr ON cr.id = cm.credit_id
   ORDER BY cr.id`;
@@ -78,6 +89,10 @@ function toCredit(row: CreditRow, moved: boolean): SnapshotCredit {
     created_at_ms: row.created_at_ms,
     claim_id: moved ? null : row.claim_id,
     void_requested: !moved && row.state === 'pending' && row.void_requested_at_ms !== null,
+    // Claims carry a 2-byte serial; anything else is withheld, so the hub never raises its
+    // record from a value that is not a chip's.
+    online_serial_claimed:
+      Number.isSafeInteger(row.online_serial_claimed) && row.online_serial_claimed! >= 1 && row.online_serial_claimed! <= 0xffff ? row.online_serial_claimed : null,
   };
 }
 

@@ -1,12 +1,15 @@
 // Admin side of hub sync (DESIGN sections 7, 8 and 10), mounted at /api/v1/admin: registering a
-// hub's public key, listing hubs, grey records and refused claims, and refunding an order
+// hub's public key, listing hubs, grey records, card holds and refused claims, settling a card
+// hold or a dead hub's credit, and refunding an order
 // (through its hub once the hub may hold the credit).
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { ORDER_ID_PATTERN } from '../../protocol/api.ts';
 import {
   HUB_ID_PATTERN,
+  adminCardHoldSettleRequest,
   adminCreditSettleRequest,
+  cardHoldsQuery,
   adminHubRequest,
   adminHubStateRequest,
   adminHubsQuery,
@@ -22,9 +25,13 @@ import { HUB_SELECT_SQL, toAdminHub, type HubRow } from '../hub/fleet-view.ts';
 import { GREY_SELECT_SQL, readGreyPage, toGreyRecordView } from '../hub/grey-view.ts';
 import { notifySchoolHub, pushAfterResponse } from '../hub/push.ts';
 import { requestRefund } from '../ledger/refunds.ts';
+import { listHolds, settleHold } from '../ledger/holds.ts';
 import { settleCredit } from '../ledger/settle.ts';
+import { CARD_NO_LENGTH_MAX } from '../../protocol/card.ts';
 
 const HUBS_LIST_MAX = 200;
+// A card number as the registry stores it (protocol/card.ts normalises to this).
+const HOLD_CARD_NO_PATTERN = new RegExp(`^[0-9A-Z][0-9A-Z-]{0,${CARD_NO_LENGTH_MAX - 1}}$`);
 
 interface VoidRejectionRow {
   id: number;
@@ -152,6 +159,21 @@ export const adminHubRoutes = new Hono<AppEnv>()
       const school = await c.env.DB.prepare('SELECT school_id FROM credits WHERE id = ?').bind(credit_id).first<{ school_id: string }>();
       if (school !== null) pushAfterResponse(c, school.school_id);
     }
+    return c.json(settled);
+  })
+  .get('/card-holds', async (c) => {
+    const query = readQuery(c, cardHoldsQuery);
+    return c.json({ holds: await listHolds(c.env.DB, query) });
+  })
+  .post('/card-holds/:hub_id/:card_no/settle', async (c) => {
+    const hub_id = c.req.param('hub_id');
+    const card_no = c.req.param('card_no');
+    if (!HUB_ID_PATTERN.test(hub_id) || !HOLD_CARD_NO_PATTERN.test(card_no)) throw new ApiError(404, 'not_found', 'no hold of this card at this hub');
+    const body = await readJson(c, adminCardHoldSettleRequest);
+    const settled = await settleHold(c.env.DB, { hub_id, card_no }, body, Date.now());
+    // The hub lifts the freeze when it pulls the settlement.
+    const hub = await c.env.DB.prepare('SELECT school_id FROM hubs WHERE id = ?').bind(hub_id).first<{ school_id: string }>();
+    if (hub !== null) pushAfterResponse(c, hub.school_id);
     return c.json(settled);
   })
   .get('/void-rejections', async (c) => {

@@ -91,7 +91,7 @@ export const hubRoutes = new Hono<HubAppEnv>()
   })
   .post('/card-reports', async (c) => {
     const body = parseHubBody(c, cardReportsRequest);
-    const input = { reports: body.reports, grey: body.grey ?? [] };
+    const input = { reports: body.reports, grey: body.grey ?? [], holds: body.holds ?? [] };
     const now_ms = Date.now();
     const response = await applyCardReports(c.env.DB, c.get('hub'), input, now_ms);
     autoTopupAfterReports(c, c.get('hub').school_id, body.reports, now_ms);

@@ -534,8 +534,23 @@ export const ROUTES: FuzzRoute[] = [
         'POST',
         fc.constant('/api/v1/hub/card-reports'),
         jsonBody(
-          { reports: [{ card_no: '20230001', balance_fen: 12_282, online_serial: 3, seen_at_ms: Date.now() }] },
-          { bytes_max: HUB_BODY_BYTES_MAX, fields: { card_no: cardNoNear, balance_fen: amountNear, online_serial: fc.integer({ min: -2, max: 70_000 }), seen_at_ms: fc.oneof(anyJsonValue, fc.integer({ min: 0, max: Date.now() + 86_400_000 })) } },
+          {
+            reports: [{ card_no: '20230001', balance_fen: 12_282, online_serial: 3, seen_at_ms: Date.now() }],
+            holds: [{ card_no: '20230002', online_serial_seen: 9, online_serial_recorded: 7, balance_fen: 1_000, at_ms: Date.now(), status: 'open' }],
+          },
+          {
+            bytes_max: HUB_BODY_BYTES_MAX,
+            fields: {
+              card_no: cardNoNear,
+              balance_fen: amountNear,
+              online_serial: fc.integer({ min: -2, max: 70_000 }),
+              online_serial_seen: fc.integer({ min: -2, max: 70_000 }),
+              online_serial_recorded: fc.integer({ min: -2, max: 70_000 }),
+              status: fc.constantFrom('open', 'resolved', 'settled', ''),
+              seen_at_ms: fc.oneof(anyJsonValue, fc.integer({ min: 0, max: Date.now() + 86_400_000 })),
+              at_ms: fc.oneof(anyJsonValue, fc.integer({ min: -1, max: Date.now() + 86_400_000 })),
+            },
+          },
         ),
       ),
   },
@@ -582,6 +597,38 @@ export const ROUTES: FuzzRoute[] = [
         'POST',
         pathSegment(w.claim_credit_id, fc.constantFrom(`C${w.paid_order_id.slice(1)}`, 'C-unknown', 'C1', 'x'.repeat(65), 'C%20')).map((id) => `/api/v1/admin/credits/${id}/settle`),
         jsonBody({ decision: 'release', evidence: '读卡器余额 1.00', actor: '卡务中心' }, { bytes_max: JSON_BODY_BYTES_MAX, fields: { decision: fc.constantFrom('claimed', 'release', 'loaded', ''), evidence: fc.constantFrom('x', ' ', 'x'.repeat(2_001)), actor: nameNear } }),
+      ),
+  },
+  {
+    pattern: 'GET /api/v1/admin/card-holds',
+    auth: 'admin',
+    draft: (w) =>
+      draft(
+        'GET',
+        queryString({}, { school_id: fc.constantFrom(w.school_id, 'BAD_ID', 'x'.repeat(60), ''), status: fc.constantFrom('open', 'settled', 'resolved', 'all', 'frozen', ''), limit: fc.oneof(fc.integer({ min: -5, max: 300 }).map(String), fc.constantFrom('1e2', '0x10', '')) }).map((q) => `/api/v1/admin/card-holds${q}`),
+      ),
+  },
+  {
+    pattern: 'POST /api/v1/admin/card-holds/:hub_id/:card_no/settle',
+    auth: 'admin',
+    draft: (w) =>
+      draft(
+        'POST',
+        fc
+          .tuple(pathSegment(w.hub.hub_id, fc.constantFrom(w.spare_hub_id, 'no-such-hub', 'HUB', 'x'.repeat(49))), pathSegment('20230001', fc.constantFrom('20230002', 'a b', '9'.repeat(33), '-1', 'F000999')))
+          .map(([hub_id, card_no]) => `/api/v1/admin/card-holds/${hub_id}/${card_no}/settle`),
+        jsonBody(
+          { loaded_credit_ids: [w.claim_credit_id], online_serial: 6, evidence: '读卡器：#5 100.00', actor: '卡务中心' },
+          {
+            bytes_max: JSON_BODY_BYTES_MAX,
+            fields: {
+              loaded_credit_ids: fc.oneof(fc.constant([]), fc.array(fc.constantFrom(w.claim_credit_id, 'C-unknown', 'x'.repeat(65), ''), { maxLength: 3 }), fc.array(fc.constant('C1'), { minLength: 101, maxLength: 101 })),
+              online_serial: fc.integer({ min: -2, max: 70_000 }),
+              evidence: fc.constantFrom('x', ' ', 'x'.repeat(2_001)),
+              actor: nameNear,
+            },
+          },
+        ),
       ),
   },
   {
