@@ -266,6 +266,8 @@ export class SyncClient {
 
   /** A retiring hub, drained, tells the Worker, which hands its pending credits on. */
   async #confirmRetired(): Promise<void> {
+    // What the Worker is told is drained must be so on disk (GroupCommit.durable).
+    await this.#group.durable();
     const fleet = this.#ledger.fleet();
     if (fleet.hub_state !== 'retiring' || fleet.retire_confirmed || !this.#ledger.drained()) return;
     const request: RetireConfirmRequest = { outbox_depth: 0, open_reservations: 0 };
@@ -285,6 +287,8 @@ export class SyncClient {
 
   async #sendClaims(): Promise<void> {
     for (let batch = 0; batch < BATCHES_PER_ROUND_MAX && !this.#stopped; batch++) {
+      // Only claims on disk leave the hub (GroupCommit.durable).
+      await this.#group.durable();
       const claims = this.#ledger.outboxBatch(CLAIMS_BATCH_MAX, CLAIMS_BATCH_BYTES_MAX);
       if (claims.length === 0) return;
       const request: ClaimsRequest = { claims };
@@ -304,6 +308,9 @@ export class SyncClient {
 
   async #sendVoids(): Promise<void> {
     for (let batch = 0; batch < BATCHES_PER_ROUND_MAX && !this.#stopped; batch++) {
+      // A void answer sent before its void is on disk could be undone by a crash, and the
+      // credit loaded after its refund (GroupCommit.durable).
+      await this.#group.durable();
       const answers = this.#ledger.voidAnswersBatch(VOIDS_BATCH_MAX);
       if (answers.length === 0) return;
       const request: VoidsRequest = {
@@ -320,6 +327,7 @@ export class SyncClient {
 
   async #sendReports(): Promise<void> {
     for (let batch = 0; batch < BATCHES_PER_ROUND_MAX && !this.#stopped; batch++) {
+      await this.#group.durable();
       const reports = this.#ledger.cardReportsBatch(CARD_REPORTS_BATCH_MAX);
       // Grey records ride along (protocol/hub.ts): DESIGN's four routes have no other place.
       const grey = this.#ledger.greyBatch(this.#options.grey_after_ms, GREY_RECORDS_BATCH_MAX / 2);
