@@ -5,7 +5,6 @@
 // while the Worker is unreachable. Swipes never wait for either.
 import {
   CARD_REPORTS_BATCH_MAX,
-  CHANGES_LIMIT_DEFAULT,
   CLAIMS_BATCH_BYTES_MAX,
   CLAIMS_BATCH_MAX,
   GREY_RECORDS_BATCH_MAX,
@@ -44,6 +43,11 @@ export interface SyncOptions {
 
 // Bounds on one round, so a huge backlog still lets the loop check for stop and push wakes.
 const PAGES_PER_ROUND_MAX = 200;
+// Changes asked for per pull: a page is checked and applied in one synchronous step on the
+// event loop, about 20 µs a change; the Worker's default of 500 would hold every swipe for
+// 10-15 ms per page of a backlog (DESIGN section 9: a swipe's p99 is 5 ms). A pull that is
+// not a backlog carries a few changes either way.
+const CHANGES_PAGE_LIMIT = 100;
 const BATCHES_PER_ROUND_MAX = 200;
 // A resync reads every credit the hub owns; 10,000 pages of 500 is far beyond any school's.
 const SNAPSHOT_PAGES_MAX = 10_000;
@@ -204,7 +208,7 @@ export class SyncClient {
       const after = this.#ledger.cursor;
       let body: unknown;
       try {
-        body = await this.#request<unknown>('GET', `/api/v1/hub/changes?after=${after}&limit=${CHANGES_LIMIT_DEFAULT}`, undefined);
+        body = await this.#request<unknown>('GET', `/api/v1/hub/changes?after=${after}&limit=${CHANGES_PAGE_LIMIT}`, undefined);
       } catch (error) {
         if (!(error instanceof WorkerError && error.status === 409 && error.code === 'hub_state_regressed')) throw error;
         // This store is older than what it once told the Worker it held: restored from a
