@@ -101,7 +101,17 @@ export function buildHubApp(options: HubAppOptions): HubApp {
     hard_frames: WAL_HARD_FRAMES,
   });
   const deps = { ledger, group, keys: options.keys, metrics, now_ms: Date.now };
-  const ops = { ledger, group, metrics, sync, grey_after_ms: config.grey_after_ms, operator_token: config.operator_token, started_at_ms: Date.now() };
+  const ops = {
+    ledger,
+    group,
+    metrics,
+    sync,
+    grey_after_ms: config.grey_after_ms,
+    operator_token: config.operator_token,
+    started_at_ms: Date.now(),
+    wal: () => checkpointer.status(),
+  };
+
   log.log('info', 'hub store open', { db: config.db_path, cursor: ledger.cursor, ...ledger.fleet(), ...ledger.counts() });
 
   // One slice a turn until none is left; a flush still under way when the timer fires again

@@ -50,7 +50,7 @@ export interface CheckpointerOptions {
 const AUTO_CHECKPOINT_PAGES = 1_000;
 // A WAL a reader keeps from starting over (a long read by the CLI) is not re-checkpointed on
 // every report: once in this long.
-const FINISH_INTERVAL_MS_MIN = 250;
+const FINISH_INTERVAL_MS_MIN = 1_000;
 
 export interface CheckpointerStatus {
   log_frames: number;
@@ -68,6 +68,8 @@ export class Checkpointer {
   #stopping = false;
   #finish_queued = false;
   #finished_at_ms = -Infinity;
+  /** The WAL's length when the hub last finished a checkpoint; Infinity once it started over. */
+  #finished_log_frames = Infinity;
   #status: CheckpointerStatus = { log_frames: 0, checkpointed_frames: 0, finished: 0, forced: 0 };
 
   constructor(options: CheckpointerOptions) {
@@ -108,27 +110,33 @@ export class Checkpointer {
   #report(report: CheckpointReport): void {
     this.#status.log_frames = report.log_frames;
     this.#status.checkpointed_frames = report.checkpointed_frames;
+    // Shorter than when the hub last finished a checkpoint: the WAL has started over since.
+    if (report.log_frames < this.#finished_log_frames) this.#finished_log_frames = Infinity;
     const { restart_frames, tail_frames_max, hard_frames } = this.#options;
     if (report.log_frames < restart_frames) return;
     const tail_frames = report.log_frames - report.checkpointed_frames;
     const forced = tail_frames > tail_frames_max;
     if (forced && report.log_frames < hard_frames) return;
-    if (this.#finish_queued || performance.now() - this.#finished_at_ms < FINISH_INTERVAL_MS_MIN) return;
+    if (this.#finish_queued) return;
+    // Finished, yet not started over: a reader holds an old snapshot. Not again at every report.
+    if (this.#finished_log_frames !== Infinity && performance.now() - this.#finished_at_ms < FINISH_INTERVAL_MS_MIN) return;
     this.#finish_queued = true;
     this.#options.group.whenIdle(() => {
       this.#finish_queued = false;
-      this.#finished_at_ms = performance.now();
       const started_ms = performance.now();
       const row = this.#finish.get() as { busy: number; log: number; checkpointed: number };
+      // busy: the thread holds the checkpoint lock right now; its next report asks again.
+      if (row.busy !== 0) return;
+      this.#finished_at_ms = performance.now();
+      this.#finished_log_frames = row.log;
       this.#status.finished += 1;
       if (forced) this.#status.forced += 1;
       this.#options.log.log(forced ? 'warn' : 'debug', 'WAL checkpoint finished on the hub connection', {
         log_frames: row.log,
         checkpointed_frames: row.checkpointed,
-        busy: row.busy,
         tail_frames,
         forced,
-        duration_ms: Math.round((performance.now() - started_ms) * 100) / 100,
+        duration_ms: Math.round((this.#finished_at_ms - started_ms) * 100) / 100,
       });
     });
   }

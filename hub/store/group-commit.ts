@@ -87,14 +87,26 @@ export class GroupCommit {
     } else if (!this.#scheduled) {
       this.#scheduled = true;
       // setImmediate runs after the poll phase: every request read in this turn joins.
-      setImmediate(() => this.flush());
+      setImmediate(() => this.#turnEnd());
     }
     return promise;
   }
 
   /**
-   * Commits the open transaction. Without `wal_path` that COMMIT syncs and every waiting answer
-   * is released now; with it, the answers wait for the next fdatasync of the WAL.
+   * The end of a turn with operations. While a sync of the WAL is under way the transaction
+   * stays open and that sync's end commits it: its answers would wait for the sync in flight
+   * and then their own either way, and one COMMIT instead of one a turn writes each page
+   * changed in those turns once (less WAL, less to checkpoint, less CPU).
+   */
+  #turnEnd(): void {
+    this.#scheduled = false;
+    if (this.#options.wal_path !== undefined && this.#sync_in_flight) return;
+    this.flush();
+  }
+
+  /**
+   * Commits the open transaction now. Without `wal_path` that COMMIT syncs and every waiting
+   * answer is released now; with it, the answers wait for the next fdatasync of the WAL.
    */
   flush(): void {
     this.#scheduled = false;
@@ -180,7 +192,9 @@ export class GroupCommit {
         }
         this.#durable_waiters = still;
       }
-      this.#startSync();
+      // What ran while the disk worked: committed now, synced next.
+      if (this.#open) this.flush();
+      else this.#startSync();
     });
   }
 
