@@ -9,17 +9,29 @@ import type { Logger } from './log.ts';
 import { HubMetrics } from './ops/metrics.ts';
 import { handleOps } from './ops/routes.ts';
 import { handlePos, isPosPath } from './pos/routes.ts';
+import { Checkpointer } from './store/checkpointer.ts';
 import { GroupCommit } from './store/group-commit.ts';
-import { openDatabase } from './store/schema.ts';
+import { openDatabase, walPathOf } from './store/schema.ts';
 import { SyncClient } from './sync/client.ts';
 import type { HubSigner } from './sync/signer.ts';
 
 // Bounds one transaction, so one turn with a flood of requests still answers in slices.
 const OPS_PER_BATCH_MAX = 2_000;
 const BUSY_TIMEOUT_MS = 5_000;
-// What swipes leave behind (chip reports, txn_seq) is written this often, in one transaction:
-// a read-only swipe pays no disk sync of its own.
+// What swipes leave behind (chip reports, txn_seq) is written this often: a read-only swipe
+// pays no disk sync of its own.
 const SWIPE_FLUSH_INTERVAL_MS = 1_000;
+// Chip reports written per event-loop turn: at 500 swipes a second one flush is 500 upserts
+// into a B-tree keyed by card, tens of milliseconds in one piece, which every request arriving
+// meanwhile would wait for. In slices, requests are served between them.
+const SWIPE_FLUSH_SLICE_MAX = 64;
+// WAL checkpoints (checkpointer.ts), in pages of 4 KiB: the thread's pace, the WAL length
+// (16 MiB) at which it starts over, the most the event loop copies to make that happen, and
+// the hard cap (64 MiB).
+const CHECKPOINT_INTERVAL_MS = 100;
+const WAL_RESTART_FRAMES = 4_096;
+const WAL_TAIL_FRAMES_MAX = 256;
+const WAL_HARD_FRAMES = 16_384;
 
 export interface HubApp {
   handle(req: IncomingMessage, res: ServerResponse): void;
@@ -40,7 +52,9 @@ export interface HubAppOptions {
 
 export function buildHubApp(options: HubAppOptions): HubApp {
   const { config, log } = options;
-  const db = openDatabase({ path: config.db_path, busy_timeout_ms: BUSY_TIMEOUT_MS });
+  // The group commit syncs the WAL itself, off the event loop, and checkpoints run on their
+  // own thread: no COMMIT of this connection waits for the disk.
+  const db = openDatabase({ path: config.db_path, busy_timeout_ms: BUSY_TIMEOUT_MS, sync_on_commit: false, auto_checkpoint: false });
   const metrics = new HubMetrics();
   let sync: SyncClient | null = null;
   const ledger = new HubLedger(db, {
@@ -52,6 +66,7 @@ export function buildHubApp(options: HubAppOptions): HubApp {
   });
   const group = new GroupCommit(db, {
     ops_per_batch_max: OPS_PER_BATCH_MAX,
+    wal_path: walPathOf(config.db_path),
     on_commit: (ops) => {
       metrics.group_commits += 1;
       metrics.group_commit_ops += ops;
@@ -76,12 +91,45 @@ export function buildHubApp(options: HubAppOptions): HubApp {
       },
     });
   }
+  const checkpointer = new Checkpointer({
+    db_path: config.db_path,
+    db,
+    group,
+    log,
+    interval_ms: CHECKPOINT_INTERVAL_MS,
+    restart_frames: WAL_RESTART_FRAMES,
+    tail_frames_max: WAL_TAIL_FRAMES_MAX,
+    hard_frames: WAL_HARD_FRAMES,
+  });
   const deps = { ledger, group, keys: options.keys, metrics, now_ms: Date.now };
-  const ops = { ledger, group, metrics, sync, grey_after_ms: config.grey_after_ms, operator_token: config.operator_token, started_at_ms: Date.now() };
+  const ops = {
+    ledger,
+    group,
+    metrics,
+    sync,
+    grey_after_ms: config.grey_after_ms,
+    operator_token: config.operator_token,
+    started_at_ms: Date.now(),
+    wal: () => checkpointer.status(),
+  };
+
   log.log('info', 'hub store open', { db: config.db_path, cursor: ledger.cursor, ...ledger.fleet(), ...ledger.counts() });
 
+  // One slice a turn until none is left; a flush still under way when the timer fires again
+  // is not started twice.
+  let swipe_flushing = false;
+  const flushSwipeSlice = () => {
+    if (!ledger.swipesPending) {
+      swipe_flushing = false;
+      return;
+    }
+    void group.run(() => ledger.flushSwipes(SWIPE_FLUSH_SLICE_MAX));
+    setImmediate(flushSwipeSlice);
+  };
   const flushSwipes = () => {
-    if (ledger.swipesPending) void group.run(() => ledger.flushSwipes());
+    if (swipe_flushing || !ledger.swipesPending) return;
+    swipe_flushing = true;
+    flushSwipeSlice();
   };
   let swipe_timer: NodeJS.Timeout | null = null;
 
@@ -103,14 +151,18 @@ export function buildHubApp(options: HubAppOptions): HubApp {
     start() {
       swipe_timer = setInterval(flushSwipes, SWIPE_FLUSH_INTERVAL_MS);
       swipe_timer.unref();
+      checkpointer.start();
       sync?.start();
     },
     async close() {
       if (swipe_timer !== null) clearInterval(swipe_timer);
       await sync?.stop();
-      flushSwipes();
-      group.flush();
+      // Everything at once: nothing is answered any more.
+      if (ledger.swipesPending) void group.run(() => ledger.flushSwipes(Infinity));
+      await group.durable();
+      await checkpointer.stop();
       db.close();
+      group.close();
     },
   };
 }

@@ -106,12 +106,23 @@ export class HubLedger {
     return this.#swipe_seqs.size > 0 || this.#swipe_reports.size > 0;
   }
 
-  /** Writes what swipes left behind (inside GroupCommit.run), newest report per card. */
-  flushSwipes(): void {
+  /**
+   * Writes what swipes left behind (inside GroupCommit.run), newest report per card: every
+   * txn_seq (one per terminal) and at most `reports_max` chip reports, the oldest first; the
+   * rest waits for the next call.
+   */
+  flushSwipes(reports_max: number): void {
+    assert(reports_max >= 1, 'a flush writes at least one report');
     for (const [terminal_id, txn_seq] of this.#swipe_seqs) this.#store.persistTxnSeq(terminal_id, txn_seq);
-    for (const [card_no, report] of this.#swipe_reports) this.#store.s.upsertReport.run(card_no, report.balance_fen, report.online_serial, report.seen_at_ms);
     this.#swipe_seqs.clear();
-    this.#swipe_reports.clear();
+    let written = 0;
+    // A Map iterates in insertion order, and deleting the entry being visited is safe.
+    for (const [card_no, report] of this.#swipe_reports) {
+      if (written >= reports_max) break;
+      this.#store.s.upsertReport.run(card_no, report.balance_fen, report.online_serial, report.seen_at_ms);
+      this.#swipe_reports.delete(card_no);
+      written += 1;
+    }
   }
 
   /**

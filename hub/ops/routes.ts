@@ -10,6 +10,7 @@ import { sendError, sendJson, sendText } from '../http.ts';
 import type { SyncClient } from '../sync/client.ts';
 import type { HubMetrics } from './metrics.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
+import type { CheckpointerStatus } from '../store/checkpointer.ts';
 
 export interface OpsDeps {
   ledger: HubLedger;
@@ -19,6 +20,8 @@ export interface OpsDeps {
   grey_after_ms: number;
   operator_token: string | null;
   started_at_ms: number;
+  /** The WAL checkpointer's last report (hub/store/checkpointer.ts). */
+  wal: () => CheckpointerStatus;
 }
 
 function isLoopback(address: string | undefined): boolean {
@@ -93,6 +96,9 @@ export function handleOps(deps: OpsDeps, req: IncomingMessage, res: ServerRespon
       hub_offering_loads: { help: '1 while the hub offers loads (active, not re-syncing); 0 for a standby, retiring, retired or dead hub, or during a resync.', value: h.not_offering === null ? 1 : 0 },
       hub_resyncing: { help: '1 while the hub re-reads its credits from the Worker after its store went back in time.', value: h.resyncing ? 1 : 0 },
       hub_void_answers_unsent: { help: 'Answers to refund requests not yet acknowledged by the Worker.', value: h.void_answers_unsent },
+      hub_wal_frames: { help: 'Frames (pages) in the WAL at the checkpoint thread\'s last look.', value: deps.wal().log_frames },
+      hub_wal_finished_checkpoints: { help: 'Checkpoints finished on the hub connection so the WAL could start over, since start (forced by the cap: hub_wal_forced_checkpoints).', value: deps.wal().finished },
+      hub_wal_forced_checkpoints: { help: 'Of those, forced by the WAL length cap with more than a short tail left to copy.', value: deps.wal().forced },
       process_resident_memory_bytes: { help: 'Resident set size.', value: process.memoryUsage.rss() },
     });
     sendText(res, 200, 'text/plain; version=0.0.4; charset=utf-8', text);

@@ -148,6 +148,19 @@ export interface OpenOptions {
   path: string;
   /** Milliseconds a writer waits for another process (the CLI) holding the write lock. */
   busy_timeout_ms: number;
+  /**
+   * False: a COMMIT only writes the WAL (synchronous=NORMAL) and nothing counts as durable until
+   * the caller has synced the WAL file (GroupCommit with `wal_path`). Default true: every
+   * COMMIT syncs (synchronous=FULL).
+   */
+  sync_on_commit?: boolean;
+  /** False: no checkpoint runs inside a COMMIT; the caller checkpoints (checkpointer.ts). Default true. */
+  auto_checkpoint?: boolean;
+}
+
+/** SQLite's WAL file beside the database (the name SQLite gives it). */
+export function walPathOf(db_path: string): string {
+  return `${db_path}-wal`;
 }
 
 export class StoreVersionError extends Error {}
@@ -157,8 +170,12 @@ export function openDatabase(options: OpenOptions): DatabaseSync {
   db.exec(`PRAGMA busy_timeout = ${Math.trunc(options.busy_timeout_ms)}`);
   db.exec('PRAGMA journal_mode = WAL');
   // FULL: every commit syncs the WAL, so an answered load or commit survives power loss.
-  // The group commit amortises that sync over every request of one event-loop turn.
-  db.exec('PRAGMA synchronous = FULL');
+  // NORMAL (the hub): the same, but the group commit syncs the WAL itself, off the event loop,
+  // before it answers; checkpoints sync in both modes before and after copying pages.
+  db.exec(`PRAGMA synchronous = ${options.sync_on_commit === false ? 'NORMAL' : 'FULL'}`);
+  // 0: a COMMIT never runs a checkpoint (copying pages and syncing the database file while
+  // the event loop waits); the checkpointer does it on its own thread.
+  if (options.auto_checkpoint === false) db.exec('PRAGMA wal_autocheckpoint = 0');
   db.exec('PRAGMA foreign_keys = ON');
   db.exec('CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT');
   // Checked before the DDL: a v1 store has tables of the same names and other columns.

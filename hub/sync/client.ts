@@ -6,7 +6,6 @@
 import {
   CARD_HOLDS_BATCH_MAX,
   CARD_REPORTS_BATCH_MAX,
-  CHANGES_LIMIT_DEFAULT,
   CLAIMS_BATCH_BYTES_MAX,
   CLAIMS_BATCH_MAX,
   GREY_RECORDS_BATCH_MAX,
@@ -45,6 +44,11 @@ export interface SyncOptions {
 
 // Bounds on one round, so a huge backlog still lets the loop check for stop and push wakes.
 const PAGES_PER_ROUND_MAX = 200;
+// Changes asked for per pull: a page is checked and applied in one synchronous step on the
+// event loop, about 20 µs a change; the Worker's default of 500 would hold every swipe for
+// 10-15 ms per page of a backlog (DESIGN section 9: a swipe's p99 is 5 ms). A pull that is
+// not a backlog carries a few changes either way.
+const CHANGES_PAGE_LIMIT = 100;
 const BATCHES_PER_ROUND_MAX = 200;
 // A resync reads every credit the hub owns; 10,000 pages of 500 is far beyond any school's.
 const SNAPSHOT_PAGES_MAX = 10_000;
@@ -210,7 +214,7 @@ export class SyncClient {
       const after = this.#ledger.cursor;
       let body: unknown;
       try {
-        body = await this.#request<unknown>('GET', `/api/v1/hub/changes?after=${after}&limit=${CHANGES_LIMIT_DEFAULT}`, undefined);
+        body = await this.#request<unknown>('GET', `/api/v1/hub/changes?after=${after}&limit=${CHANGES_PAGE_LIMIT}`, undefined);
       } catch (error) {
         if (!(error instanceof WorkerError && error.status === 409 && error.code === 'hub_state_regressed')) throw error;
         // This store is older than what it once told the Worker it held: restored from a
@@ -273,6 +277,8 @@ export class SyncClient {
 
   /** A retiring hub, drained, tells the Worker, which hands its pending credits on. */
   async #confirmRetired(): Promise<void> {
+    // What the Worker is told is drained must be so on disk (GroupCommit.durable).
+    await this.#group.durable();
     const fleet = this.#ledger.fleet();
     if (fleet.hub_state !== 'retiring' || fleet.retire_confirmed || !this.#ledger.drained()) return;
     const request: RetireConfirmRequest = { outbox_depth: 0, open_reservations: 0 };
@@ -292,6 +298,8 @@ export class SyncClient {
 
   async #sendClaims(): Promise<void> {
     for (let batch = 0; batch < BATCHES_PER_ROUND_MAX && !this.#stopped; batch++) {
+      // Only claims on disk leave the hub (GroupCommit.durable).
+      await this.#group.durable();
       const claims = this.#ledger.outboxBatch(CLAIMS_BATCH_MAX, CLAIMS_BATCH_BYTES_MAX);
       if (claims.length === 0) return;
       const request: ClaimsRequest = { claims };
@@ -311,6 +319,9 @@ export class SyncClient {
 
   async #sendVoids(): Promise<void> {
     for (let batch = 0; batch < BATCHES_PER_ROUND_MAX && !this.#stopped; batch++) {
+      // A void answer sent before its void is on disk could be undone by a crash, and the
+      // credit loaded after its refund (GroupCommit.durable).
+      await this.#group.durable();
       const answers = this.#ledger.voidAnswersBatch(VOIDS_BATCH_MAX);
       if (answers.length === 0) return;
       const request: VoidsRequest = {
@@ -327,6 +338,7 @@ export class SyncClient {
 
   async #sendReports(): Promise<void> {
     for (let batch = 0; batch < BATCHES_PER_ROUND_MAX && !this.#stopped; batch++) {
+      await this.#group.durable();
       const reports = this.#ledger.cardReportsBatch(CARD_REPORTS_BATCH_MAX);
       // Grey records ride along (protocol/hub.ts): DESIGN's four routes have no other place.
       const grey = this.#ledger.greyBatch(this.#options.grey_after_ms, GREY_RECORDS_BATCH_MAX / 2);
