@@ -9,6 +9,9 @@ const root = import.meta.dirname;
 
 export default defineConfig({
   test: {
+    // Two files at a time on two cores: most Node-side files wait on the processes they start
+    // (wrangler dev, hubs, Chromium), so one at a time left a core idle for most of the run.
+    maxWorkers: 2,
     projects: [
       {
         plugins: [
@@ -25,6 +28,10 @@ export default defineConfig({
         test: {
           name: 'worker',
           include: ['test/worker/**/*.test.ts'],
+          // A guard against a hang, not a timing goal: beside another file a busy test's D1
+          // batches may take longer than vitest's 5 s default.
+          testTimeout: 30_000,
+          hookTimeout: 60_000,
           setupFiles: ['test/helpers/assertions.ts', 'test/worker/setup/apply-migrations.ts'],
           globalSetup: ['test/worker/setup/global.ts'],
         },
