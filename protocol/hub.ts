@@ -245,6 +245,14 @@ export interface SnapshotCredit {
    * for a serial up to it is released. Optional: a Worker from before card holds sends none.
    */
   online_serial_claimed?: number | null;
+  /**
+   * The serial the card last showed a terminal of the school (card reports and claims, newest
+   * wins): the terminal's word, not accounted for by claims. A hub uses it only for a card it
+   * has no serial record of after the claims' serial: a store restored from before the card's
+   * first load here would otherwise have no guard at all for that card (a load it forgot, made
+   * after that report, then shows as a serial ahead of the record). Optional, as above.
+   */
+  online_serial_reported?: number | null;
 }
 export type CardChange = Extract<HubChange, { kind: 'card' }>;
 export interface SnapshotResponse {

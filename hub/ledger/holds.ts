@@ -48,6 +48,17 @@ export function raiseSerial(store: LedgerStore, card_no: string, online_serial: 
 }
 
 /**
+ * A record for a card that has none: the serial it last showed a terminal (the Worker's card
+ * report). Not proof that its loads are claimed, so it never raises an existing record; but with
+ * no record a load this store forgot would be offered again, and with it the card shows ahead.
+ */
+export function floorSerial(store: LedgerStore, card_no: string, online_serial: number): void {
+  const card = store.cards.get(card_no);
+  if (card === undefined || card.last_online_serial !== null) return;
+  raiseSerial(store, card_no, online_serial);
+}
+
+/**
  * At the end of a re-sync: every frozen card whose record now reaches the serial it showed had
  * no load the Worker does not know of. Its freeze lifts and its hold is `resolved`.
  */

@@ -7,7 +7,7 @@
 // in that page's transaction.
 import type { SnapshotCredit, SnapshotResponse } from '../../protocol/hub.ts';
 import { applyCard } from './changes.ts';
-import { raiseSerial, releaseAccounted } from './holds.ts';
+import { floorSerial, raiseSerial, releaseAccounted } from './holds.ts';
 import { assert, type LedgerStore } from './store.ts';
 
 export interface ResyncTally {
@@ -46,6 +46,9 @@ export function applySnapshotPage(store: LedgerStore, page: SnapshotResponse, no
     applyCredit(store, credit, tally, now_ms);
     // The card's loads up to this serial are claims at the Worker: none of them is forgotten.
     if (credit.online_serial_claimed !== undefined && credit.online_serial_claimed !== null) raiseSerial(store, credit.card_no, credit.online_serial_claimed);
+    // A card with no record has no serial guard at all: the serial it last showed a terminal is
+    // a floor below any load this store forgot since.
+    if (credit.online_serial_reported !== undefined && credit.online_serial_reported !== null) floorSerial(store, credit.card_no, credit.online_serial_reported);
   }
   // Card changes after the restored cursor: statuses, kinds and asns as the Worker has them now.
   for (const card of page.cards) applyCard(store, card);

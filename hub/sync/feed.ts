@@ -63,6 +63,7 @@ const snapshotPage = z.object({
         claim_id: id.nullable(),
         void_requested: z.boolean(),
         online_serial_claimed: z.number().int().min(0).max(0xffff).nullable().optional(),
+        online_serial_reported: z.number().int().min(0).max(0xffff).nullable().optional(),
       }),
     )
     .max(SNAPSHOT_LIMIT_MAX),

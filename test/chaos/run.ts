@@ -64,6 +64,7 @@ const VIOLATIONS_KEPT_MAX = 200;
 // The card office's desk: holds listed per visit, and how long a restore waits for the Worker to
 // have a change the copy is behind (what makes the restored hub re-sync, DESIGN section 6).
 const HOLDS_PER_VISIT_MAX = 200;
+const RESTORE_CURSOR_QUICK_MS = 3_000;
 const RESTORE_CURSOR_WAIT_MS = 20_000;
 // Refusals a terminal meets in normal operation under faults; anything else is a finding.
 const EXPECTED_REFUSALS = new Set(['hub_not_offering', 'card_busy', 'offer_changed', 'replayed', 'no_offer', 'card_frozen', 'window_expired', 'not_found', 'claim_not_found']);
@@ -401,9 +402,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       return settled;
     };
 
+    // From the admin API, not a `wrangler d1 execute` (seconds each on a busy machine).
     const durableCursorOf = async (hub: HubHarness): Promise<number> => {
-      const [rows] = await executeLocalSql(state_dir, `SELECT COALESCE(durable_cursor, 0) AS c FROM hubs WHERE id = ${sqlLiteral(hub.options.hub_id!)}`);
-      return Number(rows![0]!.c);
+      const answer = await admin('GET', `/api/v1/admin/hubs/${hub.options.hub_id!}`);
+      if (answer.status !== 200) throw new Error(`hub ${hub.options.hub_id}: ${answer.status} ${await answer.text()}`);
+      return ((await answer.json()) as { durable_cursor: number | null }).durable_cursor ?? 0;
     };
     const hubRestore = async (fault: Fault) => {
       const hub = running_hub;
@@ -412,21 +415,28 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       await copyStore(hub.db_path, copy_path, 'backup');
       const copy_cursor = Number(hub.query<{ value: string }>("SELECT value FROM meta WHERE key = 'cursor'")[0]?.value ?? 0);
       const started_ms = Date.now();
-      // A top-up after the copy: the Worker will have a change the copy is behind, so the restored
-      // store is refused as regressed and re-syncs (without one, neither guard sees the loads it
-      // forgot on cards it has no record of; hub/README.md says so).
-      try {
-        const holder = random.pick(holders);
-        const amount_fen = random.int(TOP_UP_FEN_MIN, TOP_UP_FEN_MAX);
-        const created = await createTopUp(worker_url, { school_id: SCHOOL, name: holder.name, card_no: holder.card_no }, amount_fen);
-        orders.set(created.order_id, { card_no: holder.card_no, amount_fen });
-        await pressPay(created.pay_url);
-      } catch (error) {
-        count('restore top-ups refused');
-        if (!isConnectionError(error) && !/ 503|too_many_open_orders|rate_limited| 429/.test(String(error))) violation(`restore top-up: ${(error as Error).message.slice(0, 200)}`);
+      // The Worker must have a change the copy is behind, so the restored store is refused as
+      // regressed and re-syncs (without one, neither guard sees the loads it forgot on cards it
+      // has no record of; hub/README.md says so). The payers' top-ups usually bring one within a
+      // poll; if not, the office pays one itself.
+      const cursorMoved = async (wait_ms: number) => {
+        const by_ms = Date.now() + wait_ms;
+        while ((await durableCursorOf(hub)) <= copy_cursor && Date.now() < by_ms) await sleep(200);
+        return (await durableCursorOf(hub)) > copy_cursor;
+      };
+      if (!(await cursorMoved(RESTORE_CURSOR_QUICK_MS))) {
+        try {
+          const holder = random.pick(holders);
+          const amount_fen = random.int(TOP_UP_FEN_MIN, TOP_UP_FEN_MAX);
+          const created = await createTopUp(worker_url, { school_id: SCHOOL, name: holder.name, card_no: holder.card_no }, amount_fen);
+          orders.set(created.order_id, { card_no: holder.card_no, amount_fen });
+          await pressPay(created.pay_url);
+        } catch (error) {
+          count('restore top-ups refused');
+          if (!isConnectionError(error) && !/ 503|too_many_open_orders|rate_limited| 429/.test(String(error))) violation(`restore top-up: ${(error as Error).message.slice(0, 200)}`);
+        }
+        await cursorMoved(RESTORE_CURSOR_WAIT_MS);
       }
-      const cursor_by_ms = Date.now() + RESTORE_CURSOR_WAIT_MS;
-      while ((await durableCursorOf(hub)) <= copy_cursor && Date.now() < cursor_by_ms) await sleep(200);
       if ((await durableCursorOf(hub)) <= copy_cursor) count('restores without a change after the copy');
       const cut_ms = fault.link_cut_ms ?? 0;
       const rest_ms = started_ms + fault.duration_ms - cut_ms - Date.now();
@@ -598,8 +608,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         violation(`Worker has ${worker_ids.length} claims of ${hub_id}, its store knows ${hub_ids.length}; they differ (not at the hub: ${missing.join(', ')}; not at the Worker: ${extra.join(', ')})`);
       }
     }
-    const [open_holds] = await executeLocalSql(state_dir, `SELECT hub_id, card_no FROM card_holds WHERE status = 'open'`);
-    for (const row of open_holds!) violation(`card hold ${String(row.hub_id)}/${String(row.card_no)} still open after the drain`);
+    const open_holds = (await (await admin('GET', `/api/v1/admin/card-holds?school_id=${SCHOOL}&status=open&limit=${HOLDS_PER_VISIT_MAX}`)).json()) as { holds: CardHoldView[] };
+    for (const hold of open_holds.holds) violation(`card hold ${hold.hub_id}/${hold.card_no} still open after the drain`);
     // The chips are the truth: what each card holds now, against what was paid for it.
     const [money] = await executeLocalSql(
       state_dir,

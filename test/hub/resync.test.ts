@@ -258,3 +258,18 @@ it("the card office's settlement from the feed claims what it found on the card,
   expect(cardOf('B')).toEqual({ last_online_serial: 8, frozen: 1 });
   expect(ledger.holdsBatch(10)).toEqual([expect.objectContaining({ card_no: 'B', status: 'open', online_serial_seen: 9 })]);
 });
+
+it('a card with no serial record gets the serial it last showed a terminal as its floor; a card with one keeps it', async () => {
+  write(() => db.prepare("UPDATE cards SET last_online_serial = 3 WHERE card_no = 'B'").run());
+  db.close();
+  open();
+  write(() => ledger.beginResync());
+  write(() =>
+    ledger.applySnapshotPage(
+      page([worker(10, 'A', 100, 'pending', { online_serial_claimed: null, online_serial_reported: 7 }), worker(11, 'B', 200, 'pending', { online_serial_claimed: null, online_serial_reported: 9 })], null),
+    ),
+  );
+  expect(cardOf('A')).toEqual({ last_online_serial: 7, frozen: 0 });
+  // The terminal's word is no proof that loads are claimed: it never raises a record.
+  expect(cardOf('B')).toEqual({ last_online_serial: 3, frozen: 0 });
+});

@@ -226,5 +226,7 @@ describe('the snapshot of a re-sync', () => {
     expect(serial.get(loaded.credit_id)).toBe(12);
     expect(serial.get(waiting.credit_id)).toBe(12);
     expect(serial.get(other.credit_id)).toBe(31);
+    // What the card last showed (the claim's serial reached the card's row too).
+    expect(credits.find((credit) => credit.credit_id === waiting.credit_id)?.online_serial_reported).toBe(12);
   });
 });

@@ -46,6 +46,7 @@ interface CreditRow {
   void_requested_at_ms: number | null;
   returned?: number;
   online_serial_claimed: number | null;
+  online_serial_reported: number | null;
 }
 
 interface CardRow {
@@ -65,12 +66,17 @@ const SERIAL_CLAIMED = (credit: string) =>
      coalesce((SELECT max(hd.online_serial_settled) FROM card_holds hd
                 WHERE hd.school_id = ${credit}.school_id AND hd.card_no = ${credit}.card_no AND hd.hub_id = ?1 AND hd.status = 'settled'), -1)), -1)`;
 
+// The serial the card last showed a terminal of the school (card reports, newest wins).
+const SERIAL_REPORTED = (credit: string) =>
+  `(SELECT cd.online_serial FROM cards cd WHERE cd.school_id = ${credit}.school_id AND cd.card_no = ${credit}.card_no)`;
+
 export const SNAPSHOT_OWNED_SQL = `SELECT id, order_id, card_no, amount_fen, state, created_at_ms, claim_id, void_requested_at_ms,
-        ${SERIAL_CLAIMED('credits')} AS online_serial_claimed
+        ${SERIAL_CLAIMED('credits')} AS online_serial_claimed, ${SERIAL_REPORTED('credits')} AS online_serial_reported
    FROM credits WHERE owner_hub_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3`;
 // A credit that moved away and came back to this hub is in the owned phase; `returned` marks it.
 export const SNAPSHOT_MOVED_SQL = `SELECT cr.id, cr.order_id, cr.card_no, cr.amount_fen, cr.state, cr.created_at_ms, cr.claim_id,
-        cr.void_requested_at_ms, cr.owner_hub_id IS ?1 AS returned, ${SERIAL_CLAIMED('cr')} AS online_serial_claimed
+        cr.void_requested_at_ms, cr.owner_hub_id IS ?1 AS returned, ${SERIAL_CLAIMED('cr')} AS online_serial_claimed,
+        ${SERIAL_REPORTED('cr')} AS online_serial_reported
    FROM (SELECT DISTINCT credit_id FROM credit_handovers WHERE from_hub_id = ?1 AND credit_id > ?2 ORDER BY credit_id LIMIT ?3) cm
    JOIN credits cr ON cr.id = cm.credit_id
   ORDER BY cr.id`;
@@ -93,6 +99,8 @@ function toCredit(row: CreditRow, moved: boolean): SnapshotCredit {
     // record from a value that is not a chip's.
     online_serial_claimed:
       Number.isSafeInteger(row.online_serial_claimed) && row.online_serial_claimed! >= 1 && row.online_serial_claimed! <= 0xffff ? row.online_serial_claimed : null,
+    online_serial_reported:
+      Number.isSafeInteger(row.online_serial_reported) && row.online_serial_reported! >= 0 && row.online_serial_reported! <= 0xffff ? row.online_serial_reported : null,
   };
 }
 
