@@ -155,7 +155,7 @@ export function buildHubApp(options: HubAppOptions): HubApp {
     start() {
       swipe_timer = setInterval(flushSwipes, SWIPE_FLUSH_INTERVAL_MS);
       swipe_timer.unref();
-      checkpointer.start();
+      void checkpointer.start();
       sync?.start();
     },
     async close() {
