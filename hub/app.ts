@@ -26,10 +26,13 @@ const SWIPE_FLUSH_INTERVAL_MS = 1_000;
 // meanwhile would wait for. In slices, requests are served between them.
 const SWIPE_FLUSH_SLICE_MAX = 64;
 // WAL checkpoints (checkpointer.ts), in pages of 4 KiB: the thread's pace, the WAL length
-// (16 MiB) at which it starts over, the most the event loop copies to make that happen, and
-// the hard cap (64 MiB).
+// (4 MiB, as SQLite's own automatic checkpoint) at which it starts over, the most the event
+// loop copies to make that happen, and the hard cap (64 MiB). A WAL that starts over often
+// is rewritten in place instead of growing: an fdatasync then has no file size to journal,
+// 2-3 times faster on the development VM (0.15 against 0.4 ms p50, 0.7-3.5 against 4.1-4.5
+// ms p99).
 const CHECKPOINT_INTERVAL_MS = 100;
-const WAL_RESTART_FRAMES = 4_096;
+const WAL_RESTART_FRAMES = 1_024;
 const WAL_TAIL_FRAMES_MAX = 256;
 const WAL_HARD_FRAMES = 16_384;
 // WAL syncs under way at once. One: the transaction stays open while it runs, so a burst
