@@ -81,16 +81,19 @@ export class Checkpointer {
     this.#finish = options.db.prepare('PRAGMA wal_checkpoint(PASSIVE)');
   }
 
-  start(): void {
-    if (this.#worker !== null) return;
+  /** Starts the thread; resolves once it runs (the hub does not wait for that). */
+  start(): Promise<void> {
+    if (this.#worker !== null) return Promise.resolve();
     const data: CheckpointWorkerData = { db_path: this.#options.db_path, interval_ms: this.#options.interval_ms };
     const worker = new Worker(new URL('./checkpoint-worker.ts', import.meta.url), { workerData: data });
     this.#worker = worker;
+    const online = new Promise<void>((resolve) => worker.once('online', () => resolve()));
     worker.on('message', (report: CheckpointReport) => this.#report(report));
     worker.on('error', (error) => this.#lost(String(error.stack ?? error)));
     worker.on('exit', (code) => {
       if (!this.#stopping) this.#lost(`exit code ${code}`);
     });
+    return online;
   }
 
   async stop(): Promise<void> {

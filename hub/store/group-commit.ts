@@ -22,6 +22,8 @@ export interface GroupCommitOptions {
   on_commit?: (ops: number, duration_ms: number) => void;
   /** The WAL file of a connection opened with `sync_on_commit: false`: synced here, off the event loop. */
   wal_path?: string;
+  /** WAL syncs under way at once (with `wal_path`); default 1. */
+  syncs_in_flight_max?: number;
 }
 
 interface Waiter {
@@ -47,9 +49,12 @@ export class GroupCommit {
   #open = false;
   #scheduled = false;
   #wal_fd: number | null = null;
-  /** Written transactions waiting for the next sync, oldest first. */
+  /** Written transactions no sync under way covers yet, oldest first. */
   #written: Written[] = [];
-  #sync_in_flight = false;
+  /** Written transactions a sync under way covers, not yet released, oldest first. */
+  #syncing: Written[] = [];
+  #syncs_in_flight = 0;
+  readonly #syncs_in_flight_max: number;
   /** Transactions committed (written), and of those the newest known to be on disk. */
   #written_seq = 0;
   #durable_seq = 0;
@@ -58,6 +63,8 @@ export class GroupCommit {
 
   constructor(db: DatabaseSync, options: GroupCommitOptions) {
     if (!(options.ops_per_batch_max >= 1)) throw new Error('ops_per_batch_max must be at least 1');
+    this.#syncs_in_flight_max = options.syncs_in_flight_max ?? 1;
+    if (!(this.#syncs_in_flight_max >= 1)) throw new Error('syncs_in_flight_max must be at least 1');
     this.#db = db;
     this.#options = options;
   }
@@ -93,14 +100,15 @@ export class GroupCommit {
   }
 
   /**
-   * The end of a turn with operations. While a sync of the WAL is under way the transaction
-   * stays open and that sync's end commits it: its answers would wait for the sync in flight
-   * and then their own either way, and one COMMIT instead of one a turn writes each page
-   * changed in those turns once (less WAL, less to checkpoint, less CPU).
+   * The end of a turn with operations: committed, and its sync started at once, beside those
+   * under way (a sync waiting for the one before it to end would double a durable answer's
+   * wait whenever the disk is slow). At `syncs_in_flight_max` the transaction stays open and
+   * the first sync to end commits it: one COMMIT for those turns writes each page they changed
+   * once (less WAL, less to checkpoint, less CPU).
    */
   #turnEnd(): void {
     this.#scheduled = false;
-    if (this.#options.wal_path !== undefined && this.#sync_in_flight) return;
+    if (this.#options.wal_path !== undefined && this.#syncs_in_flight >= this.#syncs_in_flight_max) return;
     this.flush();
   }
 
@@ -161,29 +169,30 @@ export class GroupCommit {
 
   get pending_ops(): number {
     let ops = this.#waiters.length;
-    for (const written of this.#written) ops += written.waiters.length;
+    for (const written of [...this.#written, ...this.#syncing]) ops += written.waiters.length;
     return ops;
   }
 
   /**
-   * One fdatasync at a time: it covers every transaction written before it began, and the
-   * ones written meanwhile wait for the next, so a burst costs two syncs, not one per turn.
+   * An fdatasync covers every transaction written before it began: when it ends, those and
+   * every older one are durable (a later sync ending first covers the older ones too).
    */
   #startSync(): void {
-    if (this.#sync_in_flight || this.#written.length === 0) return;
+    if (this.#syncs_in_flight >= this.#syncs_in_flight_max || this.#written.length === 0) return;
     // Opened on the first sync: by then a COMMIT has written frames, so the file exists. The
     // WAL keeps its inode while the connection is open (restarts rewrite it in place).
     this.#wal_fd ??= openWal(this.#options.wal_path!);
-    const covered = this.#written;
+    const covered_seq = this.#written.at(-1)!.seq;
+    this.#syncing.push(...this.#written);
     this.#written = [];
-    this.#sync_in_flight = true;
+    this.#syncs_in_flight += 1;
     fdatasync(this.#wal_fd, (error) => {
-      this.#sync_in_flight = false;
+      this.#syncs_in_flight -= 1;
       // The kernel may have dropped the pages it could not write: nothing written is known
       // durable any more, and no answer may claim it is.
       if (error !== null) fatal('WAL sync failed', error);
-      for (const written of covered) this.#release(written);
-      this.#durable_seq = covered.at(-1)!.seq;
+      this.#durable_seq = Math.max(this.#durable_seq, covered_seq);
+      while (this.#syncing.length > 0 && this.#syncing[0]!.seq <= this.#durable_seq) this.#release(this.#syncing.shift()!);
       if (this.#durable_waiters.length > 0) {
         const still: DurableWaiter[] = [];
         for (const waiter of this.#durable_waiters) {

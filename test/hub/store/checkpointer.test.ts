@@ -52,7 +52,7 @@ async function writeUnderLoad(db_path: string, with_checkpointer: boolean): Prom
     tail_frames_max: TAIL_FRAMES_MAX,
     hard_frames: HARD_FRAMES,
   });
-  if (with_checkpointer) checkpointer.start();
+  if (with_checkpointer) await checkpointer.start();
   const answered: number[] = [];
   let n = 0;
   await Promise.all(
