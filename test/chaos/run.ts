@@ -599,7 +599,20 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       // the settled holds' (their proof, credit_settlements, is the audit's invariant 7).
       const committed = hub.query<{ claim_id: string }>("SELECT claim_id FROM claims WHERE state = 'committed'");
       const learnt = hub.query<{ claim_id: string }>("SELECT DISTINCT claim_id FROM credits WHERE state = 'claimed' AND claim_id IS NOT NULL AND claim_id NOT IN ('worker', 'office')");
-      const hub_ids = [...new Set([...committed, ...learnt].map((row) => row.claim_id))].sort();
+      // A restored store may commit a reservation it had released before the restore (the card's
+      // serial is past it: another load wrote that serial): the Worker refuses that claim, its
+      // credits being the other load's, and keeps it for the card office. The chips say whether
+      // any money went astray; here it only has to be one the Worker refused.
+      const [refused_rows] = await executeLocalSql(state_dir, `SELECT claim_id FROM claim_rejections WHERE hub_id = ${sqlLiteral(hub_id)}`);
+      const refused = new Set(refused_rows!.map((row) => String(row.claim_id)));
+      // And the Worker's claim of credits the restored store held in such a reservation: the
+      // re-sync named it in a grey record (snapshot_conflict) for the card office.
+      const noted = hub.query<{ claim_id: string }>(
+        "SELECT DISTINCT json_extract(detail, '$.worker_claim_id') AS claim_id FROM grey_records WHERE reason = 'snapshot_conflict' AND json_extract(detail, '$.worker_claim_id') IS NOT NULL",
+      );
+      const known = [...new Set([...committed, ...learnt, ...noted].map((row) => row.claim_id))];
+      count('claims the Worker refused after a restore', known.filter((id) => refused.has(id)).length);
+      const hub_ids = known.filter((id) => !refused.has(id)).sort();
       const [worker_claims] = await executeLocalSql(state_dir, `SELECT id FROM claims WHERE hub_id = ${sqlLiteral(hub_id)} AND proof_kind <> 'office' ORDER BY id`);
       const worker_ids = worker_claims!.map((row) => String(row.id)).sort();
       if (worker_ids.join() !== hub_ids.join()) {
