@@ -3,7 +3,8 @@
 // three-request tap (swipe, load with MAC1 → MAC2, commit with the card's TAC) and simulated
 // PBOC cards — fixed offered tap rates with p50/p99/p99.9, then saturation — and, in the same
 // run, a bare node:http server that answers the same routes with the same JSON from a Map,
-// for the ratio. Reservations and commits are durable (synchronous=FULL, group commit).
+// for the ratio. Reservations and commits are durable (group commit: the WAL fdatasync'd before
+// any answer, off the event loop).
 // Prints a table and a JSON line; figures go into hub/README.md.
 //
 // `runHubBench` is the same run for `npm run bench` (bench/suites/hub-tap.ts).
