@@ -8,7 +8,7 @@ import { SELF, env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import type { AdminCardHoldSettleResponse, CardHold, CardHoldView, HubClaim, SnapshotResponse } from '../../protocol/hub.ts';
 import { expectLedgerClean } from './helpers/audit.ts';
-import { ORIGIN, createSchool, creditRow, hubFetch, paidTopup, randomSuffix, registerHub, syncFeed, type TestHub } from './helpers/hub.ts';
+import { ORIGIN, createSchool, creditRow, hubClaimOf, hubFetch, paidTopup, randomSuffix, registerHub, syncFeed, type TestHub } from './helpers/hub.ts';
 import { ADMIN_AUTH } from './helpers/seed.ts';
 
 function admin(path: string, init: RequestInit = {}): Promise<Response> {
@@ -34,18 +34,7 @@ function settle(hub_id: string, card_no: string, body: unknown): Promise<Respons
 }
 
 function claimOf(card_no: string, credit_ids: string[], amount_fen: number, online_serial_after: number): HubClaim {
-  return {
-    claim_id: `K${randomSuffix(8)}`,
-    card_no,
-    terminal_id: 'pos-01',
-    amount_fen,
-    credit_ids,
-    card_terminal_id: '0000000000A1',
-    balance_after_fen: amount_fen,
-    online_serial_after,
-    committed_at_ms: Date.now(),
-    proof: { kind: 'tac', tac: '1A2B3C4D' },
-  };
+  return hubClaimOf(card_no, credit_ids, amount_fen, { online_serial_after });
 }
 
 /** Everything a settlement may touch, to show a refused one touched nothing. */

@@ -3,23 +3,11 @@
 import { SELF, env } from 'cloudflare:test';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ClaimsResponse, HubClaim } from '../../protocol/hub.ts';
-import { ORIGIN, createSchool, creditRow, hubFetch, paidTopup, randomSuffix, registerHub, syncFeed, type TestHub } from './helpers/hub.ts';
+import { ORIGIN, createSchool, creditRow, hubClaimOf, hubFetch, paidTopup, randomSuffix, registerHub, syncFeed, type TestHub } from './helpers/hub.ts';
 import { ADMIN_AUTH } from './helpers/seed.ts';
 
 function claim(card_no: string, credit_ids: string[], amount_fen: number, extra: Partial<HubClaim> = {}): HubClaim {
-  return {
-    claim_id: `K${randomSuffix(8)}`,
-    card_no,
-    terminal_id: 'pos-01',
-    amount_fen,
-    credit_ids,
-    card_terminal_id: '0000000000A1',
-    balance_after_fen: 12_345,
-    online_serial_after: 7,
-    committed_at_ms: Date.now(),
-    proof: { kind: 'tac', tac: '1A2B3C4D' },
-    ...extra,
-  };
+  return hubClaimOf(card_no, credit_ids, amount_fen, { balance_after_fen: 12_345, online_serial_after: 7, ...extra });
 }
 
 async function sendClaims(hub: TestHub, claims: HubClaim[]): Promise<ClaimsResponse> {

@@ -18,6 +18,7 @@ import {
   ORIGIN,
   createSchool,
   creditRow,
+  hubClaimOf,
   hubFetch,
   orderStatus,
   paidTopup,
@@ -35,18 +36,7 @@ function creditIds(changes: ChangesResponse['changes']): string[] {
 }
 
 function claimOf(card_no: string, credit_ids: string[], amount_fen: number): HubClaim {
-  return {
-    claim_id: `K${randomSuffix(8)}`,
-    card_no,
-    terminal_id: 'pos-01',
-    amount_fen,
-    credit_ids,
-    card_terminal_id: '0000000000A1',
-    balance_after_fen: amount_fen,
-    online_serial_after: 2,
-    committed_at_ms: Date.now(),
-    proof: { kind: 'tac', tac: '1A2B3C4D' },
-  };
+  return hubClaimOf(card_no, credit_ids, amount_fen);
 }
 
 async function sendClaims(hub: TestHub, claims: HubClaim[]): Promise<ClaimsResponse> {

@@ -15,26 +15,12 @@ import { officeClaimId, officeClaimStatements } from './settle.ts';
 // The pending credits a hold's view lists, oldest first: what a card may have loaded.
 export const HOLD_VIEW_CREDITS_MAX = 100;
 
-interface HoldRow {
-  hub_id: string;
-  card_no: string;
-  school_id: string;
-  status: 'open' | 'settled' | 'resolved';
-  online_serial_seen: number;
-  online_serial_recorded: number;
-  balance_fen: number;
-  seen_at_ms: number;
-  created_at_ms: number;
-  reported_at_ms: number;
-  online_serial_settled: number | null;
+// A card_holds row as D1 returns it: the view's columns, its lists still JSON text.
+type HoldRow = Omit<CardHoldView, 'settled_credit_ids' | 'pending_credits' | 'claims'> & {
   settled_credit_ids: string | null;
-  evidence: string | null;
-  actor: string | null;
-  settled_at_ms: number | null;
-  resolved_at_ms: number | null;
   pending_credits?: string;
   claims?: string;
-}
+};
 
 const HOLD_COLUMNS = `h.hub_id, h.card_no, h.school_id, h.status, h.online_serial_seen, h.online_serial_recorded, h.balance_fen,
   h.seen_at_ms, h.created_at_ms, h.reported_at_ms, h.online_serial_settled, h.settled_credit_ids, h.evidence, h.actor,

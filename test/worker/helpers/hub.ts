@@ -12,6 +12,7 @@ import {
   hubSigningString,
   type ChangesResponse,
   type HubChange,
+  type HubClaim,
 } from '../../../protocol/hub.ts';
 import { openDb } from '../../../worker/db/client.ts';
 import { applyPaid, creditIdForOrder } from '../../../worker/ledger/payment.ts';
@@ -202,4 +203,21 @@ export function setHubState(hub_id: string, state: string, reason = 'test'): Pro
     headers: { 'content-type': 'application/json', ...ADMIN_AUTH },
     body: JSON.stringify({ state, reason }),
   });
+}
+
+/** A claim as a hub sends it after a load, proved by a TAC; `extra` sets any field. */
+export function hubClaimOf(card_no: string, credit_ids: string[], amount_fen: number, extra: Partial<HubClaim> = {}): HubClaim {
+  return {
+    claim_id: `K${randomSuffix(8)}`,
+    card_no,
+    terminal_id: 'pos-01',
+    amount_fen,
+    credit_ids,
+    card_terminal_id: '0000000000A1',
+    balance_after_fen: amount_fen,
+    online_serial_after: 2,
+    committed_at_ms: Date.now(),
+    proof: { kind: 'tac', tac: '1A2B3C4D' },
+    ...extra,
+  };
 }
