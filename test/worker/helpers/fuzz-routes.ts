@@ -68,7 +68,12 @@ export interface FuzzRoute {
   auth: Auth;
   answer?: 'json' | 'alipay';
   runs?: number;
-  /** Bindings in place of the pool's: the console pages need a built console, which the tests lack. */
+  /**
+   * Bindings in place of the pool's (the console pages need a built console, which the tests
+   * lack). Set, the request runs in an execution context the test waits on: a route whose
+   * accepted request leaves work after its answer (card reports start auto top-ups) must finish
+   * it before the next case reads the ledger as "before".
+   */
   env?: Partial<Env>;
   draft: (w: World) => fc.Arbitrary<Draft>;
 }
@@ -529,6 +534,7 @@ export const ROUTES: FuzzRoute[] = [
   {
     pattern: 'POST /api/v1/hub/card-reports',
     auth: 'hub',
+    env: {},
     draft: () =>
       draft(
         'POST',
