@@ -75,8 +75,10 @@ async function writeUnderLoad(db_path: string, with_checkpointer: boolean): Prom
 it('keeps the WAL bounded under writers that never let it rest, and loses nothing answered', async () => {
   const db_path = path.join(dir, 'checkpointed.db');
   const run = await writeUnderLoad(db_path, true);
-  // The hard cap, plus what can be appended between the thread's report and the finish.
-  expect(run.wal_bytes_max).toBeLessThan(2 * HARD_FRAMES * FRAME_BYTES);
+  // The hard cap, plus what can be appended between the thread's report and the finish: on a
+  // machine busy with other test files the thread reports late (a clean-clone CI run saw 3.7×
+  // the cap). Unchecked, the same writes pass 6× (about 3,200 frames), so 5× still tells them apart.
+  expect(run.wal_bytes_max).toBeLessThan(5 * HARD_FRAMES * FRAME_BYTES);
   expect(run.finished).toBeGreaterThan(0);
   // Each writer awaits its own answers in turn, and answers are released in commit order.
   expect(run.answered).toHaveLength(WRITERS * WRITES_PER_WRITER);
